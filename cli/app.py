@@ -1,0 +1,83 @@
+"""The `sf` command line: one Typer sub-app per step, thin commands over the library.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from sf.engine import __version__
+from sf.engine.errors import SfError
+from sf.engine.settings import load_settings
+
+from . import batch, db, journal
+from .common import err_console
+
+app = typer.Typer(
+    name="sf",
+    help=(
+        "Signaux Faibles: early detection of French companies in difficulty.\n\n"
+        "Monthly deliveries go through: sf batch add → sf import → sf compact → sf features → sf score.\n"
+        "With no SF_MONGODB_URI, data lives in an embedded MongoDB-compatible store under SF_HOME (./.sf).\n\n"
+        "Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable.\n\n"
+        "Example:\n\n"
+        "    sf batch add 2401 --file effectif=./2401/Sigfaible_effectif_siret.csv\n\n"
+        "    sf batch list"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(batch.app, name="batch")
+app.add_typer(db.app, name="db")
+app.command("journal")(journal.journal)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    mongodb_uri: str | None = typer.Option(None, "--mongodb-uri", envvar="SF_MONGODB_URI", show_envvar=True,
+                                           help="MongoDB URI; unset = the embedded store under SF_HOME."),
+    db_name: str | None = typer.Option(None, "--db", envvar="SF_DB", show_envvar=True,
+                                       help="Database name [default: signauxfaibles]."),
+    home: Path | None = typer.Option(None, "--home", envvar="SF_HOME", show_envvar=True,
+                                     help="Folder of local state (embedded data, models, logs) [default: ./.sf]."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Global options, applied before any command."""
+    ctx.obj = load_settings().with_overrides(mongodb_uri=mongodb_uri, db_name=db_name, home=home)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and turn errors into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="sf", standalone_mode=False)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's usage errors (Typer vendors click): exit 2
+        show = getattr(exc, "show", None)
+        if show:
+            show()
+        else:
+            err_console.print(f"Error: {exc.format_message()}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except SfError as exc:
+        err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

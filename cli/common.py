@@ -1,0 +1,60 @@
+"""What every command shares: the settings in the Typer context, opening the store, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import typer
+from bson import ObjectId
+from rich.console import Console
+
+from sf.engine.connection import Store, open_store
+from sf.engine.settings import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """Settings set up by the root callback (environment overridden by global options)."""
+    root = ctx.find_root()
+    if isinstance(root.obj, Settings):
+        return root.obj
+    return load_settings()
+
+
+@contextmanager
+def store_of(ctx: typer.Context) -> Iterator[Store]:
+    """Open the store for a command (starting the embedded server if needed)."""
+    with open_store(settings_of(ctx)) as store:
+        yield store
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dates as ISO strings, ObjectIds as strings, recursively; for ``--json`` output."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on standard output (no colours, for scripts)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def day(value: datetime | None) -> str:
+    """``2024-01-01`` for a date, empty for None (table cells)."""
+    return value.date().isoformat() if value else ""

@@ -1,0 +1,103 @@
+"""Opening the database: a configured MongoDB, or the embedded server started on demand.
+
+Use :func:`open_store` as a context manager around a command's work::
+
+    with open_store(load_settings()) as store:
+        store.db["Admin"].find_one(...)
+
+On exit the client is closed and, if this process started an embedded server, the server
+is stopped. Collections and indexes are created idempotently on opening.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
+
+from .collections import ensure_collections
+from .embedded import EmbeddedServer, read_server_file, start_embedded
+from .errors import DatabaseUnreachable, UsageError
+from .settings import Settings, redact_uri
+
+# Short on purpose: a wrong address should fail in seconds, not after pymongo's 30 s default.
+SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("SF_MONGODB_TIMEOUT_MS", "5000"))
+
+
+@dataclass
+class Store:
+    """An open connection: ``client``, the ``db`` of the settings, and the ``uri`` workers use.
+
+    ``uri`` may hold credentials: pass it to Dask workers, never print it; print
+    ``display_uri`` instead.
+    """
+
+    client: MongoClient
+    db: Database
+    uri: str
+    settings: Settings
+    embedded: EmbeddedServer | None = None
+
+    @property
+    def display_uri(self) -> str:
+        """The URI without its password, for messages and the Journal."""
+        return redact_uri(self.uri)
+
+
+def connect(uri: str, db_name: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> tuple[MongoClient, Database]:
+    """Connect to ``uri`` and check the server answers.
+
+    Raises :class:`UsageError` for a malformed URI and :class:`DatabaseUnreachable` when no
+    server answers within ``timeout_ms``; both messages show the URI without its password.
+    """
+    shown = redact_uri(uri)
+    try:
+        client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+                                          tz_aware=True)
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        raise UsageError(f"invalid MongoDB URI {shown}: {_first_line(exc)}",
+                         "expected mongodb://[user:password@]host[:port]/") from None
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        client.close()
+        raise DatabaseUnreachable(f"cannot reach MongoDB at {shown}: {_first_line(exc)}",
+                                  "check SF_MONGODB_URI / --mongodb-uri, or unset it to use the embedded server") from None
+    return client, client[db_name]
+
+
+def _first_line(exc: BaseException) -> str:
+    """The useful head of a driver error: its first line, without pymongo's topology dump."""
+    text = str(exc).strip().splitlines()
+    head = text[0] if text else type(exc).__name__
+    return head.split(" (configured timeouts")[0].split(", Timeout:")[0][:300]
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """Open the configured database (see module docstring); always releases what it started."""
+    server: EmbeddedServer | None = None
+    if settings.mongodb_uri:
+        uri = settings.mongodb_uri
+    else:
+        running = read_server_file(settings.home)
+        if running:
+            uri = f"mongodb://127.0.0.1:{running['port']}/"
+        else:
+            server = start_embedded(settings.embedded_data_dir, log_file=settings.home / "embedded.log")
+            uri = server.uri
+    try:
+        client, db = connect(uri, settings.db_name)
+        try:
+            ensure_collections(db)
+            yield Store(client=client, db=db, uri=uri, settings=settings, embedded=server)
+        finally:
+            client.close()
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,107 @@
+"""The foundation commands as a user runs them: separate processes, exit codes, messages."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+
+def _delivery(tmp_path: Path) -> Path:
+    path = tmp_path / "Sigfaible_effectif_siret.csv"
+    path.write_text("compte;siret\n1;01234567890123\n")
+    return path
+
+
+def test_batch_added_in_one_process_is_listed_by_another(run_sf, tmp_path: Path):
+    eff = _delivery(tmp_path)
+    added = run_sf(["batch", "add", "2401", "--file", f"effectif={eff}", "--complete", "effectif",
+                    "--date-fin-effectif", "2023-10-01", "--name", "Janvier 2024"])
+    assert added.returncode == 0, added.stderr
+    listed = run_sf(["batch", "list", "--json"])
+    assert listed.returncode == 0, listed.stderr
+    (batch,) = json.loads(listed.stdout)
+    assert batch["_id"] == {"key": "2401", "type": "batch"}
+    assert batch["files"] == {"effectif": [str(eff.resolve())]}
+    assert batch["complete_types"] == ["effectif"]
+    assert batch["param"]["date_fin_effectif"] == "2023-10-01T00:00:00Z"
+    shown = run_sf(["batch", "show", "2401"])
+    assert shown.returncode == 0 and "Janvier 2024" in shown.stdout
+    runs = json.loads(run_sf(["journal", "--json"]).stdout)
+    assert [(r["command"], r["state"], r["batch"]) for r in runs] == [("batch add", "finished", "2401")]
+
+
+@pytest.mark.parametrize("args, field", [
+    (["batch", "add", "2413"], "batch key"),
+    (["batch", "add", "2401", "--file", "nope=x.csv"], "unknown file type"),
+    (["batch", "add", "2401", "--file", "effectif=/does/not/exist.csv"], "file not found"),
+    (["batch", "add", "2401", "--file", "effectif"], "TYPE=PATH"),
+    (["batch", "add", "2401", "--date-debut", "2024-02-01", "--date-fin", "2024-01-01"], "date_fin"),
+    (["batch", "add", "2401", "--complete", "nope"], "--complete"),
+    (["batch", "add", "2401", "--date-fin", "01/02/2024"], "date-fin"),
+    (["batch", "show", "2402"], "not defined"),
+])
+def test_invalid_batch_definitions_exit_2_with_one_line(run_sf, args, field):
+    result = run_sf(args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert field in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_and_malformed_uris(run_sf, sf_env, free_port):
+    env = dict(sf_env, SF_MONGODB_URI=f"mongodb://sf:hunter2@127.0.0.1:{free_port}/", SF_MONGODB_TIMEOUT_MS="500")
+    result = run_sf(["batch", "list"], env=env)
+    assert result.returncode == 4 and "cannot reach MongoDB" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    bad = run_sf(["--mongodb-uri", "http://nowhere", "batch", "list"])
+    assert bad.returncode == 2 and "invalid MongoDB URI" in bad.stderr
+
+
+def test_remove_refuses_compacted_batch(run_sf, sf_env, tmp_path):
+    assert run_sf(["batch", "add", "2401"]).returncode == 0
+    assert run_sf(["batch", "remove", "2401"]).returncode == 0
+    assert json.loads(run_sf(["batch", "list", "--json"]).stdout) == []
+
+
+@pytest.mark.skipif(bool(os.environ.get("SF_TEST_MONGODB_URI")), reason="sf db serve runs the embedded store only")
+def test_db_serve_accepts_a_pymongo_client_and_other_sf_commands(run_sf, sf_env, free_port):
+    assert run_sf(["batch", "add", "2401"]).returncode == 0
+    server = subprocess.Popen([sys.executable, "-m", "sf.cli", "db", "serve", "--port", str(free_port)], env=sf_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server_file = Path(sf_env["SF_HOME"]) / "server.json"
+    try:
+        deadline = time.monotonic() + 30
+        while not server_file.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.1)
+        assert server_file.exists(), server.stderr.read() if server.poll() is not None else "server did not start"
+        client = MongoClient(f"mongodb://127.0.0.1:{free_port}/", serverSelectionTimeoutMS=5000, tz_aware=True)
+        assert client["signauxfaibles"]["Admin"].find_one({"_id.key": "2401"})["_id"]["type"] == "batch"
+        # While the server runs, other commands of the same SF_HOME go through it.
+        assert run_sf(["batch", "add", "2402"]).returncode == 0
+        assert client["signauxfaibles"]["Admin"].count_documents({"_id.type": "batch"}) == 2
+        client.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+    assert not server_file.exists()
+    assert [b["_id"]["key"] for b in json.loads(run_sf(["batch", "list", "--json"]).stdout)] == ["2401", "2402"]
+
+
+def test_db_info_counts_collections(run_sf):
+    assert run_sf(["batch", "add", "2401"]).returncode == 0
+    info = json.loads(run_sf(["db", "info", "--json"]).stdout)
+    assert info["collections"]["Admin"] == 1 and info["collections"]["Journal"] == 1
+    assert info["database"]
+
+
+def test_help_of_every_command_has_an_example(run_sf):
+    for args in (["--help"], ["batch", "add", "--help"], ["batch", "list", "--help"], ["batch", "show", "--help"],
+                 ["batch", "remove", "--help"], ["journal", "--help"], ["db", "serve", "--help"], ["db", "info", "--help"]):
+        result = run_sf(args)
+        assert result.returncode == 0 and "Example" in result.stdout, args
