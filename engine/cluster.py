@@ -1,0 +1,95 @@
+"""Running one task per key range on Dask: a local cluster by default, or an existing one.
+
+``run_partitions`` submits ``task(*args, key_range)`` for every range, shows a progress bar
+fed by task completion, calls ``on_done`` in the driver for each finished range (the place
+to checkpoint it in the Journal), and returns the results and the failures. A failed range
+never stops the others: the caller decides what a failure means for the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import SfError
+from .partitions import KeyRange
+from .settings import Settings
+
+
+class ClusterUnreachable(SfError):
+    """The Dask scheduler given by --scheduler / SF_DASK_SCHEDULER does not answer."""
+
+    exit_code = 4
+
+
+@contextmanager
+def dask_client(settings: Settings, workers: int | None = None, scheduler: str | None = None,
+                connect_timeout_s: float = 10.0) -> Iterator[Any]:
+    """A ``distributed.Client``: on ``scheduler`` (or ``SF_DASK_SCHEDULER``) if given, else on a
+    ``LocalCluster`` of ``workers`` single-threaded processes (default: one per core).
+
+    Raises :class:`ClusterUnreachable` when a given scheduler does not answer in
+    ``connect_timeout_s`` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    address = scheduler or settings.dask_scheduler
+    if address:
+        try:
+            client = Client(address, timeout=f"{connect_timeout_s}s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {exc}",
+                                     "check --scheduler / SF_DASK_SCHEDULER, or unset it for a local cluster") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n_workers = workers or settings.workers or os.cpu_count() or 1
+    # One thread per process: the tasks are pure Python (GIL-bound) and each holds its own
+    # MongoClient; processes give real parallelism.
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+@dataclass
+class PartitionOutcome:
+    """What ``run_partitions`` returns: results of finished ranges, errors of failed ones."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def run_partitions(client: Any, task: Callable[..., Any], ranges: Sequence[KeyRange], *args: Any,
+                   label: str = "partitions", on_done: Callable[[KeyRange, Any], None] | None = None,
+                   silent: bool = False) -> PartitionOutcome:
+    """Run ``task(*args, key_range)`` on the cluster for every range (see module docstring)."""
+    from distributed import as_completed
+
+    outcome = PartitionOutcome()
+    futures = {client.submit(task, *args, key_range, key=f"{label}-{key_range.name}", pure=False): key_range
+               for key_range in ranges}
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True), disable=silent, transient=False)
+    with progress:
+        bar = progress.add_task(label, total=len(futures))
+        for future in as_completed(futures):
+            key_range = futures[future]
+            if future.status == "error":
+                exc = future.exception()
+                outcome.errors[key_range.name] = f"{type(exc).__name__}: {exc}"
+            else:
+                result = future.result()
+                outcome.results[key_range.name] = result
+                if on_done is not None:
+                    on_done(key_range, result)
+            progress.advance(bar)
+    return outcome
