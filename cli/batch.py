@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -12,12 +13,25 @@ from sf.engine.batches import FILE_TYPES, Batch, get_batch, list_batches, make_b
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, day, print_json, store_of
+from .common import console, day, err_console, print_json, store_of
 
 app = typer.Typer(help="Declare and inspect batches (monthly deliveries).", no_args_is_help=True,
                   rich_markup_mode=None)
 
 _DATE = ["%Y-%m-%d"]
+
+
+def scan_folder(folder: Path):
+    """Scan a delivery folder (see :func:`sf.importers.delivery.scan_delivery`); exit 2 if absent."""
+    from sf.importers.delivery import scan_delivery
+    from sf.importers.reading import FatalFileError
+
+    if not folder.is_dir():
+        raise UsageError(f"--from-dir {folder}: not a folder")
+    try:
+        return scan_delivery(folder, path_prefix=f"{folder.resolve()}/")
+    except FatalFileError as exc:
+        raise UsageError(f"--from-dir {folder}: {exc}") from None
 
 
 def parse_file_options(values: list[str]) -> dict[str, list[str]]:
@@ -38,6 +52,7 @@ def add(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Batch key YYMM[_suffix], e.g. 2401 or 2401_1."),
     file: list[str] = typer.Option([], "--file", "-f", metavar="TYPE=PATH", help="A delivery file and its type; repeat."),
+    from_dir: Optional[Path] = typer.Option(None, "--from-dir", help="Detect files and stock types from a delivery folder's file names."),
     complete: list[str] = typer.Option([], "--complete", metavar="TYPE",
                                        help="A type delivered as a full stock in this batch; repeat."),
     date_debut: Optional[datetime] = typer.Option(None, formats=_DATE, help="Start of the period series [default: 2014-01-01]."),
@@ -50,24 +65,41 @@ def add(
 ) -> None:
     """Declare a batch: its files per type, stock types and period.
 
+    With --from-dir, each file's type is recognised from its name as the original
+    prepare-import did (Sigfaible_cotisdues.csv → cotisation, …); unrecognised files are listed.
+
     Example:
 
         sf batch add 2401 --file effectif=./2401/Sigfaible_effectif_siret.csv \\
             --file debit=./2401/Sigfaible_debits.csv --complete effectif --date-fin-effectif 2023-10-01
+
+        sf batch add 2401 --from-dir ./deliveries/2401
     """
     if stock_absent not in ("keep", "delete"):
         raise UsageError(f"--stock-absent {stock_absent!r}: expected keep or delete")
     for file_type in complete:
         if file_type not in FILE_TYPES:
             raise UsageError(f"--complete {file_type!r}: unknown file type; known types: {', '.join(FILE_TYPES)}")
+    files = parse_file_options(file)
+    complete = list(complete)
+    if from_dir is not None:
+        scan = scan_folder(from_dir)
+        for file_type, paths in scan.files.items():
+            files.setdefault(file_type, []).extend(paths)
+        complete.extend(scan.complete_types)
+        for note in scan.notes:
+            err_console.print(f"note: {note}")
+        for path in scan.unrecognised:
+            err_console.print(f"unrecognised file (not added): {path}")
     batch = make_batch(
-        key, files=parse_file_options(file), complete_types=complete,
+        key, files=files, complete_types=complete,
         date_debut=date_debut.date() if date_debut else None, date_fin=date_fin.date() if date_fin else None,
         date_fin_effectif=date_fin_effectif.date() if date_fin_effectif else None,
         name=name, stock_absent=stock_absent,
     )
-    with store_of(ctx) as store, journal_run(store.db, "batch add", {"key": key, "files": file, "complete": complete,
-                                                                     "replace": replace}, batch=key) as run:
+    with store_of(ctx) as store, journal_run(store.db, "batch add", {"key": key, "files": file, "from_dir": from_dir,
+                                                                     "complete": complete, "replace": replace},
+                                             batch=key) as run:
         save_batch(store.db, batch, replace=replace)
         run.counts = {"files": sum(len(p) for p in batch.files.values())}
     if json_output:

@@ -136,10 +136,12 @@ def make_batch(key: str, *, files: dict[str, list[str]] | None = None, complete_
     abs_files: dict[str, list[str]] = {}
     for file_type, paths in (files or {}).items():
         for path in paths:
-            resolved = Path(path).expanduser().resolve()
+            # "gzip:" marks a compressed upload without a .gz extension (original convention).
+            scheme = "gzip:" if path.startswith("gzip:") else ""
+            resolved = Path(path.removeprefix(scheme)).expanduser().resolve()
             if check_files and not resolved.is_file():
                 raise UsageError(f"--file {file_type}={path}: file not found")
-            abs_files.setdefault(file_type, []).append(str(resolved))
+            abs_files.setdefault(file_type, []).append(scheme + str(resolved))
 
     def as_dt(value: date | None) -> datetime | None:
         return None if value is None else datetime(value.year, value.month, value.day, tzinfo=UTC)

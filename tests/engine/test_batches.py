@@ -87,3 +87,12 @@ def test_remove_refuses_compacted_batches_unless_forced(db):
         remove_batch(db, "2401")
     remove_batch(db, "2401", force=True)
     assert list_batches(db) == []
+
+
+def test_gzip_scheme_prefix_is_kept_and_checked(tmp_path: Path):
+    upload = tmp_path / "a1b2c3"
+    upload.write_bytes(b"")
+    batch = make_batch("2401", files={"procol": [f"gzip:{upload}"]})
+    assert batch.files["procol"] == [f"gzip:{upload.resolve()}"]
+    with pytest.raises(UsageError, match="file not found"):
+        make_batch("2401", files={"procol": [f"gzip:{tmp_path / 'absent'}"]})
