@@ -14,7 +14,7 @@ from sf.engine import __version__
 from sf.engine.errors import SfError
 from sf.engine.settings import load_settings
 
-from . import batch, db, importing, journal, synth
+from . import batch, compaction, db, importing, journal, synth
 from .common import err_console
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.add_typer(db.app, name="db")
 app.command("synth")(synth.synth)
 app.command("check")(importing.check)
 app.command("import")(importing.import_)
+app.command("compact")(compaction.compact)
 app.command("journal")(journal.journal)
 
 

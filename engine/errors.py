@@ -30,6 +30,18 @@ class SfError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
 
+    def __reduce__(self):
+        # Subclasses take other constructor arguments; rebuild from the state instead, so
+        # errors raised in Dask workers reach the client intact.
+        return (_rebuild_error, (type(self), self.message, self.hint, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: type[SfError], message: str, hint: str | None, state: dict) -> SfError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(SfError):
     """Invalid options or definitions given by the user (exit code 2)."""

@@ -26,3 +26,13 @@ def test_redact_uri_hides_only_the_password():
     assert redact_uri("mongodb://sf:s3cr3t@db:27017/x?authSource=admin") == "mongodb://sf:***@db:27017/x?authSource=admin"
     assert redact_uri("mongodb+srv://a:b@cluster/") == "mongodb+srv://a:***@cluster/"
     assert redact_uri("mongodb://db:27017/") == "mongodb://db:27017/"
+
+
+def test_errors_survive_pickling_with_their_exit_code():
+    import pickle
+
+    from sf.compaction.errors import UnknownBatchError
+
+    error = pickle.loads(pickle.dumps(UnknownBatchError("2413", "01234567890123")))
+    assert isinstance(error, UnknownBatchError) and error.exit_code == 2
+    assert error.batch_key == "2413" and "2413" in str(error)

@@ -42,3 +42,17 @@ def test_range_and_exists_queries(db):
     assert db["T"].count_documents({"value.key": {"$gte": f"{5:014d}", "$lt": f"{9:014d}"}}) == 4
     db["T"].update_one({"_id": f"{3:014d}"}, {"$set": {"value.batch.2401": {"x": 1}}})
     assert [d["_id"] for d in db["T"].find({"value.batch.2401": {"$exists": True}}, {"_id": 1})] == [f"{3:014d}"]
+
+
+def test_dotted_projection_reads_the_same_after_unflatten(db):
+    from sf.engine.documents import unflatten
+
+    db["T"].insert_one({"_id": "k", "value": {"key": "k", "state": {"a": ["h"]}, "index": {"algo2": True}, "big": 1}})
+    doc = unflatten(db["T"].find_one({"_id": "k"}, {"value.key": 1, "value.state": 1, "value.index.algo2": 1}))
+    assert doc == {"_id": "k", "value": {"key": "k", "state": {"a": ["h"]}, "index": {"algo2": True}}}
+
+
+def test_bson_size_projection(db):
+    db["T"].insert_one({"_id": "k", "value": {"x": "y" * 100}})
+    size = db["T"].find_one({"_id": "k"}, {"size": {"$bsonSize": "$$ROOT"}})["size"]
+    assert 100 < size < 200

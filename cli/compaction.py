@@ -1,0 +1,62 @@
+"""`sf compact`: merge the batches waiting in ImportedData into the RawData histories."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from sf.engine.errors import UsageError
+from sf.engine.journal import journal_run
+
+from .common import console, print_json, store_of
+
+
+def compact(ctx: typer.Context,
+            since_batch: Optional[str] = typer.Option(None, "--since-batch", help="Recompute batches ≥ KEY (they must be re-imported)."),
+            stock_absent: Optional[str] = typer.Option(None, "--stock-absent", help="keep|delete: record this choice for the run's batches (see README)."),
+            workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
+            scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
+            partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
+            max_document_mb: float = typer.Option(12.0, "--max-document-mb", min=0.001, max=16.0, help="Refuse RawData documents larger than this."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
+            json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+            silent: bool = typer.Option(False, "--silent", help="No progress bar."),
+            break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+    """Merge every batch waiting in ImportedData into RawData, one Dask task per key range.
+
+    Batches are processed in string order of their keys; ImportedData is cleared only when
+    every range has succeeded, so a killed or failed run can simply be run again.
+
+    Example:
+
+        sf compact --workers 2
+
+        sf compact --since-batch 2402   # after re-importing 2402 and later batches
+    """
+    from sf.compaction.run import run_compaction
+
+    if stock_absent not in (None, "keep", "delete"):
+        raise UsageError(f"--stock-absent {stock_absent!r}: expected keep or delete")
+    args = {"since_batch": since_batch, "stock_absent": stock_absent, "workers": workers, "scheduler": scheduler,
+            "dry_run": dry_run, "max_document_mb": max_document_mb}
+    with store_of(ctx) as store, journal_run(store.db, "compact", args, batch=since_batch, destructive=not dry_run,
+                                             break_lock=break_lock) as run:
+        summary = run_compaction(store, run, since_batch=since_batch, stock_absent=stock_absent, workers=workers,
+                                 scheduler=scheduler, dry_run=dry_run, partitions=partitions,
+                                 max_document_bytes=int(max_document_mb * 1024 * 1024), silent=silent or json_output)
+        run.counts = summary.as_dict()
+    data = summary.as_dict()
+    if json_output:
+        print_json(data)
+        return
+    if not summary.batches:
+        console.print("Nothing to compact: ImportedData is empty.")
+        return
+    per_type = ", ".join(f"{t} +{n}" for t, n in sorted(data.get("added", {}).items()))
+    deleted = ", ".join(f"{t} -{n}" for t, n in sorted(data.get("deleted", {}).items()))
+    console.print(
+        f"{'Dry run: ' if dry_run else ''}compacted batch(es) {', '.join(summary.batches)} in {summary.partitions} "
+        f"range(s): {data.get('entities_read', 0):,} entities read, {data.get('created', 0):,} created, "
+        f"{data.get('changed', 0):,} changed, {data.get('unchanged', 0):,} unchanged; records {per_type or 'none added'}"
+        f"{'; deleted ' + deleted if deleted else ''}; {summary.seconds:.1f} s.")

@@ -1,0 +1,160 @@
+"""Yearly accounts of the entreprise: Banque de France ratios (§2.12; raw ``bdf``) and Diane
+accounts (§2.13; raw ``diane``).
+
+Availability (quirk Q13, point-in-time by design): a balance sheet closed in month M is usable
+from ``M + 8`` for 13 months (BdF) or 14 months (Diane); ``<field>_past_1/2`` are this sheet's
+values written 12 and 24 months later. Sheets are applied in record order, a later one
+overwriting an earlier one on overlapping months. Diane fills ``poids_frng``, ``dette_fiscale``
+and ``frais_financier`` only where no value (or explicit null) is present for the month.
+
+The axis passed in is the period series in parity mode (values written outside it are lost,
+as in the original); in fixed mode it includes the history months.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .columns import Columns
+from .months import month_index, record_date
+
+BDF_RATIOS = ("poids_frng", "taux_marge", "delai_fournisseur", "dette_fiscale", "financier_court_terme",
+              "frais_financier")
+BDF_FIELDS = ("arrete_bilan_bdf", "annee_bdf") + BDF_RATIOS
+#: Diane fields transmitted to Features (validation schema ``diane.schema.json`` minus the
+#: identity fields the original omits).
+DIANE_OMITTED = ("marquee", "nom_entreprise", "numero_siren", "statut_juridique", "procedure_collective")
+DIANE_FIELDS = (
+    "exercice_diane", "arrete_bilan_diane", "couverture_ca_fdr", "interets", "excedent_brut_d_exploitation",
+    "produits_financiers", "produit_exceptionnel", "charge_exceptionnelle", "charges_financieres", "ca",
+    "concours_bancaire_courant", "valeur_ajoutee", "dette_fiscale_et_sociale", "effectif_consolide",
+    "frais_de_RetD", "conces_brev_et_droits_sim", "nombre_etab_secondaire", "nombre_filiale",
+    "taille_compo_groupe", "nombre_mois", "equilibre_financier", "independance_financiere", "endettement",
+    "autonomie_financiere", "degre_immo_corporelle", "financement_actif_circulant", "liquidite_generale",
+    "liquidite_reduite", "rotation_stocks", "credit_client", "credit_fournisseur", "ca_par_effectif",
+    "taux_interet_financier", "taux_interet_sur_ca", "endettement_global", "taux_endettement",
+    "capacite_remboursement", "capacite_autofinancement", "couverture_ca_besoin_fdr", "poids_bfr_exploitation",
+    "exportation", "efficacite_economique", "productivite_potentiel_production", "productivite_capital_financier",
+    "productivite_capital_investi", "taux_d_investissement_productif", "rentabilite_economique", "performance",
+    "rendement_brut_fonds_propres", "rentabilite_nette", "rendement_capitaux_propres",
+    "rendement_ressources_durables", "taux_marge_commerciale", "taux_valeur_ajoutee", "part_salaries",
+    "part_etat", "part_preteur", "part_autofinancement", "ca_exportation", "achat_marchandises",
+    "achat_matieres_premieres", "production", "marge_commerciale", "consommation",
+    "autres_achats_charges_externes", "charge_personnel", "impots_taxes", "subventions_d_exploitation",
+    "autres_produits_charges_reprises", "dotation_amortissement", "resultat_expl", "operations_commun",
+    "resultat_avant_impot", "participation_salaries", "impot_benefice", "benefice_ou_perte",
+)
+DIANE_NO_PAST = ("arrete_bilan_diane", "exercice_diane")
+YEAR_LAGS = (1, 2)
+BDF_VALIDITY, DIANE_VALIDITY = 13, 14
+#: Months from the closing month to the first month a sheet is usable (m(arrete) + 1 + 7).
+AVAILABILITY_DELAY = 8
+
+
+def _sheet_months(closing_month: int, validity: int) -> range:
+    start = closing_month + AVAILABILITY_DELAY
+    return range(start, start + validity)
+
+
+def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, where: str) -> None:
+    """Write BdF fields into ``cols`` (the entreprise columns over ``axis``).
+
+    ``exercice_bdf = annee_bdf − 1`` on the sheet's months; the caller initialises it to 0.
+    """
+    m0, n = int(axis[0]), len(axis)
+    for h, r in records.items():
+        closing = month_index(record_date(r, "arrete_bilan_bdf", f"{where} bdf {h}"))
+        for m in _sheet_months(closing, BDF_VALIDITY):
+            j = m - m0
+            if 0 <= j < n:
+                for name in BDF_FIELDS:
+                    if name in r:
+                        cols.put(name, j, r[name])
+                if r.get("annee_bdf"):
+                    cols.put("exercice_bdf", j, r["annee_bdf"] - 1)
+            for name in BDF_RATIOS:
+                if name not in r:
+                    continue
+                for k in YEAR_LAGS:
+                    jp = j + 12 * k
+                    if 0 <= jp < n:
+                        cols.put(f"{name}_past_{k}", jp, r[name])
+
+
+def poids_frng(r: dict[str, Any]) -> float | None:
+    """``couverture_ca_fdr / 360 × 100`` (poidsFrng.ts), None if the input is missing."""
+    v = r.get("couverture_ca_fdr")
+    return None if v is None else v / 360 * 100
+
+
+def dette_fiscale(r: dict[str, Any]) -> float | None:
+    """``dette_fiscale_et_sociale / valeur_ajoutee × 100`` (detteFiscale.ts)."""
+    d, va = r.get("dette_fiscale_et_sociale"), r.get("valeur_ajoutee")
+    return None if d is None or va is None or va == 0 else d / va * 100
+
+
+def frais_financier(r: dict[str, Any]) -> float | None:
+    """``interets / (EBE + produits_financiers + produit_exceptionnel − charge_exceptionnelle
+    − charges_financieres) × 100`` (fraisFinancier.ts), None if any input is missing."""
+    names = ("interets", "excedent_brut_d_exploitation", "produits_financiers", "produit_exceptionnel",
+             "charge_exceptionnelle", "charges_financieres")
+    values = [r.get(k) for k in names]
+    if any(v is None for v in values):
+        return None
+    interets, ebe, pf, pe, ce, cf = values
+    denominator = ebe + pf + pe - ce - cf
+    return None if denominator == 0 else interets / denominator * 100
+
+
+def taux_marge(r: dict[str, Any]) -> float | None:
+    """``EBE / valeur_ajoutee × 100`` (tauxMarge.ts: tested there, not wired into Features)."""
+    ebe, va = r.get("excedent_brut_d_exploitation"), r.get("valeur_ajoutee")
+    return None if ebe is None or va is None or va == 0 else ebe / va * 100
+
+
+_RECOMPUTED = (("poids_frng", poids_frng), ("dette_fiscale", dette_fiscale), ("frais_financier", frais_financier))
+_BDF_PAST_FROM_DIANE = ("taux_marge", "poids_frng", "dette_fiscale", "financier_court_terme", "frais_financier")
+
+
+def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, where: str) -> None:
+    """Write Diane fields, their ``_past_k`` and the recomputed BdF ratios into ``cols``."""
+    m0, n = int(axis[0]), len(axis)
+    for h, r in records.items():
+        if not r.get("arrete_bilan_diane"):
+            continue
+        closing = month_index(record_date(r, "arrete_bilan_diane", f"{where} diane {h}"))
+        months = [m - m0 for m in _sheet_months(closing, DIANE_VALIDITY)]
+        # Only the schema's fields: an unknown key would be an undocumented Features column.
+        fields = [k for k in r if k in DIANE_FIELDS]
+        for j in months:
+            inside = 0 <= j < n
+            for name in fields:
+                value = r[name]
+                if value is None:
+                    if inside:
+                        cols.delete(name, j)
+                    continue
+                if inside:
+                    cols.put(name, j, value)
+                if name in DIANE_NO_PAST:
+                    continue
+                for k in YEAR_LAGS:
+                    if 0 <= j + 12 * k < n:
+                        cols.put(f"{name}_past_{k}", j + 12 * k, value)
+        for j in months:
+            if not 0 <= j < n:
+                continue
+            for name, formula in _RECOMPUTED:
+                if not cols.present(name)[j]:
+                    value = formula(r)
+                    if value is not None:
+                        cols.put(name, j, value)
+            for name in _BDF_PAST_FROM_DIANE:
+                if name in cols.values and cols.present(name)[j]:
+                    arr = cols.values[name]
+                    value = None if (arr[j] is None or (arr.dtype != object and np.isnan(arr[j]))) else arr[j]
+                    for k in YEAR_LAGS:
+                        if 0 <= j + 12 * k < n:
+                            cols.put(f"{name}_past_{k}", j + 12 * k, value)

@@ -1,0 +1,102 @@
+"""Month arithmetic on integer month indices, the time axis of every feature array.
+
+A month is represented by ``year * 12 + (month - 1)`` (an ``int``), so that "k calendar months
+earlier" is plain subtraction and a contiguous series of months is ``np.arange``. Dates are
+aware UTC ``datetime`` objects; a naive ``datetime`` is taken to be UTC already.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .errors import FeatureInputError
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive is taken to be UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def month_index(value: datetime) -> int:
+    """Month index of the month containing ``value`` (UTC)."""
+    utc = as_utc(value)
+    return utc.year * 12 + utc.month - 1
+
+
+def month_start(index: int) -> datetime:
+    """First day (00:00 UTC) of the month with index ``index``."""
+    year, month0 = divmod(int(index), 12)
+    return datetime(year, month0 + 1, 1, tzinfo=UTC)
+
+
+def month_starts(indices: np.ndarray) -> list[datetime]:
+    """``month_start`` of every index."""
+    return [month_start(i) for i in indices]
+
+
+def day_20_month(value: datetime) -> int:
+    """``m*(d)`` of the debit chain: d's month if its day is <= 20, else the next month.
+
+    URSSAF files arrive around the 20th, so a debt processed later in the month is only known
+    the next month (spec §2.3, ``lastAccountedDay = 20``).
+    """
+    utc = as_utc(value)
+    return month_index(utc) + (1 if utc.day > 20 else 0)
+
+
+def serie_months(periods: list[datetime]) -> np.ndarray:
+    """Month indices of ``periods``; they must be contiguous, ascending month starts.
+
+    Raises :class:`FeatureInputError` if a period is not a month start or the list has a gap.
+    """
+    if not periods:
+        return np.zeros(0, dtype=np.int64)
+    indices = np.array([month_index(p) for p in periods], dtype=np.int64)
+    for p in periods:
+        u = as_utc(p)
+        if (u.day, u.hour, u.minute, u.second, u.microsecond) != (1, 0, 0, 0, 0):
+            raise FeatureInputError("periods", f"{u.isoformat()} is not the first day of a month at 00:00 UTC")
+    if np.any(np.diff(indices) != 1):
+        raise FeatureInputError("periods", "periods must be consecutive months in ascending order")
+    return indices
+
+
+def record_date(record: dict, field: str, where: str) -> datetime:
+    """``record[field]`` as an aware UTC datetime; raises :class:`FeatureInputError` otherwise."""
+    value = record.get(field)
+    if not isinstance(value, datetime):
+        raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
+    return as_utc(value)
+
+
+def optional_date(record: dict, field: str, where: str) -> datetime | None:
+    """``record[field]`` as a UTC datetime, or None when absent/null; other types raise."""
+    value = record.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
+    return as_utc(value)
+
+
+def period_months(record: dict, where: str) -> tuple[int, int]:
+    """``[m(start), first month start >= end)`` of a ``periode {start, end}`` sub-document.
+
+    As the original's ``generatePeriodSerie(start, end)``: the month starts from ``start`` while
+    they are before ``end``. Raises :class:`FeatureInputError` if the sub-document is malformed.
+    """
+    periode = record.get("periode")
+    if not isinstance(periode, dict):
+        raise FeatureInputError(where, f"field 'periode' must be a {{start, end}} document, got {periode!r}")
+    start = record_date(periode, "start", where + " periode")
+    end = record_date(periode, "end", where + " periode")
+    first = month_index(start)
+    # generatePeriodSerie starts at `start` itself: if start is mid-month, the steps are
+    # start, start+1 month, ...; counting those < end is the same as counting month indices
+    # m with month_start(m) + (start - month_start(first)) < end.
+    offset = start - month_start(first)
+    last = month_index(end)
+    stop = last + 1 if month_start(last) + offset < end else last
+    return first, max(first, stop)

@@ -1,0 +1,530 @@
+"""Model training with a forward-in-time protocol (issue 6, features.md §5 and §7.1).
+
+Input: a feature table (``pandas.DataFrame``) with ``siret`` (str), ``siren`` (str), ``periode``
+(first of month; tz-aware UTC or naive UTC — both accepted, naive UTC is used internally),
+``outcome`` (bool, or NaN when not yet observable) and the feature columns.
+
+Protocol (never a random split across time):
+
+1. Only rows known at the batch are used: ``periode < month_start_of_key(until_batch)`` (the
+   batch's ``date_fin``).
+2. Only *labelled* months are used, and a month ``p`` counts as labelled only if its whole
+   18-month horizon is observed at the batch: ``p + horizon_months < date_fin``. Rows with a
+   non-null ``outcome`` inside the last ``horizon_months`` are masked (their negatives are
+   right-censored, features.md §7.1.6), as are rows whose ``outcome`` is NaN.
+3. Default windows over the labelled months, oldest to newest: test = the last ``test_months``
+   (6), validation = the ``validation_months`` (6) before, then an embargo of ``embargo_months``
+   (default = the 18-month horizon) left unused, and train = every earlier labelled month (at
+   least ``min_train_months``). The embargo matters: a train row at month p is labelled with
+   events up to p + 18, so without it the train labels would see the validation and test
+   windows' events, and a model that recognises an establishment (its size, its sector) would
+   look better on validation than it is (features.md §7.1.8: "train ≥ 18 months before test").
+   No embargo is needed between validation and test: only the two Platt parameters and the two
+   thresholds are fitted on validation.
+4. Two candidates are fitted on the train window: a logistic regression on scaled variables
+   (``arcsinh`` then standardised numeric variables, with missing-value indicators; one-hot
+   categories) and a ``HistGradientBoostingClassifier`` (native missing values, ordinal-encoded
+   categories as native categorical features).
+5. Each is calibrated on the validation window (Platt scaling of its log-odds: the calibrated
+   log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The one
+   with the higher validation AUC-PR is kept (ties keep the logistic regression, the transparent one).
+6. Alert thresholds are chosen on the validation window's calibrated probabilities: ``high``
+   maximises F0.5, ``moderate`` maximises F2 (a score equal to a threshold gets the higher level,
+   as in sf_datalake §5.5). The test window is only reported on.
+
+Feature columns: numeric and boolean columns are numeric variables; string, object and category
+columns are categorical (codes such as ``code_naf``); datetime columns are refused.
+
+Failure modes: ``ValueError`` naming the column or window when a column is missing, a numeric
+column holds non-numbers, ``periode`` is not a first-of-month date, or there is not enough
+labelled data (too few months, or a window without positives or negatives).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from sf.engine.batches import check_batch_key, month_start_of_key
+
+from .themes import themes_of
+
+ModelKind = Literal["logistic", "hgb"]
+ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
+ALERT_BETAS: dict[str, float] = {"high": 0.5, "moderate": 2.0}
+# Placeholder category for missing codes in the one-hot encoder (the ordinal encoder keeps NaN).
+MISSING_CATEGORY = "__manquant__"
+
+
+@dataclass(frozen=True)
+class MonthRange:
+    """Inclusive range of months, both bounds first-of-month naive-UTC timestamps."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def contains(self, months: pd.Series) -> pd.Series:
+        return (months >= self.start) & (months <= self.end)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": self.start.strftime("%Y-%m-%d"), "end": self.end.strftime("%Y-%m-%d")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> "MonthRange":
+        return cls(pd.Timestamp(data["start"]), pd.Timestamp(data["end"]))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Forward-in-time windows: train < validation < test, month ranges that do not overlap."""
+
+    train: MonthRange
+    validation: MonthRange
+    test: MonthRange
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless each window is ordered and strictly before the next."""
+        for name, window in self.items():
+            if window.start > window.end:
+                raise ValueError(f"window {name}: start {window.start:%Y-%m} is after end {window.end:%Y-%m}")
+        if not (self.train.end < self.validation.start and self.validation.end < self.test.start):
+            raise ValueError("windows must be forward in time: train ends before validation starts, which ends "
+                             f"before test starts (got {self.to_dict()})")
+
+    def items(self) -> list[tuple[str, MonthRange]]:
+        return [("train", self.train), ("validation", self.validation), ("test", self.test)]
+
+    def to_dict(self) -> dict[str, dict[str, str]]:
+        return {name: window.to_dict() for name, window in self.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, str]]) -> "Windows":
+        return cls(**{name: MonthRange.from_dict(data[name]) for name in ("train", "validation", "test")})
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Knobs of the protocol and the two models; the defaults are the production ones."""
+
+    test_months: int = 6
+    validation_months: int = 6
+    min_train_months: int = 6
+    embargo_months: int | None = None  # None: the horizon (18 months)
+    horizon_months: int = 18
+    logistic_c: float = 1.0
+    hgb_max_iter: int = 200
+    hgb_learning_rate: float = 0.1
+    hgb_max_leaf_nodes: int = 31
+    hgb_min_samples_leaf: int = 20
+    kinds: tuple[str, ...] = ("logistic", "hgb")
+
+
+@dataclass
+class TrainedModel:
+    """A fitted, calibrated model and everything needed to score, explain and describe it.
+
+    ``estimator`` is the uncalibrated scikit-learn pipeline fitted on the train window;
+    ``calibration = (slope, intercept)`` maps its ``decision_function`` (log-odds) to calibrated
+    log-odds. ``reference`` (variable → typical training value, ``None`` for missing) is the point
+    the gradient-boosting explanations are measured from; ``logistic_centre`` holds the training
+    means of the logistic regression's transformed columns (contributions are centred on them).
+    """
+
+    estimator: Pipeline
+    kind: ModelKind
+    feature_columns: list[str]
+    categorical_columns: list[str]
+    themes: dict[str, str]
+    thresholds: dict[str, float]
+    calibration: tuple[float, float]
+    windows: Windows
+    metrics: dict[str, Any]
+    training_size: dict[str, Any]
+    until_batch: str
+    sf_version: str
+    version: str
+    reference: dict[str, Any]
+    logistic_centre: list[float] | None
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def numeric_columns(self) -> list[str]:
+        return [c for c in self.feature_columns if c not in set(self.categorical_columns)]
+
+
+# ----------------------------------------------------------------------------- table preparation
+
+def months_of(table: pd.DataFrame) -> pd.Series:
+    """``periode`` as naive-UTC month timestamps; ``ValueError`` if missing, unparsable or not a 1st."""
+    if "periode" not in table.columns:
+        raise ValueError("feature table has no 'periode' column")
+    try:
+        periode = pd.to_datetime(table["periode"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"column 'periode': not a date ({exc})") from exc
+    if periode.isna().any():
+        raise ValueError(f"column 'periode': {int(periode.isna().sum())} missing value(s), "
+                         f"first at row {periode[periode.isna()].index[0]!r}")
+    naive = periode.dt.tz_convert(None).dt.as_unit("ns")
+    off = naive != naive.dt.normalize().dt.to_period("M").dt.to_timestamp()
+    if off.any():
+        row = off[off].index[0]
+        raise ValueError(f"column 'periode': {naive[row]} at row {row!r} is not the first day of a month")
+    return naive
+
+
+def split_feature_kinds(table: pd.DataFrame, feature_columns: list[str]) -> tuple[list[str], list[str]]:
+    """``(numeric, categorical)`` feature columns by dtype; ``ValueError`` for missing or datetime columns."""
+    missing = [c for c in feature_columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"feature table lacks the feature column(s) {', '.join(missing)}")
+    if len(set(feature_columns)) != len(feature_columns):
+        raise ValueError("feature_columns lists a column more than once")
+    numeric: list[str] = []
+    categorical: list[str] = []
+    for column in feature_columns:
+        dtype = table[column].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            raise ValueError(f"feature column {column!r} is a date ({dtype}); derive a number from it (e.g. an age)")
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    return numeric, categorical
+
+
+def design_matrix(table: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The model input: numeric columns as float64 (NaN = missing), categorical as object str/NaN.
+
+    ``ValueError`` names the column, the row and the value of the first non-number in a numeric column.
+    """
+    columns: dict[str, Any] = {}
+    for column in numeric:
+        values = table[column]
+        if pd.api.types.is_bool_dtype(values.dtype) or values.dtype == object:
+            values = values.astype(object).where(values.notna(), np.nan)
+            values = values.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v)
+        converted = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = converted.isna() & values.notna()
+        if bad.any():
+            row = bad[bad].index[0]
+            raise ValueError(f"feature column {column!r}: value {values[row]!r} at row {row!r} is not a number")
+        columns[column] = converted.to_numpy()
+    for column in categorical:
+        values = table[column].astype(object)
+        columns[column] = values.where(values.notna(), np.nan).map(
+            lambda v: v if isinstance(v, float) and np.isnan(v) else str(v)).to_numpy(dtype=object)
+    return pd.DataFrame(columns, index=table.index)[numeric + categorical]
+
+
+def labels_of(table: pd.DataFrame) -> pd.Series:
+    """``outcome`` as float 1.0 / 0.0 / NaN; ``ValueError`` for any other value."""
+    if "outcome" not in table.columns:
+        raise ValueError("feature table has no 'outcome' column")
+    raw = table["outcome"]
+    mapped = raw.map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+                     else (1.0 if v in (True, 1) else (0.0 if v in (False, 0) else "bad")))
+    bad = mapped == "bad"
+    if bad.any():
+        row = bad[bad].index[0]
+        raise ValueError(f"column 'outcome': value {raw[row]!r} at row {row!r} is not true, false or missing")
+    return mapped.astype("float64")
+
+
+# ----------------------------------------------------------------------------- windows
+
+def _add_months(month: pd.Timestamp, n: int) -> pd.Timestamp:
+    return month + pd.DateOffset(months=n)
+
+
+def labelled_mask(table: pd.DataFrame, until_batch: str, horizon_months: int = 18) -> pd.Series:
+    """Rows usable for training or evaluation at ``until_batch``: known, labelled, horizon observed."""
+    date_fin = pd.Timestamp(month_start_of_key(check_batch_key(until_batch))).tz_convert(None)
+    months = months_of(table)
+    observed = months.map(lambda m: _add_months(m, horizon_months)) < date_fin
+    return labels_of(table).notna() & (months < date_fin) & observed
+
+
+def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOptions = TrainingOptions()) -> Windows:
+    """Windows over the labelled months (see the module docstring); the embargo counts calendar months.
+
+    ``ValueError`` states how many labelled months exist and how many the protocol needs.
+    """
+    months = sorted(set(labelled_months))
+    embargo = options.horizon_months if options.embargo_months is None else options.embargo_months
+    held_out = options.validation_months + options.test_months
+    needed = options.min_train_months + embargo + held_out
+    span = f" ({months[0]:%Y-%m} … {months[-1]:%Y-%m})" if months else ""
+    message = (f"not enough labelled data: {len(months)} labelled month(s){span}; the forward-in-time protocol "
+               f"needs at least {needed} ({options.min_train_months} train + {embargo} embargo + "
+               f"{options.validation_months} validation + {options.test_months} test) and labels need "
+               f"{options.horizon_months} months of hindsight before the batch")
+    if len(months) < held_out + options.min_train_months:
+        raise ValueError(message)
+    test = months[-options.test_months:]
+    validation = months[-held_out:-options.test_months]
+    train_end_limit = _add_months(validation[0], -embargo - 1) if embargo else months[-held_out - 1]
+    train = [m for m in months[:-held_out] if m <= train_end_limit]
+    if len(train) < options.min_train_months:
+        raise ValueError(message)
+    return Windows(MonthRange(train[0], train[-1]), MonthRange(validation[0], validation[-1]),
+                   MonthRange(test[0], test[-1]))
+
+
+# ----------------------------------------------------------------------------- models
+
+def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], options: TrainingOptions) -> Pipeline:
+    """Unfitted pipeline of one candidate (see the module docstring for the preprocessing)."""
+    if kind == "logistic":
+        # arcsinh tames euro amounts spanning several orders of magnitude and keeps the sign of
+        # deviations; missing indicators let absent financial data carry its own (real) signal.
+        num = Pipeline([
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("arcsinh", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ])
+        cat = Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True)),
+            ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, max_categories=40,
+                                     sparse_output=False)),
+        ])
+        transformers = [("num", num, numeric)] + ([("cat", cat, categorical)] if categorical else [])
+        return Pipeline([("prep", ColumnTransformer(transformers, remainder="drop")),
+                         ("model", LogisticRegression(C=options.logistic_c, max_iter=5000))])
+    if kind == "hgb":
+        cat = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
+                             max_categories=250, dtype=np.float64)
+        transformers = [("num", "passthrough", numeric)] + ([("cat", cat, categorical)] if categorical else [])
+        mask = [False] * len(numeric) + [True] * len(categorical)
+        model = HistGradientBoostingClassifier(
+            max_iter=options.hgb_max_iter, learning_rate=options.hgb_learning_rate,
+            max_leaf_nodes=options.hgb_max_leaf_nodes, min_samples_leaf=options.hgb_min_samples_leaf,
+            categorical_features=mask if categorical else None, random_state=0)
+        return Pipeline([("prep", ColumnTransformer(transformers, remainder="drop")), ("model", model)])
+    raise ValueError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
+
+
+def fit_platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(slope, intercept)`` of Platt scaling of log-odds ``decision`` on labels ``y``.
+
+    ``ValueError`` if the slope is not positive: the model then ranks the calibration window no
+    better than chance, and calibrating would reverse its order.
+    """
+    platt = LogisticRegression(C=1e6, max_iter=1000)
+    platt.fit(decision.reshape(-1, 1), y.astype(int))
+    slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    if not slope > 0:
+        raise ValueError(f"calibration on the validation window failed: Platt slope {slope:.4g} <= 0, the model's "
+                         "scores do not rank that window better than chance")
+    return slope, intercept
+
+
+def calibrated_logit(estimator: Pipeline, calibration: tuple[float, float], X: pd.DataFrame) -> np.ndarray:
+    """Calibrated log-odds of every row of the design matrix ``X``."""
+    slope, intercept = calibration
+    return slope * np.asarray(estimator.decision_function(X), dtype=float) + intercept
+
+
+def probability(logit: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def best_fbeta_threshold(y: np.ndarray, score: np.ndarray, beta: float) -> dict[str, float]:
+    """Threshold maximising F-beta when alerting on ``score >= threshold``, with its precision and recall."""
+    precision, recall, thresholds = precision_recall_curve(y, score)
+    precision, recall = precision[:-1], recall[:-1]
+    b2 = beta * beta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fbeta = np.where(precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
+    best = int(np.argmax(fbeta))
+    return {"threshold": float(thresholds[best]), "precision": float(precision[best]),
+            "recall": float(recall[best]), "fbeta": float(fbeta[best])}
+
+
+def alert_levels(score: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """``"high"`` if score >= high threshold, else ``"moderate"`` if >= moderate threshold, else None."""
+    score = np.asarray(score, dtype=float)
+    out = np.full(score.shape, None, dtype=object)
+    out[score >= thresholds["moderate"]] = "moderate"
+    out[score >= thresholds["high"]] = "high"
+    return out
+
+
+def window_metrics(y: np.ndarray, score: np.ndarray, thresholds: dict[str, float] | None = None) -> dict[str, Any]:
+    """AUC-PR, ROC AUC, Brier score, positive rate and, with thresholds, precision/recall per alert level.
+
+    Alert levels are cumulative: "moderate" counts every row at or above the moderate threshold.
+    """
+    y = np.asarray(y, dtype=int)
+    both = 0 < y.sum() < len(y)
+    result: dict[str, Any] = {
+        "rows": int(len(y)), "positives": int(y.sum()), "positive_rate": float(y.mean()) if len(y) else None,
+        "auc_pr": float(average_precision_score(y, score)) if both else None,
+        "roc_auc": float(roc_auc_score(y, score)) if both else None,
+        "brier": float(brier_score_loss(y, score)) if len(y) else None,
+    }
+    if thresholds is not None:
+        for level in ALERT_LEVELS:
+            flagged = score >= thresholds[level]
+            hits = int((flagged & (y == 1)).sum())
+            result[level] = {"threshold": thresholds[level], "alerts": int(flagged.sum()),
+                             "precision": hits / int(flagged.sum()) if flagged.any() else None,
+                             "recall": hits / int(y.sum()) if y.sum() else None}
+    return result
+
+
+# ----------------------------------------------------------------------------- explanation support
+
+def reference_values(X: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
+    """A typical training row: median (numeric) or mode (categorical); None (missing) where most rows miss it."""
+    reference: dict[str, Any] = {}
+    for column in numeric + categorical:
+        values = X[column]
+        if values.isna().mean() > 0.5 or values.notna().sum() == 0:
+            reference[column] = None
+        elif column in numeric:
+            reference[column] = float(values.median())
+        else:
+            reference[column] = str(values.mode(dropna=True).sort_values().iloc[0])
+    return reference
+
+
+def logistic_column_variables(estimator: Pipeline, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Source variable of every column the logistic pipeline's preprocessing outputs."""
+    variables: list[str] = []
+    by_length = sorted(categorical, key=len, reverse=True)
+    for out_name in estimator.named_steps["prep"].get_feature_names_out():
+        block, _, name = out_name.partition("__")
+        if block == "num":
+            variables.append(name.removeprefix("missingindicator_"))
+        else:
+            variables.append(next(c for c in by_length if name == c or name.startswith(c + "_")))
+    return variables
+
+
+# ----------------------------------------------------------------------------- train
+
+def _check_windows(windows: Windows, months: list[pd.Timestamp]) -> None:
+    windows.check()
+    present = set(months)
+    for name, window in windows.items():
+        if not any(window.start <= m <= window.end for m in present):
+            raise ValueError(f"window {name} ({window.start:%Y-%m} … {window.end:%Y-%m}) holds no labelled month")
+
+
+def _version(card: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{card['until_batch']}-{card['kind']}-{digest}"
+
+
+def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, sf_version: str,
+          windows: Windows | None = None, options: TrainingOptions | None = None) -> TrainedModel:
+    """Train both candidates on the train window, calibrate and choose on validation, report on test.
+
+    Returns the winning :class:`TrainedModel` (its ``metrics`` hold both candidates' figures on
+    the validation and test windows). ``ValueError`` for bad input or not enough labelled data
+    (see the module docstring).
+    """
+    options = options or TrainingOptions()
+    for column in ("siret", "siren"):
+        if column not in table.columns:
+            raise ValueError(f"feature table has no {column!r} column")
+    leaking = {"outcome", "siret", "siren", "periode"} & set(feature_columns)
+    if leaking:
+        raise ValueError(f"feature_columns must not include identifiers or the target: {', '.join(sorted(leaking))}")
+    numeric, categorical = split_feature_kinds(table, feature_columns)
+    themes = themes_of(feature_columns)
+
+    usable = table.loc[labelled_mask(table, until_batch, options.horizon_months)]
+    months = months_of(usable)
+    y_all = labels_of(usable).to_numpy()
+    windows = windows or default_windows(list(months.unique()), options)
+    _check_windows(windows, list(months.unique()))
+
+    X_all = design_matrix(usable, numeric, categorical)
+    parts: dict[str, tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = {}
+    for name, window in windows.items():
+        inside = window.contains(months).to_numpy()
+        y = y_all[inside]
+        if y.sum() == 0 or y.sum() == len(y):
+            raise ValueError(f"not enough labelled data: the {name} window ({window.start:%Y-%m} … "
+                             f"{window.end:%Y-%m}) has {int(y.sum())} positive(s) among {len(y)} row(s); "
+                             "it needs both positives and negatives")
+        parts[name] = (X_all.loc[inside], y, usable.loc[inside])
+
+    X_train, y_train, _ = parts["train"]
+    X_val, y_val, _ = parts["validation"]
+    X_test, y_test, _ = parts["test"]
+    candidates: dict[str, dict[str, Any]] = {}
+    for kind in options.kinds:
+        estimator = build_pipeline(kind, numeric, categorical, options)  # type: ignore[arg-type]
+        estimator.fit(X_train, y_train.astype(int))
+        calibration = fit_platt(np.asarray(estimator.decision_function(X_val), dtype=float), y_val)
+        p_val = probability(calibrated_logit(estimator, calibration, X_val))
+        thresholds = {level: best_fbeta_threshold(y_val, p_val, beta)["threshold"]
+                      for level, beta in ALERT_BETAS.items()}
+        # F2 favours recall, so its optimum lies at or below F0.5's; enforce it for consistent levels.
+        thresholds["moderate"] = min(thresholds["moderate"], thresholds["high"])
+        p_test = probability(calibrated_logit(estimator, calibration, X_test))
+        p_train = probability(calibrated_logit(estimator, calibration, X_train))
+        candidates[kind] = {
+            "estimator": estimator, "calibration": calibration, "thresholds": thresholds,
+            "metrics": {"train": window_metrics(y_train, p_train),
+                        "validation": window_metrics(y_val, p_val, thresholds),
+                        "test": window_metrics(y_test, p_test, thresholds)},
+        }
+    # Ties keep the first kind listed (the logistic regression by default): transparency wins ties.
+    chosen = max(options.kinds, key=lambda k: (candidates[k]["metrics"]["validation"]["auc_pr"] or 0.0,
+                                               -options.kinds.index(k)))
+    winner = candidates[chosen]
+    estimator = winner["estimator"]
+
+    logistic_centre = None
+    if chosen == "logistic":
+        transformed = estimator.named_steps["prep"].transform(X_train)
+        logistic_centre = [float(v) for v in np.asarray(transformed, dtype=float).mean(axis=0)]
+
+    training_size = {name: {"rows": int(len(y)), "positives": int(y.sum()),
+                            "siret": int(frame["siret"].nunique()), "siren": int(frame["siren"].nunique())}
+                     for name, (_, y, frame) in parts.items()}
+    metrics = {"chosen": chosen, "selection": "highest validation AUC-PR",
+               "candidates": {kind: c["metrics"] for kind, c in candidates.items()}}
+    card: dict[str, Any] = {
+        "sf_version": sf_version, "until_batch": until_batch, "kind": chosen,
+        "variables": [{"name": c, "theme": themes[c], "type": "categorical" if c in categorical else "numeric"}
+                      for c in feature_columns],
+        "windows": windows.to_dict(), "horizon_months": options.horizon_months,
+        "training_size": training_size, "metrics": metrics, "thresholds": winner["thresholds"],
+        "threshold_rule": {"high": "argmax F0.5 on validation", "moderate": "argmax F2 on validation"},
+        "calibration": {"method": "platt", "slope": winner["calibration"][0], "intercept": winner["calibration"][1],
+                        "window": "validation"},
+        "options": asdict(options),
+        "explanation": {
+            "unit": "calibrated log-odds",
+            "method": ("coefficient x centred transformed value, summed by variable and theme"
+                       if chosen == "logistic" else
+                       "baseline Shapley values over themes from the reference row; per-variable occlusion"),
+        },
+    }
+    version = _version(card)
+    card["version"] = version
+    card["trained_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return TrainedModel(
+        estimator=estimator, kind=chosen, feature_columns=list(feature_columns), categorical_columns=categorical,
+        themes=themes, thresholds=winner["thresholds"], calibration=winner["calibration"], windows=windows,
+        metrics=metrics, training_size=training_size, until_batch=until_batch, sf_version=sf_version,
+        version=version, reference=reference_values(X_train, numeric, categorical),
+        logistic_centre=logistic_centre, card=card)
