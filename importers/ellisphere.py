@@ -1,0 +1,200 @@
+"""ellisphere: group structure of companies (head of group, holding level), spec §3.16.
+
+Input ``Ellisphère-Tête de groupe-*.xlsx``: a workbook with exactly one sheet, read with
+openpyxl in read-only streaming mode (cached formula values). Columns are positional
+(0-based): 0 ``GRP Code``, 1 ``GRP Personne PouM``, 2 ``GRP SIREN 9``, 3 ``GRP RefID``,
+4 ``GRP Raison Sociale``, 5 ``GRP Adresse``, 9 ``Niveau de détention``, 10 ``% Financier``,
+12 ``FIL Code``, 13 ``FIL Personne PouM``, 14 ``FIL SIREN 9`` (the key), 15 ``FIL RefID``;
+the others are ignored.
+
+Every non-empty row is a line, *including the header row*, as in the original: text fields
+take the cell's displayed text (a numeric cell ``1234567`` gives ``"1234567"``); the detention
+level is ``ParseInt`` of the raw cell and the financial share ``ParseFloat``; the first
+failure rejects the row with the Go message, so the header row is always rejected
+(``strconv.ParseInt: parsing "Niveau de détention": invalid syntax``) and an empty numeric
+cell rejects its row. Line numbers are sheet row numbers; entirely empty rows are skipped
+and not counted.
+
+Failure modes: FatalFileError when the file is missing, is not an xlsx workbook, or has a
+number of sheets other than 1 (``the source has N sheets, should have only 1``).
+
+Stored shape follows v2022 (texts omitted when empty). Deviation: a detention level or
+share of 0 is stored (the original's ``omitempty`` dropped it). Key: ``FIL SIREN 9``
+(entreprise, not stored).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+import zlib
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any, BinaryIO
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+from sf.importers.convert import ConversionError, go_quote, parse_float
+from sf.importers.csv_source import fast_constructor
+from sf.importers.reading import FatalFileError, is_gzipped, strip_scheme
+from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+
+__all__ = ["PARSER", "Ellisphere", "EllisphereParser", "cell_raw", "cell_text"]
+
+_WIDTH = 16  # columns 0..15 are read
+
+
+class Ellisphere(SourceRecord):
+    """Head of group of a company and the group's hold on it (stored names of v2022)."""
+
+    code_groupe: str | None = None
+    siren_groupe: str | None = None
+    refid_groupe: str | None = None
+    raison_sociale_groupe: str | None = None
+    adresse_groupe: str | None = None
+    personne_pou_m_groupe: str | None = None
+    niveau_detention: int
+    part_financiere: float
+    code_filiere: str | None = None
+    refid_filiere: str | None = None
+    personne_pou_m_filiere: str | None = None
+
+
+_new_ellisphere = fast_constructor(Ellisphere)
+
+
+def _number_text(value: float) -> str:
+    """Go ``FormatFloat(f, 'f', -1, 64)``: shortest round-trip digits, never an exponent."""
+    if value.is_integer():
+        return str(int(value))
+    return format(Decimal(repr(value)), "f")
+
+
+def cell_text(value: Any) -> str:
+    """Displayed text of a cell value read by openpyxl (``General`` format): numbers without
+    a trailing ``.0`` or exponent, booleans ``TRUE``/``FALSE``, dates ISO, empty → ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def cell_raw(value: Any) -> str:
+    """Raw stored text of a cell value (what the original passed to ParseInt/ParseFloat):
+    ``1`` → ``"1"``, ``90.2`` → ``"90.2"``, ``2.0`` → ``"2.0"``, booleans ``1``/``0``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    return cell_text(value)
+
+
+def _parse_int(raw: str) -> int:
+    """Go ``strconv.ParseInt(raw, 10, 64)``; ValueError with the Go message."""
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(raw)}: invalid syntax")
+    value = int(raw)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"strconv.ParseInt: parsing {go_quote(raw)}: value out of range")
+    return value
+
+
+def _parse_float(raw: str) -> float:
+    """Go ``strconv.ParseFloat(raw, 64)`` where the empty string is an error too."""
+    try:
+        value = parse_float(raw)
+    except ConversionError as exc:
+        raise ValueError(str(exc)) from None
+    if value is None:
+        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(raw)}: invalid syntax")
+    return value
+
+
+def _row(number: int, cells: tuple[Any, ...]) -> ParsedLine:
+    if len(cells) < _WIDTH:
+        cells = cells + (None,) * (_WIDTH - len(cells))
+    try:
+        niveau = _parse_int(cell_raw(cells[9]))
+        part = _parse_float(cell_raw(cells[10]))
+    except ValueError as exc:
+        # The original reads fields in order and stops at the first failure.
+        return ParsedLine(number, errors=[str(exc)])
+
+    def text(index: int) -> str | None:
+        return cell_text(cells[index]) or None
+
+    record = _new_ellisphere(
+        code_groupe=text(0), siren_groupe=text(2), refid_groupe=text(3), raison_sociale_groupe=text(4),
+        adresse_groupe=text(5), personne_pou_m_groupe=text(1), niveau_detention=niveau, part_financiere=part,
+        code_filiere=text(12), refid_filiere=text(15), personne_pou_m_filiere=text(13),
+    )
+    return ParsedLine(number, tuples=[Tuple("ellisphere", cell_text(cells[14]), "entreprise", record)])
+
+
+def _open_workbook(path: str) -> tuple[str, Any]:
+    bare, _ = strip_scheme(path)
+    try:
+        source: BinaryIO
+        if is_gzipped(path):
+            with gzip.open(bare, "rb") as compressed:
+                source = io.BytesIO(compressed.read())
+        else:
+            # A file object, not a name: openpyxl refuses names without an xlsx extension
+            # (the original's test file is called ``*.excel``).
+            source = open(bare, "rb")  # noqa: SIM115 - owned by the read-only workbook
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise FatalFileError(bare, f"not a valid gzip file ({exc})") from exc
+    except OSError as exc:
+        raise FatalFileError(bare, f"cannot open file ({exc.strerror or exc})") from exc
+    try:
+        workbook = load_workbook(source, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        source.close()
+        raise FatalFileError(bare, f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    count = len(workbook.sheetnames)
+    if count != 1:
+        workbook.close()
+        source.close()
+        raise FatalFileError(bare, f"the source has {count} sheets, should have only 1")
+    return bare, (workbook, source)
+
+
+def _lines(bare: str, workbook: Any, source: BinaryIO) -> Iterator[ParsedLine]:
+    try:
+        sheet = workbook[workbook.sheetnames[0]]
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if all(cell is None or cell == "" for cell in cells):
+                continue
+            yield _row(number, tuple(cells))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+        raise FatalFileError(bare, f"unreadable sheet ({type(exc).__name__}: {exc})") from exc
+    finally:
+        workbook.close()
+        source.close()
+
+
+class EllisphereParser:
+    """Parser of Ellisphère group-structure workbooks (see module docstring)."""
+
+    file_type = "ellisphere"
+
+    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
+        """One ParsedLine per non-empty sheet row; FatalFileError (raised by this call) when
+        the workbook cannot be opened or has more than one sheet."""
+        bare, (workbook, source) = _open_workbook(path)
+        return _lines(bare, workbook, source)
+
+
+PARSER = EllisphereParser()

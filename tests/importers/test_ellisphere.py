@@ -1,0 +1,131 @@
+"""ellisphere parser: conformance with the v2022 goldens, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sf.importers.ellisphere import PARSER, Ellisphere, cell_raw, cell_text
+from sf.importers.reading import FatalFileError
+
+
+def _goldens():
+    name = "sf_tests_osf_goldens"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+G = _goldens()
+INPUT = G.data("ellisphere/990c4d74/ellisphereTestData.excel")
+HEADER = ["GRP Code", "GRP Personne PouM", "GRP SIREN 9", "GRP RefID", "GRP Raison Sociale", "GRP Adresse",
+          "GRP Code Postal", "GRP Ville", "GRP Pays", "Niveau de détention", "% Financier", "Tranche % Financier",
+          "FIL Code", "FIL Personne PouM", "FIL SIREN 9", "FIL RefID", "FIL Raison Sociale", "FIL Adresse",
+          "FIL Code Postal", "FIL Ville", "FIL Pays"]
+ROW = [1234567, "M", "525343432", 1234567, "GROUPE A", "ici", 12345, "VILLE", "FRANCE", 1, 90.2, "A", "1000000", "P",
+       "151515151", "AKES38748", "FILIALE", "rue", 12345, "VILLE", "FRANCE"]
+
+
+def workbook(tmp_path: Path, rows: list[list], *, sheets: int = 1, name: str = "groupe.xlsx") -> Path:
+    book = Workbook()
+    book.active.title = "Feuille1"
+    for row in rows:
+        book.active.append(row)
+    for index in range(1, sheets):
+        book.create_sheet(f"Feuille{index + 1}")
+    path = tmp_path / name
+    book.save(path)
+    return path
+
+
+def test_v2022_unit_golden_field_by_field():
+    expected = G.load_json("ellisphere/990c4d74/expectedEllisphere.json")
+    tuples, report = G.run(PARSER, INPUT, report_path="testData/ellisphereTestData.excel")
+    assert len(tuples) == 6
+    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
+        assert G.differences(ours, theirs) == {}
+    assert G.event_differences(report, expected["events"][0]["event"]) == {}
+    assert [t.key for t in tuples] == [f"15151515{n}" for n in range(1, 7)]
+    assert all(isinstance(t.record, Ellisphere) and t.scope == "entreprise" for t in tuples)
+    assert all(type(t.record.niveau_detention) is int and type(t.record.part_financiere) is float for t in tuples)
+
+
+def test_v2022_end_to_end_golden_modulo_hash():
+    tuples, report = G.run(PARSER, INPUT, report_path="/../lib/ellisphere/testData/ellisphereTestData.excel",
+                           ctx=G.ParseContext(batch_key="1910"))
+    assert G.unmatched_e2e(tuples, "ellisphere") == ([], [])
+    assert G.event_differences(report, G.e2e_event("ellisphere")) == {}
+
+
+def test_cell_text_and_raw_follow_the_go_reader():
+    assert [cell_text(v) for v in (1234567, 1234567.0, 90.2, 1e20, None, True, "x")] == [
+        "1234567", "1234567", "90.2", "100000000000000000000", "", "TRUE", "x"]
+    assert [cell_raw(v) for v in (1, 90.2, 2.0, None, False)] == ["1", "90.2", "2.0", "", "0"]
+
+
+def test_written_workbook_and_gzipped_copy(tmp_path):
+    path = workbook(tmp_path, [HEADER, ROW, ROW[:10] + [52] + ROW[11:]])
+    tuples, report = G.run(PARSER, path)
+    assert (report.lines_read, report.lines_rejected, report.lines_valid) == (3, 1, 2)
+    assert tuples[0].record.to_document() == {
+        "code_groupe": "1234567", "siren_groupe": "525343432", "refid_groupe": "1234567",
+        "raison_sociale_groupe": "GROUPE A", "adresse_groupe": "ici", "personne_pou_m_groupe": "M",
+        "niveau_detention": 1, "part_financiere": 90.2, "code_filiere": "1000000", "refid_filiere": "AKES38748",
+        "personne_pou_m_filiere": "P"}
+    assert tuples[1].record.part_financiere == 52.0
+    gz = tmp_path / "groupe.xlsx.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    zipped, _ = G.run(PARSER, gz)
+    assert G.documents(zipped) == G.documents(tuples)
+
+
+def test_empty_rows_are_skipped_and_empty_numbers_reject(tmp_path):
+    empty_level = ROW[:9] + [None] + ROW[10:]
+    path = workbook(tmp_path, [HEADER, ROW, [None] * 5, empty_level, ROW[:10] + ["n/a"] + ROW[11:]])
+    tuples, report = G.run(PARSER, path)
+    assert len(tuples) == 1
+    assert report.first_errors == ['Line 1: strconv.ParseInt: parsing "Niveau de détention": invalid syntax',
+                                   'Line 4: strconv.ParseInt: parsing "": invalid syntax',
+                                   'Line 5: strconv.ParseFloat: parsing "n/a": invalid syntax']
+    assert report.lines_read == 4
+
+
+def test_short_row_and_invalid_siren(tmp_path):
+    path = workbook(tmp_path, [ROW[:11], ROW[:14] + [151515151.0] + ROW[15:], ROW[:14] + ["15151515"] + ROW[15:]])
+    tuples, report = G.run(PARSER, path)
+    assert report.first_errors == ["Line 1: siren invalide : ", "Line 3: siren invalide : 15151515"]
+    assert [t.key for t in tuples] == ["151515151"]
+
+
+def test_several_sheets_is_fatal(tmp_path):
+    path = workbook(tmp_path, [HEADER, ROW], sheets=3)
+    with pytest.raises(FatalFileError, match="the source has 3 sheets, should have only 1"):
+        PARSER.parse(str(path), G.ParseContext(batch_key=""))
+    _, report = G.run(PARSER, path)
+    assert report.is_fatal and report.lines_read == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"GRP Code;GRP Personne PouM\n", b"PK\x03\x04garbage"])
+def test_not_a_workbook_is_fatal(tmp_path, content):
+    path = tmp_path / "groupe.xlsx"
+    path.write_bytes(content)
+    with pytest.raises(FatalFileError, match="not a readable xlsx workbook"):
+        PARSER.parse(str(path), G.ParseContext(batch_key=""))
+
+
+def test_missing_file_is_fatal(tmp_path):
+    with pytest.raises(FatalFileError, match="cannot open file"):
+        PARSER.parse(str(tmp_path / "absent.xlsx"), G.ParseContext(batch_key=""))
+
+
+def test_gzip_prefix_on_a_plain_workbook_is_fatal(tmp_path):
+    path = workbook(tmp_path, [HEADER, ROW])
+    with pytest.raises(FatalFileError, match="not a valid gzip file"):
+        PARSER.parse(f"gzip:{path}", G.ParseContext(batch_key=""))
