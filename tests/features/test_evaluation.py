@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sf.features.evaluation import (
+    evaluate,
+    expected_calibration_error,
+    format_ratios,
+    precision_recall_at_k,
+    urssaf_debt_baseline,
+)
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from sf.features.evaluation import (evaluate, expected_calibration_error, format_ratios, precision_recall_at_k,
-                                    urssaf_debt_baseline)
-
-_spec = importlib.util.spec_from_file_location("synthetic_panel", Path(__file__).with_name("synthetic_panel.py"))
-synthetic_panel = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic_panel)
+from . import synthetic_panel
 
 
 def test_precision_at_k_counts_ties_in_expectation() -> None:

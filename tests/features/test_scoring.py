@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,16 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
-
 from sf.features import model_store
 from sf.features.scoring import explain_in_words, score
 from sf.features.training import TrainingOptions, months_of, train
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
-_spec = importlib.util.spec_from_file_location("synthetic_panel", Path(__file__).with_name("synthetic_panel.py"))
-synthetic_panel = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic_panel)
+from . import synthetic_panel
+
 FEATURES = synthetic_panel.FEATURES
 
 

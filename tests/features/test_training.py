@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from sf.features import themes
+from sf.features.training import (
+    TrainingOptions,
+    default_windows,
+    labelled_mask,
+    labels_of,
+    months_of,
+    train,
+)
 from sklearn.metrics import average_precision_score
 
-from sf.features import themes
-from sf.features.training import (TrainingOptions, default_windows, labelled_mask, labels_of, months_of, train)
+from . import synthetic_panel
 
-_spec = importlib.util.spec_from_file_location("synthetic_panel", Path(__file__).with_name("synthetic_panel.py"))
-synthetic_panel = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic_panel)
 FEATURES = synthetic_panel.FEATURES
 
 FAST = TrainingOptions(hgb_max_iter=40)

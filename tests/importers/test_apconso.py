@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import re
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,18 +13,8 @@ from hypothesis import strategies as st
 from sf.importers.apconso import PARSER, APConso
 from sf.importers.reading import FatalFileError
 
+from . import osf_goldens as G
 
-def _goldens():
-    name = "sf_tests_osf_goldens"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-G = _goldens()
 INPUT_2022 = G.data("apconso/990c4d74/apconsoTestData.csv")
 INPUT_HEAD = G.data("apconso/head/apconsoTestData.csv")
 HEADER = '"ID_DA","ETAB_SIRET","HEURES","MONTANTS","EFFECTIFS","MOIS"'

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,18 +10,8 @@ from sf.importers.apdemande import PARSER, REQUIRED_COLUMNS, APDemande, parse_da
 from sf.importers.convert import ConversionError
 from sf.importers.reading import FatalFileError
 
+from . import osf_goldens as G
 
-def _goldens():
-    name = "sf_tests_osf_goldens"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-G = _goldens()
 INPUT_2022 = G.data("apdemande/990c4d74/apdemandeTestData.csv")
 INPUT_HEAD = G.data("apdemande/head/apdemandeTestData.csv")
 INPUT_HEAD_E2E = G.data("apdemande/head/tests_testData_apdemandeTestData.csv")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,18 +19,8 @@ from sf.importers.diane import (
 )
 from sf.importers.reading import FatalFileError
 
+from . import osf_goldens as G
 
-def _goldens():
-    name = "sf_tests_osf_goldens"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-G = _goldens()
 INPUT = G.data("diane/990c4d74/dianeTestData.txt")
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 PLAIN = {"Nom de l'entreprise", "Numéro Siren", "Statut juridique ", "Procédure collective", "Nombre d’ES",

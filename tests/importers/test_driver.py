@@ -6,22 +6,18 @@ ImportedData documents must hold, per entity and type, as many records as the or
 """
 
 import gzip
-import importlib.util
 import re
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
-
 from sf.engine.batches import make_batch
 from sf.engine.errors import BadInputError, UsageError
 from sf.importers.driver import run_batch
 
 TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
-_spec = importlib.util.spec_from_file_location("osf_goldens", Path(__file__).with_name("osf_goldens.py"))
-G = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(G)
+from . import osf_goldens as G
 
 E2E_FILES = {
     "admin_urssaf": "admin_urssaf/990c4d74/comptesTestData.csv", "apconso": "apconso/990c4d74/apconsoTestData.csv",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,18 +10,8 @@ from openpyxl import Workbook
 from sf.importers.ellisphere import PARSER, Ellisphere, cell_raw, cell_text
 from sf.importers.reading import FatalFileError
 
+from . import osf_goldens as G
 
-def _goldens():
-    name = "sf_tests_osf_goldens"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-G = _goldens()
 INPUT = G.data("ellisphere/990c4d74/ellisphereTestData.excel")
 HEADER = ["GRP Code", "GRP Personne PouM", "GRP SIREN 9", "GRP RefID", "GRP Raison Sociale", "GRP Adresse",
           "GRP Code Postal", "GRP Ville", "GRP Pays", "Niveau de détention", "% Financier", "Tranche % Financier",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,18 +9,8 @@ import pytest
 from sf.importers.paydex import PARSER, Paydex
 from sf.importers.reading import FatalFileError
 
+from . import osf_goldens as G
 
-def _goldens():
-    name = "sf_tests_osf_goldens"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("osf_goldens.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-G = _goldens()
 INPUT = G.data("paydex/990c4d74/paydexTestData.csv")
 
 
