@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-
-from sf.importers.synth_chain import N_TRANSIENT, STATE_NAMES, ChainTables, HORIZON
+from sf.importers.synth_chain import HORIZON, N_TRANSIENT, STATE_NAMES, ChainTables
 from sf.importers.synth_world import World
 
 __all__ = ["TRUTH_SCHEMA", "truth_table"]

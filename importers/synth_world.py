@@ -22,24 +22,31 @@ import calendar as _cal
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from sf.importers import synth_ids as ids
 from sf.importers import synth_reference as ref
 from sf.importers.synth_chain import (
-    CLOSED, CRITICAL, DISTRESSED, DRIFTING, FAILED, HEALTHY, HORIZON, N_TRANSIENT, ChainTables,
-    risk_class, size_class, step_states,
+    CLOSED,
+    CRITICAL,
+    FAILED,
+    HEALTHY,
+    HORIZON,
+    N_TRANSIENT,
+    ChainTables,
+    risk_class,
+    size_class,
+    step_states,
 )
 
 __all__ = [
     "BLOCK_COMPANIES",
+    "PHASE_GONE",
+    "PHASE_LIQUIDATION",
+    "PHASE_OBSERVATION",
+    "PHASE_PLAN",
     "Calendar",
     "World",
     "block_sizes",
     "simulate_block",
-    "PHASE_LIQUIDATION",
-    "PHASE_OBSERVATION",
-    "PHASE_PLAN",
-    "PHASE_GONE",
 ]
 
 #: Companies per random-stream block (fixed: changing it changes every output).
@@ -663,7 +670,7 @@ def _simulate_activite_partielle(world: World, rng: np.random.Generator) -> None
                 continue
             months = 3 if rng.random() < 0.6 else 6
             eff = int(world.effectif[e, k])
-            eff_auto = max(1, int(round(eff * (0.3 + 0.7 * rng.random()))))
+            eff_auto = max(1, round(eff * (0.3 + 0.7 * rng.random())))
             hta = round(eff_auto * months * HOURS_PER_MONTH * (0.2 + 0.4 * rng.random()), 1)
             if world.phase[world.site_company[e], k] == HEALTHY:
                 motif = int(rng.choice([3, 5, 1], p=[0.5, 0.3, 0.2]))
@@ -677,7 +684,7 @@ def _simulate_activite_partielle(world: World, rng: np.random.Generator) -> None
                 if rng.random() < 0.85:
                     hours = round(hta / months * (0.3 + 0.7 * rng.random()), 2)
                     world.ap_consumptions.append((demand, month, hours,
-                                                  max(1, int(round(eff_auto * (0.4 + 0.6 * rng.random()))))))
+                                                  max(1, round(eff_auto * (0.4 + 0.6 * rng.random())))))
             busy_until = k + months
             number += 1
 
