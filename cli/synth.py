@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import typer
@@ -18,8 +17,10 @@ def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT
           months: int = typer.Option(24, "--months", "-m", min=1, help="Number of monthly batches."),
           seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same files."),
           end_batch: str = typer.Option("2312", "--end-batch", help="Key of the last monthly batch (YYMM)."),
-          broken_rate: float = typer.Option(0.0005, "--broken-rate", min=0.0, max=0.5,
+          broken_rate: float = typer.Option(1 / 2000, "--broken-rate", min=0.0, max=0.5,
                                             help="Share of deliberately broken lines per file (0 to disable)."),
+          history_months: int = typer.Option(24, "--history-months", min=0,
+                                             help="Months of history the first batch carries for flux files."),
           json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
           silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
     """Generate realistic delivery folders, one per monthly batch, plus truth.parquet.
@@ -46,11 +47,17 @@ def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = generate(out, establishments=establishments, months=months, seed=seed, end_batch=end_batch,
-                           broken_rate=broken_rate, progress=advance)
-    data = asdict(summary) if is_dataclass(summary) else dict(summary)
+        try:
+            summary = generate(out, establishments=establishments, months=months, seed=seed, end_batch=end_batch,
+                               broken_rate=broken_rate, progress=advance, history_months=history_months)
+        except FileExistsError:
+            raise UsageError(f"--out {out}: the folder exists and is not empty", "choose a new folder") from None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if json_output:
-        print_json(data)
-    else:
-        console.print(f"Wrote {months} monthly deliveries under {out}: "
-                      + ", ".join(f"{k}={v}" for k, v in data.items() if isinstance(v, (int, float, str))))
+        print_json(summary.to_dict())
+        return
+    console.print(f"Wrote {summary.months} monthly deliveries ({', '.join([summary.batches[0], '…', summary.batches[-1]])}) "
+                  f"under {out}: {summary.companies:,} companies, {summary.establishments:,} establishments, "
+                  f"{summary.failures:,} insolvency openings; truth.parquet has {summary.truth_rows:,} rows "
+                  f"({summary.truth_positive_rows:,} with an opening within 18 months).")

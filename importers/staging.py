@@ -9,7 +9,9 @@ ImportedData holds one document per (batch, entity key), ``_id = "<batch>:<key>"
 Records are merged in with ``$set`` of ``value.batch.<batch>.<type>.<hash>`` in unordered bulk
 upserts, so importing a file twice, or one entity spread over several files, never creates a
 duplicate or a split document, and re-running an interrupted import converges to the same
-documents. The buffer is bounded (``flush_records``), so memory does not grow with the file.
+documents. The buffer is bounded (``flush_records``, ~15 MB at the default), so memory does
+not grow with the file; it spans files, so that an entity present in several files of a
+small batch is written once (upserts into existing documents are the slow part).
 
 Quarantine documents have a deterministic ``_id`` (batch, file, line) for the same reason.
 """
@@ -24,10 +26,11 @@ from pymongo import ReplaceOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
+from .columnar import RecordBlock
 from .identity import record_hash
 from .records import Tuple
 
-FLUSH_RECORDS = 5_000
+FLUSH_RECORDS = 50_000
 
 
 def imported_data_id(batch_key: str, key: str) -> str:
@@ -67,6 +70,23 @@ class ImportedDataWriter:
         entry[path] = document
         if self._pending_records >= self.flush_records:
             self.flush()
+
+    def add_block(self, block: RecordBlock) -> None:
+        """Queue the records of a RecordBlock (documents and hashes already computed); same
+        result as :meth:`add` of each record."""
+        prefix = f"value.batch.{self.batch_key}.{block.type}."
+        scope = block.scope
+        pending = self._pending
+        for key, document, digest in zip(block.keys, block.documents, block.hashes, strict=True):
+            path = prefix + digest
+            entry = pending.get(key)
+            if entry is None:
+                entry = pending[key] = {"value.key": key, "value.scope": scope}
+            if path not in entry:
+                self._pending_records += 1
+            entry[path] = document
+            if self._pending_records >= self.flush_records:
+                self.flush()
 
     def flush(self) -> None:
         """Write the buffer with one unordered bulk upsert; raises :class:`StagingWriteError`."""
