@@ -55,7 +55,7 @@ def dask_client(settings: Settings, workers: int | None = None, scheduler: str |
     n_workers = workers or settings.workers or os.cpu_count() or 1
     # One thread per process: the tasks are pure Python (GIL-bound) and each holds its own
     # MongoClient; processes give real parallelism.
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
