@@ -12,7 +12,7 @@ Generative process
 Population. Companies (SIREN, Luhn-valid, leading zeros possible) are drawn until the
 requested number of establishments is reached. Initial headcount is log-normal (median
 18, σ = 1.2, capped at 20,000: most companies are small, a few are very large); the
-number of establishments is ``1 + Poisson((headcount / 40) ^ 0.8)`` (≈ 1.5 on average,
+number of establishments is ``1 + Poisson((headcount / 40) ^ 0.8)`` (≈ 1.8 on average,
 hundreds for the largest). Each establishment (SIRET = SIREN + NIC, Luhn-valid) gets a
 share of the headcount (the siège weighs double), an address in a département (mostly
 the siège's, incl. Corsica and overseas), one URSSAF account (18 digits; 2 % move to a
@@ -24,11 +24,11 @@ companies are created during the history; 15 % of secondary establishments open 
 Latent process (``synth_chain``). Each company follows a monthly Markov chain healthy →
 drifting → distressed → critical, with recoveries, two absorbing exits — failure (the
 month of the opening judgment) and voluntary closure — and a direct healthy → failure
-jump (failure without warning, ≈ 8 % of failures). The risk class (sector group ×
+jump (failure without warning, ≈ 7 % of failures). The risk class (sector group ×
 size class) multiplies the entry into difficulty and the sudden failure: hospitality
 ×1.55, construction ×1.35, transport ×1.1, trade ×1.0, services ×0.85, industry ×0.75;
 fewer than 10 employees ×1.3, 50 or more ×0.65. About 2.5 % of companies a year enter
-proceedings (1.2 % in the safest class, 4.5 % in the riskiest); most never fail.
+proceedings (1.3 % in the safest class, 4.4 % in the riskiest); most never fail.
 Establishments close independently with a monthly probability rising with the
 company's state (0.08 % healthy … 0.6 % critical), and all close at a voluntary closure.
 Companies alive when the history starts begin in the chain's quasi-stationary
@@ -88,8 +88,12 @@ with at least 10 employees in the last 100 monthly columns of that batch's effec
 Broken lines (``synth_formats``): after a clean line of a company inside the batch's
 perimeter, with probability ``broken_rate`` (default 1 in 2,000), an extra corrupted
 copy: wrong field count or impossible date (rejected by the import) or an unknown
-SIREN/SIRET/account (filtered). Counts per file are in ``summary.json``; admin_urssaf,
-filter and Diane files get none (one bad admin_urssaf or filter line aborts the import).
+SIREN/SIRET/account (filtered: accounts are absent from admin_urssaf, SIRENs from the
+filter; imported with ``--no-filter`` the unknown SIREN/SIRET lines are valid records of
+entities that exist nowhere else). Counts per file are in ``summary.json`` with, per file,
+the counts an import with the batch's filter must report (``FileStats.expected_report``);
+admin_urssaf, filter and Diane files get none (one bad admin_urssaf or filter line aborts
+the import).
 
 Streaming. Companies are simulated by blocks of 1,024 with their own random streams
 (``numpy.random.default_rng([seed, block, stream])``), a few blocks at a time; lines are
@@ -131,7 +135,7 @@ __all__ = ["DEFAULT_BROKEN_RATE", "FileStats", "SynthSummary", "generate", "plan
 
 DEFAULT_BROKEN_RATE = 1 / 2000
 DEFAULT_HISTORY_MONTHS = 24
-DEFAULT_CHUNK_COMPANIES = 4 * BLOCK_COMPANIES
+DEFAULT_CHUNK_COMPANIES = 2 * BLOCK_COMPANIES
 
 
 @dataclass

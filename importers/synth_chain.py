@@ -94,8 +94,8 @@ SITE_CLOSURE: tuple[float, ...] = (0.0008, 0.0015, 0.003, 0.006)
 HORIZON = 18
 
 # Base monthly transition probabilities (off-diagonal); the diagonal completes each row.
-# Calibrated so that about 2.5 % of companies a year enter insolvency proceedings (1.2 %
-# in the safest class, 4.5 % in the riskiest), about 8 % of them straight from "healthy".
+# Calibrated so that about 2.5 % of companies a year enter insolvency proceedings (1.3 %
+# in the safest class, 4.4 % in the riskiest), about 7 % of them straight from "healthy".
 _BASE: dict[tuple[int, int], float] = {
     (HEALTHY, DRIFTING): 0.011, (HEALTHY, FAILED): 0.0002, (HEALTHY, CLOSED): 0.0015,
     (DRIFTING, HEALTHY): 0.05, (DRIFTING, DISTRESSED): 0.035, (DRIFTING, FAILED): 0.0008,
