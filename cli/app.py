@@ -14,7 +14,7 @@ from sf.engine import __version__
 from sf.engine.errors import SfError
 from sf.engine.settings import load_settings
 
-from . import batch, compaction, db, importing, journal, synth
+from . import batch, compaction, db, importing, journal, maintenance, synth
 from .common import err_console
 
 app = typer.Typer(
@@ -39,6 +39,10 @@ app.command("synth")(synth.synth)
 app.command("check")(importing.check)
 app.command("import")(importing.import_)
 app.command("compact")(compaction.compact)
+app.command("purge")(maintenance.purge)
+app.command("prune-entities")(maintenance.prune_entities)
+app.command("validate")(maintenance.validate)
+app.add_typer(maintenance.rawdata_app, name="rawdata")
 app.command("journal")(journal.journal)
 
 

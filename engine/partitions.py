@@ -55,9 +55,12 @@ def split_sorted_keys(keys: Sequence[str], parts: int) -> list[KeyRange]:
     return [KeyRange(lo, hi) for lo, hi in zip(edges, edges[1:])]
 
 
-def key_ranges(collections: Iterable[tuple[Collection, str]], parts: int) -> list[KeyRange]:
+def key_ranges(collections: Iterable[tuple[Collection, str]], parts: int,
+               max_keys_per_range: int | None = 10_000) -> list[KeyRange]:
     """Ranges of similar size over the keys found in ``(collection, key_field)`` pairs.
 
+    At least ``parts`` ranges, and more if needed so that no range holds more than about
+    ``max_keys_per_range`` keys: a task's memory grows with its range, not with the run.
     Reads the keys only (a projection on one field); for tens of millions of documents a
     sample would do, but exact cuts keep partitions even and this is a small cost next to
     the job itself.
@@ -68,6 +71,8 @@ def key_ranges(collections: Iterable[tuple[Collection, str]], parts: int) -> lis
             value = _get(doc, field)
             if isinstance(value, str):
                 keys.add(value)
+    if max_keys_per_range:
+        parts = max(parts, -(-len(keys) // max_keys_per_range))
     return split_sorted_keys(sorted(keys), parts)
 
 

@@ -36,3 +36,9 @@ def test_range_filters_on_the_server(db):
         for key in part:
             assert owners.setdefault(key[:9], index) == index, "a company is split across ranges"
     assert KeyRange(None, None).filter("value.key") == {}
+
+
+def test_more_ranges_when_a_range_would_hold_too_many_keys(db):
+    db["RawData"].insert_many([{"_id": f"{i:09d}", "value": {"key": f"{i:09d}"}} for i in range(50)])
+    assert len(key_ranges([(db["RawData"], "value.key")], 2, max_keys_per_range=10)) == 5
+    assert len(key_ranges([(db["RawData"], "value.key")], 2, max_keys_per_range=None)) == 2
