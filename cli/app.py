@@ -14,7 +14,7 @@ from sf.engine import __version__
 from sf.engine.errors import SfError
 from sf.engine.settings import load_settings
 
-from . import batch, compaction, db, importing, journal, maintenance, synth
+from . import batch, compaction, db, demo, features, importing, journal, maintenance, reports, scoring, synth
 from .common import err_console
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.command("demo")(demo.demo)
+app.add_typer(features.app, name="features")
 app.add_typer(batch.app, name="batch")
 app.add_typer(db.app, name="db")
 app.command("synth")(synth.synth)
@@ -43,6 +45,12 @@ app.command("purge")(maintenance.purge)
 app.command("prune-entities")(maintenance.prune_entities)
 app.command("validate")(maintenance.validate)
 app.add_typer(maintenance.rawdata_app, name="rawdata")
+app.command("train")(scoring.train)
+app.command("score")(scoring.score)
+app.command("alerts")(scoring.alerts)
+app.command("evaluate")(scoring.evaluate)
+app.command("fiche")(reports.fiche)
+app.command("report")(reports.report)
 app.command("journal")(journal.journal)
 
 

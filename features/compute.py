@@ -218,19 +218,25 @@ def frame_from_columns(rows: list[Columns], mode: str) -> pd.DataFrame:
         if unknown:
             raise FeatureInputError("catalogue", f"variables computed but not catalogued: {sorted(unknown)}")
     total = sum(c.n for c in rows)
-    offsets = np.cumsum([0] + [c.n for c in rows])
+    lengths = sorted({c.n for c in rows})
+    absent_num = {n: np.full(n, np.nan) for n in lengths}
+    absent_obj = {n: np.full(n, None, dtype=object) for n in lengths}
     data: dict[str, Any] = {}
     for name in names:
         var = VARIABLES[name]
         numeric = var.dtype in ("float", "bool")
-        arr = np.full(total, np.nan) if numeric else np.full(total, None, dtype=object)
-        for c, lo in zip(rows, offsets):
-            part = c.values.get(name)
-            if part is None:
-                continue
-            if numeric and part.dtype == object:
-                part = np.array([np.nan if v is None else float(v) for v in part])
-            arr[lo:lo + c.n] = part
+        # One concatenation per column (the blocks are short: one per établissement).
+        parts = [c.values.get(name) for c in rows]
+        if all(p is None for p in parts):
+            arr = np.full(total, np.nan) if numeric else np.full(total, None, dtype=object)
+        elif numeric:
+            pieces = [absent_num[c.n] if p is None else
+                      (np.array([np.nan if v is None else float(v) for v in p]) if p.dtype == object else p)
+                      for c, p in zip(rows, parts)]
+            arr = np.concatenate(pieces).astype(np.float64, copy=False)
+        else:
+            pieces = [absent_obj[c.n] if p is None else p.astype(object, copy=False) for c, p in zip(rows, parts)]
+            arr = np.concatenate(pieces)
         if var.dtype == "bool":
             values = np.zeros(total, dtype=bool)
             values[arr == 1.0] = True
@@ -280,6 +286,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _column_values(series: pd.Series) -> tuple[list[Any], np.ndarray]:
+    """``(python values, present mask)`` of one column, converted column-wise (fast path of
+    :func:`to_feature_documents`): floats, bools, UTC datetimes and strings as plain Python."""
+    dtype = series.dtype
+    if dtype == np.float64:
+        arr = series.to_numpy()
+        return arr.tolist(), ~np.isnan(arr)
+    if isinstance(dtype, pd.BooleanDtype):
+        mask = series.isna().to_numpy()
+        return series.to_numpy(dtype=bool, na_value=False).tolist(), ~mask
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        present = series.notna().to_numpy()
+        values = [None] * len(series)
+        if present.any():
+            py = series.dt.tz_convert("UTC").dt.to_pydatetime()
+            for i in np.flatnonzero(present):
+                values[i] = py[i]
+        return values, present
+    values = [_plain(v) for v in series.tolist()]
+    present = np.array([not (v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v))
+                        for v in values], dtype=bool)
+    return values, present
+
+
 def to_feature_documents(df: pd.DataFrame, batch: str) -> list[dict[str, Any]]:
     """Features documents ``{"_id": {batch, siret, periode}, "value": {...}}``.
 
@@ -289,21 +319,23 @@ def to_feature_documents(df: pd.DataFrame, batch: str) -> list[dict[str, Any]]:
     ``departement`` (empty in sirene), ``statut_juridique``, ``paydex_*`` (months without
     paydex), ``ratio_apart`` (merged documents lacking an operand), ``date_creation_*``
     and ``age``, and BdF/Diane values delivered empty. Whole-number floats stay floats.
+    Values are converted column by column (no per-cell pandas access), keys in column order.
     """
-    docs: list[dict[str, Any]] = []
-    names = [c for c in df.columns if c != NULL_FIELDS]
-    null_fields = df[NULL_FIELDS].tolist() if NULL_FIELDS in df.columns else None
-    records = df[names].to_dict("records")
-    for i, row in enumerate(records):
-        value: dict[str, Any] = {}
-        for name, v in row.items():
-            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
-                continue
-            value[name] = _plain(v)
-        if null_fields is not None:
-            for name in null_fields[i]:
-                value.setdefault(name, None)
-        periode = value["periode"]
-        docs.append({"_id": {"batch": batch, "siret": value["siret"], "periode": as_utc(periode)},
-                     "value": value})
-    return docs
+    n = len(df)
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for name in df.columns:
+        if name == NULL_FIELDS:
+            continue
+        values, present = _column_values(df[name])
+        if present.all():
+            for row, v in zip(rows, values):
+                row[name] = v
+        else:
+            for i in np.flatnonzero(present).tolist():
+                rows[i][name] = values[i]
+    if NULL_FIELDS in df.columns:
+        for row, names in zip(rows, df[NULL_FIELDS].tolist()):
+            for name in names:
+                row.setdefault(name, None)
+    return [{"_id": {"batch": batch, "siret": value["siret"], "periode": as_utc(value["periode"])}, "value": value}
+            for value in rows]

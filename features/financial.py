@@ -58,6 +58,16 @@ def _sheet_months(closing_month: int, validity: int) -> range:
     return range(start, start + validity)
 
 
+def _window(first: int, length: int, n: int) -> slice | None:
+    """Axis positions ``[first, first + length)`` clipped to ``[0, n)``; None when empty.
+
+    A sheet writes the same value on every month of its window, so one slice assignment per
+    field replaces the per-month loop of the original (same result: later sheets still
+    overwrite earlier ones, field by field)."""
+    lo, hi = max(first, 0), min(first + length, n)
+    return slice(lo, hi) if lo < hi else None
+
+
 def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, where: str) -> None:
     """Write BdF fields into ``cols`` (the entreprise columns over ``axis``).
 
@@ -66,21 +76,21 @@ def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, whe
     m0, n = int(axis[0]), len(axis)
     for h, r in records.items():
         closing = month_index(record_date(r, "arrete_bilan_bdf", f"{where} bdf {h}"))
-        for m in _sheet_months(closing, BDF_VALIDITY):
-            j = m - m0
-            if 0 <= j < n:
-                for name in BDF_FIELDS:
-                    if name in r:
-                        cols.put(name, j, r[name])
-                if r.get("annee_bdf"):
-                    cols.put("exercice_bdf", j, r["annee_bdf"] - 1)
-            for name in BDF_RATIOS:
-                if name not in r:
-                    continue
-                for k in YEAR_LAGS:
-                    jp = j + 12 * k
-                    if 0 <= jp < n:
-                        cols.put(f"{name}_past_{k}", jp, r[name])
+        first = closing + AVAILABILITY_DELAY - m0
+        inside = _window(first, BDF_VALIDITY, n)
+        if inside is not None:
+            for name in BDF_FIELDS:
+                if name in r:
+                    cols.put(name, inside, r[name])
+            if r.get("annee_bdf"):
+                cols.put("exercice_bdf", inside, r["annee_bdf"] - 1)
+        for name in BDF_RATIOS:
+            if name not in r:
+                continue
+            for k in YEAR_LAGS:
+                later = _window(first + 12 * k, BDF_VALIDITY, n)
+                if later is not None:
+                    cols.put(f"{name}_past_{k}", later, r[name])
 
 
 def poids_frng(r: dict[str, Any]) -> float | None:
@@ -125,36 +135,57 @@ def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, w
         if not r.get("arrete_bilan_diane"):
             continue
         closing = month_index(record_date(r, "arrete_bilan_diane", f"{where} diane {h}"))
-        months = [m - m0 for m in _sheet_months(closing, DIANE_VALIDITY)]
+        first = closing + AVAILABILITY_DELAY - m0
+        inside = _window(first, DIANE_VALIDITY, n)
+        lagged = [(k, _window(first + 12 * k, DIANE_VALIDITY, n)) for k in YEAR_LAGS]
         # Only the schema's fields: an unknown key would be an undocumented Features column.
-        fields = [k for k in r if k in DIANE_FIELDS]
-        for j in months:
-            inside = 0 <= j < n
-            for name in fields:
-                value = r[name]
-                if value is None:
-                    if inside:
-                        cols.delete(name, j)
-                    continue
-                if inside:
-                    cols.put(name, j, value)
-                if name in DIANE_NO_PAST:
-                    continue
-                for k in YEAR_LAGS:
-                    if 0 <= j + 12 * k < n:
-                        cols.put(f"{name}_past_{k}", j + 12 * k, value)
-        for j in months:
-            if not 0 <= j < n:
+        for name in r:
+            if name not in DIANE_FIELDS:
                 continue
-            for name, formula in _RECOMPUTED:
-                if not cols.present(name)[j]:
-                    value = formula(r)
-                    if value is not None:
-                        cols.put(name, j, value)
-            for name in _BDF_PAST_FROM_DIANE:
-                if name in cols.values and cols.present(name)[j]:
-                    arr = cols.values[name]
-                    value = None if (arr[j] is None or (arr.dtype != object and np.isnan(arr[j]))) else arr[j]
-                    for k in YEAR_LAGS:
-                        if 0 <= j + 12 * k < n:
-                            cols.put(f"{name}_past_{k}", j + 12 * k, value)
+            value = r[name]
+            if value is None:
+                if inside is not None:
+                    cols.delete(name, inside)
+                continue
+            if inside is not None:
+                cols.put(name, inside, value)
+            if name in DIANE_NO_PAST:
+                continue
+            for k, later in lagged:
+                if later is not None:
+                    cols.put(f"{name}_past_{k}", later, value)
+        if inside is None:
+            continue
+        for name, formula in _RECOMPUTED:
+            missing = ~cols.present(name)[inside]
+            if missing.any():
+                value = formula(r)
+                if value is not None:
+                    cols.put(name, np.flatnonzero(missing) + inside.start, value)
+        for name in _BDF_PAST_FROM_DIANE:
+            if name not in cols.values:
+                continue
+            present = np.flatnonzero(cols.present(name)[inside]) + inside.start
+            if len(present) == 0:
+                continue
+            arr = cols.values[name]
+            for k in YEAR_LAGS:
+                target = present + 12 * k
+                keep = target < n
+                if not keep.any():
+                    continue
+                source, target = present[keep], target[keep]
+                if arr.dtype == object:
+                    for j, t in zip(source.tolist(), target.tolist()):
+                        cols.put(f"{name}_past_{k}", t, arr[j])
+                    continue
+                values = arr[source]
+                known = ~np.isnan(values)
+                past = f"{name}_past_{k}"
+                if known.any():
+                    cols.num(past)[target[known]] = values[known]
+                    mask = cols.nulls.get(past)
+                    if mask is not None:
+                        mask[target[known]] = False
+                if (~known).any():
+                    cols.set_null(past, target[~known])

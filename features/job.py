@@ -1,0 +1,426 @@
+"""The features job: RawData → Features, one Dask task per SIREN-aligned key range.
+
+``plan_features`` fixes what a run computes: the batch (``--until-batch``), its monthly periods
+(``param.date_debut`` included to ``param.date_fin`` excluded) and the
+:class:`~sf.features.state.FeatureParams`; an unknown batch or an empty period series is
+refused before anything is written.
+
+``features_range`` is the task. It streams the RawData documents of one key range in ``_id``
+order (a company's SIREN document and its SIRET documents are adjacent and in the same range,
+:mod:`sf.engine.partitions`), groups them by SIREN, rebuilds each company's state as of the
+batch (:func:`~sf.features.state.company_state_from_rawdata`), computes the rows of many
+companies per call (:func:`~sf.features.compute.compute_companies_features`), converts them
+to Features documents and writes them with unordered bulk inserts. Memory is bounded by
+``chunk_companies`` companies, whatever the size of the range.
+
+Re-running replaces, never duplicates: before inserting, the task deletes the range's
+Features of the batch (dotted filters ``{"_id.batch": B, "_id.siret": {range}}``: the
+embedded server cannot match a whole sub-document ``_id``). A killed run leaves some ranges
+written and others not; running it again gives the uninterrupted result.
+
+A company whose records cannot be used (:class:`~sf.features.errors.FeatureInputError`) is
+skipped and reported with its SIREN and the reason (stats ``failed``); the others are
+written. :func:`compute_company_debug` recomputes one company in-process into
+``Features_debug`` (``sf features --key``).
+
+Timings returned per range: ``read_s`` (fetching and BSON-decoding RawData), ``state_s``
+(rebuilding the states), ``compute_s`` (the feature computation itself), ``convert_s``
+(rows → documents), ``write_s`` (delete + inserts).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+from sf.compaction.job import worker_database
+from sf.engine.batches import Batch, get_batch
+from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
+from sf.engine.errors import SfError, UsageError
+from sf.engine.partitions import KeyRange
+
+from .compute import compute_companies_features, to_feature_documents
+from .errors import FeatureInputError
+from .months import as_utc, month_index, month_start
+from .state import (
+    CompanyState,
+    FeatureParams,
+    Mode,
+    NafTable,
+    company_state_from_rawdata,
+)
+
+#: Companies computed per call of the pure function (bounds a task's memory).
+DEFAULT_CHUNK_COMPANIES = 250
+#: Documents per insert_many call.
+WRITE_CHUNK = 5_000
+#: Failed companies kept with their reason per range (the count is always exact).
+MAX_FAILURES_LISTED = 50
+
+
+@dataclass(frozen=True)
+class FeaturesPlan:
+    """What one run computes: batch, periods, parameters, target collection."""
+
+    batch: str
+    periods: tuple[datetime, ...]
+    params: FeatureParams
+    collection: str = FEATURES
+    chunk_companies: int = DEFAULT_CHUNK_COMPANIES
+    dry_run: bool = False
+
+
+def batch_periods(batch: Batch) -> tuple[datetime, ...]:
+    """Month starts from ``param.date_debut`` (included; its month if it is a month start,
+    else the next one) to ``param.date_fin`` (excluded), as the original's GenereSeriePeriode."""
+    debut, fin = as_utc(batch.param.date_debut), as_utc(batch.param.date_fin)
+    first = month_index(debut) + (0 if (debut.day, debut.hour, debut.minute, debut.second, debut.microsecond)
+                                  == (1, 0, 0, 0, 0) else 1)
+    months = []
+    m = first
+    while month_start(m) < fin:
+        months.append(month_start(m))
+        m += 1
+    return tuple(months)
+
+
+def plan_features(db: Database, until_batch: str, *, mode: Mode = "fixed", history_months: int = 24,
+                  naf: NafTable | None = None, collection: str = FEATURES,
+                  chunk_companies: int = DEFAULT_CHUNK_COMPANIES, dry_run: bool = False) -> FeaturesPlan:
+    """Plan a run over batch ``until_batch`` (see module docstring).
+
+    ``date_fin_effectif`` defaults to ``date_fin`` when the batch does not define it.
+    Raises :class:`UsageError` when the batch is not defined, its period series is empty, or
+    a parameter is invalid.
+    """
+    batch = get_batch(db, until_batch)
+    periods = batch_periods(batch)
+    if not periods:
+        raise UsageError(f"batch {until_batch}: no month between date_debut {batch.param.date_debut.date()} "
+                         f"and date_fin {batch.param.date_fin.date()}", "fix the batch with sf batch add --replace")
+    if chunk_companies < 1:
+        raise UsageError("chunk_companies must be >= 1")
+    try:
+        params = FeatureParams(batch=until_batch,
+                               date_fin_effectif=batch.param.date_fin_effectif or batch.param.date_fin,
+                               mode=mode, naf=naf, history_months=history_months)
+    except FeatureInputError as exc:
+        raise UsageError(str(exc)) from None
+    return FeaturesPlan(batch=until_batch, periods=periods, params=params, collection=collection,
+                        chunk_companies=chunk_companies, dry_run=dry_run)
+
+
+@dataclass
+class FeaturesStats:
+    """Counts and timings of one range (summed over ranges for the run summary)."""
+
+    companies: int = 0
+    establishments: int = 0
+    rows: int = 0
+    documents_deleted: int = 0
+    documents_written: int = 0
+    companies_failed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    read_s: float = 0.0
+    state_s: float = 0.0
+    compute_s: float = 0.0
+    convert_s: float = 0.0
+    write_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"companies": self.companies, "establishments": self.establishments, "rows": self.rows,
+                "documents_deleted": self.documents_deleted, "documents_written": self.documents_written,
+                "companies_failed": self.companies_failed, "failed": dict(self.failed),
+                **{k: round(getattr(self, k), 4) for k in ("read_s", "state_s", "compute_s", "convert_s", "write_s")}}
+
+
+def siret_filter(batch: str, lo: str | None, hi: str | None) -> dict[str, Any]:
+    """Features of ``batch`` whose SIRET is in ``[lo, hi)`` (dotted sub-field filters)."""
+    bounds: dict[str, str] = {}
+    if lo is not None:
+        bounds["$gte"] = lo
+    if hi is not None:
+        bounds["$lt"] = hi
+    query: dict[str, Any] = {"_id.batch": batch}
+    if bounds:
+        query["_id.siret"] = bounds
+    return query
+
+
+def group_by_company(docs: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
+    """``(siren, [RawData values])`` from documents sorted by ``_id``: a company's SIREN
+    document and SIRET documents are adjacent in that order (a SIRET starts with its SIREN)."""
+    current: str | None = None
+    values: list[Mapping[str, Any]] = []
+    for doc in docs:
+        value = doc.get("value") or {}
+        key = value.get("key") or doc.get("_id")
+        siren = str(key)[:9]
+        if siren != current:
+            if current is not None:
+                yield current, values
+            current, values = siren, []
+        values.append(value)
+    if current is not None:
+        yield current, values
+
+
+class _TimedIterator:
+    """Wraps a cursor and adds the time spent waiting for it (fetch + BSON decode) to ``seconds``."""
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self._it = iter(iterable)
+        self.seconds = 0.0
+
+    def __iter__(self) -> _TimedIterator:
+        return self
+
+    def __next__(self) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return next(self._it)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def compute_chunk(companies: list[tuple[str, list[Mapping[str, Any]]]], plan: FeaturesPlan,
+                  stats: FeaturesStats) -> list[dict[str, Any]]:
+    """Features documents of a chunk of companies; updates ``stats`` (counts, timings, failures).
+
+    A company whose state cannot be rebuilt or whose features cannot be computed is skipped
+    and recorded in ``stats.failed`` (SIREN → reason); the others are computed.
+    """
+    t0 = time.perf_counter()
+    states: list[CompanyState] = []
+    for siren, values in companies:
+        try:
+            states.append(company_state_from_rawdata(siren, values, plan.batch))
+        except (FeatureInputError, ValueError, TypeError, KeyError) as exc:
+            _fail(stats, siren, exc)
+    t1 = time.perf_counter()
+    stats.state_s += t1 - t0
+    try:
+        frame = compute_companies_features(states, list(plan.periods), plan.params)
+    except (FeatureInputError, ValueError, TypeError, KeyError):
+        # Isolate the culprit(s): recompute company by company.
+        frames = []
+        for state in states:
+            try:
+                frames.append(compute_companies_features([state], list(plan.periods), plan.params))
+            except (FeatureInputError, ValueError, TypeError, KeyError) as exc:
+                _fail(stats, state.siren, exc)
+        frame = pd.concat(frames, ignore_index=True) if frames else \
+            compute_companies_features([], list(plan.periods), plan.params)
+    t2 = time.perf_counter()
+    stats.compute_s += t2 - t1
+    docs = to_feature_documents(frame, plan.batch)
+    stats.convert_s += time.perf_counter() - t2
+    stats.companies += len(companies)
+    stats.establishments += int(frame["siret"].nunique()) if len(frame) else 0
+    stats.rows += len(frame)
+    return docs
+
+
+def _fail(stats: FeaturesStats, siren: str, exc: Exception) -> None:
+    stats.companies_failed += 1
+    if len(stats.failed) < MAX_FAILURES_LISTED:
+        stats.failed[siren] = f"{type(exc).__name__}: {exc}"[:300]
+
+
+def insert_documents(db: Database, collection: str, docs: list[dict[str, Any]], where: str) -> int:
+    """Unordered bulk inserts in chunks of :data:`WRITE_CHUNK`; returns the number written.
+
+    Raises :class:`SfError` naming the first failed ``_id`` and the reason.
+    """
+    written = 0
+    for start in range(0, len(docs), WRITE_CHUNK):
+        part = docs[start:start + WRITE_CHUNK]
+        try:
+            written += len(db[collection].insert_many(part, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            first = errors[0] if errors else {}
+            raise SfError(f"{collection} write failed for {len(errors)} document(s) of {where}, first "
+                          f"{first.get('op', {}).get('_id')!r}: {str(first.get('errmsg', ''))[:200]}") from None
+    return written
+
+
+def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRange) -> dict[str, Any]:
+    """Compute and write the Features of one key range; returns its :class:`FeaturesStats` as a dict.
+
+    Raises :class:`SfError` when a write fails (the range's previous Features are then
+    already deleted: re-running the range repairs it).
+    """
+    db = worker_database(uri, db_name)
+    stats = FeaturesStats()
+    if not plan.dry_run:
+        t0 = time.perf_counter()
+        stats.documents_deleted = db[plan.collection].delete_many(
+            siret_filter(plan.batch, key_range.lo, key_range.hi)).deleted_count
+        stats.write_s += time.perf_counter() - t0
+    cursor = _TimedIterator(db[RAW_DATA].find(key_range.filter("_id")).sort("_id", 1).batch_size(500))
+    # Bulk BSON decoding and the computation create many objects the cyclic GC would scan
+    # again and again (DESIGN.md); collect once per chunk instead.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        chunk: list[tuple[str, list[Mapping[str, Any]]]] = []
+        for company in group_by_company(cursor):
+            chunk.append(company)
+            if len(chunk) >= plan.chunk_companies:
+                _flush(db, plan, chunk, stats, key_range)
+                chunk = []
+        if chunk:
+            _flush(db, plan, chunk, stats, key_range)
+    finally:
+        stats.read_s += cursor.seconds
+        if gc_was_enabled:
+            gc.enable()
+    return stats.as_dict()
+
+
+def _flush(db: Database, plan: FeaturesPlan, chunk: list[tuple[str, list[Mapping[str, Any]]]],
+           stats: FeaturesStats, key_range: KeyRange) -> None:
+    docs = compute_chunk(chunk, plan, stats)
+    if docs and not plan.dry_run:
+        t0 = time.perf_counter()
+        stats.documents_written += insert_documents(db, plan.collection, docs, f"range {key_range.name}")
+        stats.write_s += time.perf_counter() - t0
+    del docs
+    gc.collect()
+
+
+def sum_stats(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Add up the per-range stats of a run (``failed`` maps are merged)."""
+    total: dict[str, Any] = {}
+    for stats in results.values():
+        for name, value in stats.items():
+            if isinstance(value, dict):
+                bucket = total.setdefault(name, {})
+                bucket.update(value)
+            else:
+                total[name] = round(total.get(name, 0) + value, 4) if isinstance(value, float) else \
+                    total.get(name, 0) + value
+    return total
+
+
+# --- one company, in-process: sf features --key ---------------------------------------------
+
+def company_key_range(key: str) -> KeyRange:
+    """The keys of the company of ``key`` (a SIREN or a SIRET): ``[siren, siren + ":")``
+    (``:`` follows the digits in ASCII, so every SIRET of the SIREN is inside)."""
+    if not (isinstance(key, str) and key.isdigit() and len(key) in (9, 14)):
+        raise UsageError(f"--key {key!r}: expected a 9-digit SIREN or a 14-digit SIRET")
+    return KeyRange(key[:9], key[:9] + ":")
+
+
+def compute_company_debug(db: Database, plan: FeaturesPlan, key: str) -> tuple[pd.DataFrame, int]:
+    """Recompute the company of ``key`` (SIREN or SIRET) into ``plan.collection`` (normally
+    ``Features_debug``), replacing that company's documents of the batch there.
+
+    Returns ``(rows, documents written)``. Raises :class:`UsageError` for a malformed key or a
+    company absent from RawData, :class:`SfError` naming the company when its records cannot
+    be used.
+    """
+    key_range = company_key_range(key)
+    docs = list(db[RAW_DATA].find(key_range.filter("_id")).sort("_id", 1))
+    if not docs:
+        raise UsageError(f"--key {key}: no RawData document for SIREN {key[:9]}",
+                         "check the key, or run sf compact first")
+    siren = key[:9]
+    try:
+        state = company_state_from_rawdata(siren, [d["value"] for d in docs], plan.batch)
+        frame = compute_companies_features([state], list(plan.periods), plan.params)
+    except FeatureInputError as exc:
+        raise SfError(f"company {siren}: {exc}") from None
+    written = 0
+    if not plan.dry_run:
+        db[plan.collection].delete_many(siret_filter(plan.batch, key_range.lo, key_range.hi))
+        written = insert_documents(db, plan.collection, to_feature_documents(frame, plan.batch), f"company {siren}")
+    return frame, written
+
+
+DEBUG_COLLECTION = FEATURES_DEBUG
+
+
+# --- the driver: sf features --until-batch --------------------------------------------------
+
+class FeaturesFailed(SfError):
+    """Some ranges failed; the others are written. Running again recomputes every range."""
+
+
+class CompaniesSkipped(SfError):
+    """Some companies had unusable records and got no Features (exit code 3, bad input);
+    every other company is written."""
+
+    exit_code = 3
+
+
+@dataclass
+class FeaturesSummary:
+    """What a run did, for the final line, ``--json`` and the Journal counts."""
+
+    batch: str
+    mode: str
+    first_period: datetime
+    last_period: datetime
+    partitions: int = 0
+    totals: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = {k: v for k, v in self.totals.items() if k != "failed"}
+        rows = totals.get("rows", 0)
+        compute_s = totals.get("state_s", 0.0) + totals.get("compute_s", 0.0)
+        return {"batch": self.batch, "mode": self.mode, "first_period": self.first_period,
+                "last_period": self.last_period, "partitions": self.partitions, **totals,
+                "failed": self.totals.get("failed", {}), "seconds": round(self.seconds, 3),
+                "rows_per_compute_s": round(rows / compute_s) if compute_s > 0 else None, "dry_run": self.dry_run}
+
+
+def run_features(store: Any, run: Any, plan: FeaturesPlan, *, workers: int | None = None,
+                 scheduler: str | None = None, partitions: int | None = None,
+                 silent: bool = False) -> FeaturesSummary:
+    """Compute the Features of ``plan.batch`` for every company of RawData (module docstring).
+
+    ``store``: an open :class:`~sf.engine.connection.Store`; ``run``: its Journal
+    :class:`~sf.engine.journal.Run` (a checkpoint per finished range, a report listing the
+    companies skipped). Raises :class:`FeaturesFailed` naming the failed ranges and the first
+    error, then :class:`CompaniesSkipped` when some companies had unusable records.
+    """
+    from sf.engine.cluster import dask_client, run_partitions
+    from sf.engine.partitions import key_ranges
+
+    started = time.monotonic()
+    summary = FeaturesSummary(batch=plan.batch, mode=plan.params.mode, first_period=plan.periods[0],
+                              last_period=plan.periods[-1], dry_run=plan.dry_run)
+    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        ranges = key_ranges([(store.db[RAW_DATA], "_id")], partitions or n_workers * 4)
+        summary.partitions = len(ranges)
+
+        def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
+            if not plan.dry_run:
+                run.checkpoint(key_range.name, stats)
+
+        outcome = run_partitions(client, features_range, ranges, store.uri, store.settings.db_name, plan,
+                                 label="features", on_done=checkpoint, silent=silent)
+    summary.totals = sum_stats(outcome.results)
+    summary.seconds = time.monotonic() - started
+    if outcome.errors:
+        first_range, first_error = next(iter(sorted(outcome.errors.items())))
+        raise FeaturesFailed(f"{len(outcome.errors)} of {len(ranges)} range(s) failed, first {first_range}: "
+                             f"{first_error}", "fix the cause and run sf features again: it replaces the "
+                             "batch's Features range by range")
+    failed = summary.totals.get("failed") or {}
+    if failed and not plan.dry_run:
+        run.add_report({"companies_skipped": summary.totals.get("companies_failed", 0), "first": failed})
+    return summary

@@ -1,0 +1,70 @@
+"""`sf demo`: argument checks, the period series matching sf synth, and (slow) a whole small run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from sf.cli import demo
+from sf.engine.collections import FEATURES, JOURNAL, SCORES
+from sf.engine.errors import SfError, UsageError
+from sf.engine.settings import Settings
+from sf.importers.synth import generate
+from typer.testing import CliRunner
+
+
+def _app(settings: Settings) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def root(ctx: typer.Context) -> None:
+        ctx.obj = settings
+
+    app.command("demo")(demo.demo)
+    return app
+
+
+def test_too_few_months_for_training_is_a_usage_error(tmp_path: Path) -> None:
+    app = _app(Settings(mongodb_uri=None, db_name="x", home=tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--months", "3", "--history", "24"])
+    assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
+    assert "27 months of Features" in str(result.exception) and "--history to 51" in str(result.exception)
+
+
+def test_period_series_starts_with_the_first_month_synth_delivers(tmp_path: Path) -> None:
+    generate(tmp_path / "d", establishments=60, months=2, seed=3, end_batch="2312", history_months=5)
+    first = pd.read_parquet(tmp_path / "d" / "truth.parquet", columns=["periode"])["periode"].min()
+    expected = demo._first_history_month("2311", 5)
+    assert (first.year, first.month, first.day) == (expected.year, expected.month, 1)
+
+
+def test_a_foreign_workdir_is_not_wiped(tmp_path: Path) -> None:
+    (tmp_path / "deliveries").mkdir()
+    (tmp_path / "deliveries" / "precious.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="not written by sf demo"):
+        demo._prepare_workdir(tmp_path)
+    assert (tmp_path / "deliveries" / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_chain(db, mongo_uri: str, tmp_path: Path) -> None:
+    settings = Settings(mongodb_uri=mongo_uri, db_name=db.name, home=tmp_path / "home", workers=1)
+    try:
+        summary = demo.run_demo(settings, workdir=tmp_path / "work", establishments=400, months=2, history=52,
+                                seed=1, workers=1)
+    except SfError as exc:  # pragma: no cover - shows the one-line message instead of a bare failure
+        pytest.fail(str(exc))
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert list(steps) == ["sf synth", "sf batch add --from-dir", "sf import", "sf compact", "sf features",
+                           "sf train", "sf score", "sf alerts --top 10"]
+    assert steps["sf import"]["lines_read"] == (steps["sf import"]["lines_valid"] + steps["sf import"]["lines_rejected"]
+                                                + steps["sf import"]["lines_filtered"])
+    assert steps["sf features"]["months"] == 54 and steps["sf features"]["rows"] > 0
+    assert db[FEATURES].count_documents({"_id.batch": summary["last_batch"]}) == steps["sf features"]["rows"]
+    assert db[SCORES].count_documents({"_id.batch": summary["last_batch"]}) == steps["sf score"]["scored"] > 0
+    assert (Path(summary["model_dir"]) / "model_card.json").is_file()
+    assert len(summary["alerts"]) == steps["sf alerts --top 10"]["listed"] <= 10
+    commands = {r["command"] for r in db[JOURNAL].find({}, {"command": 1})}
+    assert {"batch add", "import", "compact", "features", "train", "score"} <= commands
