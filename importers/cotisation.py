@@ -8,16 +8,41 @@ layout (a ``Siret`` column): key = that column, header case-insensitive.
 
 Per line: an invalid period is an error (the lookup then uses Go's zero date, as the
 original did); amount errors are errors; a tuple is emitted only for an error-free line.
+
+Two entry points give the same results: ``parse`` (one ParsedLine per record) and
+``parse_blocks`` (the column-wise fast path of ``sf.importers.columnar``: RecordBlocks for
+runs of error-free lines, the per-line function for every other line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sf.importers.block_reading import BLOCK_BYTES, BlockCsvReader, CsvBlock, Row
+from sf.importers.columnar import (
+    Built,
+    RecordBlock,
+    comma_float_column,
+    emit_block,
+    epoch_us,
+    float_texts,
+    hash_texts,
+    mapping_index,
+    paused_gc,
+    record_texts,
+    string_texts,
+    valid_keys,
+)
 from sf.importers.convert import ConversionError, Periode, comma_float, urssaf_period
+from sf.importers.identity import canonical_value
+from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import GoCsvReader
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import ZERO_TIME, detect_layout, resolve_mapping
+from sf.importers.urssaf import ZERO_TIME, UrssafLayout, detect_layout, resolve_mapping
 
 __all__ = ["PARSER", "CotisationParser", "CotisationRecord"]
 
@@ -34,54 +59,171 @@ class CotisationRecord(SourceRecord):
 COLUMNS = ("Compte", "periode", "enc_direct", "cotis_due")
 
 
+LineParser = Callable[[int, list[str]], ParsedLine]
+
+
+def _line_parser(layout: UrssafLayout, mapping: AccountMapping | None) -> LineParser:
+    """The per-line conversion of one error-free CSV record (both entry points use it)."""
+    i_compte, i_periode, i_encaisse, i_du = layout.header.require(*COLUMNS).values()
+    i_siret = layout.siret_index
+    construct = CotisationRecord.from_converted
+
+    def parse_line(number: int, fields: list[str]) -> ParsedLine:
+        errors: list[str] = []
+        compte = fields[i_compte]
+        try:
+            periode = urssaf_period(fields[i_periode])
+            start = periode.start
+        except ConversionError as exc:
+            errors.append(str(exc))
+            periode = None
+            start = ZERO_TIME
+        if mapping is not None:
+            siret = mapping.siret_for(compte, start)
+            if siret is None:
+                return ParsedLine(number, filtered=True)
+        else:
+            siret = fields[i_siret]  # type: ignore[index]
+        try:
+            encaisse = comma_float(fields[i_encaisse])
+        except ConversionError as exc:
+            errors.append(str(exc))
+        try:
+            du = comma_float(fields[i_du])
+        except ConversionError as exc:
+            errors.append(str(exc))
+        if errors:
+            return ParsedLine(number, [], errors)
+        item = construct({"numero_compte": compte, "periode": periode, "encaisse": encaisse, "du": du})
+        return ParsedLine(number, [Tuple("cotisation", siret, "etablissement", item)])
+
+    return parse_line
+
+
 class CotisationParser:
     """Parser of cotisation files (module instance: ``PARSER``)."""
 
     file_type = "cotisation"
     tuple_type = "cotisation"
+    #: Bytes per block of the fast path (tests lower it to put block boundaries anywhere).
+    block_bytes = BLOCK_BYTES
 
     def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
         """One ParsedLine per record; FatalFileError when the file cannot be read, a column
         is missing or (v2022 layout) the batch has no usable account mapping."""
         with GoCsvReader(path, sep=";", lazy_quotes=True) as reader:
             layout = detect_layout(reader.header, reader.path)
-            i_compte, i_periode, i_encaisse, i_du = layout.header.require(*COLUMNS).values()
-            i_siret = layout.siret_index
-            mapping = None if i_siret is not None else resolve_mapping(ctx, reader.path)
-            construct = CotisationRecord.from_converted
+            layout.header.require(*COLUMNS)
+            mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
+            parse_line = _line_parser(layout, mapping)
             for number, _, fields, error in reader.rows():
                 if fields is None:
                     yield ParsedLine(number, [], [error or ""])
-                    continue
-                errors: list[str] = []
-                compte = fields[i_compte]
-                try:
-                    periode = urssaf_period(fields[i_periode])
-                    start = periode.start
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                    periode = None
-                    start = ZERO_TIME
-                if mapping is not None:
-                    siret = mapping.siret_for(compte, start)
-                    if siret is None:
-                        yield ParsedLine(number, filtered=True)
-                        continue
                 else:
-                    siret = fields[i_siret]  # type: ignore[index]
-                try:
-                    encaisse = comma_float(fields[i_encaisse])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                try:
-                    du = comma_float(fields[i_du])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                if errors:
-                    yield ParsedLine(number, [], errors)
-                    continue
-                item = construct({"numero_compte": compte, "periode": periode, "encaisse": encaisse, "du": du})
-                yield ParsedLine(number, [Tuple("cotisation", siret, "etablissement", item)])
+                    yield parse_line(number, fields)
+
+    def parse_blocks(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine | RecordBlock]:
+        """Same lines as :meth:`parse` (same order, counts, messages and records), with runs
+        of error-free lines given as RecordBlocks (documents and hashes computed
+        column-wise). Same failure modes as :meth:`parse`."""
+        with BlockCsvReader(path, sep=";", lazy_quotes=True, block_bytes=self.block_bytes) as reader:
+            layout = detect_layout(reader.header, reader.path)
+            positions = layout.header.require(*COLUMNS)
+            mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
+            parse_line = _line_parser(layout, mapping)
+            wanted = list(positions.values()) + ([layout.siret_index] if layout.siret_index is not None else [])
+            reader.select_columns(wanted)
+
+            def slow(row: Row) -> ParsedLine:
+                number, _, fields, error = row
+                if fields is None:
+                    return ParsedLine(number, [], [error or ""])
+                return parse_line(number, fields)
+
+            for item in reader.items():
+                if isinstance(item, CsvBlock):
+                    yield from _fast_block(item, positions, layout.siret_index, mapping, slow)
+                else:
+                    yield slow(item)
+
+
+_PERIOD_DOCS: dict[str, tuple[int, Any, Any, str] | None] = {}
+
+
+def _period(text: str) -> tuple[int, Any, Any, str] | None:
+    """(start in µs, start, end, canonical text) of a valid period cell, None if invalid."""
+    if text in _PERIOD_DOCS:
+        return _PERIOD_DOCS[text]
+    try:
+        periode = urssaf_period(text)
+    except ConversionError:
+        found = None
+    else:
+        document = periode.to_document()
+        found = (epoch_us(periode.start), periode.start, periode.end, canonical_value(document))
+    if len(_PERIOD_DOCS) < 100_000:
+        _PERIOD_DOCS[text] = found
+    return found
+
+
+def _fast_block(block: CsvBlock, positions: dict[str, int], i_siret: int | None, mapping: AccountMapping | None,
+                slow: Callable[[Row], ParsedLine]) -> Iterator[ParsedLine | RecordBlock]:
+    """Column-wise conversion of a CsvBlock; every record it cannot vouch for goes to ``slow``."""
+    size = len(block)
+    i_compte, i_periode, i_encaisse, i_du = positions.values()
+    compte = block.columns[i_compte]
+    encoded = pc.dictionary_encode(block.columns[i_periode])
+    periods = [_period(text) for text in encoded.dictionary.to_pylist()]
+    period_row = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    period_ok = np.array([p is not None for p in periods] + [False], dtype=bool)
+    start_us = np.array([p[0] if p else 0 for p in periods] + [0], dtype=np.int64)[period_row]
+    fast = period_ok[period_row]
+    encaisse, encaisse_ok = comma_float_column(block.columns[i_encaisse])
+    du, du_ok = comma_float_column(block.columns[i_du])
+    amounts_ok = encaisse_ok & du_ok
+    comptes: list[str] = compte.to_pylist()
+    if mapping is not None:
+        index = mapping_index(mapping)
+        rows = index.lookup(compte, comptes)
+        entries = index.entries[rows]
+        fast &= entries <= 1  # accounts with several SIRETs: per-line lookup
+        produced = (entries == 1) & (start_us < index.first_closing_us[rows])
+        # A produced record needs valid amounts and key; a filtered line needs nothing more.
+        fast &= ~produced | (amounts_ok & index.first_siret_ok[rows])
+        sirets = index.first_siret[rows]
+    else:
+        siret_column = block.columns[i_siret]  # type: ignore[index]
+        produced = np.ones(size, dtype=bool)
+        fast &= amounts_ok & valid_keys(siret_column, "etablissement")
+        sirets = np.array(siret_column.to_pylist(), dtype=object)
+
+    def build(take: np.ndarray) -> Built:
+        picked = pa.array(take)
+        keys: list[str] = sirets[take].tolist()
+        own = [comptes[i] for i in take.tolist()]
+        paid = encaisse.take(picked)
+        due = du.take(picked)
+        chosen = period_row[take].tolist()
+        texts = record_texts("cotisation", {
+            "du": float_texts(due), "encaisse": float_texts(paid),
+            "numero_compte": string_texts(compte.take(picked)),
+            "periode": pa.array([p[3] if p else "" for p in periods], pa.string()).take(pa.array(chosen))})
+        hashes = hash_texts(texts)
+        bounds = [(p[1], p[2]) if p else (None, None) for p in periods]
+        with paused_gc():  # many small acyclic dicts: no reason to let the cyclic GC scan them
+            documents = [{"numero_compte": c, "periode": {"start": bounds[r][0], "end": bounds[r][1]},
+                          "encaisse": e, "du": d}
+                         for c, r, e, d in zip(own, chosen, paid.to_pylist(), due.to_pylist(), strict=True)]
+        if paid.null_count or due.null_count:
+            for document in documents:  # None is not stored (SourceRecord.to_document)
+                if document["encaisse"] is None:
+                    del document["encaisse"]
+                if document["du"] is None:
+                    del document["du"]
+        return keys, documents, hashes
+
+    yield from emit_block(block, fast=fast, produced=produced, build=build, slow=slow, tuple_type="cotisation",
+                          scope="etablissement")
 
 
 PARSER = CotisationParser()

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.database import Database
-
 from sf.engine.batches import Batch
 from sf.engine.collections import IMPORTED_DATA, QUARANTINE
 from sf.engine.errors import BadInputError, UsageError
 
+from .columnar import RecordBlock, paused_gc
 from .perimeter import AccountMapping, Perimeter, load_account_mapping, load_perimeter
 from .reading import FatalFileError
-from .columnar import RecordBlock, paused_gc
 from .records import ParseContext
 from .registry import FILE_TYPES, load_parser
 from .staging import ImportedDataWriter, QuarantineWriter

@@ -25,7 +25,7 @@ from hashlib import blake2b as _blake2b
 from json.encoder import encode_basestring  # C-accelerated JSON string escaping
 from typing import Any
 
-__all__ = ["HASH_VERSION", "canonical_text", "record_hash"]
+__all__ = ["HASH_VERSION", "canonical_text", "canonical_value", "record_hash"]
 
 HASH_VERSION = 1
 _VERSION_SUFFIX = ',"v":' + str(HASH_VERSION) + "}"
@@ -110,6 +110,12 @@ def _canon_dict(value: dict) -> str:
             text = _canon(item)
         parts.append((_KEYS.get(key) or _key(key)) + ":" + text)
     return "{" + ",".join(parts) + "}"
+
+
+def canonical_value(value: Any) -> str:
+    """The canonical text of one value (as it appears inside :func:`canonical_text`);
+    used by the column-wise fast path (``sf.importers.columnar``) to build the same text."""
+    return _canon(value)
 
 
 def canonical_text(tuple_type: str, document: dict[str, Any]) -> str:

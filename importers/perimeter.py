@@ -18,7 +18,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sf.importers.convert import ConversionError, go_time_string, urssaf_date
-from sf.importers.reading import FatalFileError, GoCsvReader, Header, open_text, strip_scheme
+from sf.importers.reading import (
+    FatalFileError,
+    GoCsvReader,
+    Header,
+    open_text,
+    strip_scheme,
+)
 
 __all__ = [
     "NOT_CLOSED",
@@ -121,6 +127,13 @@ class AccountMapping:
     def entries(self, compte: str) -> list[tuple[str, datetime]]:
         """The ``(siret, closing)`` list of an account (empty when unknown)."""
         return list(self._accounts.get(compte, ()))
+
+    def first_entries(self) -> list[tuple[str, str | None, datetime | None, int]]:
+        """``(compte, siret, closing, count)`` of every account, in no particular order:
+        its entry with the earliest closing date (None, None for an account without
+        entries) and how many SIRETs it designated; used by the column-wise fast path."""
+        return [(compte, *(entries[0] if entries else (None, None)), len(entries))
+                for compte, entries in self._accounts.items()]
 
     def __len__(self) -> int:
         return len(self._accounts)

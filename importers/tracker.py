@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sf.importers.columnar import RecordBlock, keys_in_perimeter
 from sf.importers.perimeter import Perimeter
 from sf.importers.reading import FatalFileError, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, Parser, Tuple
@@ -108,9 +109,31 @@ def _valid_key(key: str, scope: str) -> bool:
 RejectedHook = Callable[[int, list[str]], None]
 
 
-def track(lines: Iterable[ParsedLine], report: FileReport, perimeter: Perimeter | None = None, *,
-          on_rejected: RejectedHook | None = None) -> Iterator[Tuple]:
+def _track_block(block: RecordBlock, report: FileReport, perimeter: Perimeter | None) -> Iterator[RecordBlock]:
+    """Count a RecordBlock (error-free lines, one record per non-filtered line, keys already
+    valid) and yield its records inside the perimeter."""
+    report.lines_read += block.lines
+    filtered = block.filtered
+    if perimeter is not None and block.keys:
+        inside = keys_in_perimeter(perimeter, block.keys)
+        outside = len(inside) - int(inside.sum())
+        if outside:
+            filtered += outside
+            block = block.select(inside)
+    report.lines_filtered += filtered
+    report.lines_valid += block.lines - filtered
+    if block.keys:
+        yield block
+
+
+def track(lines: Iterable[ParsedLine | RecordBlock], report: FileReport, perimeter: Perimeter | None = None, *,
+          on_rejected: RejectedHook | None = None) -> Iterator[Tuple | RecordBlock]:
     """Yield the tuples of ``lines`` to store, counting every line into ``report``.
+
+    ``lines`` may also hold RecordBlocks (a parser's ``parse_blocks`` fast path): their
+    lines are counted valid or filtered (perimeter applied to their keys) and the block is
+    yielded with only the records inside the perimeter; a stream of ParsedLines only
+    yields Tuples.
 
     ``perimeter`` None means no filter. ``on_rejected(number, reasons)`` is called once per
     rejected line with all its messages (parser errors, then key errors), uncapped — the
@@ -121,6 +144,9 @@ def track(lines: Iterable[ParsedLine], report: FileReport, perimeter: Perimeter 
     """
     try:
         for line in lines:
+            if type(line) is RecordBlock:
+                yield from _track_block(line, report, perimeter)
+                continue
             report.lines_read += 1
             if line.filtered:
                 report.lines_filtered += 1
