@@ -111,7 +111,6 @@ def company_columns(state: CompanyState, periods: list[datetime], params: Featur
     history = 0 if parity else params.history_months
     axis = np.arange(serie[0] - history, serie[-1] + 1)
     axis_years = axis // 12
-    serie_years = serie // 12
     s0 = history
     date_fin_month = int(serie[-1]) + 1
     offset = params.date_fin_effectif_month - date_fin_month
