@@ -23,11 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import DeleteOne, MongoClient, ReplaceOne, UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from sf.engine.batches import Batch, batch_is_compacted, list_batches
+from sf.engine.cluster import worker_database
 from sf.engine.collections import IMPORTED_DATA, RAW_DATA
 from sf.engine.documents import unflatten
 from sf.engine.errors import SfError, UsageError
@@ -110,17 +111,6 @@ def plan_compaction(db: Database, since_batch: str | None = None,
 
 
 # --- the task, run on Dask workers -------------------------------------------------------
-
-_CLIENTS: dict[str, MongoClient] = {}
-
-
-def worker_database(uri: str, db_name: str) -> Database:
-    """One MongoClient per worker process and URI, reused by every task."""
-    client = _CLIENTS.get(uri)
-    if client is None:
-        client = _CLIENTS[uri] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
-    return client[db_name]
-
 
 @dataclass
 class RangeStats:
@@ -265,20 +255,6 @@ def _compact_one(db: Database, plan: CompactionPlan, key: str, values: list[dict
             _count_entry(stats, entry)
     stats.bytes_written += document_size(new_doc)
     return ReplaceOne({"_id": key}, new_doc, upsert=True)
-
-
-def sum_stats(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Add up the per-range stats of a run."""
-    total: dict[str, Any] = {}
-    for stats in results.values():
-        for name, value in stats.items():
-            if isinstance(value, dict):
-                bucket = total.setdefault(name, {})
-                for sub, n in value.items():
-                    bucket[sub] = bucket.get(sub, 0) + n
-            else:
-                total[name] = total.get(name, 0) + value
-    return total
 
 
 def clear_staged(db: Database, batch_keys: tuple[str, ...]) -> int:

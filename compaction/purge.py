@@ -158,7 +158,7 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
     :class:`sf.compaction.errors.CompactionError` naming the entity when a document cannot be
     read, :class:`SfError` naming the first failed key when the bulk write fails.
     """
-    from .job import worker_database
+    from sf.engine.cluster import worker_database
 
     db = worker_database(uri, db_name)
     stats = PurgeStats()
@@ -247,7 +247,7 @@ def run_purge(store: Any, run: Any, since_batch: str, *, key: str | None = None,
     :class:`UsageError` before anything is removed, :class:`PurgeFailed` when ranges failed.
     """
     from sf.engine.cluster import dask_client, run_partitions
-    from sf.compaction.job import sum_stats
+    from sf.engine.cluster import sum_stats
     from sf.engine.partitions import key_ranges
 
     started = time.monotonic()

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sf.engine.batches import get_batch, save_batch
-from sf.engine.cluster import dask_client, run_partitions
+from sf.engine.cluster import dask_client, run_partitions, sum_stats
 from sf.engine.collections import IMPORTED_DATA, RAW_DATA
 from sf.engine.connection import Store
 from sf.engine.errors import SfError
 from sf.engine.journal import Run
 from sf.engine.partitions import key_ranges
 
-from .job import clear_staged, compact_range, plan_compaction, sum_stats
+from .job import clear_staged, compact_range, plan_compaction
 from .size import DEFAULT_MAX_DOCUMENT_BYTES
 
 

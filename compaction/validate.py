@@ -242,7 +242,7 @@ def key_field(collection: str) -> str:
 
 def validate_range(uri: str, db_name: str, collection: str, limit: int | None, key_range: KeyRange) -> dict[str, Any]:
     """Dask task: validate the documents of one key range; returns :meth:`ValidationResult.as_dict`."""
-    from .job import worker_database
+    from sf.engine.cluster import worker_database
 
     db = worker_database(uri, db_name)
     return validate_documents(db[collection].find(key_range.filter(key_field(collection))), collection,

@@ -22,6 +22,39 @@ from .errors import SfError
 from .partitions import KeyRange
 from .settings import Settings
 
+_CLIENTS: dict[str, Any] = {}
+
+
+def worker_database(uri: str, db_name: str) -> Any:
+    """The database ``db_name`` through one MongoClient per worker process and URI, reused by
+    every task that runs in that process (opening a client per task would cost a handshake
+    and a connection pool each time)."""
+    from pymongo import MongoClient
+
+    client = _CLIENTS.get(uri)
+    if client is None:
+        client = _CLIENTS[uri] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    return client[db_name]
+
+
+def sum_stats(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add up the per-range stats dicts of a run.
+
+    Numbers are added; a dict of numbers (e.g. records added per type) is added key by key;
+    other values inside a dict (e.g. error messages per company) are merged.
+    """
+    total: dict[str, Any] = {}
+    for stats in results.values():
+        for name, value in stats.items():
+            if isinstance(value, dict):
+                bucket = total.setdefault(name, {})
+                for sub, item in value.items():
+                    is_number = isinstance(item, (int, float)) and not isinstance(item, bool)
+                    bucket[sub] = bucket.get(sub, 0) + item if is_number else item
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[name] = total.get(name, 0) + value
+    return {name: round(value, 4) if isinstance(value, float) else value for name, value in total.items()}
+
 
 class ClusterUnreachable(SfError):
     """The Dask scheduler given by --scheduler / SF_DASK_SCHEDULER does not answer."""

@@ -40,8 +40,8 @@ from typing import Any
 import pandas as pd
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
-from sf.compaction.job import worker_database
 from sf.engine.batches import Batch, get_batch
+from sf.engine.cluster import sum_stats, worker_database
 from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
@@ -295,20 +295,6 @@ def _flush(db: Database, plan: FeaturesPlan, chunk: list[tuple[str, list[Mapping
         stats.write_s += time.perf_counter() - t0
     del docs
     gc.collect()
-
-
-def sum_stats(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Add up the per-range stats of a run (``failed`` maps are merged)."""
-    total: dict[str, Any] = {}
-    for stats in results.values():
-        for name, value in stats.items():
-            if isinstance(value, dict):
-                bucket = total.setdefault(name, {})
-                bucket.update(value)
-            else:
-                total[name] = round(total.get(name, 0) + value, 4) if isinstance(value, float) else \
-                    total.get(name, 0) + value
-    return total
 
 
 # --- one company, in-process: sf features --key ---------------------------------------------

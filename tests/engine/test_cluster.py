@@ -29,3 +29,12 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, free_port):
     with pytest.raises(ClusterUnreachable, match=f"127.0.0.1:{free_port}"):
         with dask_client(settings, scheduler=f"tcp://127.0.0.1:{free_port}", connect_timeout_s=1):
             pass
+
+
+def test_sum_stats_adds_numbers_and_merges_messages():
+    from sf.engine.cluster import sum_stats
+
+    total = sum_stats({"a": {"rows": 2, "read_s": 0.1, "added": {"debit": 1}, "failed": {"1": "bad date"}},
+                       "b": {"rows": 3, "read_s": 0.2, "added": {"debit": 2, "effectif": 4}, "failed": {"2": "x"}}})
+    assert total == {"rows": 5, "read_s": 0.3, "added": {"debit": 3, "effectif": 4},
+                     "failed": {"1": "bad date", "2": "x"}}
