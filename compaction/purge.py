@@ -246,9 +246,7 @@ def run_purge(store: Any, run: Any, since_batch: str, *, key: str | None = None,
     otherwise one Dask task per range. Raises :class:`UnknownBatchError` /
     :class:`UsageError` before anything is removed, :class:`PurgeFailed` when ranges failed.
     """
-    from sf.engine.cluster import dask_client, run_partitions
-    from sf.engine.cluster import sum_stats
-    from sf.engine.partitions import key_ranges
+    from sf.engine.cluster import run_over_ranges, sum_stats
 
     started = time.monotonic()
     batches = check_since_batch(store.db, since_batch)
@@ -266,16 +264,13 @@ def run_purge(store: Any, run: Any, since_batch: str, *, key: str | None = None,
         summary.totals = sum_stats({key_range.name: stats})
         summary.seconds = time.monotonic() - started
         return summary
-    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        ranges = key_ranges([(store.db[RAW_DATA], "_id")], partitions or n_workers * 4)
-        summary.partitions = len(ranges)
-        outcome = run_partitions(client, purge_range, ranges, store.uri, store.settings.db_name, since_batch,
-                                 batches, dry_run, label="purge", on_done=checkpoint, silent=silent)
+    outcome = run_over_ranges(store, purge_range, store.uri, store.settings.db_name, since_batch, batches, dry_run,
+                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
+                              scheduler=scheduler, label="purge", on_done=checkpoint, silent=silent)
+    summary.partitions = outcome.ranges
     summary.totals = sum_stats(outcome.results)
     summary.seconds = time.monotonic() - started
     if outcome.errors:
-        first_range, first_error = next(iter(sorted(outcome.errors.items())))
-        raise PurgeFailed(f"{len(outcome.errors)} of {len(ranges)} range(s) failed, first {first_range}: {first_error}",
+        raise PurgeFailed(outcome.failure_message(),
                           f"fix the cause and run sf purge --since-batch {since_batch} again: purged ranges stay purged")
     return summary

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sf.engine.batches import get_batch, save_batch
-from sf.engine.cluster import dask_client, run_partitions, sum_stats
+from sf.engine.cluster import run_over_ranges, sum_stats
 from sf.engine.collections import IMPORTED_DATA, RAW_DATA
 from sf.engine.connection import Store
 from sf.engine.errors import SfError
 from sf.engine.journal import Run
-from sf.engine.partitions import key_ranges
 
 from .job import clear_staged, compact_range, plan_compaction
 from .size import DEFAULT_MAX_DOCUMENT_BYTES
@@ -76,27 +75,23 @@ def run_compaction(store: Store, run: Run, *, since_batch: str | None = None, st
     if not plan.staged_batches and not plan.recompute:
         summary.seconds = time.monotonic() - started
         return summary
-    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        sources = [(store.db[IMPORTED_DATA], "value.key")]
-        if plan.visit_all or plan.recompute:
-            sources.append((store.db[RAW_DATA], "_id"))
-        ranges = key_ranges(sources, partitions or n_workers * 4)
-        summary.partitions = len(ranges)
+    sources = [(store.db[IMPORTED_DATA], "value.key")]
+    if plan.visit_all or plan.recompute:
+        sources.append((store.db[RAW_DATA], "_id"))
 
-        def checkpoint(key_range, stats: dict[str, Any]) -> None:
-            if not dry_run:
-                run.checkpoint(key_range.name, stats)
+    def checkpoint(key_range, stats: dict[str, Any]) -> None:
+        if not dry_run:
+            run.checkpoint(key_range.name, stats)
 
-        outcome = run_partitions(client, compact_range, ranges, store.uri, store.settings.db_name, plan, dry_run,
-                                 label="compact", on_done=checkpoint, silent=silent)
+    outcome = run_over_ranges(store, compact_range, store.uri, store.settings.db_name, plan, dry_run,
+                              sources=sources, partitions=partitions, workers=workers, scheduler=scheduler,
+                              label="compact", on_done=checkpoint, silent=silent)
+    summary.partitions = outcome.ranges
     summary.totals = sum_stats(outcome.results)
     summary.seconds = time.monotonic() - started
     if outcome.errors:
-        first_range, first_error = next(iter(sorted(outcome.errors.items())))
-        raise CompactionFailed(f"{len(outcome.errors)} of {len(ranges)} range(s) failed, first {first_range}: "
-                               f"{first_error}", "fix the cause and run sf compact again: finished ranges are kept "
-                               "and ImportedData is still there")
+        raise CompactionFailed(outcome.failure_message(), "fix the cause and run sf compact again: finished ranges "
+                               "are kept and ImportedData is still there")
     if not dry_run:
         summary.imported_removed = clear_staged(store.db, plan.staged_batches)
     summary.seconds = time.monotonic() - started

@@ -293,16 +293,11 @@ def run_validation(store: Any, collection: str, *, limit: int | None = 1_000, wo
                         and size <= IN_PROCESS_MAX_DOCUMENTS):
         part = validate_range(store.uri, store.settings.db_name, collection, limit, KeyRange(None, None))
         return merge_results(collection, [part], limit)
-    from sf.engine.cluster import dask_client, run_partitions
-    from sf.engine.partitions import key_ranges
+    from sf.engine.cluster import run_over_ranges
 
-    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        ranges = key_ranges([(db[collection], key_field(collection))], partitions or n_workers * 4)
-        outcome = run_partitions(client, validate_range, ranges, store.uri, store.settings.db_name, collection,
-                                 limit, label="validate", silent=silent)
+    outcome = run_over_ranges(store, validate_range, store.uri, store.settings.db_name, collection, limit,
+                              sources=[(db[collection], key_field(collection))], partitions=partitions,
+                              workers=workers, scheduler=scheduler, label="validate", silent=silent)
     if outcome.errors:
-        first_range, first_error = next(iter(sorted(outcome.errors.items())))
-        raise SfError(f"validation of {len(outcome.errors)} of {len(ranges)} range(s) failed, first {first_range}: "
-                      f"{first_error}")
+        raise SfError(f"validation failed: {outcome.failure_message()}")
     return merge_results(collection, outcome.results.values(), limit)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .errors import SfError
-from .partitions import KeyRange
+from .partitions import KeyRange, key_ranges
 from .settings import Settings
 
 _CLIENTS: dict[str, Any] = {}
@@ -99,6 +99,14 @@ class PartitionOutcome:
 
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    ranges: int = 0
+
+    def failure_message(self) -> str | None:
+        """``"2 of 8 range(s) failed, first <range>: <error>"``, or None when all succeeded."""
+        if not self.errors:
+            return None
+        first_range, first_error = next(iter(sorted(self.errors.items())))
+        return f"{len(self.errors)} of {self.ranges} range(s) failed, first {first_range}: {first_error}"
 
 
 def run_partitions(client: Any, task: Callable[..., Any], ranges: Sequence[KeyRange], *args: Any,
@@ -107,7 +115,7 @@ def run_partitions(client: Any, task: Callable[..., Any], ranges: Sequence[KeyRa
     """Run ``task(*args, key_range)`` on the cluster for every range (see module docstring)."""
     from distributed import as_completed
 
-    outcome = PartitionOutcome()
+    outcome = PartitionOutcome(ranges=len(ranges))
     futures = {client.submit(task, *args, key_range, key=f"{label}-{key_range.name}", pure=False): key_range
                for key_range in ranges}
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -126,3 +134,16 @@ def run_partitions(client: Any, task: Callable[..., Any], ranges: Sequence[KeyRa
                     on_done(key_range, result)
             progress.advance(bar)
     return outcome
+
+
+def run_over_ranges(store: Any, task: Callable[..., Any], *args: Any, sources: Sequence[tuple[Any, str]],
+                    partitions: int | None = None, workers: int | None = None, scheduler: str | None = None,
+                    label: str, on_done: Callable[[KeyRange, Any], None] | None = None,
+                    silent: bool = False) -> PartitionOutcome:
+    """The usual job: a Dask client for ``store.settings``, SIREN-aligned ranges over the keys of
+    ``sources`` (``[(collection, key_field)]``; at least 4 per worker unless ``partitions``),
+    and ``task(*args, key_range)`` run on each with :func:`run_partitions`."""
+    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        ranges = key_ranges(sources, partitions or n_workers * 4)
+        return run_partitions(client, task, ranges, *args, label=label, on_done=on_done, silent=silent)

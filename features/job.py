@@ -41,7 +41,7 @@ import pandas as pd
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
-from sf.engine.cluster import sum_stats, worker_database
+from sf.engine.cluster import run_over_ranges, sum_stats, worker_database
 from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
@@ -382,29 +382,22 @@ def run_features(store: Any, run: Any, plan: FeaturesPlan, *, workers: int | Non
     companies skipped). Raises :class:`FeaturesFailed` naming the failed ranges and the first
     error, then :class:`CompaniesSkipped` when some companies had unusable records.
     """
-    from sf.engine.cluster import dask_client, run_partitions
-    from sf.engine.partitions import key_ranges
-
     started = time.monotonic()
     summary = FeaturesSummary(batch=plan.batch, mode=plan.params.mode, first_period=plan.periods[0],
                               last_period=plan.periods[-1], dry_run=plan.dry_run)
-    with dask_client(store.settings, workers=workers, scheduler=scheduler) as client:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        ranges = key_ranges([(store.db[RAW_DATA], "_id")], partitions or n_workers * 4)
-        summary.partitions = len(ranges)
 
-        def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
-            if not plan.dry_run:
-                run.checkpoint(key_range.name, stats)
+    def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
+        if not plan.dry_run:
+            run.checkpoint(key_range.name, stats)
 
-        outcome = run_partitions(client, features_range, ranges, store.uri, store.settings.db_name, plan,
-                                 label="features", on_done=checkpoint, silent=silent)
+    outcome = run_over_ranges(store, features_range, store.uri, store.settings.db_name, plan,
+                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
+                              scheduler=scheduler, label="features", on_done=checkpoint, silent=silent)
+    summary.partitions = outcome.ranges
     summary.totals = sum_stats(outcome.results)
     summary.seconds = time.monotonic() - started
     if outcome.errors:
-        first_range, first_error = next(iter(sorted(outcome.errors.items())))
-        raise FeaturesFailed(f"{len(outcome.errors)} of {len(ranges)} range(s) failed, first {first_range}: "
-                             f"{first_error}", "fix the cause and run sf features again: it replaces the "
+        raise FeaturesFailed(outcome.failure_message(), "fix the cause and run sf features again: it replaces the "
                              "batch's Features range by range")
     failed = summary.totals.get("failed") or {}
     if failed and not plan.dry_run:
