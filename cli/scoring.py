@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from sf.engine import __version__
 from sf.engine.errors import BadInputError, UsageError
@@ -242,18 +243,20 @@ def print_alerts(frame: Any, output_format: str, batch: str) -> None:
         console.print(f"No alert for batch {batch} with these filters.")
         return
     # Reasons are sentences: printed under the table, keyed by rank, so the table fits a terminal.
-    table = Table(title=f"Alerts of batch {batch}")
+    # Light borders, the SIRET under the name and the commune under the département: the table
+    # stays legible in an 80-column terminal (long names and sectors wrap).
+    table = Table(title=f"Alerts of batch {batch}", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("#", justify="right")
-    table.add_column("siret", no_wrap=True, min_width=14)
-    for name in ("raison sociale", "commune", "dép.", "secteur"):
-        table.add_column(name)
-    for name in ("effectif", "dette URSSAF", "score"):
+    table.add_column("établissement", min_width=14, overflow="fold")
+    table.add_column("lieu", min_width=5, overflow="fold")
+    table.add_column("secteur", min_width=8, overflow="fold")
+    for name in ("eff.", "dette €", "score"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("alerte", no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(str(row.rang), row.siret, _text(row.raison_sociale, 28), _text(row.commune, 16),
-                      _text(row.departement, 3), _text(row.secteur, 24), _number(row.effectif),
-                      _number(row.dette_urssaf, " €"), f"{row.score:.3f}", row.alert)
+        table.add_row(str(row.rang), f"{_text(row.raison_sociale, 40)}\n{row.siret}",
+                      f"{_text(row.departement, 3)}\n{_text(row.commune, 16)}", _text(row.secteur, 40),
+                      _number(row.effectif), _number(row.dette_urssaf), f"{row.score:.3f}", row.alert)
     console.print(table)
     for row in frame.itertuples(index=False):
         console.print(f"{row.rang}. {row.raisons}", highlight=False)
