@@ -113,7 +113,7 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     from sf.features.alerts import alert_list
     from sf.features.job import plan_features, run_features
     from sf.features.model_runs import score_batch, train_batch
-    from sf.importers.driver import run_batch
+    from sf.importers.driver import report_document, run_batch
     from sf.importers.synth import generate
 
     from .batch import scan_folder
@@ -156,7 +156,8 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
 
             batch = get_batch(store.db, key)
             with journal_run(store.db, "import", {"batch": key}, batch=key, destructive=True) as run:
-                result = run_batch(batch, db=store.db, on_report=lambda r, run=run: None)
+                # Same Journal content as `sf import`: one report per file, for `sf report`.
+                result = run_batch(batch, db=store.db, on_report=lambda r, run=run: run.add_report(report_document(r)))
                 run.counts = result.totals()
             if result.fatal_reports:
                 raise BadInputError(f"batch {key}: {len(result.fatal_reports)} file(s) could not be read: "

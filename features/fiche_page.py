@@ -188,11 +188,15 @@ def chart_financial(data: FicheData) -> Any | None:
     present = [r for r in BDF_RATIOS if per_month[r].notna().any()]
     if not present:
         return None
-    fig, _ = new_figure(height=2.4 * ((len(present) + 2) // 3))
+    # As many columns as ratios, up to 3: a lone ratio spans the page width instead of being a
+    # third-width chart that the page then scales up three times.
+    columns = min(3, len(present))
+    rows = -(-len(present) // columns)
+    fig, _ = new_figure(height=2.4 * rows + (0.6 if rows == 1 else 0))
     fig.clear()
     x = _naive(per_month.index)
     for i, ratio in enumerate(present):
-        ax = fig.add_subplot((len(present) + 2) // 3, 3, i + 1)
+        ax = fig.add_subplot(rows, columns, i + 1)
         style_axes(ax)
         ax.plot(x, per_month[ratio], color="#8c564b", linewidth=1.6, marker="o", markersize=2)
         ax.set_title(_RATIO_LABELS.get(ratio, ratio), fontsize=9)
@@ -319,7 +323,7 @@ def _scores_table(data: FicheData) -> str:
 
 def _procol_table(data: FicheData) -> str:
     if not data.procol:
-        return '<p class="note">Aucune procédure collective connue.</p>'
+        return ""  # the section already says there is none
     return table_html(["date d'effet", "action", "stade", "établissement"],
                       [(fmt_date(e.date), e.action, e.stade, e.siret or "entreprise") for e in data.procol])
 
