@@ -20,7 +20,10 @@ Modes (:class:`FeatureParams.mode`):
   without a BdF/Diane sheet); F5 every établissement gets rows (no >1500 drop, no headcount
   needed); F6 ``apart_entreprise`` and ``ratio_apart`` on every month they can be computed,
   ``ratio_apart`` with 151.67 h/month; F7 headcounts of several URSSAF accounts are summed;
-  F8 Corsica's 2A/2B map to "Corse"; F9 ``random_order`` always set (deterministic hash).
+  F8 Corsica's 2A/2B map to "Corse"; F9 ``random_order`` always set (deterministic hash);
+  F10 contributions and debts are computed for every établissement with contribution records
+  (the original required debit records anywhere in the history, so their mere presence
+  revealed a future debt — quirk Q3).
 
 Dates in the output are aware UTC datetimes (``periode``) or pandas UTC timestamps.
 """
@@ -72,8 +75,14 @@ def _etablissement(siret: str, records: dict[str, dict[str, Any]], axis: np.ndar
     elif params.mode == "parity":
         cols.set_null("effectif", slice(None))  # base record: effectif null
     debts = None
-    if records.get("cotisation") and records.get("debit"):
-        debts = cotisations_dettes(records["cotisation"], records["debit"], axis, date_fin_month, where)
+    # Parity keeps the original's rule (quirk Q3): contributions and debts only for an
+    # établissement that has debit records somewhere in its history. In fixed mode that rule
+    # leaks the future — the variables would appear (as 0) from the first month for any
+    # établissement that gets a debt years later, and stay absent for the others — so they
+    # are computed for every établissement with contribution records, no debit meaning no debt.
+    has_debts_input = records.get("debit") or (params.mode == "fixed" and records.get("cotisation"))
+    if records.get("cotisation") and has_debts_input:
+        debts = cotisations_dettes(records["cotisation"], records.get("debit") or {}, axis, date_fin_month, where)
         cotisation_ratios(debts)
         merge_columns(cols, debts)
     if records.get("delai"):

@@ -152,3 +152,24 @@ def test_feature_of_month_p_ignores_records_after_p(data) -> None:
     for name in features:
         x, y = row_before[name], row_after[name]
         assert (x is y) or (x != x and y != y) or x == y, (name, x, y, added)
+
+
+def test_fix_debt_variables_do_not_reveal_a_future_debt() -> None:
+    """Original (quirk Q3): contributions and debts are computed only for an établissement that
+    has debit records somewhere in its history, so ``montant_part_*`` and ``cotisation`` are
+    present (0) from the first month for one that gets its first debt later, and absent for
+    the others — the presence itself tells the future. Ours (fixed): computed for every
+    établissement with contribution records; a later debt changes nothing before it."""
+    with_debt = _debt_state()  # first debit processed 2019-11
+    no_debt = CompanyState(SIREN, {}, {SIRET: {k: v for k, v in with_debt.etablissements[SIRET].items()
+                                                  if k != "debit"}})
+    ps = periods("2019-01", 10)  # January to October 2019: before the debt
+    frames = {(name, mode): compute_company_features(state, ps, FeatureParams(batch="1911", date_fin_effectif=d(
+        "2019-11"), mode=mode)) for name, state in (("debt", with_debt), ("none", no_debt))
+        for mode in ("parity", "fixed")}
+    names = ["cotisation", "montant_part_ouvriere", "montant_part_patronale"]
+    assert frames[("debt", "parity")][names].notna().all().all()
+    assert frames[("none", "parity")][names].isna().all().all()  # the original's leak
+    for name in names:
+        assert frames[("debt", "fixed")][name].tolist() == frames[("none", "fixed")][name].tolist()
+    assert (frames[("none", "fixed")]["montant_part_ouvriere"] == 0).all()
