@@ -10,8 +10,9 @@ Usage (from the repository root)::
     /work/venv/bin/python benchmarks/detection.py --establishments 20000 --months 36 --history 18 --workers 2
 
 ``--months`` monthly batches are imported one by one; ``--history`` months of history come
-with the first delivery. Training with the default protocol needs 54 months of Features
-(36 labelled + 18 of horizon), so ``months + history >= 54``.
+with the first delivery. ``sf demo`` (whose ``run_demo`` this calls) asks for 54 months of
+Features; the default training protocol (company split, no embargo) needs 36 (18 labelled +
+18 of horizon). The test window holds the held-out companies only (30 % of SIRENs).
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt(get(m[s])) for s in scorers)
                      + f" | {_fmt(result['ratios'].get(ratio))} |")
     lines.append(f"| positive rate | {_fmt(m['model']['positive_rate'])} | | | |")
+    card = result.get("card")
+    if card:
+        lines += ["", "From the model card (label `outcome` of the Features, the held-out companies):", "",
+                  "| window | rows | positives | AUC-PR model | AUC-PR baseline | high: precision (alerts) "
+                  "| moderate: precision (alerts) |", "|---|---|---|---|---|---|---|"]
+        for window in ("validation", "test"):
+            w = card["windows_metrics"][window]
+            lines.append(f"| {window} | {w['rows']:,} | {w['positives']:,} | {_fmt(w['auc_pr'])} | "
+                         f"{_fmt(card['baseline_auc_pr'].get(window))} | "
+                         + " | ".join(f"{_fmt(w[lv]['precision'])} ({w[lv]['alerts']})" for lv in ("high", "moderate"))
+                         + " |")
+        lines += ["", f"Hyper-parameters chosen on validation: {json.dumps(card['hyperparameters'])}."]
     return "\n".join(lines)
 
 
@@ -97,6 +110,9 @@ def main() -> None:
         "window": f"{summary['window']['start'][:7]} … {summary['window']['end'][:7]}",
         "rows": report.rows, "label": report.label, "metrics": report.metrics, "ratios": report.ratios,
         "steps": steps, "seconds": round(time.monotonic() - started, 1), "report": str(report.report_path),
+        "card": {"windows_metrics": model.metrics["candidates"][model.kind],
+                 "baseline_auc_pr": model.card.get("baseline", {}).get("auc_pr", {}),
+                 "hyperparameters": {k: v["chosen"] for k, v in model.metrics.get("hyperparameters", {}).items()}},
     }
     if args.json:
         print(json.dumps(result, indent=2, default=str))

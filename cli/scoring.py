@@ -65,11 +65,12 @@ def train(ctx: typer.Context,
           silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
     """Train the two candidate models forward in time on a batch's Features and save the better one.
 
-    Train on older months, calibrate and choose on a later validation window, report on the
-    latest labelled window (the test window). Labels need 18 months of hindsight, and the
-    train window ends 18 months before validation starts (embargo), so the protocol needs
-    train + 18 + validation + test labelled months (36 by default) plus the 18 unlabelled
-    months before the batch. Saves model.skops and the model card (JSON and Markdown).
+    Train on older months of 70 % of the companies; calibrate, tune and choose on a later
+    validation window, and report on the latest labelled window (the test window), both on the
+    other 30 % (held out by a hash of the SIREN, so no establishment is on both sides). Labels
+    need 18 months of hindsight, so the protocol needs train + validation + test labelled
+    months (18 by default) plus the 18 unlabelled months before the batch. Saves model.skops
+    and the model card (JSON and Markdown).
     Exit code 2 when the batch has no Features, 3 when there are not enough labelled months.
 
     Example:

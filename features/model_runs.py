@@ -10,15 +10,18 @@ Choices (documented in the README by the lead):
 - **Scope.** Rows of establishments whose company is in, or was in, insolvency proceedings at
   the month (``time_til_outcome <= 0``) are left out of training, evaluation and scoring
   (:func:`sf.features.table.in_scope`): their outcome is already known.
-- **Variables.** :func:`sf.features.table.model_variables` minus the variables that no row of
-  the train window holds (never delivered, e.g. no Paydex file, or not yet in those months):
-  they carry no information. The model card lists the variables kept.
+- **Variables.** :data:`COMPACT_VARIABLES` by default (``variables=model_variables()`` for all
+  ~300), minus the variables that no row of the train window holds (never delivered, e.g. no
+  Paydex file, or not yet in those months): they carry no information. The model card lists
+  the variables kept.
+- **Windows.** :func:`sf.features.training.default_windows`: train on the training companies,
+  validate and test on the held-out companies (disjoint by SIREN hash), forward in time.
 - **Training data.** Only months whose 18-month horizon is observed at the batch are read.
 - **Scoring.** ``score_batch`` scores every in-scope establishment at the **last month** of the
   batch's Features (the month the alert is about), so Scores hold one document per
   establishment and batch.
 - **Evaluation.** ``evaluate_batch`` scores the model's **test window** (months never used to
-  fit, calibrate or choose it) from the batch's Features, without explanations, and compares
+  fit, calibrate or choose it, of the held-out companies only) from the batch's Features, without explanations, and compares
   it with the naive "has URSSAF debt" baseline (and the oracle with a truth file).
 
 Failure modes: :class:`NoFeatures` when the batch has no Features (or none in the months
@@ -45,7 +48,7 @@ from .catalogue import VARIABLES
 from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
 from .scores_store import write_scores
 from .scoring import check_columns, score
-from .table import feature_month, in_scope, load_feature_table, model_variables
+from .table import feature_month, in_scope, load_feature_table
 from .training import (
     MonthRange,
     TrainedModel,
@@ -64,6 +67,29 @@ from .training import (
 CONTEXT_COLUMNS: tuple[str, ...] = ("outcome", "time_til_outcome", "region")
 BASELINE_COLUMNS: tuple[str, ...] = ("ratio_dette", "montant_part_ouvriere", "montant_part_patronale")
 MODEL_CARD = model_store.CARD_JSON
+
+# Default model variables: a compact set, one or a few per signal of the generative process
+# (README "synthetic deliveries") and of the original's feature groups, so that a few hundred
+# positives fit a model without drowning in ~300 sparse, mostly-financial columns:
+# headcount level and its 6/12/24-month history (establishment and company), URSSAF debts and
+# their 1/3/6/12-month lags, debt ratios, payment delays, company-level debt, short-time work,
+# sector, age and legal form, and a few Diane/BdF ratios. ``cotisation`` and
+# ``cotisation_moy12m`` are left out: they exist only for establishments that have a debit
+# record at some time in their history (training.ZERO_WHEN_MISSING), so their presence tells
+# the future.
+COMPACT_VARIABLES: tuple[str, ...] = (
+    "effectif", "effectif_past_6", "effectif_past_12", "effectif_past_24", "effectif_ent", "effectif_ent_past_6",
+    "effectif_ent_past_12", "effectif_entreprise", "nbr_etablissements_connus",
+    "montant_part_ouvriere", "montant_part_patronale", "montant_part_patronale_past_1",
+    "montant_part_patronale_past_3", "montant_part_patronale_past_6", "montant_part_patronale_past_12",
+    "ratio_dette", "ratio_dette_moy12m", "tag_debit", "tag_default", "delai_montant_echeancier",
+    "delai_nb_jours_restants", "debit_entreprise",
+    "apart_heures_autorisees", "apart_heures_consommees", "apart_heures_consommees_cumulees", "apart_entreprise",
+    "ratio_apart",
+    "code_naf", "code_ape_niveau2", "age", "age_entreprise", "statut_juridique",
+    "paydex_nb_jours", "taux_marge", "excedent_brut_d_exploitation", "rentabilite_nette", "capacite_remboursement",
+    "endettement", "liquidite_generale", "autonomie_financiere",
+)
 
 
 class NoFeatures(LookupError):
@@ -122,8 +148,8 @@ class TrainSummary:
 
 
 def window_rows(table: pd.DataFrame, window: MonthRange) -> np.ndarray:
-    """Boolean mask of the rows of ``table`` whose month is inside ``window``."""
-    return window.contains(months_of(table)).to_numpy()
+    """Boolean mask of the rows of ``table`` inside ``window`` (its months and its companies)."""
+    return window.select(table)
 
 
 def _months_before(month: datetime, n: int) -> datetime:
@@ -142,7 +168,7 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     t0 = time.monotonic()
     if feature_month(db, batch) is None:
         raise NoFeatures(f"batch {batch} has no Features")
-    variables = list(variables) if variables is not None else model_variables()
+    variables = list(variables) if variables is not None else list(COMPACT_VARIABLES)
     unknown = [v for v in variables if v not in VARIABLES]
     if unknown:
         raise ValueError(f"unknown variable(s) {', '.join(unknown)} (not in sf.features.catalogue)")
@@ -176,9 +202,8 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     seconds["train"] = time.monotonic() - t1
     baseline = {}
     labelled = table.loc[labelled_mask(table, batch, options.horizon_months)]
-    months = months_of(labelled)
     for name, window in (("validation", model.windows.validation), ("test", model.windows.test)):
-        rows = labelled.loc[window.contains(months).to_numpy()]
+        rows = labelled.loc[window.select(labelled)]
         y = rows["outcome"].astype(bool).to_numpy()
         baseline[name] = float(average_precision_score(y, urssaf_debt_baseline(rows))) if 0 < y.sum() < len(y) else None
     model.card["baseline"] = {"name": "has URSSAF debt (ratio_dette, else debt amount)", "auc_pr": baseline}
@@ -295,7 +320,9 @@ def evaluate_batch(db: Database, batch: str, model: TrainedModel, *, out_dir: Pa
         raise NoFeatures(f"batch {batch} has no Features in the model's test window "
                          f"{window.start:%Y-%m} … {window.end:%Y-%m}")
     rows_read = len(table)
-    table = table.loc[in_scope(table)].reset_index(drop=True)
+    # Only the test window's companies: with a company split the training companies' rows
+    # of these months share label horizons with their train rows (training module docstring).
+    table = table.loc[in_scope(table) & window.select(table)].reset_index(drop=True)
     p, alerts = probabilities(model, table)
     table = table.assign(score=p, alert=pd.Series(alerts, index=table.index, dtype=object))
     truth = read_truth(truth_path, since, until) if truth_path is not None else None

@@ -12,19 +12,30 @@ Protocol (never a random split across time):
    18-month horizon is observed at the batch: ``p + horizon_months < date_fin``. Rows with a
    non-null ``outcome`` inside the last ``horizon_months`` are masked (their negatives are
    right-censored, features.md §7.1.6), as are rows whose ``outcome`` is NaN.
-3. Default windows over the labelled months, oldest to newest: test = the last ``test_months``
-   (6), validation = the ``validation_months`` (6) before, then an embargo of ``embargo_months``
-   (default = the 18-month horizon) left unused, and train = every earlier labelled month (at
-   least ``min_train_months``). The embargo matters: a train row at month p is labelled with
-   events up to p + 18, so without it the train labels would see the validation and test
-   windows' events, and a model that recognises an establishment (its size, its sector) would
-   look better on validation than it is (features.md §7.1.8: "train ≥ 18 months before test").
-   No embargo is needed between validation and test: only the two Platt parameters and the two
-   thresholds are fitted on validation.
+3. Companies are split in two disjoint groups by a hash of their SIREN (:func:`held_out`): the
+   *held-out* companies (``holdout_percent``, default 30 %) and the *training* companies.
+   Default windows over the labelled months, oldest to newest: test = the last ``test_months``
+   (6) of the held-out companies, validation = the ``validation_months`` (6) before, of the
+   held-out companies too, and train = every earlier labelled month (at least
+   ``min_train_months``) of the training companies. A train row at month p is labelled with
+   events up to p + 18, i.e. inside the validation and test windows: with the same
+   establishments on both sides a model that recognises an establishment (its size, its
+   sector, its debt history) would look better than it is (features.md §7.1.8). The company
+   split removes that leak, so no embargo is needed between train and validation
+   (``embargo_months`` default 0 with a split). With ``holdout_percent=0`` every company is in
+   every window and the default embargo is the whole horizon (train ends 18 months before
+   validation starts), the protocol of features.md §7.1.8 "train ≥ 18 months before test".
+   No embargo is needed between validation and test: only hyper-parameters, the two Platt
+   parameters and the two thresholds are fitted on validation.
 4. Two candidates are fitted on the train window: a logistic regression on scaled variables
    (``arcsinh`` then standardised numeric variables, with missing-value indicators; one-hot
    categories) and a ``HistGradientBoostingClassifier`` (native missing values, ordinal-encoded
-   categories as native categorical features).
+   categories as native categorical features). Their hyper-parameters are tuned on the
+   validation window (a few hundred positives at most: the regularisation matters): the
+   logistic regression's ``C`` over ``logistic_cs``; the boosting's tree shape over
+   ``hgb_grid`` and its number of iterations by the staged validation score (forward in time:
+   the trees are fitted on train only). The selection score is the validation AUC-PR
+   (:func:`selection_score`), the metric the models are compared on.
 5. Each is calibrated on the validation window (Platt scaling of its log-odds: the calibrated
    log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The one
    with the higher validation AUC-PR is kept (ties keep the logistic regression, the transparent one).
@@ -50,15 +61,24 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sf.engine.batches import check_batch_key, month_start_of_key
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    precision_recall_curve,
+    roc_auc_score,
+)
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
-
-from sf.engine.batches import check_batch_key, month_start_of_key
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 from .themes import themes_of
 
@@ -69,22 +89,75 @@ ALERT_BETAS: dict[str, float] = {"high": 0.5, "moderate": 2.0}
 MISSING_CATEGORY = "__manquant__"
 
 
+# Companies are assigned to the held-out group by sha256(HOLDOUT_SALT + siren): stable across
+# batches, runs and machines, independent of the data, so no company moves between groups.
+HOLDOUT_SALT = "sf-holdout:"
+CompanyGroup = Literal["all", "train", "held_out"]
+
+
+def holdout_bucket(siren: pd.Series) -> np.ndarray:
+    """Bucket 0…99 of every SIREN (``sha256(HOLDOUT_SALT + siren)`` mod 100), as an int array."""
+    values = siren.astype(str)
+    buckets = {s: int.from_bytes(hashlib.sha256((HOLDOUT_SALT + s).encode()).digest()[:8], "big") % 100
+               for s in values.unique()}
+    return values.map(buckets).to_numpy(dtype=np.int64)
+
+
+def held_out(siren: pd.Series, percent: int) -> np.ndarray:
+    """True for the rows whose company (SIREN) is in the held-out ``percent`` % of companies."""
+    if not 0 <= percent < 100:
+        raise ValueError(f"holdout_percent must be in 0…99 (got {percent})")
+    return holdout_bucket(siren) < percent
+
+
 @dataclass(frozen=True)
 class MonthRange:
-    """Inclusive range of months, both bounds first-of-month naive-UTC timestamps."""
+    """Inclusive range of months, both bounds first-of-month naive-UTC timestamps, and the
+    companies the window holds: ``"all"``, or the ``"train"`` / ``"held_out"`` group of a
+    ``holdout_percent`` split (see :func:`held_out`)."""
 
     start: pd.Timestamp
     end: pd.Timestamp
+    companies: CompanyGroup = "all"
+    holdout_percent: int = 0
 
     def contains(self, months: pd.Series) -> pd.Series:
+        """Month condition only (the company group is applied by :meth:`select`)."""
         return (months >= self.start) & (months <= self.end)
 
-    def to_dict(self) -> dict[str, str]:
-        return {"start": self.start.strftime("%Y-%m-%d"), "end": self.end.strftime("%Y-%m-%d")}
+    def company_mask(self, siren: pd.Series) -> np.ndarray:
+        """True for the rows whose company belongs to this window's group."""
+        if self.companies == "all":
+            return np.ones(len(siren), dtype=bool)
+        inside = held_out(siren, self.holdout_percent)
+        return inside if self.companies == "held_out" else ~inside
+
+    def select(self, table: pd.DataFrame) -> np.ndarray:
+        """Rows of ``table`` (with ``periode`` and, for a company group, ``siren``) inside the window."""
+        mask = self.contains(months_of(table)).to_numpy().copy()
+        if self.companies != "all":
+            if "siren" not in table.columns:
+                raise ValueError("table has no 'siren' column: needed to select the window's companies")
+            mask &= self.company_mask(table["siren"])
+        return mask
+
+    def describe(self) -> str:
+        group = "" if self.companies == "all" else (
+            f", {'held-out' if self.companies == 'held_out' else 'training'} companies "
+            f"({self.holdout_percent if self.companies == 'held_out' else 100 - self.holdout_percent} %)")
+        return f"{self.start:%Y-%m} … {self.end:%Y-%m}{group}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"start": self.start.strftime("%Y-%m-%d"), "end": self.end.strftime("%Y-%m-%d")}
+        if self.companies != "all":
+            data.update(companies=self.companies, holdout_percent=self.holdout_percent,
+                        company_rule=f"sha256('{HOLDOUT_SALT}' + siren) mod 100 < {self.holdout_percent} is held out")
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, str]) -> "MonthRange":
-        return cls(pd.Timestamp(data["start"]), pd.Timestamp(data["end"]))
+    def from_dict(cls, data: dict[str, Any]) -> MonthRange:
+        return cls(pd.Timestamp(data["start"]), pd.Timestamp(data["end"]), data.get("companies", "all"),
+                   int(data.get("holdout_percent", 0)))
 
 
 @dataclass(frozen=True)
@@ -103,6 +176,11 @@ class Windows:
         if not (self.train.end < self.validation.start and self.validation.end < self.test.start):
             raise ValueError("windows must be forward in time: train ends before validation starts, which ends "
                              f"before test starts (got {self.to_dict()})")
+        groups = (self.train.companies, self.validation.companies, self.test.companies)
+        if groups not in (("all", "all", "all"), ("train", "held_out", "held_out")):
+            raise ValueError(f"window companies must be all/all/all or train/held_out/held_out (got {groups})")
+        if groups[0] != "all" and len({w.holdout_percent for _, w in self.items()}) != 1:
+            raise ValueError("the windows' company split must use one holdout_percent")
 
     def items(self) -> list[tuple[str, MonthRange]]:
         return [("train", self.train), ("validation", self.validation), ("test", self.test)]
@@ -111,25 +189,50 @@ class Windows:
         return {name: window.to_dict() for name, window in self.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, dict[str, str]]) -> "Windows":
+    def from_dict(cls, data: dict[str, dict[str, str]]) -> Windows:
         return cls(**{name: MonthRange.from_dict(data[name]) for name in ("train", "validation", "test")})
+
+
+# Tree shapes tried for the gradient boosting: (max_leaf_nodes, min_samples_leaf, l2_regularization).
+# Small trees with large leaves: a few hundred positives cannot support deep interactions.
+HGB_GRID: tuple[tuple[int, int, float], ...] = ((4, 200, 1.0), (8, 100, 1.0), (16, 50, 1.0))
+LOGISTIC_CS: tuple[float, ...] = (0.003, 0.03, 0.3)
+# Prefixes of the URSSAF debt variables whose *absence* must read as "no debt known" (0), with no
+# missing-value signal: the Features leave them absent for an establishment without any debit
+# record in its whole history, and present (0) in every month of one that has a debt at *any*
+# time, even years later (the quirk Q3 rule applied over the whole series), so their presence
+# at month p tells the future. A model keyed on that presence looks far better than it can be.
+ZERO_WHEN_MISSING: tuple[str, ...] = ("montant_part_", "ratio_dette")
 
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """Knobs of the protocol and the two models; the defaults are the production ones."""
+    """Knobs of the protocol and the two models; the defaults are the production ones.
+
+    ``logistic_cs``: inverse regularisation strengths tried (one value: no tuning).
+    ``hgb_grid``: ``(max_leaf_nodes, min_samples_leaf, l2_regularization)`` tried; each is fitted
+    with ``hgb_max_iter`` iterations and keeps the best number of iterations on validation.
+    """
 
     test_months: int = 6
     validation_months: int = 6
     min_train_months: int = 6
-    embargo_months: int | None = None  # None: the horizon (18 months)
+    holdout_percent: int = 30  # companies held out for validation and test; 0: no company split
+    embargo_months: int | None = None  # None: 0 with a company split, else the horizon (18 months)
     horizon_months: int = 18
-    logistic_c: float = 1.0
-    hgb_max_iter: int = 200
-    hgb_learning_rate: float = 0.1
-    hgb_max_leaf_nodes: int = 31
-    hgb_min_samples_leaf: int = 20
+    logistic_cs: tuple[float, ...] = LOGISTIC_CS
+    hgb_max_iter: int = 300
+    hgb_learning_rate: float = 0.05
+    hgb_grid: tuple[tuple[int, int, float], ...] = HGB_GRID
     kinds: tuple[str, ...] = ("logistic", "hgb")
+    zero_when_missing: tuple[str, ...] = ZERO_WHEN_MISSING
+
+    @property
+    def embargo(self) -> int:
+        """Calendar months left unused between train and validation."""
+        if self.embargo_months is not None:
+            return self.embargo_months
+        return 0 if self.holdout_percent else self.horizon_months
 
 
 @dataclass
@@ -264,30 +367,42 @@ def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOption
     ``ValueError`` states how many labelled months exist and how many the protocol needs.
     """
     months = sorted(set(labelled_months))
-    embargo = options.horizon_months if options.embargo_months is None else options.embargo_months
-    held_out = options.validation_months + options.test_months
-    needed = options.min_train_months + embargo + held_out
+    embargo = options.embargo
+    held_out_months = options.validation_months + options.test_months
+    needed = options.min_train_months + embargo + held_out_months
     span = f" ({months[0]:%Y-%m} … {months[-1]:%Y-%m})" if months else ""
     message = (f"not enough labelled data: {len(months)} labelled month(s){span}; the forward-in-time protocol "
                f"needs at least {needed} ({options.min_train_months} train + {embargo} embargo + "
                f"{options.validation_months} validation + {options.test_months} test) and labels need "
                f"{options.horizon_months} months of hindsight before the batch")
-    if len(months) < held_out + options.min_train_months:
+    if len(months) < held_out_months + options.min_train_months:
         raise ValueError(message)
     test = months[-options.test_months:]
-    validation = months[-held_out:-options.test_months]
-    train_end_limit = _add_months(validation[0], -embargo - 1) if embargo else months[-held_out - 1]
-    train = [m for m in months[:-held_out] if m <= train_end_limit]
+    validation = months[-held_out_months:-options.test_months]
+    train_end_limit = _add_months(validation[0], -embargo - 1) if embargo else months[-held_out_months - 1]
+    train = [m for m in months[:-held_out_months] if m <= train_end_limit]
     if len(train) < options.min_train_months:
         raise ValueError(message)
-    return Windows(MonthRange(train[0], train[-1]), MonthRange(validation[0], validation[-1]),
-                   MonthRange(test[0], test[-1]))
+    split = options.holdout_percent
+    groups: tuple[CompanyGroup, CompanyGroup] = ("train", "held_out") if split else ("all", "all")
+    return Windows(MonthRange(train[0], train[-1], groups[0], split),
+                   MonthRange(validation[0], validation[-1], groups[1], split),
+                   MonthRange(test[0], test[-1], groups[1], split))
 
 
 # ----------------------------------------------------------------------------- models
 
-def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], options: TrainingOptions) -> Pipeline:
-    """Unfitted pipeline of one candidate (see the module docstring for the preprocessing)."""
+def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], options: TrainingOptions,
+                   params: dict[str, Any] | None = None) -> Pipeline:
+    """Unfitted pipeline of one candidate (see the module docstring for the preprocessing).
+
+    ``params``: ``{"C": …}`` for the logistic regression (default ``options.logistic_cs[-1]``);
+    ``{"max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter"}`` for the boosting
+    (default the last shape of ``options.hgb_grid`` and ``options.hgb_max_iter``).
+    """
+    params = params or {}
+    zero = [c for c in numeric if c.startswith(options.zero_when_missing)] if options.zero_when_missing else []
+    numeric = [c for c in numeric if c not in set(zero)]
     if kind == "logistic":
         # arcsinh tames euro amounts spanning several orders of magnitude and keeps the sign of
         # deviations; missing indicators let absent financial data carry its own (real) signal.
@@ -301,18 +416,31 @@ def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], 
             ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, max_categories=40,
                                      sparse_output=False)),
         ])
-        transformers = [("num", num, numeric)] + ([("cat", cat, categorical)] if categorical else [])
+        zero_num = Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)),
+            ("arcsinh", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ])
+        transformers = ([("zero", zero_num, zero)] if zero else []) + [("num", num, numeric)] \
+            + ([("cat", cat, categorical)] if categorical else [])
+        c = float(params.get("C", options.logistic_cs[-1]))
         return Pipeline([("prep", ColumnTransformer(transformers, remainder="drop")),
-                         ("model", LogisticRegression(C=options.logistic_c, max_iter=5000))])
+                         ("model", LogisticRegression(C=c, max_iter=5000))])
     if kind == "hgb":
         cat = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
                              max_categories=250, dtype=np.float64)
-        transformers = [("num", "passthrough", numeric)] + ([("cat", cat, categorical)] if categorical else [])
-        mask = [False] * len(numeric) + [True] * len(categorical)
+        transformers = ([("zero", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+                          zero)] if zero else []) + [("num", "passthrough", numeric)] \
+            + ([("cat", cat, categorical)] if categorical else [])
+        mask = [False] * (len(zero) + len(numeric)) + [True] * len(categorical)
+        leaves, min_leaf, l2 = options.hgb_grid[-1]
         model = HistGradientBoostingClassifier(
-            max_iter=options.hgb_max_iter, learning_rate=options.hgb_learning_rate,
-            max_leaf_nodes=options.hgb_max_leaf_nodes, min_samples_leaf=options.hgb_min_samples_leaf,
-            categorical_features=mask if categorical else None, random_state=0)
+            max_iter=int(params.get("max_iter", options.hgb_max_iter)), learning_rate=options.hgb_learning_rate,
+            max_leaf_nodes=int(params.get("max_leaf_nodes", leaves)),
+            min_samples_leaf=int(params.get("min_samples_leaf", min_leaf)),
+            l2_regularization=float(params.get("l2_regularization", l2)),
+            # No built-in early stopping: its validation split is random across months and establishments.
+            early_stopping=False, categorical_features=mask if categorical else None, random_state=0)
         return Pipeline([("prep", ColumnTransformer(transformers, remainder="drop")), ("model", model)])
     raise ValueError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
 
@@ -371,7 +499,7 @@ def window_metrics(y: np.ndarray, score: np.ndarray, thresholds: dict[str, float
     y = np.asarray(y, dtype=int)
     both = 0 < y.sum() < len(y)
     result: dict[str, Any] = {
-        "rows": int(len(y)), "positives": int(y.sum()), "positive_rate": float(y.mean()) if len(y) else None,
+        "rows": len(y), "positives": int(y.sum()), "positive_rate": float(y.mean()) if len(y) else None,
         "auc_pr": float(average_precision_score(y, score)) if both else None,
         "roc_auc": float(roc_auc_score(y, score)) if both else None,
         "brier": float(brier_score_loss(y, score)) if len(y) else None,
@@ -384,6 +512,61 @@ def window_metrics(y: np.ndarray, score: np.ndarray, thresholds: dict[str, float
                              "precision": hits / int(flagged.sum()) if flagged.any() else None,
                              "recall": hits / int(y.sum()) if y.sum() else None}
     return result
+
+
+# ----------------------------------------------------------------------------- tuning
+
+def selection_score(decision: np.ndarray, y: np.ndarray) -> float:
+    """Validation score a hyper-parameter setting is chosen on (higher is better): AUC-PR.
+
+    Rank-based, so calibration does not matter; computed on the validation window only.
+    """
+    return float(average_precision_score(y, decision))
+
+
+def tune(kind: ModelKind, numeric: list[str], categorical: list[str], options: TrainingOptions,
+         X_train: pd.DataFrame, y_train: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray
+         ) -> tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]:
+    """Fit every setting of ``kind`` on train, score it on validation, return the best fitted
+    pipeline, its parameters and the trial log (parameters and validation score of each setting).
+
+    Gradient boosting: each tree shape is fitted once with ``hgb_max_iter`` iterations, every
+    prefix of its iterations is scored on validation (``staged_decision_function``), and the best
+    prefix is refitted (deterministic: no subsampling, fixed seed, so the refit is that prefix).
+    """
+    trials: list[dict[str, Any]] = []
+    best: tuple[float, Pipeline | None, dict[str, Any]] = (-np.inf, None, {})
+    if kind == "logistic":
+        for c in options.logistic_cs:
+            params = {"C": c}
+            estimator = build_pipeline(kind, numeric, categorical, options, params)
+            estimator.fit(X_train, y_train)
+            value = selection_score(np.asarray(estimator.decision_function(X_val), dtype=float), y_val)
+            trials.append({**params, "validation_score": value})
+            if value > best[0]:
+                best = (value, estimator, params)
+    elif kind == "hgb":
+        for leaves, min_leaf, l2 in options.hgb_grid:
+            params = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "l2_regularization": l2,
+                      "max_iter": options.hgb_max_iter}
+            estimator = build_pipeline(kind, numeric, categorical, options, params)
+            estimator.fit(X_train, y_train)
+            Z_val = estimator.named_steps["prep"].transform(X_val)
+            staged = [selection_score(np.asarray(d, dtype=float).ravel(), y_val)
+                      for d in estimator.named_steps["model"].staged_decision_function(Z_val)]
+            iterations = int(np.argmax(staged)) + 1
+            params = {**params, "max_iter": iterations}
+            trials.append({**params, "validation_score": staged[iterations - 1]})
+            if staged[iterations - 1] > best[0]:
+                best = (staged[iterations - 1], None, params)
+        estimator = build_pipeline(kind, numeric, categorical, options, best[2])
+        estimator.fit(X_train, y_train)
+        best = (best[0], estimator, best[2])
+    else:
+        raise ValueError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
+    if best[1] is None:
+        raise ValueError(f"no {kind} setting to try: options.logistic_cs / options.hgb_grid is empty")
+    return best[1], best[2], trials
 
 
 # ----------------------------------------------------------------------------- explanation support
@@ -408,7 +591,7 @@ def logistic_column_variables(estimator: Pipeline, numeric: list[str], categoric
     by_length = sorted(categorical, key=len, reverse=True)
     for out_name in estimator.named_steps["prep"].get_feature_names_out():
         block, _, name = out_name.partition("__")
-        if block == "num":
+        if block in ("num", "zero"):
             variables.append(name.removeprefix("missingindicator_"))
         else:
             variables.append(next(c for c in by_length if name == c or name.startswith(c + "_")))
@@ -439,6 +622,8 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     (see the module docstring).
     """
     options = options or TrainingOptions()
+    if not options.kinds or not options.logistic_cs or not options.hgb_grid:
+        raise ValueError("training options: kinds, logistic_cs and hgb_grid must each list at least one value")
     for column in ("siret", "siren"):
         if column not in table.columns:
             raise ValueError(f"feature table has no {column!r} column")
@@ -457,11 +642,11 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     X_all = design_matrix(usable, numeric, categorical)
     parts: dict[str, tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = {}
     for name, window in windows.items():
-        inside = window.contains(months).to_numpy()
+        inside = window.select(usable)
         y = y_all[inside]
         if y.sum() == 0 or y.sum() == len(y):
-            raise ValueError(f"not enough labelled data: the {name} window ({window.start:%Y-%m} … "
-                             f"{window.end:%Y-%m}) has {int(y.sum())} positive(s) among {len(y)} row(s); "
+            raise ValueError(f"not enough labelled data: the {name} window ({window.describe()}) "
+                             f"has {int(y.sum())} positive(s) among {len(y)} row(s); "
                              "it needs both positives and negatives")
         parts[name] = (X_all.loc[inside], y, usable.loc[inside])
 
@@ -470,8 +655,8 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     X_test, y_test, _ = parts["test"]
     candidates: dict[str, dict[str, Any]] = {}
     for kind in options.kinds:
-        estimator = build_pipeline(kind, numeric, categorical, options)  # type: ignore[arg-type]
-        estimator.fit(X_train, y_train.astype(int))
+        estimator, params, trials = tune(kind, numeric, categorical, options,  # type: ignore[arg-type]
+                                         X_train, y_train.astype(int), X_val, y_val.astype(int))
         calibration = fit_platt(np.asarray(estimator.decision_function(X_val), dtype=float), y_val)
         p_val = probability(calibrated_logit(estimator, calibration, X_val))
         thresholds = {level: best_fbeta_threshold(y_val, p_val, beta)["threshold"]
@@ -482,6 +667,7 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         p_train = probability(calibrated_logit(estimator, calibration, X_train))
         candidates[kind] = {
             "estimator": estimator, "calibration": calibration, "thresholds": thresholds,
+            "params": params, "trials": trials,
             "metrics": {"train": window_metrics(y_train, p_train),
                         "validation": window_metrics(y_val, p_val, thresholds),
                         "test": window_metrics(y_test, p_test, thresholds)},
@@ -497,11 +683,13 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         transformed = estimator.named_steps["prep"].transform(X_train)
         logistic_centre = [float(v) for v in np.asarray(transformed, dtype=float).mean(axis=0)]
 
-    training_size = {name: {"rows": int(len(y)), "positives": int(y.sum()),
+    training_size = {name: {"rows": len(y), "positives": int(y.sum()),
                             "siret": int(frame["siret"].nunique()), "siren": int(frame["siren"].nunique())}
                      for name, (_, y, frame) in parts.items()}
     metrics = {"chosen": chosen, "selection": "highest validation AUC-PR",
-               "candidates": {kind: c["metrics"] for kind, c in candidates.items()}}
+               "candidates": {kind: c["metrics"] for kind, c in candidates.items()},
+               "hyperparameters": {kind: {"chosen": c["params"], "trials": c["trials"]}
+                                   for kind, c in candidates.items()}}
     card: dict[str, Any] = {
         "sf_version": sf_version, "until_batch": until_batch, "kind": chosen,
         "variables": [{"name": c, "theme": themes[c], "type": "categorical" if c in categorical else "numeric"}

@@ -30,7 +30,7 @@ def test_too_few_months_for_training_is_a_usage_error(tmp_path: Path) -> None:
     app = _app(Settings(mongodb_uri=None, db_name="x", home=tmp_path))
     result = CliRunner().invoke(app, ["demo", "--months", "3", "--history", "24"])
     assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
-    assert "27 months of Features" in str(result.exception) and "--history to 51" in str(result.exception)
+    assert "27 months of Features" in str(result.exception) and "--history to 33" in str(result.exception)
 
 
 def test_period_series_starts_with_the_first_month_synth_delivers(tmp_path: Path) -> None:

@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 from sf.features import themes
 from sf.features.training import (
+    MonthRange,
     TrainingOptions,
+    Windows,
     default_windows,
+    design_matrix,
     labelled_mask,
     labels_of,
     months_of,
@@ -20,7 +23,7 @@ from . import synthetic_panel
 
 FEATURES = synthetic_panel.FEATURES
 
-FAST = TrainingOptions(hgb_max_iter=40)
+FAST = TrainingOptions(hgb_max_iter=40, logistic_cs=(0.03, 1.0), hgb_grid=((8, 100, 1.0),))
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +53,53 @@ def test_unknown_variable_has_no_theme() -> None:
         themes.themes_of(["ratio_dette", "mystere", "autre_mystere"])
 
 
-def test_default_windows_are_forward_with_an_embargo_of_the_horizon() -> None:
+def test_default_windows_hold_out_companies_and_are_forward_in_time() -> None:
     months = list(pd.date_range("2015-01-01", "2019-06-01", freq="MS"))
     windows = default_windows(months)
     assert windows.test.start == pd.Timestamp("2019-01-01") and windows.test.end == pd.Timestamp("2019-06-01")
     assert windows.validation.start == pd.Timestamp("2018-07-01")
     assert windows.validation.end == pd.Timestamp("2018-12-01")
     assert windows.train.start == pd.Timestamp("2015-01-01")
+    # A train row at p is labelled with events up to p + 18, inside validation and test: the
+    # companies on the two sides must then be disjoint (no embargo is needed).
+    assert windows.train.end == pd.Timestamp("2018-06-01")
+    assert (windows.train.companies, windows.validation.companies, windows.test.companies) == \
+        ("train", "held_out", "held_out")
+    sirens = pd.Series([f"{i:09d}" for i in range(5000)])
+    train_side = windows.train.company_mask(sirens)
+    assert not (train_side & windows.validation.company_mask(sirens)).any()
+    assert (windows.validation.company_mask(sirens) == windows.test.company_mask(sirens)).all()
+    assert 0.27 < windows.test.company_mask(sirens).mean() < 0.33  # holdout_percent = 30
+    windows.check()
+    assert Windows.from_dict(windows.to_dict()) == windows
+
+
+def test_without_a_company_split_train_ends_a_horizon_before_validation() -> None:
+    months = list(pd.date_range("2015-01-01", "2019-06-01", freq="MS"))
+    windows = default_windows(months, TrainingOptions(holdout_percent=0))
+    assert windows.validation.start == pd.Timestamp("2018-07-01")
+    assert windows.train.start == pd.Timestamp("2015-01-01")
     # A train row at p is labelled with events up to p + 18: it must end before validation starts.
     assert windows.train.end + pd.DateOffset(months=18) < windows.validation.start
+    assert {w.companies for _, w in windows.items()} == {"all"}
     windows.check()
 
 
+def test_windows_mixing_company_groups_are_refused() -> None:
+    months = list(pd.date_range("2015-01-01", "2019-06-01", freq="MS"))
+    windows = default_windows(months)
+    leaky = Windows(MonthRange(windows.train.start, windows.train.end), windows.validation, windows.test)
+    with pytest.raises(ValueError, match="companies"):
+        leaky.check()
+
+
 def test_not_enough_labelled_months_is_a_clear_error() -> None:
+    months = list(pd.date_range("2018-01-01", periods=17, freq="MS"))
+    with pytest.raises(ValueError, match=r"17 labelled month\(s\).*needs at least 18"):
+        default_windows(months)
     months = list(pd.date_range("2018-01-01", periods=29, freq="MS"))
     with pytest.raises(ValueError, match=r"29 labelled month\(s\).*needs at least 36"):
-        default_windows(months)
+        default_windows(months, TrainingOptions(holdout_percent=0))
 
 
 def test_rows_within_the_horizon_of_the_batch_are_never_labelled() -> None:
@@ -95,7 +129,7 @@ def test_bad_feature_columns_are_refused(panel: pd.DataFrame) -> None:
 
 
 def _test_rows(table: pd.DataFrame, model) -> pd.Series:
-    return model.windows.test.contains(months_of(table)) & labelled_mask(table, model.until_batch)
+    return model.windows.test.select(table) & labelled_mask(table, model.until_batch)
 
 
 def test_chosen_model_beats_positive_rate_and_naive_baseline_on_the_test_window(panel, model) -> None:
@@ -137,7 +171,7 @@ def test_shuffled_target_collapses_performance(panel) -> None:
     shuffled = panel.copy()
     shuffled["outcome"] = shuffled.groupby("periode")["outcome"].transform(
         lambda s: pd.Series(rng.permutation(s.to_numpy()), index=s.index))
-    options = TrainingOptions(hgb_max_iter=40, kinds=("logistic",))
+    options = TrainingOptions(hgb_max_iter=40, logistic_cs=(0.03, 1.0), kinds=("logistic",))
     try:
         collapsed = train(shuffled, feature_columns=FEATURES, until_batch="2201", sf_version="t", options=options)
     except ValueError as exc:  # calibration refuses a model that ranks validation worse than chance
@@ -157,7 +191,7 @@ def test_no_future_row_reaches_training(panel, model) -> None:
     future = (months > model.windows.validation.end).to_numpy()
     truth = labels_of(leaky).fillna(0).to_numpy()
     leaky["ratio_dette_sentinelle"] = np.where(future, truth, rng.random(len(leaky)))
-    options = TrainingOptions(hgb_max_iter=40)
+    options = FAST
     leaky_model = train(leaky, feature_columns=[*FEATURES, "ratio_dette_sentinelle"], until_batch="2201",
                         sf_version="t", options=options)
     assert leaky_model.windows == model.windows
@@ -171,3 +205,52 @@ def test_a_later_batch_sees_more_labelled_months(panel) -> None:
     later = labelled_mask(panel, "2201")
     assert earlier.sum() < later.sum() and not (earlier & ~later).any()
     assert months_of(panel[earlier]).max() == pd.Timestamp("2018-12-01")
+
+
+def test_no_held_out_company_reaches_training(panel, model) -> None:
+    """A sentinel variable equals the outcome on every row of the held-out companies (the ones
+    validation and test are measured on), at every month, and is noise on the training
+    companies: the model is fitted on training companies only, so the sentinel must not
+    lift the test window. Fitting on any held-out row would make it a near-perfect ranker."""
+    rng = np.random.default_rng(2)
+    leaky = panel.copy()
+    held = model.windows.test.company_mask(leaky["siren"])
+    truth = labels_of(leaky).fillna(0).to_numpy()
+    leaky["ratio_dette_sentinelle"] = np.where(held, truth, rng.random(len(leaky)))
+    leaky_model = train(leaky, feature_columns=[*FEATURES, "ratio_dette_sentinelle"], until_batch="2201",
+                        sf_version="t", options=FAST)
+    test_auc_pr = leaky_model.metrics["candidates"][leaky_model.kind]["test"]["auc_pr"]
+    assert test_auc_pr < 0.8
+    assert test_auc_pr < model.metrics["candidates"][model.kind]["test"]["auc_pr"] + 0.1
+
+
+def test_hyperparameters_are_tuned_on_validation_and_recorded(panel) -> None:
+    options = TrainingOptions(hgb_max_iter=30, logistic_cs=(0.001, 1.0), hgb_grid=((4, 200, 1.0), (8, 50, 0.0)))
+    trained = train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="t", options=options)
+    tuning = trained.metrics["hyperparameters"]
+    assert [t["C"] for t in tuning["logistic"]["trials"]] == [0.001, 1.0]
+    best = max(tuning["logistic"]["trials"], key=lambda t: t["validation_score"])
+    assert tuning["logistic"]["chosen"] == {"C": best["C"]}
+    assert len(tuning["hgb"]["trials"]) == 2
+    assert 1 <= tuning["hgb"]["chosen"]["max_iter"] <= 30
+    chosen = trained.estimator.named_steps["model"]
+    if trained.kind == "logistic":
+        assert chosen.C == best["C"]
+    else:
+        assert chosen.max_iter == tuning["hgb"]["chosen"]["max_iter"]
+
+
+def test_absent_debt_reads_as_no_debt_without_a_missing_signal(panel) -> None:
+    """Debt variables listed in zero_when_missing: a row where they are absent scores exactly as
+    the same row with 0 (their presence must carry no signal, see ZERO_WHEN_MISSING)."""
+    options = TrainingOptions(hgb_max_iter=30, logistic_cs=(1.0,), hgb_grid=((8, 100, 1.0),))
+    for kind in ("logistic", "hgb"):
+        trained = train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="t",
+                        options=TrainingOptions(**{**options.__dict__, "kinds": (kind,)}))
+        rows = panel.head(50)
+        absent = rows.assign(ratio_dette=np.nan, montant_part_patronale=np.nan)
+        zero = rows.assign(ratio_dette=0.0, montant_part_patronale=0.0)
+        X_absent = design_matrix(absent, trained.numeric_columns, trained.categorical_columns)
+        X_zero = design_matrix(zero, trained.numeric_columns, trained.categorical_columns)
+        np.testing.assert_allclose(trained.estimator.decision_function(X_absent),
+                                   trained.estimator.decision_function(X_zero))
