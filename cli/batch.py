@@ -15,7 +15,7 @@ from sf.engine.journal import journal_run
 
 from .common import console, day, err_console, print_json, store_of
 
-app = typer.Typer(help="Declare and inspect batches (monthly deliveries).", no_args_is_help=True,
+app = typer.Typer(help="Declare and inspect batches (monthly deliveries).\n\nExample:\n\n    sf batch add 2401 --from-dir ./deliveries/2401\n\n    sf batch list", no_args_is_help=True,
                   rich_markup_mode=None)
 
 _DATE = ["%Y-%m-%d"]

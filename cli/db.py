@@ -14,7 +14,7 @@ from sf.engine.errors import DatabaseUnreachable, UsageError
 
 from .common import console, err_console, print_json, settings_of, store_of
 
-app = typer.Typer(help="The database: embedded server and contents.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(help="The database: embedded server and contents.\n\nExample:\n\n    sf db info\n\n    sf db serve --port 27017", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("serve")

@@ -14,7 +14,7 @@ from sf.engine.journal import journal_run
 
 from .common import console, print_json, store_of, to_jsonable
 
-rawdata_app = typer.Typer(help="Look at RawData histories.", no_args_is_help=True, rich_markup_mode=None)
+rawdata_app = typer.Typer(help="Look at RawData histories.\n\nExample:\n\n    sf rawdata show 01234567891011 --at-batch 2401", no_args_is_help=True, rich_markup_mode=None)
 
 
 class ViolationsFound(BadInputError):

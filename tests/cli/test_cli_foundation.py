@@ -100,8 +100,25 @@ def test_db_info_counts_collections(run_sf):
     assert info["database"]
 
 
-def test_help_of_every_command_has_an_example(run_sf):
-    for args in (["--help"], ["batch", "add", "--help"], ["batch", "list", "--help"], ["batch", "show", "--help"],
-                 ["batch", "remove", "--help"], ["journal", "--help"], ["db", "serve", "--help"], ["db", "info", "--help"]):
-        result = run_sf(args)
-        assert result.returncode == 0 and "Example" in result.stdout, args
+def _command_paths(group, prefix=()):
+    """Every command of the app, as argument lists (``["features", "export"]``)."""
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        yield list(path)
+        if hasattr(command, "commands"):
+            yield from _command_paths(command, path)
+
+
+def test_help_of_every_command_has_an_example():
+    import typer
+    from typer.testing import CliRunner
+
+    from sf.cli.app import app
+
+    root = typer.main.get_command(app)
+    paths = list(_command_paths(root))
+    assert len(paths) >= 20
+    for path in [[]] + paths:
+        result = CliRunner().invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example" in result.output, f"sf {' '.join(path)} --help has no example"
