@@ -18,7 +18,7 @@ from datetime import datetime
 from sf.importers.convert import ConversionError, urssaf_date
 from sf.importers.reading import GoCsvReader
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import detect_layout, resolve_mapping
+from sf.importers.urssaf import open_urssaf
 
 __all__ = ["PARSER", "CcsfParser", "CcsfRecord"]
 
@@ -44,10 +44,9 @@ class CcsfParser:
         """One ParsedLine per record; FatalFileError when the file cannot be read, a column
         is missing or (v2022 layout) the batch has no usable account mapping."""
         with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            layout = detect_layout(reader.header, reader.path)
-            i_compte, i_date, i_stade, i_action = layout.header.require(*COLUMNS).values()
-            i_siret = layout.siret_index
-            mapping = None if i_siret is not None else resolve_mapping(ctx, reader.path)
+            urssaf = open_urssaf(reader, ctx, COLUMNS)
+            i_compte, i_date, i_stade, i_action = urssaf.positions.values()
+            i_siret, mapping = urssaf.siret_index, urssaf.mapping
             construct = CcsfRecord.from_converted
             for record in reader:
                 row = record.fields

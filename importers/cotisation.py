@@ -42,7 +42,7 @@ from sf.importers.identity import canonical_value
 from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import GoCsvReader
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import ZERO_TIME, UrssafLayout, detect_layout, resolve_mapping
+from sf.importers.urssaf import ZERO_TIME, UrssafLayout, open_urssaf
 
 __all__ = ["PARSER", "CotisationParser", "CotisationRecord"]
 
@@ -112,10 +112,8 @@ class CotisationParser:
         """One ParsedLine per record; FatalFileError when the file cannot be read, a column
         is missing or (v2022 layout) the batch has no usable account mapping."""
         with GoCsvReader(path, sep=";", lazy_quotes=True) as reader:
-            layout = detect_layout(reader.header, reader.path)
-            layout.header.require(*COLUMNS)
-            mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
-            parse_line = _line_parser(layout, mapping)
+            urssaf = open_urssaf(reader, ctx, COLUMNS)
+            parse_line = _line_parser(urssaf.layout, urssaf.mapping)
             for number, _, fields, error in reader.rows():
                 if fields is None:
                     yield ParsedLine(number, [], [error or ""])
@@ -127,9 +125,8 @@ class CotisationParser:
         of error-free lines given as RecordBlocks (documents and hashes computed
         column-wise). Same failure modes as :meth:`parse`."""
         with BlockCsvReader(path, sep=";", lazy_quotes=True, block_bytes=self.block_bytes) as reader:
-            layout = detect_layout(reader.header, reader.path)
-            positions = layout.header.require(*COLUMNS)
-            mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
+            urssaf = open_urssaf(reader, ctx, COLUMNS)
+            layout, positions, mapping = urssaf.layout, urssaf.positions, urssaf.mapping
             parse_line = _line_parser(layout, mapping)
             wanted = list(positions.values()) + ([layout.siret_index] if layout.siret_index is not None else [])
             reader.select_columns(wanted)

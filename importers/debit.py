@@ -27,7 +27,7 @@ from sf.importers.convert import (
 )
 from sf.importers.reading import GoCsvReader
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import ZERO_TIME, detect_layout, resolve_mapping
+from sf.importers.urssaf import ZERO_TIME, open_urssaf
 
 __all__ = ["PARSER", "DebitParser", "DebitRecord"]
 
@@ -76,10 +76,8 @@ class DebitParser:
         """One ParsedLine per record; FatalFileError when the file cannot be read, a column
         is missing or (v2022 layout) the batch has no usable account mapping."""
         with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            layout = detect_layout(reader.header, reader.path)
-            idx = layout.header.require(*COLUMNS)
-            i_siret = layout.siret_index
-            mapping = None if i_siret is not None else resolve_mapping(ctx, reader.path)
+            urssaf = open_urssaf(reader, ctx, COLUMNS)
+            idx, i_siret, mapping = urssaf.positions, urssaf.siret_index, urssaf.mapping
             construct = DebitRecord.from_converted
             for record in reader:
                 row = record.fields

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import FatalFileError, Header
 from sf.importers.records import ParseContext
 
-__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafLayout", "detect_layout", "resolve_mapping"]
+__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafFile", "UrssafLayout", "detect_layout", "open_urssaf",
+           "resolve_mapping"]
 
 #: Go's zero ``time.Time`` (0001-01-01 UTC): the lookup date the original used when a
 #: line's period could not be parsed (it precedes every closing date).
@@ -66,3 +68,35 @@ def resolve_mapping(ctx: ParseContext, path: str) -> AccountMapping:
         if exc.reason == NO_MAPPING:
             raise FatalFileError(path, NO_MAPPING) from exc
         raise FatalFileError(path, f"admin_urssaf mapping unusable: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class UrssafFile:
+    """What an URSSAF parser needs once the header is read: the layout, the positions of its
+    required columns, and the account mapping (v2022 layout only, None in HEAD's)."""
+
+    layout: UrssafLayout
+    positions: dict[str, int]
+    mapping: AccountMapping | None
+
+    @property
+    def siret_index(self) -> int | None:
+        return self.layout.siret_index
+
+
+class OpenedCsv(Protocol):
+    """A reader whose header is read: ``GoCsvReader`` or ``BlockCsvReader``."""
+
+    header: list[str]
+    path: str
+
+
+def open_urssaf(reader: OpenedCsv, ctx: ParseContext, columns: tuple[str, ...]) -> UrssafFile:
+    """Detect the layout of the file ``reader`` has opened, require ``columns`` and, for the
+    v2022 layout, load the account mapping. Raises FatalFileError naming the file for a
+    missing column or an unusable mapping, before any line is read."""
+    layout = detect_layout(reader.header, reader.path)
+    positions = layout.header.require(*columns)
+    mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
+    return UrssafFile(layout, positions, mapping)
+
