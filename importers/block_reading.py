@@ -43,6 +43,7 @@ from sf.importers.reading import (
     _strip_terminator,
     _tokenize,
     read_failure,
+    read_header,
     strip_scheme,
 )
 
@@ -250,18 +251,7 @@ class BlockCsvReader:
         return _strip_terminator(raw)
 
     def _read_header(self) -> list[str]:
-        while True:
-            line = self._next_physical()
-            if line is None:
-                raise FatalFileError(self.path, "empty file (no header line)")
-            if line in ("\n", ""):
-                continue
-            start = self._physical
-            fields, error, _ = _tokenize(line, self.sep, self.lazy_quotes, self._next_physical, start)
-            if error is not None:
-                raise FatalFileError(self.path, f"unreadable header: {error}")
-            assert fields is not None
-            return fields
+        return read_header(self)
 
     def _row(self, raw: str) -> Row | None:
         """The record starting with physical line ``raw`` (already counted), or None for a

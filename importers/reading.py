@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self, TextIO
+from typing import Any, Self, TextIO
 
 __all__ = [
     "CsvRecord",
@@ -363,6 +363,24 @@ def _tokenize(first: str, sep: str, lazy_quotes: bool, next_line: Callable[[], s
                 return fields, None, consumed
 
 
+def read_header(reader: Any) -> list[str]:
+    """The first non-blank record of a reader being opened (``GoCsvReader`` or the block
+    reader: anything with ``_next_physical()``, ``_physical``, ``sep``, ``lazy_quotes`` and
+    ``path``). Raises FatalFileError for an empty file or an unreadable header."""
+    while True:
+        line = reader._next_physical()
+        if line is None:
+            raise FatalFileError(reader.path, "empty file (no header line)")
+        if line in ("\n", ""):
+            continue
+        start = reader._physical
+        fields, error, _ = _tokenize(line, reader.sep, reader.lazy_quotes, reader._next_physical, start)
+        if error is not None:
+            raise FatalFileError(reader.path, f"unreadable header: {error}")
+        assert fields is not None
+        return fields
+
+
 class GoCsvReader:
     """Streaming CSV reader with Go ``encoding/csv`` semantics (spec §1.2).
 
@@ -409,18 +427,7 @@ class GoCsvReader:
         return _strip_terminator(raw)
 
     def _read_header(self) -> list[str]:
-        while True:
-            line = self._next_physical()
-            if line is None:
-                raise FatalFileError(self.path, "empty file (no header line)")
-            if line in ("\n", ""):
-                continue
-            start = self._physical
-            fields, error, _ = _tokenize(line, self.sep, self.lazy_quotes, self._next_physical, start)
-            if error is not None:
-                raise FatalFileError(self.path, f"unreadable header: {error}")
-            assert fields is not None
-            return fields
+        return read_header(self)
 
     # -- iteration -------------------------------------------------------------------------
 
