@@ -18,18 +18,9 @@ from sf.engine.partitions import KeyRange
 from sf.engine.settings import load_settings
 from sf.importers.driver import run_batch
 
+from ..importers.osf_goldens import E2E_FILES
+
 TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
-E2E_FILES = {
-    "admin_urssaf": "admin_urssaf/990c4d74/comptesTestData.csv", "apconso": "apconso/990c4d74/apconsoTestData.csv",
-    "apdemande": "apdemande/990c4d74/apdemandeTestData.csv", "bdf": "bdf/990c4d74/bdfTestData.csv",
-    "ccsf": "ccsf/990c4d74/ccsfTestData.csv", "cotisation": "cotisation/990c4d74/cotisationTestData.csv",
-    "debit": "debit/990c4d74/debitTestData.csv", "delai": "delai/990c4d74/delaiTestData.csv",
-    "diane": "diane/990c4d74/dianeTestData.txt", "effectif": "effectif/990c4d74/effectifTestData.csv",
-    "effectif_ent": "effectif_ent/990c4d74/effectifEntTestData.csv",
-    "ellisphere": "ellisphere/990c4d74/ellisphereTestData.excel", "paydex": "paydex/990c4d74/paydexTestData.csv",
-    "procol": "procol/990c4d74/procolTestData.csv", "sirene": "sirene/990c4d74/sireneTestData.csv",
-    "sirene_ul": "sirene_ul/990c4d74/sireneULTestData.csv",
-}
 H = "0123456789abcdef0123456789abcdef"
 DELAI = {"numero_compte": "111", "numero_contentieux": "1", "date_creation": datetime(2020, 1, 1, tzinfo=UTC),
          "date_echeance": datetime(2020, 6, 1, tzinfo=UTC), "duree_delai": 150, "denomination": "X",

@@ -37,6 +37,19 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
 E2E_IMPORT = TESTDATA / "e2e" / "990c4d74" / "test-import.golden.txt"
 
+#: The v2022 inputs of the original's end-to-end import (batch 1910), by file type.
+E2E_FILES = {
+    "admin_urssaf": "admin_urssaf/990c4d74/comptesTestData.csv", "apconso": "apconso/990c4d74/apconsoTestData.csv",
+    "apdemande": "apdemande/990c4d74/apdemandeTestData.csv", "bdf": "bdf/990c4d74/bdfTestData.csv",
+    "ccsf": "ccsf/990c4d74/ccsfTestData.csv", "cotisation": "cotisation/990c4d74/cotisationTestData.csv",
+    "debit": "debit/990c4d74/debitTestData.csv", "delai": "delai/990c4d74/delaiTestData.csv",
+    "diane": "diane/990c4d74/dianeTestData.txt", "effectif": "effectif/990c4d74/effectifTestData.csv",
+    "effectif_ent": "effectif_ent/990c4d74/effectifEntTestData.csv",
+    "ellisphere": "ellisphere/990c4d74/ellisphereTestData.excel", "paydex": "paydex/990c4d74/paydexTestData.csv",
+    "procol": "procol/990c4d74/procolTestData.csv", "sirene": "sirene/990c4d74/sireneTestData.csv",
+    "sirene_ul": "sirene_ul/990c4d74/sireneULTestData.csv",
+}
+
 
 def data(relative: str) -> Path:
     """Path of a file of osf-testdata (``"paydex/990c4d74/paydexTestData.csv"``)."""

@@ -18,18 +18,8 @@ from sf.importers.driver import run_batch
 
 TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
 from . import osf_goldens as G
+from .osf_goldens import E2E_FILES
 
-E2E_FILES = {
-    "admin_urssaf": "admin_urssaf/990c4d74/comptesTestData.csv", "apconso": "apconso/990c4d74/apconsoTestData.csv",
-    "apdemande": "apdemande/990c4d74/apdemandeTestData.csv", "bdf": "bdf/990c4d74/bdfTestData.csv",
-    "ccsf": "ccsf/990c4d74/ccsfTestData.csv", "cotisation": "cotisation/990c4d74/cotisationTestData.csv",
-    "debit": "debit/990c4d74/debitTestData.csv", "delai": "delai/990c4d74/delaiTestData.csv",
-    "diane": "diane/990c4d74/dianeTestData.txt", "effectif": "effectif/990c4d74/effectifTestData.csv",
-    "effectif_ent": "effectif_ent/990c4d74/effectifEntTestData.csv",
-    "ellisphere": "ellisphere/990c4d74/ellisphereTestData.excel", "paydex": "paydex/990c4d74/paydexTestData.csv",
-    "procol": "procol/990c4d74/procolTestData.csv", "sirene": "sirene/990c4d74/sireneTestData.csv",
-    "sirene_ul": "sirene_ul/990c4d74/sireneULTestData.csv",
-}
 _COUNTS = re.compile(r"(\d+) lignes traitées, (\d+) erreurs fatales, (\d+) lignes rejetées, (\d+) lignes filtrées, "
                      r"(\d+) lignes valides")
 
