@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns
-from .months import month_index, period_months, record_date
+from .months import month_index, period_months, record_date, record_month
 
 
 def apart(apconso: dict[str, dict[str, Any]], apdemande: dict[str, dict[str, Any]],
@@ -39,7 +39,7 @@ def apart(apconso: dict[str, dict[str, Any]], apdemande: dict[str, dict[str, Any
     for h, d in apdemande.items():
         w = f"{where} apdemande {h}"
         first, _ = period_months(d, w)
-        last = month_index(record_date(d["periode"], "end", w))
+        last = record_month(d["periode"], "end", w)
         span = (first, last + 1)
         span_of_key[str(d.get("id_demande", ""))[:9]] = span
         for m in range(*span):

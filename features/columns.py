@@ -1,7 +1,9 @@
 """Per-entity feature columns aligned on a month axis, with the original's absent/null distinction.
 
 A :class:`Columns` holds, for one entity (an établissement or an entreprise) and a contiguous
-month axis of length ``n``, one array per variable:
+month axis of length ``n``, one array per variable; with ``rows=E`` it holds ``E`` entities at
+once (arrays of shape ``(E, n)``, one row per entity: the chunk-wide form the feature job uses
+so that numpy works on a whole chunk instead of one small array per entity):
 
 * numeric and boolean variables are ``float64`` arrays, NaN meaning *absent* (booleans are
   1.0/0.0);
@@ -17,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 _NUMERIC = (bool, int, float, np.integer, np.floating, np.bool_)
 
 
@@ -28,12 +29,19 @@ class Columns:
     n: int
     values: dict[str, np.ndarray] = field(default_factory=dict)
     nulls: dict[str, np.ndarray] = field(default_factory=dict)
+    #: None: arrays of shape ``(n,)``; an int E: arrays of shape ``(E, n)``.
+    rows: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of every array: ``(n,)`` or ``(rows, n)``."""
+        return (self.n,) if self.rows is None else (self.rows, self.n)
 
     def num(self, name: str) -> np.ndarray:
         """The float column ``name``, created all-absent if missing."""
         arr = self.values.get(name)
         if arr is None:
-            arr = np.full(self.n, np.nan)
+            arr = np.full(self.shape, np.nan)
             self.values[name] = arr
         return arr
 
@@ -41,7 +49,7 @@ class Columns:
         """The object column ``name``, created all-absent if missing."""
         arr = self.values.get(name)
         if arr is None:
-            arr = np.full(self.n, None, dtype=object)
+            arr = np.full(self.shape, None, dtype=object)
             self.values[name] = arr
         return arr
 
@@ -49,7 +57,7 @@ class Columns:
         """The null mask of ``name``, created all-False if missing."""
         mask = self.nulls.get(name)
         if mask is None:
-            mask = np.zeros(self.n, dtype=bool)
+            mask = np.zeros(self.shape, dtype=bool)
             self.nulls[name] = mask
         return mask
 
@@ -82,7 +90,8 @@ class Columns:
 
     def _to_object(self, name: str) -> np.ndarray:
         old = self.values[name]
-        new = np.array([None if np.isnan(v) else v for v in old], dtype=object)
+        new = old.astype(object)
+        new[np.isnan(old)] = None
         self.values[name] = new
         return new
 
@@ -99,15 +108,20 @@ class Columns:
         """Mask of months where ``name`` has a value or an explicit null (the JS ``in`` test)."""
         arr = self.values.get(name)
         if arr is None:
-            has = np.zeros(self.n, dtype=bool)
+            has = np.zeros(self.shape, dtype=bool)
         elif arr.dtype == object:
-            has = np.array([v is not None for v in arr], dtype=bool)
+            has = np.not_equal(arr, None)
         else:
             has = ~np.isnan(arr)
         mask = self.nulls.get(name)
         return has | mask if mask is not None else has
 
     def crop(self, start: int) -> Columns:
-        """The months ``[start, n)`` as a new :class:`Columns`."""
-        return Columns(self.n - start, {k: v[start:] for k, v in self.values.items()},
-                       {k: m[start:] for k, m in self.nulls.items()})
+        """The months ``[start, n)`` as a new :class:`Columns` (views, not copies)."""
+        return Columns(self.n - start, {k: v[..., start:] for k, v in self.values.items()},
+                       {k: m[..., start:] for k, m in self.nulls.items()}, self.rows)
+
+    def row(self, e: int) -> Columns:
+        """Entity ``e`` of a multi-row :class:`Columns`, as a one-entity one (views)."""
+        return Columns(self.n, {k: v[e] for k, v in self.values.items()},
+                       {k: m[e] for k, m in self.nulls.items()})

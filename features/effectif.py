@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns
-from .months import month_index, record_date
+from .months import record_month
 
 PAST_MONTHS = (6, 12, 18, 24)
 
@@ -30,7 +30,7 @@ def raw_headcounts(records: dict[str, dict[str, Any]], where: str, summed: bool)
     for record_hash, record in records.items():
         if record is None:
             continue
-        m = month_index(record_date(record, "periode", f"{where} {record_hash}"))
+        m = record_month(record, "periode", f"{where} {record_hash}")
         value = record.get("effectif")
         value = None if value is None else float(value)
         if summed and m in raw and raw[m] is not None and value is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns
-from .months import month_index, record_date
+from .months import record_month
 
 BDF_RATIOS = ("poids_frng", "taux_marge", "delai_fournisseur", "dette_fiscale", "financier_court_terme",
               "frais_financier")
@@ -75,7 +75,7 @@ def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, whe
     """
     m0, n = int(axis[0]), len(axis)
     for h, r in records.items():
-        closing = month_index(record_date(r, "arrete_bilan_bdf", f"{where} bdf {h}"))
+        closing = record_month(r, "arrete_bilan_bdf", f"{where} bdf {h}")
         first = closing + AVAILABILITY_DELAY - m0
         inside = _window(first, BDF_VALIDITY, n)
         if inside is not None:
@@ -134,7 +134,7 @@ def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, w
     for h, r in records.items():
         if not r.get("arrete_bilan_diane"):
             continue
-        closing = month_index(record_date(r, "arrete_bilan_diane", f"{where} diane {h}"))
+        closing = record_month(r, "arrete_bilan_diane", f"{where} diane {h}")
         first = closing + AVAILABILITY_DELAY - m0
         inside = _window(first, DIANE_VALIDITY, n)
         lagged = [(k, _window(first + 12 * k, DIANE_VALIDITY, n)) for k in YEAR_LAGS]

@@ -19,10 +19,24 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: Month index of every datetime seen: the records of a chunk carry few distinct dates
+#: (month starts, period bounds), and converting each one to UTC costs more than a lookup.
+#: Equal datetimes denote the same instant (naive ones are never equal to aware ones), so
+#: they share their month. Bounded so a worker's memory does not grow with its input.
+_MONTH_OF: dict[datetime, int] = {}
+_PERIOD_OF: dict[tuple[datetime, datetime], tuple[int, int]] = {}
+_CACHE_LIMIT = 200_000
+
+
 def month_index(value: datetime) -> int:
     """Month index of the month containing ``value`` (UTC)."""
-    utc = as_utc(value)
-    return utc.year * 12 + utc.month - 1
+    month = _MONTH_OF.get(value)
+    if month is None:
+        utc = as_utc(value)
+        month = utc.year * 12 + utc.month - 1
+        if len(_MONTH_OF) < _CACHE_LIMIT:
+            _MONTH_OF[value] = month
+    return month
 
 
 def month_start(index: int) -> datetime:
@@ -63,6 +77,13 @@ def serie_months(periods: list[datetime]) -> np.ndarray:
     return indices
 
 
+def record_month(record: dict, field: str, where: str) -> int:
+    """Month index of the date ``record[field]``; raises :class:`FeatureInputError` if it is not a date."""
+    value = record.get(field)
+    month = _MONTH_OF.get(value) if isinstance(value, datetime) else None
+    return month_index(record_date(record, field, where)) if month is None else month
+
+
 def record_date(record: dict, field: str, where: str) -> datetime:
     """``record[field]`` as an aware UTC datetime; raises :class:`FeatureInputError` otherwise."""
     value = record.get(field)
@@ -90,6 +111,16 @@ def period_months(record: dict, where: str) -> tuple[int, int]:
     periode = record.get("periode")
     if not isinstance(periode, dict):
         raise FeatureInputError(where, f"field 'periode' must be a {{start, end}} document, got {periode!r}")
+    bounds = (periode.get("start"), periode.get("end"))
+    known = _PERIOD_OF.get(bounds) if isinstance(bounds[0], datetime) and isinstance(bounds[1], datetime) else None
+    if known is None:
+        known = _period_months(periode, where)
+        if len(_PERIOD_OF) < _CACHE_LIMIT:
+            _PERIOD_OF[bounds] = known  # type: ignore[index]
+    return known
+
+
+def _period_months(periode: dict, where: str) -> tuple[int, int]:
     start = record_date(periode, "start", where + " periode")
     end = record_date(periode, "end", where + " periode")
     first = month_index(start)

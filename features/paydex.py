@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns
-from .months import month_index, record_date
+from .months import record_month
 
 PAYDEX_LAGS = (3, 6, 12)
 
@@ -28,7 +28,7 @@ def paydex(records: dict[str, dict[str, Any]], axis: np.ndarray, where: str) -> 
         cols.set_null(name, slice(None))
     m0 = int(axis[0])
     for h, r in records.items():
-        m = month_index(record_date(r, "date_valeur", f"{where} paydex {h}"))
+        m = record_month(r, "date_valeur", f"{where} paydex {h}")
         for name, lag in zip(names, (0,) + PAYDEX_LAGS):
             j = m + lag - m0
             if 0 <= j < n:

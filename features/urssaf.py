@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .columns import Columns
-from .months import day_20_month, month_index, month_start, optional_date, period_months, record_date
+from .months import day_20_month, month_start, optional_date, period_months, record_date, record_month
 
 DEBT_LAGS = (1, 2, 3, 6, 12)
 #: Months (p-5 .. p) over which a debt makes an établissement "not interesting" for URSSAF.
@@ -162,7 +162,7 @@ def compte_urssaf(compte: dict[str, dict[str, Any]], axis: np.ndarray, where: st
     m0 = int(axis[0])
     col = cols.obj("compte_urssaf")
     for h, r in compte.items():
-        m = month_index(record_date(r, "periode", f"{where} compte {h}"))
+        m = record_month(r, "periode", f"{where} compte {h}")
         if m0 <= m < m0 + n:
             col[m - m0] = r.get("numero_compte")
     return cols
