@@ -19,12 +19,25 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from .model import as_utc, month_key
 
 
 def reporder_value(siret: str, periode: datetime) -> float:
     """Sampling value in [0, 1) for ``(siret, month of periode)``; see the module docstring."""
-    digest = hashlib.sha256(f"{siret}|{as_utc(periode):%Y-%m}".encode()).digest()
+    return _value(f"{siret}|{as_utc(periode):%Y-%m}")
+
+
+def reporder_grid(sirets: list[str], periodes: list[datetime]) -> np.ndarray:
+    """``reporder_value(sirets[i], periodes[j])`` as an array of shape ``(len(sirets), len(periodes))``."""
+    months = [f"{as_utc(p):%Y-%m}" for p in periodes]
+    values = [_value(f"{siret}|{month}") for siret in sirets for month in months]
+    return np.array(values, dtype=np.float64).reshape(len(sirets), len(months))
+
+
+def _value(text: str) -> float:
+    digest = hashlib.sha256(text.encode()).digest()
     return (int.from_bytes(digest[:8], "big") >> 11) / float(1 << 53)
 
 

@@ -125,3 +125,74 @@ class Columns:
         """Entity ``e`` of a multi-row :class:`Columns`, as a one-entity one (views)."""
         return Columns(self.n, {k: v[e] for k, v in self.values.items()},
                        {k: m[e] for k, m in self.nulls.items()})
+
+
+def merge_columns(into: Columns, other: Columns, rows: int | np.ndarray | None = None) -> None:
+    """Copy the columns of ``other`` into ``into``; ``other`` wins where it has a value or a null.
+
+    ``rows`` selects the rows of a multi-row ``into`` that ``other`` covers: an int for a
+    one-entity ``other``, an index array for a multi-row one; None when both have the same shape.
+    A numeric column meeting an object one becomes an object column (NaN → None).
+    """
+    for name, arr in other.values.items():
+        target = into.values.get(name)
+        if target is None and name not in into.nulls:
+            # New column: ``other``'s rows as they are (absent stays absent).
+            target = into.obj(name) if arr.dtype == object else into.num(name)
+            target[slice(None) if rows is None else rows] = arr
+            if name in other.nulls:
+                into.null_mask(name)[slice(None) if rows is None else rows] = other.nulls[name]
+            continue
+        if target is None:
+            target = into.obj(name) if arr.dtype == object else into.num(name)
+        elif target.dtype != object and arr.dtype == object:
+            target = into._to_object(name)
+        if target.dtype == object and arr.dtype != object:
+            arr = arr.astype(object)
+            arr[np.isnan(other.values[name])] = None
+        present = other.present(name)
+        _assign(target, rows, present, arr)
+        mask = other.nulls.get(name)
+        if mask is not None:
+            _assign(into.null_mask(name), rows, present, mask)
+        elif name in into.nulls:
+            _assign(into.nulls[name], rows, present, False)
+
+
+def _assign(target: np.ndarray, rows: int | np.ndarray | None, where: np.ndarray, source: np.ndarray | bool) -> None:
+    """``target[rows][where] = source[where]`` (``rows`` None: all of ``target``)."""
+    value = source if isinstance(source, bool) else source[where]
+    if rows is None:
+        target[where] = value
+    elif isinstance(rows, int | np.integer):
+        target[rows][where] = value  # a view of the row
+    else:
+        block = target[rows]  # a copy (fancy indexing): write it back
+        block[where] = value
+        target[rows] = block
+
+
+def stack_columns(blocks: list[Columns], n: int) -> Columns:
+    """One multi-row :class:`Columns` whose row i is ``blocks[i]`` (one-entity blocks of ``n`` months)."""
+    out = Columns(n, rows=len(blocks))
+    names: dict[str, bool] = {}
+    for block in blocks:
+        for name, arr in block.values.items():
+            names[name] = names.get(name, False) or arr.dtype == object
+    for name, is_object in names.items():
+        absent = np.full(n, None, dtype=object) if is_object else np.full(n, np.nan)
+        parts = []
+        for block in blocks:
+            arr = block.values.get(name)
+            if arr is None:
+                arr = absent
+            elif is_object and arr.dtype != object:
+                arr = arr.astype(object)
+                arr[np.isnan(block.values[name])] = None
+            parts.append(arr)
+        out.values[name] = np.stack(parts) if parts else np.full(out.shape, None if is_object else np.nan)
+    null_names = {name for block in blocks for name in block.nulls}
+    none = np.zeros(n, dtype=bool)
+    for name in null_names:
+        out.nulls[name] = np.stack([block.nulls.get(name, none) for block in blocks])
+    return out

@@ -1,6 +1,6 @@
 """Entreprise-level variables (spec §2.11–2.14) and aggregates over the SIREN (§2.15).
 
-:func:`entreprise_features` computes the entreprise block over the axis: base
+:func:`entreprise_rows` computes the entreprise block of many companies over the axis: base
 ``exercice_bdf = 0``, registry (``sirene_ul``), ``effectif_ent``, paydex, BdF, Diane. It also
 returns the months where the original emits that block (quirk Q12: only months with a BdF or
 Diane sheet); in fixed mode the block is used on every month.
@@ -15,84 +15,95 @@ from __future__ import annotations
 
 import numpy as np
 
-from .columns import Columns
-from .effectif import headcount_features
+from .columns import Columns, merge_columns, stack_columns
+from .effectif import headcount_rows
 from .financial import bdf, diane
 from .paydex import paydex
 from .sirene import sirene_ul
 from .state import CompanyState, FeatureParams
 
 
-def entreprise_features(state: CompanyState, axis: np.ndarray, axis_years: np.ndarray, serie_last: int,
-                        offset_effectif: int, params: FeatureParams) -> tuple[Columns, np.ndarray]:
-    """``(columns, emitted)`` of the entreprise over ``axis``; see the module docstring."""
+def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np.ndarray, serie_last: int,
+                    offset_effectif: int, params: FeatureParams) -> tuple[Columns, np.ndarray]:
+    """``(columns, emitted)`` of the entreprises of ``states`` over ``axis``, one row per company.
+
+    See the module docstring; ``emitted[c]`` marks the months where the original emits
+    company c's block. ``siren`` is set on every month. Raises :class:`FeatureInputError` on a
+    malformed record, naming the entreprise.
+    """
     n = len(axis)
-    where = f"entreprise {state.siren}"
-    records = state.entreprise
-    cols = Columns(n)
+    cols = Columns(n, rows=len(states))
     cols.num("exercice_bdf")[:] = 0.0
-    if records.get("sirene_ul"):
-        _merge(cols, sirene_ul(records["sirene_ul"], axis_years, where))
-    if records.get("effectif_ent"):
-        _merge(cols, headcount_features(records["effectif_ent"], axis, serie_last, offset_effectif,
-                                        params.mode, "effectif_ent", where))
-    if records.get("paydex"):
-        _merge(cols, paydex(records["paydex"], axis, where))
+    wheres = [f"entreprise {state.siren}" for state in states]
+
+    def having(kind: str) -> list[int]:
+        return [c for c, state in enumerate(states) if state.entreprise.get(kind)]
+
+    subset = having("sirene_ul")
+    if subset:
+        merge_columns(cols, stack_columns([sirene_ul(states[c].entreprise["sirene_ul"], axis_years, wheres[c])
+                                           for c in subset], n), np.array(subset))
+    subset = having("effectif_ent")
+    if subset:
+        merge_columns(cols, headcount_rows([states[c].entreprise["effectif_ent"] for c in subset], axis, serie_last,
+                                           offset_effectif, params.mode, "effectif_ent", [wheres[c] for c in subset]),
+                      np.array(subset))
+    subset = having("paydex")
+    if subset:
+        merge_columns(cols, stack_columns([paydex(states[c].entreprise["paydex"], axis, wheres[c]) for c in subset],
+                                          n), np.array(subset))
+    subset = [c for c, state in enumerate(states) if state.entreprise.get("bdf") or state.entreprise.get("diane")]
+    if subset:
+        merge_columns(cols, stack_columns([_yearly_accounts(states[c].entreprise, axis, wheres[c]) for c in subset],
+                                          n), np.array(subset))
+    emitted = cols.present("arrete_bilan_bdf") | cols.present("arrete_bilan_diane")
+    siren = cols.obj("siren")
+    absent = np.equal(siren, None)
+    siren[absent] = np.repeat(np.array([state.siren for state in states], dtype=object)[:, None], n, axis=1)[absent]
+    return cols, emitted
+
+
+def _yearly_accounts(records: dict, axis: np.ndarray, where: str) -> Columns:
+    """BdF then Diane columns of one entreprise (Diane completes the BdF ratios, so both write
+    into the same block, in that order)."""
+    cols = Columns(len(axis))
     if records.get("bdf"):
         bdf(records["bdf"], axis, cols, where)
     if records.get("diane"):
         diane(records["diane"], axis, cols, where)
-    emitted = cols.present("arrete_bilan_bdf") | cols.present("arrete_bilan_diane")
-    return cols, emitted
+    return cols
 
 
-def _merge(into: Columns, other: Columns) -> None:
-    """Copy the columns of ``other`` into ``into`` (``other`` wins where it has a value or null)."""
-    for name, arr in other.values.items():
-        mask = other.nulls.get(name)
-        if name not in into.values:
-            into.values[name] = arr.copy()
-            if mask is not None:
-                into.nulls[name] = mask.copy()
-            continue
-        present = other.present(name)
-        target = into.values[name]
-        if target.dtype != object and arr.dtype == object:
-            target = into.values[name] = np.array([None if np.isnan(v) else v for v in target], dtype=object)
-        if target.dtype == object and arr.dtype != object:
-            target[present] = [None if np.isnan(v) else v for v in arr[present]]
-        else:
-            target[present] = arr[present]
-        if mask is not None:
-            into.null_mask(name)[present] = mask[present]
-        elif name in into.nulls:
-            into.nulls[name][present] = False
+def siren_aggregates(etablissements: Columns, starts: np.ndarray) -> dict[str, np.ndarray]:
+    """``effectif_entreprise``, ``debit_entreprise`` (NaN = absent) and ``nbr_etablissements_connus``.
 
-
-merge_columns = _merge
-
-
-def siren_aggregates(etablissements: list[Columns], n: int) -> dict[str, np.ndarray]:
-    """``effectif_entreprise``, ``debit_entreprise`` (NaN = absent) and ``nbr_etablissements_connus``."""
-    effectif = np.zeros(n)
-    has_effectif = np.zeros(n, dtype=bool)
-    debit = np.zeros(n)
-    has_debit = np.zeros(n, dtype=bool)
-    for cols in etablissements:
-        e = cols.values.get("effectif")
-        if e is not None:
-            truthy = ~np.isnan(e) & (e != 0)
-            effectif[truthy] += e[truthy]
-            has_effectif |= truthy
-        po = cols.values.get("montant_part_ouvriere")
-        pp = cols.values.get("montant_part_patronale")
-        if po is not None and pp is not None:
-            po0, pp0 = np.nan_to_num(po), np.nan_to_num(pp)
-            truthy = (po0 != 0) | (pp0 != 0)
-            debit[truthy] += po0[truthy] + pp0[truthy]
-            has_debit |= truthy
+    ``etablissements``: one row per établissement, the rows of each company contiguous;
+    ``starts``: the first row of each company (ascending, every company has a row). Returns
+    arrays of shape ``(companies, n)``; the sums add the établissements in row order.
+    """
+    shape = etablissements.shape
+    e = etablissements.values.get("effectif")
+    e = np.full(shape, np.nan) if e is None else e
+    effectif_truthy = ~np.isnan(e) & (e != 0)
+    po = etablissements.values.get("montant_part_ouvriere")
+    pp = etablissements.values.get("montant_part_patronale")
+    po0 = np.zeros(shape) if po is None else np.nan_to_num(po)
+    pp0 = np.zeros(shape) if pp is None else np.nan_to_num(pp)
+    debit_truthy = (po0 != 0) | (pp0 != 0)
+    counts = np.diff(np.append(starts, shape[0]))
+    effectif = company_sums(np.where(effectif_truthy, e, 0.0), counts)
+    debit = company_sums(np.where(debit_truthy, po0 + pp0, 0.0), counts)
     return {
-        "effectif_entreprise": np.where(has_effectif, effectif, np.nan),
-        "debit_entreprise": np.where(has_debit, debit, np.nan),
-        "nbr_etablissements_connus": np.full(n, float(len(etablissements))),
+        "effectif_entreprise": np.where(np.logical_or.reduceat(effectif_truthy, starts, axis=0), effectif, np.nan),
+        "debit_entreprise": np.where(np.logical_or.reduceat(debit_truthy, starts, axis=0), debit, np.nan),
+        "nbr_etablissements_connus": np.repeat(counts.astype(float)[:, None], shape[1], axis=1),
     }
+
+
+def company_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive row groups (``counts[c]`` rows for company c), added in row order
+    from 0 as a loop over the établissements would (``np.add.at`` is unbuffered; ``reduceat``
+    may add in another order and differ in the last bit)."""
+    out = np.zeros((len(counts),) + values.shape[1:])
+    np.add.at(out, np.repeat(np.arange(len(counts)), counts), values)
+    return out

@@ -31,27 +31,28 @@ Dates in the output are aware UTC datetimes (``periode``) or pandas UTC timestam
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sf.compaction.reporder import reporder_value
+from sf.compaction.reporder import reporder_grid
 
 from .apart import apart
 from .catalogue import CATALOGUE, VARIABLES
-from .columns import Columns
-from .company import entreprise_features, merge_columns, siren_aggregates
+from .columns import Columns, merge_columns
+from .company import company_sums, entreprise_rows, siren_aggregates
 from .delais import delais
-from .effectif import headcount_features
+from .effectif import headcount_rows
 from .errors import FeatureInputError
 from .months import as_utc, month_index, month_start, serie_months
 from .procol import defaillances, procol_events
 from .sirene import sirene
 from .state import MAX_ETABLISSEMENTS_PARITY, CompanyState, FeatureParams
 from .target import fixed_target, months_to_next, parity_target
-from .urssaf import ccsf, compte_urssaf, cotisation_ratios, cotisations_dettes
+from .urssaf import ccsf, compte_urssaf_rows, cotisation_ratios, cotisations_dettes_rows
 
 #: Hours of one full-time month: the original's constant (a typo) and the legal one.
 APART_HOURS_PARITY = 157.67
@@ -60,38 +61,118 @@ APART_HOURS_FIXED = 151.67
 NULL_FIELDS = "_null_fields"
 
 
-def _etablissement(siret: str, records: dict[str, dict[str, Any]], axis: np.ndarray, axis_years: np.ndarray,
-                   serie_last: int, date_fin_month: int, offset: int, params: FeatureParams) -> Columns:
-    """Columns of the original's "other" document of one établissement, over ``axis``."""
-    where = f"etablissement {siret}"
-    n = len(axis)
-    cols = Columns(n)
+@dataclass(frozen=True, slots=True)
+class _Axis:
+    """The month axes of one computation: ``serie`` (the periods), ``axis`` (the periods plus
+    the history months before them, fixed mode), ``s0`` (first period's position on ``axis``)."""
+
+    serie: np.ndarray
+    axis: np.ndarray
+    axis_years: np.ndarray
+    s0: int
+    date_fin_month: int
+    offset: int
+
+    @classmethod
+    def of(cls, periods: list[datetime], params: FeatureParams) -> _Axis:
+        serie = serie_months(periods)
+        history = 0 if params.mode == "parity" else params.history_months
+        axis = np.arange(serie[0] - history, serie[-1] + 1) if len(serie) else np.zeros(0, dtype=np.int64)
+        date_fin_month = int(serie[-1]) + 1 if len(serie) else 0
+        return cls(serie, axis, axis // 12, history, date_fin_month, params.date_fin_effectif_month - date_fin_month)
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The établissements that get rows, in output order: company by company (in the given
+    order), SIRET order inside a company. ``companies`` lists the indices in ``states`` of the
+    companies that have rows, ``starts`` the first row of each of them."""
+
+    states: list[CompanyState]
+    sirets: list[str]
+    records: list[dict[str, dict[str, Any]]]
+    companies: list[int]
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, states: list[CompanyState], parity: bool) -> _Rows:
+        sirets, records, companies, starts = [], [], [], []
+        for c, state in enumerate(states):
+            chosen = sorted(state.etablissements)
+            if parity:
+                # index.algo2: only établissements with headcount records are reduced.
+                chosen = [s for s in chosen if state.etablissements[s].get("effectif")]
+                if len(chosen) > MAX_ETABLISSEMENTS_PARITY:
+                    chosen = []
+            if chosen:
+                companies.append(c)
+                starts.append(len(sirets))
+            sirets.extend(chosen)
+            records.extend(state.etablissements[s] for s in chosen)
+        return cls(states, sirets, records, companies, np.array(starts, dtype=np.int64))
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Number of rows of each company of ``companies``."""
+        return np.diff(np.append(self.starts, len(self.sirets)))
+
+    def where(self, r: int) -> str:
+        return f"etablissement {self.sirets[r]}"
+
+    def having(self, *types: str) -> list[int]:
+        """Rows whose établissement has records of every one of ``types``."""
+        return [r for r, records in enumerate(self.records) if all(records.get(t) for t in types)]
+
+
+def _etablissements(rows: _Rows, ax: _Axis, params: FeatureParams) -> Columns:
+    """The établissement variables of every row over the whole axis (the original's "other"
+    documents), computed source by source for all the rows that have that source."""
+    n, axis = len(ax.axis), ax.axis
+    cols = Columns(n, rows=len(rows.sirets))
     cols.num("interessante_urssaf")[:] = 1.0
-    if records.get("compte"):
-        merge_columns(cols, compte_urssaf(records["compte"], axis, where))
-    if records.get("effectif"):
-        merge_columns(cols, headcount_features(records["effectif"], axis, serie_last, offset, params.mode,
-                                               "effectif", where))
-    elif params.mode == "parity":
-        cols.set_null("effectif", slice(None))  # base record: effectif null
-    debts = None
+    subset = rows.having("compte")
+    if subset:
+        merge_columns(cols, compte_urssaf_rows([rows.records[r]["compte"] for r in subset], axis,
+                                               [rows.where(r) for r in subset]), np.array(subset))
+    subset = rows.having("effectif")
+    if subset:
+        merge_columns(cols, headcount_rows([rows.records[r]["effectif"] for r in subset], axis, int(ax.serie[-1]),
+                                           ax.offset, params.mode, "effectif", [rows.where(r) for r in subset]),
+                      np.array(subset))
+    if params.mode == "parity":
+        without = np.ones(len(rows.sirets), dtype=bool)
+        without[subset] = False
+        cols.set_null("effectif", (without, slice(None)))  # base record: effectif null
     # Parity keeps the original's rule (quirk Q3): contributions and debts only for an
     # établissement that has debit records somewhere in its history. In fixed mode that rule
     # leaks the future — the variables would appear (as 0) from the first month for any
     # établissement that gets a debt years later, and stay absent for the others — so they
     # are computed for every établissement with contribution records, no debit meaning no debt.
-    has_debts_input = records.get("debit") or (params.mode == "fixed" and records.get("cotisation"))
-    if records.get("cotisation") and has_debts_input:
-        debts = cotisations_dettes(records["cotisation"], records.get("debit") or {}, axis, date_fin_month, where)
+    subset = rows.having("cotisation", "debit") if params.mode == "parity" else rows.having("cotisation")
+    with_debts = np.zeros(len(rows.sirets), dtype=bool)
+    if subset:
+        debts = cotisations_dettes_rows([rows.records[r]["cotisation"] for r in subset],
+                                        [rows.records[r].get("debit") or {} for r in subset], axis,
+                                        ax.date_fin_month, [rows.where(r) for r in subset])
         cotisation_ratios(debts)
-        merge_columns(cols, debts)
-    if records.get("delai"):
-        merge_columns(cols, delais(records["delai"], axis, debts, where))
-    merge_columns(cols, defaillances(procol_events(records.get("procol") or {}, where), axis))
-    if records.get("ccsf"):
-        merge_columns(cols, ccsf(records["ccsf"], axis, where))
-    if records.get("sirene"):
-        merge_columns(cols, sirene(records["sirene"], siret, axis_years, params.mode, params.naf, where))
+        merge_columns(cols, debts, np.array(subset))
+        with_debts[subset] = True
+    defaults = defaillances([], axis)
+    for name, arr in defaults.values.items():
+        cols.values[name] = np.repeat(arr[None, :], len(rows.sirets), axis=0)
+    for r, records in enumerate(rows.records):
+        # Rare sources: one établissement at a time.
+        where = rows.where(r)
+        if records.get("delai"):
+            debts_row = cols.row(r) if with_debts[r] else None
+            merge_columns(cols, delais(records["delai"], axis, debts_row, where), r)
+        if records.get("procol"):
+            merge_columns(cols, defaillances(procol_events(records["procol"], where), axis), r)
+        if records.get("ccsf"):
+            merge_columns(cols, ccsf(records["ccsf"], axis, where), r)
+        if records.get("sirene"):
+            merge_columns(cols, sirene(records["sirene"], rows.sirets[r], ax.axis_years, params.mode, params.naf,
+                                       where), r)
     return cols
 
 
@@ -108,160 +189,146 @@ def _reporder(records: dict[str, dict[str, Any]], serie: np.ndarray) -> np.ndarr
     return out
 
 
-def company_columns(state: CompanyState, periods: list[datetime], params: FeatureParams) -> list[Columns]:
-    """One :class:`Columns` per établissement row block (months of ``periods``), in SIRET order.
+def chunk_columns(states: list[CompanyState], periods: list[datetime],
+                  params: FeatureParams) -> tuple[list[str], Columns]:
+    """``(sirets, columns)``: the row établissements of ``states`` (company by company, SIRET
+    order) and their variables over ``periods`` (a multi-row :class:`Columns`, one row per SIRET).
 
     Raises :class:`FeatureInputError` on malformed records or periods.
     """
-    serie = serie_months(periods)
-    if len(serie) == 0:
-        return []
+    ax = _Axis.of(periods, params)
+    n = len(ax.serie)
     parity = params.mode == "parity"
-    history = 0 if parity else params.history_months
-    axis = np.arange(serie[0] - history, serie[-1] + 1)
-    axis_years = axis // 12
-    s0 = history
-    date_fin_month = int(serie[-1]) + 1
-    offset = params.date_fin_effectif_month - date_fin_month
-    sirets = sorted(state.etablissements)
+    rows = _Rows.of(states, parity) if n else _Rows.of([], parity)
+    if not rows.sirets:
+        return [], Columns(n, rows=0)
+    cols = _etablissements(rows, ax, params).crop(ax.s0)
+    company = np.repeat(np.arange(len(rows.companies)), rows.counts)  # row → its company in rows.companies
+    for name, arr in siren_aggregates(cols, rows.starts).items():
+        cols.values[name] = arr[company]
+    _add_target(cols, rows, company, ax, parity)
+    _add_entreprise(cols, rows, company, ax, params)
+    _add_apart(cols, rows, company, ax, parity)
     if parity:
-        # index.algo2: only établissements with headcount records are reduced.
-        sirets = [s for s in sirets if state.etablissements[s].get("effectif")]
-        if not sirets or len(sirets) > MAX_ETABLISSEMENTS_PARITY:
-            return []
-    n = len(serie)
-    etabs = [_etablissement(s, state.etablissements[s], axis, axis_years, int(serie[-1]), date_fin_month,
-                            offset, params).crop(s0) for s in sirets]
-    aparts = []
-    for s in sirets:
-        records = state.etablissements[s]
-        if records.get("apconso") and records.get("apdemande"):
-            aparts.append(apart(records["apconso"], records["apdemande"], serie, f"etablissement {s}"))
-        else:
-            aparts.append((Columns(n), np.zeros(n, dtype=bool)))
-    aggregates = siren_aggregates(etabs, n)
-    entreprise, emitted = entreprise_features(state, axis, axis_years, int(serie[-1]), offset, params)
-    entreprise, emitted = entreprise.crop(s0), emitted[s0:]
-    if not parity:
-        emitted = np.ones(n, dtype=bool)
-    entreprise.values.setdefault("siren", np.full(n, state.siren, dtype=object))
-    apart_conso = [a.values.get("apart_heures_consommees", np.full(n, np.nan)) for a, _ in aparts]
-    apart_hours = APART_HOURS_PARITY if parity else APART_HOURS_FIXED
-    if not parity:
-        events = [procol_events(state.etablissements[s].get("procol") or {}, f"etablissement {s}")
-                  for s in sorted(state.etablissements)]
-        events.append(procol_events(state.entreprise.get("procol") or {}, f"entreprise {state.siren}"))
-        company_target = fixed_target(events, serie)
-    apart_ent_parity, apart_ent_fixed = _apart_entreprise(apart_conso, [m for _, m in aparts], n)
-    periodes = np.array([month_start(int(m)) for m in serie], dtype=object)
-    rows: list[Columns] = []
-    for i, (siret, cols) in enumerate(zip(sirets, etabs)):
-        apart_cols, apart_mask = aparts[i]
-        for name, arr in aggregates.items():
-            cols.values[name] = arr.copy()
-        if parity:
-            target = parity_target(cols.num("tag_failure"), cols.num("tag_default"))
-        else:
-            target = dict(company_target)
-            target["time_til_default"] = months_to_next(cols.num("tag_default") == 1.0)
-            target["time_til_failure"] = months_to_next(cols.num("tag_failure") == 1.0)
-        for name, arr in target.items():
-            cols.values[name] = arr.copy()
-        # Entreprise fields overwrite établissement fields of the same name (finalize.ts).
-        block = Columns(n, {k: _masked(v, emitted) for k, v in entreprise.values.items()},
-                        {k: m & emitted for k, m in entreprise.nulls.items()})
-        merge_columns(cols, block)
-        # "apart" documents: apart fields, apart_entreprise over établissements with AP data.
-        apart_ent = np.where(apart_mask, apart_ent_parity, np.nan) if parity else apart_ent_fixed
-        merge_columns(cols, apart_cols)
-        cols.values["apart_entreprise"] = apart_ent
-        conso = apart_cols.values.get("apart_heures_consommees", np.full(n, np.nan))
-        effectif = cols.num("effectif")
-        ok = ~np.isnan(conso) & ~np.isnan(effectif) & (effectif != 0)
-        ratio = np.full(n, np.nan)
-        ratio[ok] = conso[ok] / (effectif[ok] * apart_hours)
-        cols.values["ratio_apart"] = ratio
-        if parity:
-            cols.set_null("ratio_apart", apart_mask & ~ok)
-            cols.values["random_order"] = _reporder(state.etablissements[siret], serie)
-        else:
-            cols.values["random_order"] = np.array([reporder_value(siret, p) for p in periodes])
-        cols.values["siret"] = np.full(n, siret, dtype=object)
-        cols.values["siren"] = np.full(n, state.siren, dtype=object)
-        cols.values["periode"] = periodes
-        if "siren" in cols.nulls:
-            del cols.nulls["siren"]
-        rows.append(cols)
-    return rows
+        cols.values["random_order"] = np.stack([_reporder(records, ax.serie) for records in rows.records])
+    else:
+        cols.values["random_order"] = reporder_grid(rows.sirets, [month_start(int(m)) for m in ax.serie])
+    cols.values["siret"] = np.repeat(np.array(rows.sirets, dtype=object)[:, None], n, axis=1)
+    cols.values["siren"] = np.repeat(np.array([s[:9] for s in rows.sirets], dtype=object)[:, None], n, axis=1)
+    cols.values["periode"] = np.repeat(np.array([month_start(int(m)) for m in ax.serie], dtype=object)[None, :],
+                                       len(rows.sirets), axis=0)
+    cols.nulls.pop("siren", None)
+    return rows.sirets, cols
 
 
-def _apart_entreprise(conso: list[np.ndarray], masks: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of truthy consumed hours: over établissements with an "apart" document that month
-    (parity, finalize of the "apart" keys) and over all établissements (fixed); NaN = none."""
-    totals, has = np.zeros((2, n)), np.zeros((2, n), dtype=bool)
-    for c, m in zip(conso, masks):
-        truthy = ~np.isnan(c) & (c != 0)
-        for k, keep in enumerate((truthy & m, truthy)):
-            totals[k][keep] += c[keep]
-            has[k] |= keep
-    return np.where(has[0], totals[0], np.nan), np.where(has[1], totals[1], np.nan)
+def _add_target(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, parity: bool) -> None:
+    """``outcome``, ``time_til_outcome``, ``time_til_default`` and ``time_til_failure``."""
+    if parity:
+        target = parity_target(cols.num("tag_failure"), cols.num("tag_default"))
+    else:
+        target = {"time_til_default": months_to_next(cols.num("tag_default") == 1.0),
+                  "time_til_failure": months_to_next(cols.num("tag_failure") == 1.0)}
+        by_company = []
+        for c in rows.companies:
+            state = rows.states[c]
+            events = [procol_events(state.etablissements[s].get("procol") or {}, f"etablissement {s}")
+                      for s in sorted(state.etablissements)]
+            events.append(procol_events(state.entreprise.get("procol") or {}, f"entreprise {state.siren}"))
+            by_company.append(fixed_target(events, ax.serie))
+        for name in ("outcome", "time_til_outcome"):
+            target[name] = np.stack([t[name] for t in by_company])[company]
+    cols.values.update(target)
 
 
-def _masked(arr: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    out = arr.copy()
-    out[~keep] = None if arr.dtype == object else np.nan
-    return out
+def _add_entreprise(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, params: FeatureParams) -> None:
+    """Merge the entreprise variables into the rows of its établissements; entreprise fields
+    overwrite établissement fields of the same name (finalize.ts). Parity: only on the months
+    where the original emits the entreprise block (quirk Q12)."""
+    states = [rows.states[c] for c in rows.companies]
+    entreprise, emitted = entreprise_rows(states, ax.axis, ax.axis_years, int(ax.serie[-1]), ax.offset, params)
+    entreprise = entreprise.crop(ax.s0)
+    per_row = Columns(cols.n, {name: arr[company] for name, arr in entreprise.values.items()},
+                      {name: mask[company] for name, mask in entreprise.nulls.items()}, cols.rows)
+    if params.mode == "parity":
+        shown = emitted[:, ax.s0:][company]
+        for name, arr in per_row.values.items():
+            arr[~shown] = None if arr.dtype == object else np.nan
+        for mask in per_row.nulls.values():
+            mask &= shown
+    for name in list(per_row.values):
+        if name not in cols.values and name not in cols.nulls:
+            cols.values[name] = per_row.values.pop(name)
+            if name in per_row.nulls:
+                cols.nulls[name] = per_row.nulls.pop(name)
+    merge_columns(cols, per_row)
 
 
-def frame_from_columns(rows: list[Columns], mode: str) -> pd.DataFrame:
-    """DataFrame with the catalogue's columns (in catalogue order) from row blocks.
+def _add_apart(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, parity: bool) -> None:
+    """Short-time work variables, ``apart_entreprise`` and ``ratio_apart`` (the "apart" documents)."""
+    mask = np.zeros(cols.shape, dtype=bool)
+    for r in rows.having("apconso", "apdemande"):
+        records = rows.records[r]
+        apart_cols, mask[r] = apart(records["apconso"], records["apdemande"], ax.serie, rows.where(r))
+        merge_columns(cols, apart_cols, r)
+    conso = cols.values.get("apart_heures_consommees")
+    conso = np.full(cols.shape, np.nan) if conso is None else conso
+    # Sum of truthy consumed hours over établissements with an "apart" document that month
+    # (parity, finalize of the "apart" keys) or over all établissements (fixed); NaN = none.
+    truthy = ~np.isnan(conso) & (conso != 0)
+    counted = truthy & mask if parity else truthy
+    total = company_sums(np.where(counted, conso, 0.0), rows.counts)
+    has = np.logical_or.reduceat(counted, rows.starts, axis=0)
+    apart_entreprise = np.where(has, total, np.nan)[company]
+    cols.values["apart_entreprise"] = np.where(mask, apart_entreprise, np.nan) if parity else apart_entreprise
+    effectif = cols.num("effectif")
+    ok = ~np.isnan(conso) & ~np.isnan(effectif) & (effectif != 0)
+    ratio = np.full(cols.shape, np.nan)
+    ratio[ok] = conso[ok] / (effectif[ok] * (APART_HOURS_PARITY if parity else APART_HOURS_FIXED))
+    cols.values["ratio_apart"] = ratio
+    if parity:
+        cols.set_null("ratio_apart", mask & ~ok)
+
+
+def frame_from_columns(cols: Columns, mode: str) -> pd.DataFrame:
+    """DataFrame with the catalogue's columns (in catalogue order) from the multi-row columns of
+    :func:`chunk_columns` (row-major: établissement by établissement, month by month).
 
     Raises :class:`FeatureInputError` if a block holds a variable the catalogue does not
     define (the catalogue is the single list of variables). In parity mode the column
-    ``_null_fields`` holds, per row, the tuple of variables the original writes as null.
+    ``_null_fields`` holds, per row, the tuple (in catalogue order) of variables the original
+    writes as null.
     """
-    names = [v.name for v in CATALOGUE]
-    for cols in rows:
-        unknown = set(cols.values) - VARIABLES.keys()
-        if unknown:
-            raise FeatureInputError("catalogue", f"variables computed but not catalogued: {sorted(unknown)}")
-    total = sum(c.n for c in rows)
-    lengths = sorted({c.n for c in rows})
-    absent_num = {n: np.full(n, np.nan) for n in lengths}
-    absent_obj = {n: np.full(n, None, dtype=object) for n in lengths}
+    unknown = set(cols.values) - VARIABLES.keys()
+    if unknown:
+        raise FeatureInputError("catalogue", f"variables computed but not catalogued: {sorted(unknown)}")
+    total = (cols.rows or 0) * cols.n
     data: dict[str, Any] = {}
-    for name in names:
-        var = VARIABLES[name]
+    for var in CATALOGUE:
         numeric = var.dtype in ("float", "bool")
-        # One concatenation per column (the blocks are short: one per établissement).
-        parts = [c.values.get(name) for c in rows]
-        if all(p is None for p in parts):
+        arr = cols.values.get(var.name)
+        if arr is None:
             arr = np.full(total, np.nan) if numeric else np.full(total, None, dtype=object)
-        elif numeric:
-            pieces = [absent_num[c.n] if p is None else
-                      (np.array([np.nan if v is None else float(v) for v in p]) if p.dtype == object else p)
-                      for c, p in zip(rows, parts)]
-            arr = np.concatenate(pieces).astype(np.float64, copy=False)
+        elif numeric and arr.dtype == object:
+            arr = np.array([np.nan if v is None else float(v) for v in arr.reshape(-1)], dtype=np.float64)
         else:
-            pieces = [absent_obj[c.n] if p is None else p.astype(object, copy=False) for c, p in zip(rows, parts)]
-            arr = np.concatenate(pieces)
+            arr = arr.reshape(-1)
         if var.dtype == "bool":
             values = np.zeros(total, dtype=bool)
             values[arr == 1.0] = True
-            data[name] = pd.arrays.BooleanArray(values, np.isnan(arr))
+            data[var.name] = pd.arrays.BooleanArray(values, np.isnan(arr))
         elif var.dtype == "datetime":
-            data[name] = pd.to_datetime(pd.Series(arr, dtype=object), utc=True) if total \
+            data[var.name] = pd.to_datetime(pd.Series(arr, dtype=object), utc=True) if total \
                 else pd.Series([], dtype="datetime64[ns, UTC]")
         else:
-            data[name] = arr
+            data[var.name] = arr  # the DataFrame copies the numeric columns into one block
     frame = pd.DataFrame(data, index=pd.RangeIndex(total))
     if mode == "parity":
-        nulls: list[tuple[str, ...]] = []
-        for c in rows:
-            masks = [(k, m) for k, m in c.nulls.items() if m.any()]
-            for j in range(c.n):
-                nulls.append(tuple(k for k, m in masks if m[j]))
-        frame[NULL_FIELDS] = pd.Series(nulls, dtype=object, index=frame.index) if total else \
+        nulls: list[list[str]] = [[] for _ in range(total)]
+        for var in CATALOGUE:  # catalogue order, whatever order the masks were made in
+            mask = cols.nulls.get(var.name)
+            for i in np.flatnonzero(mask.reshape(-1)).tolist() if mask is not None else ():
+                nulls[i].append(var.name)
+        frame[NULL_FIELDS] = pd.Series([tuple(n) for n in nulls], dtype=object, index=frame.index) if total else \
             pd.Series([], dtype=object)
     return frame
 
@@ -274,16 +341,15 @@ def compute_company_features(state: CompanyState, periods: list[datetime], param
     no établissement with headcount, or more than 1500). Raises :class:`FeatureInputError` on
     a malformed record, naming the entity, type and hash.
     """
-    return frame_from_columns(company_columns(state, periods, params), params.mode)
+    return compute_companies_features([state], periods, params)
 
 
 def compute_companies_features(states: Iterable[CompanyState], periods: list[datetime],
                                params: FeatureParams) -> pd.DataFrame:
-    """:func:`compute_company_features` of many companies as one frame (faster than concat)."""
-    rows: list[Columns] = []
-    for state in states:
-        rows.extend(company_columns(state, periods, params))
-    return frame_from_columns(rows, params.mode)
+    """:func:`compute_company_features` of many companies as one frame, computed chunk-wide
+    (one array per variable for all their établissements: this is what makes it fast)."""
+    _, cols = chunk_columns(list(states), periods, params)
+    return frame_from_columns(cols, params.mode)
 
 
 def _plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+from bson.tz_util import utc as bson_utc
 
 from .errors import FeatureInputError
 
@@ -19,24 +20,16 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: Month index of every datetime seen: the records of a chunk carry few distinct dates
-#: (month starts, period bounds), and converting each one to UTC costs more than a lookup.
-#: Equal datetimes denote the same instant (naive ones are never equal to aware ones), so
-#: they share their month. Bounded so a worker's memory does not grow with its input.
-_MONTH_OF: dict[datetime, int] = {}
-_PERIOD_OF: dict[tuple[datetime, datetime], tuple[int, int]] = {}
-_CACHE_LIMIT = 200_000
+#: Time zones whose datetimes are already UTC (pymongo decodes dates with ``bson.tz_util.utc``):
+#: their month is read directly, without a conversion per value.
+_UTC_ZONES = (None, UTC, bson_utc)
 
 
 def month_index(value: datetime) -> int:
     """Month index of the month containing ``value`` (UTC)."""
-    month = _MONTH_OF.get(value)
-    if month is None:
-        utc = as_utc(value)
-        month = utc.year * 12 + utc.month - 1
-        if len(_MONTH_OF) < _CACHE_LIMIT:
-            _MONTH_OF[value] = month
-    return month
+    if value.tzinfo not in _UTC_ZONES:
+        value = value.astimezone(UTC)
+    return value.year * 12 + value.month - 1
 
 
 def month_start(index: int) -> datetime:
@@ -80,8 +73,9 @@ def serie_months(periods: list[datetime]) -> np.ndarray:
 def record_month(record: dict, field: str, where: str) -> int:
     """Month index of the date ``record[field]``; raises :class:`FeatureInputError` if it is not a date."""
     value = record.get(field)
-    month = _MONTH_OF.get(value) if isinstance(value, datetime) else None
-    return month_index(record_date(record, field, where)) if month is None else month
+    if not isinstance(value, datetime):
+        raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
+    return month_index(value)
 
 
 def record_date(record: dict, field: str, where: str) -> datetime:
@@ -111,13 +105,17 @@ def period_months(record: dict, where: str) -> tuple[int, int]:
     periode = record.get("periode")
     if not isinstance(periode, dict):
         raise FeatureInputError(where, f"field 'periode' must be a {{start, end}} document, got {periode!r}")
-    bounds = (periode.get("start"), periode.get("end"))
-    known = _PERIOD_OF.get(bounds) if isinstance(bounds[0], datetime) and isinstance(bounds[1], datetime) else None
-    if known is None:
-        known = _period_months(periode, where)
-        if len(_PERIOD_OF) < _CACHE_LIMIT:
-            _PERIOD_OF[bounds] = known  # type: ignore[index]
-    return known
+    start, end = periode.get("start"), periode.get("end")
+    if (isinstance(start, datetime) and isinstance(end, datetime) and start.tzinfo in _UTC_ZONES
+            and end.tzinfo in _UTC_ZONES and _is_month_start(start)):
+        # The usual case, without date arithmetic: periods start on a month start.
+        first, last = start.year * 12 + start.month - 1, end.year * 12 + end.month - 1
+        return first, max(first, last if _is_month_start(end) else last + 1)
+    return _period_months(periode, where)
+
+
+def _is_month_start(value: datetime) -> bool:
+    return value.day == 1 and not (value.hour or value.minute or value.second or value.microsecond)
 
 
 def _period_months(periode: dict, where: str) -> tuple[int, int]:

@@ -36,20 +36,21 @@ HORIZON = 18
 
 
 def months_to_next(event: np.ndarray) -> np.ndarray:
-    """Backward counter: months from i to the next True at or after i (NaN if none)."""
-    n = len(event)
+    """Backward counter: months from i to the next True at or after i (NaN if none), along
+    the last axis (one entity per row)."""
+    n = event.shape[-1]
     idx = np.where(event, np.arange(n), n)
-    nxt = np.minimum.accumulate(idx[::-1])[::-1]
+    nxt = np.minimum.accumulate(idx[..., ::-1], axis=-1)[..., ::-1]
     out = (nxt - np.arange(n)).astype(float)
     out[nxt == n] = np.nan
     return out
 
 
 def months_since_last(event: np.ndarray) -> np.ndarray:
-    """Forward counter: months since the last True at or before i (NaN if none)."""
-    n = len(event)
+    """Forward counter: months since the last True at or before i (NaN if none), along the last axis."""
+    n = event.shape[-1]
     idx = np.where(event, np.arange(n), -1)
-    np.maximum.accumulate(idx, out=idx)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
     out = (np.arange(n) - idx).astype(float)
     out[idx < 0] = np.nan
     return out
@@ -67,7 +68,8 @@ def look_ahead(event: np.ndarray, n_months: int, past: bool) -> tuple[np.ndarray
 
 
 def parity_target(tag_failure: np.ndarray, tag_default: np.ndarray, n_months: int = HORIZON) -> dict[str, np.ndarray]:
-    """Target columns of one établissement over the series (tags: 1.0 = true, NaN = absent)."""
+    """Target columns of établissements over the series (tags: 1.0 = true, NaN = absent; one
+    établissement per row)."""
     failure = tag_failure == 1.0
     default = tag_default == 1.0
     event = failure | default

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sf.features.apart import apart
-from sf.features.columns import Columns
+from sf.features.columns import Columns, stack_columns
 from sf.features.company import siren_aggregates
 from sf.features.delais import delais
 from sf.features.effectif import headcount_features
@@ -213,13 +213,13 @@ def test_diane_ratio_vectors() -> None:
 def test_finalize_vectors() -> None:
     a, b = Columns(1), Columns(1)
     a.values["effectif"], b.values["effectif"] = np.array([3.0]), np.array([4.0])
-    agg = siren_aggregates([a, b], 1)
+    agg = {k: v[0] for k, v in siren_aggregates(stack_columns([a, b], 1), np.array([0])).items()}
     assert agg["effectif_entreprise"][0] == 7 and agg["nbr_etablissements_connus"][0] == 2
     assert np.isnan(agg["debit_entreprise"][0])
     a, b = Columns(1), Columns(1)
     a.values["montant_part_patronale"], a.values["montant_part_ouvriere"] = np.array([3.0]), np.array([NAN])
     b.values["montant_part_ouvriere"], b.values["montant_part_patronale"] = np.array([4.0]), np.array([NAN])
-    assert siren_aggregates([a, b], 1)["debit_entreprise"][0] == 7
+    assert siren_aggregates(stack_columns([a, b], 1), np.array([0]))["debit_entreprise"][0, 0] == 7
 
 
 def test_apart_example_values() -> None:
