@@ -19,7 +19,7 @@ from .columns import Columns, merge_columns, stack_columns
 from .effectif import headcount_rows
 from .financial import bdf, diane
 from .paydex import paydex
-from .sirene import sirene_ul
+from .sirene import sirene_ul_rows
 from .state import CompanyState, FeatureParams
 
 
@@ -41,8 +41,8 @@ def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np
 
     subset = having("sirene_ul")
     if subset:
-        merge_columns(cols, stack_columns([sirene_ul(states[c].entreprise["sirene_ul"], axis_years, wheres[c])
-                                           for c in subset], n), np.array(subset))
+        merge_columns(cols, sirene_ul_rows([states[c].entreprise["sirene_ul"] for c in subset], axis_years,
+                                           [wheres[c] for c in subset]), np.array(subset))
     subset = having("effectif_ent")
     if subset:
         merge_columns(cols, headcount_rows([states[c].entreprise["effectif_ent"] for c in subset], axis, serie_last,

@@ -49,7 +49,7 @@ from .effectif import headcount_rows
 from .errors import FeatureInputError
 from .months import as_utc, month_index, month_start, serie_months
 from .procol import defaillances, procol_events
-from .sirene import sirene
+from .sirene import sirene_rows
 from .state import MAX_ETABLISSEMENTS_PARITY, CompanyState, FeatureParams
 from .target import fixed_target, months_to_next, parity_target
 from .urssaf import ccsf, compte_urssaf_rows, cotisation_ratios, cotisations_dettes_rows
@@ -157,6 +157,11 @@ def _etablissements(rows: _Rows, ax: _Axis, params: FeatureParams) -> Columns:
         cotisation_ratios(debts)
         merge_columns(cols, debts, np.array(subset))
         with_debts[subset] = True
+    subset = rows.having("sirene")
+    if subset:
+        merge_columns(cols, sirene_rows([rows.records[r]["sirene"] for r in subset], [rows.sirets[r] for r in subset],
+                                        ax.axis_years, params.mode, params.naf, [rows.where(r) for r in subset]),
+                      np.array(subset))
     defaults = defaillances([], axis)
     for name, arr in defaults.values.items():
         cols.values[name] = np.repeat(arr[None, :], len(rows.sirets), axis=0)
@@ -170,9 +175,6 @@ def _etablissements(rows: _Rows, ax: _Axis, params: FeatureParams) -> Columns:
             merge_columns(cols, defaillances(procol_events(records["procol"], where), axis), r)
         if records.get("ccsf"):
             merge_columns(cols, ccsf(records["ccsf"], axis, where), r)
-        if records.get("sirene"):
-            merge_columns(cols, sirene(records["sirene"], rows.sirets[r], ax.axis_years, params.mode, params.naf,
-                                       where), r)
     return cols
 
 
@@ -372,12 +374,12 @@ def _column_values(series: pd.Series) -> tuple[list[Any], np.ndarray]:
         return series.to_numpy(dtype=bool, na_value=False).tolist(), ~mask
     if isinstance(dtype, pd.DatetimeTZDtype):
         present = series.notna().to_numpy()
-        values = [None] * len(series)
-        if present.any():
-            py = series.dt.tz_convert("UTC").dt.to_pydatetime()
-            for i in np.flatnonzero(present):
-                values[i] = py[i]
-        return values, present
+        if not present.any():
+            return [None] * len(series), present
+        py = np.asarray(series.dt.tz_convert("UTC").dt.to_pydatetime(), dtype=object).tolist()
+        return [v if ok else None for v, ok in zip(py, present.tolist())], present
+    if isinstance(dtype, pd.StringDtype):
+        return series.tolist(), series.notna().to_numpy()  # already Python str where present
     values = [_plain(v) for v in series.tolist()]
     present = np.array([not (v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v))
                         for v in values], dtype=bool)

@@ -3,22 +3,35 @@
 Établissement (raw ``sirene``): the **last record** of the state is used (the original takes
 the last key of the map; dict order here is the order records were added, deterministic).
 Entreprise (raw ``sirene_ul``): same rule. Values do not depend on the month except ``age``.
+
+The computation is chunk-wide: :func:`sirene_rows` and :func:`sirene_ul_rows` give one
+:class:`Columns` with one row per entity of a chunk; :func:`sirene` and :func:`sirene_ul` are
+the one-entity rows of them. Month-independent columns are read-only broadcast views (one
+value per row); ``age``/``age_entreprise`` and the null masks are ordinary arrays.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from .columns import Columns
-from .months import optional_date
+from .columns import _NUMERIC, Columns
+from .months import as_utc, optional_date
 from .state import NafTable
 
 _APE = re.compile(r"^[0-9]{4}[A-Z]$")
-_MIN_CREATION = datetime(1901, 1, 1, tzinfo=UTC)
+#: The original's lower bound of creation dates (1901-01-01 UTC): an earlier date gives no age.
+_MIN_CREATION_YEAR = 1901
+#: The NAF variables, in the order the per-établissement code of the original sets them.
+_NAF_NAMES = ("code_naf", "libelle_naf", "code_ape_niveau2", "code_ape_niveau3", "code_ape_niveau4",
+              "libelle_ape2", "libelle_ape3", "libelle_ape4", "libelle_ape5")
+_NONE_TYPE = type(None)
+_STR = {str}
 
 #: 2-digit departement → region (``common/region.ts``); Corsica (2A/2B) and overseas give "".
 REGIONS: dict[str, str] = {}
@@ -79,68 +92,197 @@ def naf_section(code_ape: str) -> tuple[str, str] | None:
     return None
 
 
-def _last(records: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    last = None
-    for record in records.values():
-        if record is not None:
-            last = record
-    return last
+def _creation_years(records: list[dict[str, Any]], rows: list[int], wheres: list[str], source: str) -> list[int | None]:
+    """Calendar year (UTC) of each record's ``date_creation``, None when absent or null.
+
+    Raises :class:`FeatureInputError` naming ``wheres[row] + " " + source`` if it is not a date.
+    """
+    years: list[int | None] = []
+    for row, record in zip(rows, records):
+        value = record.get("date_creation")
+        if value is None:
+            years.append(None)
+        elif isinstance(value, datetime):
+            # A UTC (or naive, taken as UTC) date is the common case: its year needs no conversion.
+            years.append(value.year if not value.utcoffset() else as_utc(value).year)
+        else:
+            optional_date(record, "date_creation", f"{wheres[row]} {source}")  # raises
+    return years
 
 
-def _year(value: datetime | None) -> int | None:
-    return value.year if value is not None else None
+def _put_rows(cols: Columns, name: str, rows: list[int], values: list[Any]) -> None:
+    """Put ``values[i]`` on every month of row ``rows[i]`` of ``cols`` (None: explicit null);
+    the other rows get nothing (absent, not null). Nothing is created when ``rows`` is empty.
+
+    As :meth:`Columns.put` on one row: numbers are stored as floats and a column holding only
+    numbers and nulls is a float one. A column where some row holds a non-number (a string) is
+    an object one, where numbers are Python floats and NaN is None (absent) — what
+    :func:`merge_columns` gives when a float row meets an object column.
+
+    The column is a **read-only** view of the per-row values broadcast over the months
+    (``np.broadcast_to``): materialising ``E × n`` object references, and freeing them, was
+    most of the cost of the whole computation. Readers (``merge_columns``, ``row``, ``crop``,
+    ``frame_from_columns``) are unaffected; a writer gets numpy's "assignment destination is
+    read-only" error and must copy first. Null masks are ordinary (writable) arrays.
+    """
+    if not rows:
+        return
+    shape = cols.shape
+    count = shape[0]
+    kinds = set(map(type, values))
+    nulls = _NONE_TYPE in kinds
+    kinds.discard(_NONE_TYPE)
+    if kinds == _STR:  # the common case, decided without the generic checks below
+        numbers, objects = False, True
+    else:
+        numbers = any(issubclass(kind, _NUMERIC) for kind in kinds)
+        objects = any(not issubclass(kind, _NUMERIC) for kind in kinds)
+    null_rows = [row for row, value in zip(rows, values) if value is None] if nulls else []
+    if objects:
+        if numbers:
+            values = [_object_value(v) if isinstance(v, _NUMERIC) else v for v in values]
+        if len(rows) == count:
+            per_row = np.fromiter(values, dtype=object, count=count)
+        else:
+            per_row = np.full(count, None, dtype=object)
+            per_row[rows] = np.fromiter(values, dtype=object, count=len(values))
+    else:
+        if nulls:
+            values = [np.nan if v is None else v for v in values]
+        if len(rows) == count:
+            per_row = np.array(values, dtype=float)
+        else:
+            per_row = np.full(count, np.nan)
+            per_row[rows] = np.array(values, dtype=float)
+    cols.values[name] = np.broadcast_to(per_row[:, None], shape)
+    if nulls:
+        mask = np.zeros(shape, dtype=bool)
+        mask[null_rows] = True
+        cols.nulls[name] = mask
+
+
+def _object_value(value: Any) -> Any:
+    """A number in an object column: a Python float, NaN as None (absent)."""
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _put_ages(cols: Columns, name: str, rows: list[int], years: list[int | None], axis_years: np.ndarray) -> None:
+    """``cols[name]`` = calendar year of the month minus ``years[i]`` on row ``rows[i]``
+    (absent where None and on the other rows)."""
+    per_row = np.full(cols.shape[0], np.nan)
+    per_row[rows] = np.array([np.nan if y is None else y for y in years], dtype=float)
+    cols.values[name] = np.subtract(np.asarray(axis_years)[None, :], per_row[:, None], dtype=float)
 
 
 def sirene(records: dict[str, dict[str, Any]], siret: str, axis_years: np.ndarray, mode: str,
            naf: NafTable | None, where: str) -> Columns:
-    """Établissement registry columns over the axis (``axis_years`` = calendar year of each month)."""
-    n = len(axis_years)
-    cols = Columns(n)
-    record = _last(records)
-    if record is None:
+    """Établissement registry columns over the axis (``axis_years`` = calendar year of each month).
+
+    One établissement's row of :func:`sirene_rows`; raises :class:`FeatureInputError` if
+    ``date_creation`` is not a date.
+    """
+    return sirene_rows([records], [siret], axis_years, mode, naf, [where]).row(0)
+
+
+def sirene_rows(records_by_row: list[dict[str, dict[str, Any]] | None], sirets: list[str],
+                axis_years: np.ndarray, mode: str, naf: NafTable | None, wheres: list[str]) -> Columns:
+    """Registry columns of many établissements at once: row ``e`` from ``records_by_row[e]``
+    (its ``sirene`` records; None or empty: nothing, every column absent on that row).
+
+    Returns a :class:`Columns` with ``rows=len(records_by_row)`` over the months of
+    ``axis_years`` (calendar year of each month); row ``e`` is what the per-établissement
+    computation gives, except that a column is an object one as soon as one row holds a
+    non-number (see :func:`_put_rows`). Every variable but ``age`` is one value per row, the
+    same on every month. Raises :class:`FeatureInputError` naming ``wheres[e]`` if the
+    ``date_creation`` of row ``e`` is not a date.
+    """
+    cols = Columns(len(axis_years), rows=len(records_by_row))
+    rows, records = _last_records(records_by_row)
+    if not rows:
         return cols
-    every = slice(None)
-    cols.put("siren", every, siret[:9])
-    for field in ("latitude", "longitude", "code_commune", "departement"):
-        cols.put(field, every, record.get(field) or None)
-    departement = record.get("departement")
-    if departement:
-        cols.put("region", every, (REGIONS if mode == "parity" else REGIONS_FIXED).get(departement, ""))
-    ape = record.get("ape")
-    if isinstance(ape, str) and _APE.match(ape):
-        cols.put("code_ape", every, ape)
-        _naf_fields(cols, ape, naf)
-    cols.put("raison_sociale", every, record.get("raison_sociale") or None)
-    creation = optional_date(record, "date_creation", f"{where} sirene")
-    cols.put("date_creation_etablissement", every, _year(creation))
-    if creation is not None:
-        if creation >= _MIN_CREATION:
-            cols.num("age")[:] = axis_years - creation.year
+    _put_rows(cols, "siren", rows, [sirets[e][:9] for e in rows])
+    # One pass over the records, then column by column (list comprehensions, no per-row calls).
+    latitudes, longitudes, communes, departements, apes, raisons = zip(*[
+        (r.get("latitude"), r.get("longitude"), r.get("code_commune"), r.get("departement"), r.get("ape"),
+         r.get("raison_sociale")) for r in records])
+    for name, values in (("latitude", latitudes), ("longitude", longitudes), ("code_commune", communes),
+                         ("departement", departements)):
+        _put_rows(cols, name, rows, [value or None for value in values])
+    regions = REGIONS if mode == "parity" else REGIONS_FIXED
+    region_rows, region_departements = _select(rows, departements, [bool(d) for d in departements])
+    _put_rows(cols, "region", region_rows, [regions.get(d, "") for d in region_departements])
+    valid = {ape for ape in {ape for ape in apes if isinstance(ape, str)} if _APE.match(ape)}
+    ape_rows, valid_apes = _select(rows, apes, [isinstance(ape, str) and ape in valid for ape in apes])
+    _put_rows(cols, "code_ape", ape_rows, valid_apes)
+    naf_of = {ape: _naf_fields(ape, naf) for ape in valid}
+    row_fields = [naf_of[ape] for ape in valid_apes]
+    for name in _NAF_NAMES:
+        if all(name in fields for fields in naf_of.values()):
+            _put_rows(cols, name, ape_rows, [fields[name] for fields in row_fields])
         else:
-            cols.put("age", every, None)
+            found_rows, found = _select(ape_rows, row_fields, [name in fields for fields in row_fields])
+            _put_rows(cols, name, found_rows, [fields[name] for fields in found])
+    _put_rows(cols, "raison_sociale", rows, [value or None for value in raisons])
+    years = _creation_years(records, rows, wheres, "sirene")
+    _put_rows(cols, "date_creation_etablissement", rows, years)
+    dated_rows, dated = _select(rows, years, [year is not None for year in years])
+    if dated_rows:
+        # Before 1901 (the original's lower bound) the age is null.
+        _put_ages(cols, "age", dated_rows, [y if y >= _MIN_CREATION_YEAR else None for y in dated], axis_years)
+        old = [e for e, year in zip(dated_rows, dated) if year < _MIN_CREATION_YEAR]
+        if old:
+            cols.null_mask("age")[old] = True
     return cols
 
 
-def _naf_fields(cols: Columns, ape: str, naf: NafTable | None) -> None:
-    every = slice(None)
+def _last_records(records_by_row: list[dict[str, dict[str, Any]] | None]) -> tuple[list[int], list[dict[str, Any]]]:
+    """``(rows, records)``: the rows that have a record and the last record of each.
+
+    The original takes the last key of the map; dict order here is the order records were
+    added (deterministic). None records are skipped.
+    """
+    rows: list[int] = []
+    records: list[dict[str, Any]] = []
+    for e, by_hash in enumerate(records_by_row):
+        if by_hash:
+            for record in reversed(by_hash.values()):
+                if record is not None:
+                    rows.append(e)
+                    records.append(record)
+                    break
+    return rows, records
+
+
+def _select(rows: list[int], values: Sequence[Any], keep: list[bool]) -> tuple[list[int], list[Any]]:
+    """The ``rows`` and ``values`` where ``keep`` is true (the inputs themselves when all are)."""
+    if all(keep):
+        return rows, list(values)
+    kept = [i for i, k in enumerate(keep) if k]
+    return [rows[i] for i in kept], [values[i] for i in kept]
+
+
+def _naf_fields(ape: str, naf: NafTable | None) -> dict[str, Any]:
+    """NAF variables of a valid APE code (labels missing from the table left out)."""
+    fields: dict[str, Any] = {}
     if naf is not None:
         section = naf.n5to1.get(ape)
         if section is not None:
-            cols.put("code_naf", every, section)
+            fields["code_naf"] = section
             if naf.n1.get(section) is not None:
-                cols.put("libelle_naf", every, naf.n1[section])
+                fields["libelle_naf"] = naf.n1[section]
     else:
         found = naf_section(ape)
         if found is not None:
-            cols.put("code_naf", every, found[0])
-            cols.put("libelle_naf", every, found[1])
+            fields["code_naf"], fields["libelle_naf"] = found
     for level in (2, 3, 4):
-        cols.put(f"code_ape_niveau{level}", every, ape[:level])
+        fields[f"code_ape_niveau{level}"] = ape[:level]
     if naf is not None:
         for level, table in ((2, naf.n2), (3, naf.n3), (4, naf.n4), (5, naf.n5)):
             label = table.get(ape[:level])
             if label is not None:
-                cols.put(f"libelle_ape{level}", every, label)
+                fields[f"libelle_ape{level}"] = label
+    return fields
 
 
 def raison_sociale(record: dict[str, Any]) -> str:
@@ -157,17 +299,34 @@ def raison_sociale(record: dict[str, Any]) -> str:
 
 def sirene_ul(records: dict[str, dict[str, Any]], axis_years: np.ndarray, where: str) -> Columns:
     """Entreprise registry columns: ``raison_sociale``, ``statut_juridique``,
-    ``date_creation_entreprise``, ``age_entreprise``."""
-    n = len(axis_years)
-    cols = Columns(n)
-    record = _last(records)
-    if record is None:
+    ``date_creation_entreprise``, ``age_entreprise``.
+
+    One entreprise's row of :func:`sirene_ul_rows`; raises :class:`FeatureInputError` if
+    ``date_creation`` is not a date.
+    """
+    return sirene_ul_rows([records], axis_years, [where]).row(0)
+
+
+def sirene_ul_rows(records_by_row: list[dict[str, dict[str, Any]] | None], axis_years: np.ndarray,
+                   wheres: list[str]) -> Columns:
+    """Entreprise registry columns of many entreprises at once: row ``e`` from
+    ``records_by_row[e]`` (its ``sirene_ul`` records; None or empty: every column absent).
+
+    Returns a :class:`Columns` with ``rows=len(records_by_row)``; ``age_entreprise`` depends on
+    the year of the month, the others are one value per row (dtypes as in
+    :func:`sirene_rows`). Raises :class:`FeatureInputError` naming ``wheres[e]`` if a
+    ``date_creation`` is not a date.
+    """
+    cols = Columns(len(axis_years), rows=len(records_by_row))
+    rows, records = _last_records(records_by_row)
+    if not rows:
         return cols
-    every = slice(None)
-    cols.put("raison_sociale", every, raison_sociale(record))
-    cols.put("statut_juridique", every, record.get("statut_juridique") or None)
-    creation = optional_date(record, "date_creation", f"{where} sirene_ul")
-    cols.put("date_creation_entreprise", every, _year(creation))
-    if creation is not None and creation >= _MIN_CREATION:
-        cols.num("age_entreprise")[:] = axis_years - creation.year
+    _put_rows(cols, "raison_sociale", rows, [raison_sociale(record) for record in records])
+    _put_rows(cols, "statut_juridique", rows, [record.get("statut_juridique") or None for record in records])
+    years = _creation_years(records, rows, wheres, "sirene_ul")
+    _put_rows(cols, "date_creation_entreprise", rows, years)
+    # Unlike the établissement's age, a creation before 1901 leaves the age absent, not null.
+    dated = [(e, year) for e, year in zip(rows, years) if year is not None and year >= _MIN_CREATION_YEAR]
+    if dated:
+        _put_ages(cols, "age_entreprise", [e for e, _ in dated], [y for _, y in dated], axis_years)
     return cols
