@@ -191,7 +191,7 @@ def stack_columns(blocks: list[Columns], n: int) -> Columns:
                 arr[np.isnan(block.values[name])] = None
             parts.append(arr)
         out.values[name] = np.stack(parts) if parts else np.full(out.shape, None if is_object else np.nan)
-    null_names = {name for block in blocks for name in block.nulls}
+    null_names = dict.fromkeys(name for block in blocks for name in block.nulls)  # ordered: reproducible
     none = np.zeros(n, dtype=bool)
     for name in null_names:
         out.nulls[name] = np.stack([block.nulls.get(name, none) for block in blocks])

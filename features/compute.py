@@ -1,9 +1,13 @@
-"""Feature rows of one company: ``compute_company_features`` and ``to_feature_documents``.
+"""Feature rows of companies: ``compute_companies_features`` and ``to_feature_documents``.
 
-For every établissement of the company and every month of ``periods`` this builds one row with
-the catalogue's variables (:mod:`sf.features.catalogue`), computed per source group over the
-month axis with numpy (no loop per month and variable). Company aggregates are exact because
-the whole company is in one :class:`CompanyState`.
+For every établissement of the given companies and every month of ``periods`` this builds one
+row with the catalogue's variables (:mod:`sf.features.catalogue`). The computation is
+chunk-wide (:func:`chunk_columns`): one ``(établissements, months)`` array per variable for the
+whole chunk, each source group computed with numpy for all the établissements that have that
+source, so the Python work per établissement is little more than reading its records (this is
+what the throughput target of issue 5 needs). Company aggregates are exact because every
+company is complete in its :class:`CompanyState`; a chunk gives exactly the rows of its
+companies computed one by one (``tests/features/test_chunk.py``).
 
 Modes (:class:`FeatureParams.mode`):
 
