@@ -15,11 +15,14 @@ so that numpy works on a whole chunk instead of one small array per entity):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 _NUMERIC = (bool, int, float, np.integer, np.floating, np.bool_)
+_PLAIN_NUMBERS = (int, float)  # exact types: a bool is stored as 1.0/0.0 by the general path too
+_FLOAT = np.dtype(np.float64)
 
 
 @dataclass(slots=True)
@@ -70,6 +73,14 @@ class Columns:
 
     def put(self, name: str, where: np.ndarray | slice | int, value: object) -> None:
         """Assign ``value`` at ``where``; None means explicit null (the original's ``null``)."""
+        arr = self.values.get(name)
+        if arr is not None and arr.dtype == _FLOAT and type(value) in _PLAIN_NUMBERS:
+            # The usual case (a number into an existing float column), without the dispatch below.
+            arr[where] = value
+            mask = self.nulls.get(name)
+            if mask is not None:
+                mask[where] = False
+            return
         if value is None:
             if name not in self.values:
                 self.num(name)
@@ -170,6 +181,30 @@ def _assign(target: np.ndarray, rows: int | np.ndarray | None, where: np.ndarray
         block = target[rows]  # a copy (fancy indexing): write it back
         block[where] = value
         target[rows] = block
+
+
+def update_row(cols: Columns, e: int, write: Callable[[Columns], None]) -> None:
+    """Run ``write`` on a one-entity view of row ``e`` of the multi-row ``cols`` (see
+    :meth:`Columns.row`): writes into existing columns land in ``cols`` directly, and the
+    columns and null masks ``write`` creates or replaces (a float column turned into an object
+    one) are copied back into row ``e``."""
+    row = cols.row(e)
+    views, masks = dict(row.values), dict(row.nulls)
+    write(row)
+    for name, arr in row.values.items():
+        if views.get(name) is not arr:
+            target = cols.values.get(name)
+            if target is None:
+                target = cols.obj(name) if arr.dtype == object else cols.num(name)
+            elif target.dtype != object and arr.dtype == object:
+                target = cols._to_object(name)
+            if target.dtype == object and arr.dtype != object:
+                arr = arr.astype(object)
+                arr[np.isnan(row.values[name])] = None
+            target[e] = arr
+    for name, mask in row.nulls.items():
+        if masks.get(name) is not mask:
+            cols.null_mask(name)[e] = mask
 
 
 def stack_columns(blocks: list[Columns], n: int) -> Columns:

@@ -13,9 +13,11 @@ with a truthy one) and ``nbr_etablissements_connus``; each sum is absent when no
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from .columns import Columns, merge_columns, stack_columns
+from .columns import Columns, merge_columns, stack_columns, update_row
 from .effectif import headcount_rows
 from .financial import bdf, diane
 from .paydex import paydex
@@ -52,10 +54,9 @@ def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np
     if subset:
         merge_columns(cols, stack_columns([paydex(states[c].entreprise["paydex"], axis, wheres[c]) for c in subset],
                                           n), np.array(subset))
-    subset = [c for c, state in enumerate(states) if state.entreprise.get("bdf") or state.entreprise.get("diane")]
-    if subset:
-        merge_columns(cols, stack_columns([_yearly_accounts(states[c].entreprise, axis, wheres[c]) for c in subset],
-                                          n), np.array(subset))
+    for c, state in enumerate(states):
+        if state.entreprise.get("bdf") or state.entreprise.get("diane"):
+            update_row(cols, c, partial(_yearly_accounts, state.entreprise, axis, wheres[c]))
     emitted = cols.present("arrete_bilan_bdf") | cols.present("arrete_bilan_diane")
     siren = cols.obj("siren")
     absent = np.equal(siren, None)
@@ -63,15 +64,12 @@ def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np
     return cols, emitted
 
 
-def _yearly_accounts(records: dict, axis: np.ndarray, where: str) -> Columns:
-    """BdF then Diane columns of one entreprise (Diane completes the BdF ratios, so both write
-    into the same block, in that order)."""
-    cols = Columns(len(axis))
+def _yearly_accounts(records: dict, axis: np.ndarray, where: str, cols: Columns) -> None:
+    """Write the BdF then the Diane columns of one entreprise (Diane completes the BdF ratios)."""
     if records.get("bdf"):
         bdf(records["bdf"], axis, cols, where)
     if records.get("diane"):
         diane(records["diane"], axis, cols, where)
-    return cols
 
 
 def siren_aggregates(etablissements: Columns, starts: np.ndarray) -> dict[str, np.ndarray]:

@@ -326,17 +326,18 @@ def frame_from_columns(cols: Columns, mode: str) -> pd.DataFrame:
             data[var.name] = pd.to_datetime(pd.Series(arr, dtype=object), utc=True) if total \
                 else pd.Series([], dtype="datetime64[ns, UTC]")
         else:
-            data[var.name] = arr  # the DataFrame copies the numeric columns into one block
-    frame = pd.DataFrame(data, index=pd.RangeIndex(total))
+            data[var.name] = arr
     if mode == "parity":
         nulls: list[list[str]] = [[] for _ in range(total)]
         for var in CATALOGUE:  # catalogue order, whatever order the masks were made in
             mask = cols.nulls.get(var.name)
             for i in np.flatnonzero(mask.reshape(-1)).tolist() if mask is not None else ():
                 nulls[i].append(var.name)
-        frame[NULL_FIELDS] = pd.Series([tuple(n) for n in nulls], dtype=object, index=frame.index) if total else \
+        data[NULL_FIELDS] = pd.Series([tuple(n) for n in nulls], dtype=object) if total else \
             pd.Series([], dtype=object)
-    return frame
+    # copy=False: the arrays are this function's own, and pandas then keeps them as they are
+    # (one block per column) instead of copying every float column into one consolidated block.
+    return pd.DataFrame(data, index=pd.RangeIndex(total), copy=False)
 
 
 def compute_company_features(state: CompanyState, periods: list[datetime], params: FeatureParams) -> pd.DataFrame:
