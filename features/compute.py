@@ -253,7 +253,11 @@ def _add_entreprise(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, 
     states = [rows.states[c] for c in rows.companies]
     entreprise, emitted = entreprise_rows(states, ax.axis, ax.axis_years, int(ax.serie[-1]), ax.offset, params)
     entreprise = entreprise.crop(ax.s0)
-    per_row = Columns(cols.n, {name: arr[company] for name, arr in entreprise.values.items()},
+    # Only the columns with a value or a null somewhere: an all-absent column changes nothing
+    # (many Diane columns are, on the periods of a batch).
+    shown_names = [name for name, arr in entreprise.values.items()
+                   if name in entreprise.nulls or not (np.equal(arr, None) if arr.dtype == object else np.isnan(arr)).all()]
+    per_row = Columns(cols.n, {name: entreprise.values[name][company] for name in shown_names},
                       {name: mask[company] for name, mask in entreprise.nulls.items()}, cols.rows)
     if params.mode == "parity":
         shown = emitted[:, ax.s0:][company]
