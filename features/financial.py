@@ -175,12 +175,11 @@ def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, w
         if inside is None:
             continue
         for name, formula in _RECOMPUTED:
-            value = formula(r)
-            if value is None:
-                continue
             missing = ~cols.present(name)[inside]
             if missing.any():
-                cols.put(name, np.flatnonzero(missing) + inside.start, value)
+                value = formula(r)
+                if value is not None:
+                    cols.put(name, np.flatnonzero(missing) + inside.start, value)
         for name in _BDF_PAST_FROM_DIANE:
             if name not in cols.values:
                 continue
