@@ -339,9 +339,7 @@ def frame_from_columns(cols: Columns, mode: str) -> pd.DataFrame:
                 nulls[i].append(var.name)
         data[NULL_FIELDS] = pd.Series([tuple(n) for n in nulls], dtype=object) if total else \
             pd.Series([], dtype=object)
-    # copy=False: the arrays are this function's own, and pandas then keeps them as they are
-    # (one block per column) instead of copying every float column into one consolidated block.
-    return pd.DataFrame(data, index=pd.RangeIndex(total), copy=False)
+    return pd.DataFrame(data, index=pd.RangeIndex(total))
 
 
 def compute_company_features(state: CompanyState, periods: list[datetime], params: FeatureParams) -> pd.DataFrame:
