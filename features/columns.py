@@ -100,10 +100,7 @@ class Columns:
             mask[where] = False
 
     def _to_object(self, name: str) -> np.ndarray:
-        old = self.values[name]
-        new = old.astype(object)
-        new[np.isnan(old)] = None
-        self.values[name] = new
+        new = self.values[name] = as_object(self.values[name])
         return new
 
     def delete(self, name: str, where: np.ndarray | slice | int) -> None:
@@ -154,13 +151,9 @@ def merge_columns(into: Columns, other: Columns, rows: int | np.ndarray | None =
             if name in other.nulls:
                 into.null_mask(name)[slice(None) if rows is None else rows] = other.nulls[name]
             continue
-        if target is None:
-            target = into.obj(name) if arr.dtype == object else into.num(name)
-        elif target.dtype != object and arr.dtype == object:
-            target = into._to_object(name)
+        target = _target_for(into, name, arr)
         if target.dtype == object and arr.dtype != object:
-            arr = arr.astype(object)
-            arr[np.isnan(other.values[name])] = None
+            arr = as_object(arr)
         present = other.present(name)
         _assign(target, rows, present, arr)
         mask = other.nulls.get(name)
@@ -168,6 +161,24 @@ def merge_columns(into: Columns, other: Columns, rows: int | np.ndarray | None =
             _assign(into.null_mask(name), rows, present, mask)
         elif name in into.nulls:
             _assign(into.nulls[name], rows, present, False)
+
+
+def as_object(arr: np.ndarray) -> np.ndarray:
+    """An object copy of a float column: numbers as Python floats, NaN as None (absent)."""
+    out = arr.astype(object)
+    out[np.isnan(arr)] = None
+    return out
+
+
+def _target_for(into: Columns, name: str, arr: np.ndarray) -> np.ndarray:
+    """The column ``name`` of ``into``, ready to receive the values of ``arr``: created if
+    missing, turned into an object column if ``arr`` is one."""
+    target = into.values.get(name)
+    if target is None:
+        return into.obj(name) if arr.dtype == object else into.num(name)
+    if target.dtype != object and arr.dtype == object:
+        return into._to_object(name)
+    return target
 
 
 def _assign(target: np.ndarray, rows: int | np.ndarray | None, where: np.ndarray, source: np.ndarray | bool) -> None:
@@ -193,15 +204,8 @@ def update_row(cols: Columns, e: int, write: Callable[[Columns], None]) -> None:
     write(row)
     for name, arr in row.values.items():
         if views.get(name) is not arr:
-            target = cols.values.get(name)
-            if target is None:
-                target = cols.obj(name) if arr.dtype == object else cols.num(name)
-            elif target.dtype != object and arr.dtype == object:
-                target = cols._to_object(name)
-            if target.dtype == object and arr.dtype != object:
-                arr = arr.astype(object)
-                arr[np.isnan(row.values[name])] = None
-            target[e] = arr
+            target = _target_for(cols, name, arr)
+            target[e] = as_object(arr) if target.dtype == object and arr.dtype != object else arr
     for name, mask in row.nulls.items():
         if masks.get(name) is not mask:
             cols.null_mask(name)[e] = mask
@@ -222,8 +226,7 @@ def stack_columns(blocks: list[Columns], n: int) -> Columns:
             if arr is None:
                 arr = absent
             elif is_object and arr.dtype != object:
-                arr = arr.astype(object)
-                arr[np.isnan(block.values[name])] = None
+                arr = as_object(arr)
             parts.append(arr)
         out.values[name] = np.stack(parts) if parts else np.full(out.shape, None if is_object else np.nan)
     null_names = dict.fromkeys(name for block in blocks for name in block.nulls)  # ordered: reproducible
