@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sf.features.columns import Columns
@@ -38,8 +35,6 @@ from sf.features.financial import (
 from sf.features.months import record_month
 from sf.features.paydex import paydex
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCH_RAWDATA = Path("/tmp/fj/s2000/rawdata.bson")
 
 
 # --- frozen reference (features/financial.py before issue #5) -------------------------------------
@@ -344,42 +339,3 @@ def test_diane_replayed_field_deleted_and_null_ratio_carried() -> None:
     assert new.values["ca"].dtype == object and new.values["ca"][8 + 12] is None  # deleted by sheet b
     assert new.nulls["dette_fiscale_past_1"][22:26].all()
     assert not new.nulls["taux_marge_past_1"][20]
-
-
-# --- the benchmark population (local only: the BSON file is not in the repository) --------------
-
-def _benchmark_states():
-    import os
-    path = Path(os.environ.get("SF_BENCH_RAWDATA", str(BENCH_RAWDATA)))
-    if not path.exists():
-        pytest.skip(f"benchmark RawData {path} absent (made by benchmarks/features.py)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import features as bench  # benchmarks/features.py
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    from sf.features.state import company_state_from_rawdata
-    return [company_state_from_rawdata(s, v, "2312") for s, v in bench.load_base(path)]
-
-
-@pytest.fixture(scope="module")
-def benchmark_states():
-    return _benchmark_states()
-
-
-@pytest.mark.parametrize("months", [48, 24])  # fixed mode (24 of history + 24), parity (24)
-def test_benchmark_states_match_reference(benchmark_states, months) -> None:
-    end = 2023 * 12 + 11
-    axis = np.arange(end - months, end)
-    seen = 0
-    for state in benchmark_states:
-        records = state.entreprise
-        cols = Columns(months)
-        cols.num("exercice_bdf")[:] = 0.0
-        if records.get("bdf"):
-            run_both(bdf, _reference_bdf, records["bdf"], axis, cols)
-            _reference_bdf(records["bdf"], axis, cols, "t")
-        if records.get("diane"):
-            run_both(diane, _reference_diane, records["diane"], axis, cols)
-            seen += 1
-    assert seen > 0

@@ -15,9 +15,7 @@ per-entity implementation they replace (issue #5).
 from __future__ import annotations
 
 import re
-import sys
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,8 +37,6 @@ from sf.features.sirene import (
 )
 from sf.features.state import NafTable
 
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARK_RAWDATA = Path("/tmp/fj/s2000/rawdata.bson")  # made by benchmarks/features.py; optional
 
 # --- frozen reference: features/sirene.py before the chunk-wide rewrite -------------------------
 
@@ -147,13 +143,14 @@ def _assert_same_array(name: str, got: np.ndarray, want: np.ndarray) -> None:
         np.testing.assert_array_equal(got, want, err_msg=name)
 
 
-def assert_exactly(got: Columns, want: Columns) -> None:
-    """Same variables (in the same order), dtypes, values and null masks."""
+def assert_exactly(got: Columns, want: Columns, ordered: bool = True) -> None:
+    """Same variables (in the same order unless ``ordered`` is False), dtypes, values and null masks."""
+    names = list if ordered else set
     assert (got.n, got.rows) == (want.n, want.rows)
-    assert list(got.values) == list(want.values)
+    assert names(got.values) == names(want.values)
     for name, arr in want.values.items():
         _assert_same_array(name, got.values[name], arr)
-    assert list(got.nulls) == list(want.nulls)
+    assert names(got.nulls) == names(want.nulls)
     for name, mask in want.nulls.items():
         _assert_same_array(f"nulls[{name}]", got.nulls[name], mask)
 
@@ -186,14 +183,7 @@ def stacked(refs: list[Columns], n: int) -> Columns:
 
 def assert_rows(got: Columns, refs: list[Columns]) -> None:
     """``got`` (multi-row) holds ``refs`` row by row; variable order is not compared."""
-    want = stacked(refs, got.n)
-    assert (got.n, got.rows) == (want.n, want.rows)
-    assert set(got.values) == set(want.values)
-    for name, arr in want.values.items():
-        _assert_same_array(name, got.values[name], arr)
-    assert set(got.nulls) == set(want.nulls)
-    for name, mask in want.nulls.items():
-        _assert_same_array(f"nulls[{name}]", got.nulls[name], mask)
+    assert_exactly(got, stacked(refs, got.n), ordered=False)
 
 
 # --- strategies ----------------------------------------------------------------------------------
@@ -351,50 +341,6 @@ def test_a_creation_that_is_not_a_date_names_the_entity(function: str) -> None:
             _reference_sirene_ul(records[1], AXIS_YEARS, "entreprise 123456782")
     assert str(got.value) == str(want.value)
     assert ("12345678900029" if function == "sirene" else "123456782") in str(got.value)
-
-
-# --- benchmark population (optional: skipped when its RawData dump is absent) --------------------
-
-@pytest.fixture(scope="module")
-def benchmark_states() -> list:
-    if not BENCHMARK_RAWDATA.exists():
-        pytest.skip(f"benchmark RawData {BENCHMARK_RAWDATA} absent (made by benchmarks/features.py)")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import features as bench  # benchmarks/features.py
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    from sf.features.state import company_state_from_rawdata
-    return [company_state_from_rawdata(siren, values, "2312") for siren, values in bench.load_base(BENCHMARK_RAWDATA)]
-
-
-def _benchmark_naf(states: list) -> NafTable:
-    """A partial NAF table over the population's APE codes (every other code has no labels)."""
-    apes = sorted({r.get("ape") for s in states for recs in s.etablissements.values()
-                   for r in (recs.get("sirene") or {}).values() if r and isinstance(r.get("ape"), str)})
-    kept = apes[::2]
-    n5to1 = {ape: (naf_section(ape) or ("?", ""))[0] for ape in kept}
-    return NafTable(n5to1, {"C": "Industrie", "G": "Commerce"}, {a[:2]: f"n2 {a[:2]}" for a in kept},
-                    {a[:3]: f"n3 {a[:3]}" for a in kept}, {}, {a: f"n5 {a}" for a in kept})
-
-
-@pytest.mark.parametrize("mode", ["fixed", "parity"])
-def test_benchmark_population_matches_the_reference(benchmark_states: list, mode: str) -> None:
-    axis_years = np.arange(2023 * 12 + 11 - 48, 2023 * 12 + 11) // 12
-    etablissements = [(siret, recs.get("sirene")) for s in benchmark_states
-                      for siret, recs in sorted(s.etablissements.items())]
-    sirets = [siret for siret, _ in etablissements]
-    wheres = [f"etablissement {siret}" for siret in sirets]
-    for naf in (None, _benchmark_naf(benchmark_states)):
-        records = [r for _, r in etablissements]
-        refs = [_reference_sirene(r or {}, s, axis_years, mode, naf, w) for r, s, w in zip(records, sirets, wheres)]
-        assert_rows(sirene_rows(records, sirets, axis_years, mode, naf, wheres), refs)
-        for e in range(0, len(records), 97):
-            assert_exactly(sirene(records[e] or {}, sirets[e], axis_years, mode, naf, wheres[e]), refs[e])
-    uls = [s.entreprise.get("sirene_ul") for s in benchmark_states]
-    ul_wheres = [f"entreprise {s.siren}" for s in benchmark_states]
-    assert_rows(sirene_ul_rows(uls, axis_years, ul_wheres),
-                [_reference_sirene_ul(r or {}, axis_years, w) for r, w in zip(uls, ul_wheres)])
 
 
 def test_month_independent_columns_are_read_only_views() -> None:
