@@ -27,7 +27,8 @@ _FLOAT = np.dtype(np.float64)
 
 @dataclass(slots=True)
 class Columns:
-    """Variables of one entity over ``n`` months; see the module docstring."""
+    """Variables of one entity (``rows`` None) or of ``rows`` entities over ``n`` months; see
+    the module docstring."""
 
     n: int
     values: dict[str, np.ndarray] = field(default_factory=dict)
@@ -65,9 +66,12 @@ class Columns:
         return mask
 
     def set_null(self, name: str, where: np.ndarray | slice | int) -> None:
-        """Mark ``name`` as explicitly null at ``where`` (value made absent there)."""
+        """Mark ``name`` as explicitly null at ``where`` (value made absent there; the column is
+        created all-absent if missing, so every null mask has its values array)."""
         arr = self.values.get(name)
-        if arr is not None:
+        if arr is None:
+            self.num(name)
+        else:
             arr[where] = None if arr.dtype == object else np.nan
         self.null_mask(name)[where] = True
 
@@ -86,7 +90,6 @@ class Columns:
                 self.num(name)
             self.set_null(name, where)
             return
-        arr = self.values.get(name)
         if isinstance(value, _NUMERIC) and (arr is None or arr.dtype != object):
             self.num(name)[where] = float(value)
         else:
@@ -94,7 +97,10 @@ class Columns:
                 arr = self.obj(name)
             elif arr.dtype != object:
                 arr = self._to_object(name)
-            arr[where] = value
+            # A number in an object column is stored as in a float one: a float, NaN absent. So
+            # a value does not depend on whether another entity of the chunk (or an earlier
+            # text value) made the column an object one.
+            arr[where] = object_value(value) if isinstance(value, _NUMERIC) else value
         mask = self.nulls.get(name)
         if mask is not None:
             mask[where] = False
@@ -163,6 +169,12 @@ def merge_columns(into: Columns, other: Columns, rows: int | np.ndarray | None =
             _assign(into.nulls[name], rows, present, False)
 
 
+def object_value(value: object) -> float | None:
+    """A number as an object column holds it: a Python float, NaN as None (absent)."""
+    number = float(value)  # type: ignore[arg-type]
+    return None if number != number else number
+
+
 def as_object(arr: np.ndarray) -> np.ndarray:
     """An object copy of a float column: numbers as Python floats, NaN as None (absent)."""
     out = arr.astype(object)
@@ -228,7 +240,7 @@ def stack_columns(blocks: list[Columns], n: int) -> Columns:
             elif is_object and arr.dtype != object:
                 arr = as_object(arr)
             parts.append(arr)
-        out.values[name] = np.stack(parts) if parts else np.full(out.shape, None if is_object else np.nan)
+        out.values[name] = np.stack(parts)
     null_names = dict.fromkeys(name for block in blocks for name in block.nulls)  # ordered: reproducible
     none = np.zeros(n, dtype=bool)
     for name in null_names:

@@ -30,8 +30,8 @@ def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np
     """``(columns, emitted)`` of the entreprises of ``states`` over ``axis``, one row per company.
 
     See the module docstring; ``emitted[c]`` marks the months where the original emits
-    company c's block. ``siren`` is set on every month. Raises :class:`FeatureInputError` on a
-    malformed record, naming the entreprise.
+    company c's block. Raises :class:`FeatureInputError` on a malformed record, naming the
+    entreprise.
     """
     n = len(axis)
     cols = Columns(n, rows=len(states))
@@ -58,9 +58,6 @@ def entreprise_rows(states: list[CompanyState], axis: np.ndarray, axis_years: np
         if state.entreprise.get("bdf") or state.entreprise.get("diane"):
             update_row(cols, c, partial(_yearly_accounts, state.entreprise, axis, wheres[c]))
     emitted = cols.present("arrete_bilan_bdf") | cols.present("arrete_bilan_diane")
-    siren = cols.obj("siren")
-    absent = np.equal(siren, None)
-    siren[absent] = np.repeat(np.array([state.siren for state in states], dtype=object)[:, None], n, axis=1)[absent]
     return cols, emitted
 
 

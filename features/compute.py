@@ -46,7 +46,7 @@ from sf.compaction.reporder import reporder_grid
 
 from .apart import apart
 from .catalogue import CATALOGUE, VARIABLES
-from .columns import Columns, merge_columns
+from .columns import Columns, as_object, merge_columns
 from .company import company_sums, entreprise_rows, siren_aggregates
 from .delais import delais
 from .effectif import headcount_rows
@@ -143,10 +143,6 @@ def _etablissements(rows: _Rows, ax: _Axis, params: FeatureParams) -> Columns:
         merge_columns(cols, headcount_rows([rows.records[r]["effectif"] for r in subset], axis, int(ax.serie[-1]),
                                            ax.offset, params.mode, "effectif", [rows.where(r) for r in subset]),
                       np.array(subset))
-    if params.mode == "parity":
-        without = np.ones(len(rows.sirets), dtype=bool)
-        without[subset] = False
-        cols.set_null("effectif", (without, slice(None)))  # base record: effectif null
     # Parity keeps the original's rule (quirk Q3): contributions and debts only for an
     # établissement that has debit records somewhere in its history. In fixed mode that rule
     # leaks the future — the variables would appear (as 0) from the first month for any
@@ -195,19 +191,21 @@ def _reporder(records: dict[str, dict[str, Any]], serie: np.ndarray) -> np.ndarr
     return out
 
 
-def chunk_columns(states: list[CompanyState], periods: list[datetime],
-                  params: FeatureParams) -> tuple[list[str], Columns]:
-    """``(sirets, columns)``: the row établissements of ``states`` (company by company, SIRET
-    order) and their variables over ``periods`` (a multi-row :class:`Columns`, one row per SIRET).
+def chunk_columns(states: list[CompanyState], periods: list[datetime], params: FeatureParams) -> Columns:
+    """The variables over ``periods`` of the établissements of ``states`` that get rows, as a
+    multi-row :class:`Columns`: one row per établissement, company by company (in the given
+    order), SIRET order inside a company.
 
     Raises :class:`FeatureInputError` on malformed records or periods.
     """
     ax = _Axis.of(periods, params)
     n = len(ax.serie)
     parity = params.mode == "parity"
-    rows = _Rows.of(states, parity) if n else _Rows.of([], parity)
+    if n == 0:
+        return Columns(0, rows=0)
+    rows = _Rows.of(states, parity)
     if not rows.sirets:
-        return [], Columns(n, rows=0)
+        return Columns(n, rows=0)
     cols = _etablissements(rows, ax, params).crop(ax.s0)
     company = np.repeat(np.arange(len(rows.companies)), rows.counts)  # row → its company in rows.companies
     for name, arr in siren_aggregates(cols, rows.starts).items():
@@ -224,7 +222,7 @@ def chunk_columns(states: list[CompanyState], periods: list[datetime],
     cols.values["periode"] = np.repeat(np.array([month_start(int(m)) for m in ax.serie], dtype=object)[None, :],
                                        len(rows.sirets), axis=0)
     cols.nulls.pop("siren", None)
-    return rows.sirets, cols
+    return cols
 
 
 def _add_target(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, parity: bool) -> None:
@@ -303,8 +301,9 @@ def frame_from_columns(cols: Columns, mode: str) -> pd.DataFrame:
     """DataFrame with the catalogue's columns (in catalogue order) from the multi-row columns of
     :func:`chunk_columns` (row-major: établissement by établissement, month by month).
 
-    Raises :class:`FeatureInputError` if a block holds a variable the catalogue does not
-    define (the catalogue is the single list of variables). In parity mode the column
+    Raises :class:`FeatureInputError` if a variable was computed that the catalogue does not
+    define (the catalogue is the single list of variables). Text and date variables are object
+    columns whatever the chunk holds (a column of only absent values included). In parity mode the column
     ``_null_fields`` holds, per row, the tuple (in catalogue order) of variables the original
     writes as null.
     """
@@ -320,6 +319,8 @@ def frame_from_columns(cols: Columns, mode: str) -> pd.DataFrame:
             arr = np.full(total, np.nan) if numeric else np.full(total, None, dtype=object)
         elif numeric and arr.dtype == object:
             arr = np.array([np.nan if v is None else float(v) for v in arr.reshape(-1)], dtype=np.float64)
+        elif not numeric and arr.dtype != object:
+            arr = as_object(arr.reshape(-1))
         else:
             arr = arr.reshape(-1)
         if var.dtype == "bool":
@@ -357,8 +358,7 @@ def compute_companies_features(states: Iterable[CompanyState], periods: list[dat
                                params: FeatureParams) -> pd.DataFrame:
     """:func:`compute_company_features` of many companies as one frame, computed chunk-wide
     (one array per variable for all their établissements: this is what makes it fast)."""
-    _, cols = chunk_columns(list(states), periods, params)
-    return frame_from_columns(cols, params.mode)
+    return frame_from_columns(chunk_columns(list(states), periods, params), params.mode)
 
 
 def _plain(value: Any) -> Any:

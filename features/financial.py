@@ -67,7 +67,7 @@ def _allocate(cols: Columns, names: tuple[str, ...]) -> None:
     """
     missing = [name for name in names if name not in cols.values]
     if missing:
-        cols.values.update(zip(missing, np.full((len(missing), cols.n), np.nan)))
+        cols.values.update(zip(missing, np.full((len(missing), *cols.shape), np.nan)))
 
 
 def _sheet_months(closing_month: int, validity: int) -> range:

@@ -20,14 +20,17 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: Time zones whose datetimes are already UTC (pymongo decodes dates with ``bson.tz_util.utc``):
-#: their month is read directly, without a conversion per value.
-_UTC_ZONES = (None, UTC, bson_utc)
+def _in_utc(value: datetime) -> bool:
+    """Whether ``value``'s fields are already UTC: naive, or one of the two UTC zones pymongo
+    and the standard library use, by identity (cheaper than ``utcoffset()``, which is a Python
+    call for ``bson.tz_util.utc``, and safe from time zones with an odd ``__eq__``)."""
+    zone = value.tzinfo
+    return zone is None or zone is UTC or zone is bson_utc
 
 
 def month_index(value: datetime) -> int:
     """Month index of the month containing ``value`` (UTC)."""
-    if value.tzinfo not in _UTC_ZONES:
+    if not _in_utc(value):
         value = value.astimezone(UTC)
     return value.year * 12 + value.month - 1
 
@@ -106,8 +109,8 @@ def period_months(record: dict, where: str) -> tuple[int, int]:
     if not isinstance(periode, dict):
         raise FeatureInputError(where, f"field 'periode' must be a {{start, end}} document, got {periode!r}")
     start, end = periode.get("start"), periode.get("end")
-    if (isinstance(start, datetime) and isinstance(end, datetime) and start.tzinfo in _UTC_ZONES
-            and end.tzinfo in _UTC_ZONES and _is_month_start(start)):
+    if (isinstance(start, datetime) and isinstance(end, datetime) and _in_utc(start) and _in_utc(end)
+            and _is_month_start(start)):
         # The usual case, without date arithmetic: periods start on a month start.
         first, last = start.year * 12 + start.month - 1, end.year * 12 + end.month - 1
         return first, max(first, last if _is_month_start(end) else last + 1)

@@ -12,7 +12,6 @@ value per row); ``age``/``age_entreprise`` and the null masks are ordinary array
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import _NUMERIC, Columns
+from .columns import _NUMERIC, Columns, object_value
 from .months import as_utc, optional_date
 from .state import NafTable
 
@@ -140,7 +139,7 @@ def _put_rows(cols: Columns, name: str, rows: list[int], values: list[Any]) -> N
     null_rows = [row for row, value in zip(rows, values) if value is None] if nulls else []
     if objects:
         if numbers:
-            values = [_object_value(v) if isinstance(v, _NUMERIC) else v for v in values]
+            values = [object_value(v) if isinstance(v, _NUMERIC) else v for v in values]
         if len(rows) == count:
             per_row = np.fromiter(values, dtype=object, count=count)
         else:
@@ -159,12 +158,6 @@ def _put_rows(cols: Columns, name: str, rows: list[int], values: list[Any]) -> N
         mask = np.zeros(shape, dtype=bool)
         mask[null_rows] = True
         cols.nulls[name] = mask
-
-
-def _object_value(value: Any) -> Any:
-    """A number in an object column: a Python float, NaN as None (absent)."""
-    number = float(value)
-    return None if math.isnan(number) else number
 
 
 def _put_ages(cols: Columns, name: str, rows: list[int], years: list[int | None], axis_years: np.ndarray) -> None:

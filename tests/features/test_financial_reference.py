@@ -250,7 +250,7 @@ def axis_and_columns(draw) -> tuple[np.ndarray, Columns]:
 @given(axis_and_columns(), diane_sheets, bdf_sheets)
 def test_diane_matches_reference(setup, sheets, bdf_first) -> None:
     axis, cols = setup
-    try:  # the BdF sheets as they come before Diane in entreprise_features
+    try:  # the BdF sheets as they come before Diane in entreprise_rows
         _reference_bdf(bdf_first, axis, cols, "t")
     except (FeatureInputError, TypeError):
         pass
