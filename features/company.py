@@ -86,19 +86,22 @@ def siren_aggregates(etablissements: Columns, starts: np.ndarray) -> dict[str, n
     pp0 = np.zeros(shape) if pp is None else np.nan_to_num(pp)
     debit_truthy = (po0 != 0) | (pp0 != 0)
     counts = np.diff(np.append(starts, shape[0]))
-    effectif = company_sums(np.where(effectif_truthy, e, 0.0), counts)
-    debit = company_sums(np.where(debit_truthy, po0 + pp0, 0.0), counts)
     return {
-        "effectif_entreprise": np.where(np.logical_or.reduceat(effectif_truthy, starts, axis=0), effectif, np.nan),
-        "debit_entreprise": np.where(np.logical_or.reduceat(debit_truthy, starts, axis=0), debit, np.nan),
+        "effectif_entreprise": company_totals(e, effectif_truthy, starts),
+        "debit_entreprise": company_totals(po0 + pp0, debit_truthy, starts),
         "nbr_etablissements_connus": np.repeat(counts.astype(float)[:, None], shape[1], axis=1),
     }
 
 
-def company_sums(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Sums of consecutive row groups (``counts[c]`` rows for company c), added in row order
-    from 0 as a loop over the établissements would (``np.add.at`` is unbuffered; ``reduceat``
-    may add in another order and differ in the last bit)."""
-    out = np.zeros((len(counts),) + values.shape[1:])
-    np.add.at(out, np.repeat(np.arange(len(counts)), counts), values)
-    return out
+def company_totals(values: np.ndarray, counted: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per company and month, the sum of ``values`` over the rows where ``counted``; NaN where
+    no row of the company is counted (``finalize.ts``: the sum is then absent).
+
+    ``starts``: first row of each company (the rows of a company contiguous). The values are
+    added in row order from 0, as a loop over the établissements would (``np.add.at`` is
+    unbuffered; ``reduceat`` may add in another order and differ in the last bit).
+    """
+    counts = np.diff(np.append(starts, len(values)))
+    total = np.zeros((len(starts),) + values.shape[1:])
+    np.add.at(total, np.repeat(np.arange(len(starts)), counts), np.where(counted, values, 0.0))
+    return np.where(np.logical_or.reduceat(counted, starts, axis=0), total, np.nan)

@@ -47,7 +47,7 @@ from sf.compaction.reporder import reporder_grid
 from .apart import apart
 from .catalogue import CATALOGUE, VARIABLES
 from .columns import Columns, as_object, merge_columns
-from .company import company_sums, entreprise_rows, siren_aggregates
+from .company import company_totals, entreprise_rows, siren_aggregates
 from .delais import delais
 from .effectif import headcount_rows
 from .errors import FeatureInputError
@@ -253,8 +253,7 @@ def _add_entreprise(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, 
     entreprise = entreprise.crop(ax.s0)
     # Only the columns with a value or a null somewhere: an all-absent column changes nothing
     # (many Diane columns are, on the periods of a batch).
-    shown_names = [name for name, arr in entreprise.values.items()
-                   if name in entreprise.nulls or not (np.equal(arr, None) if arr.dtype == object else np.isnan(arr)).all()]
+    shown_names = [name for name in entreprise.values if entreprise.present(name).any()]
     per_row = Columns(cols.n, {name: entreprise.values[name][company] for name in shown_names},
                       {name: mask[company] for name, mask in entreprise.nulls.items()}, cols.rows)
     if params.mode == "parity":
@@ -263,6 +262,8 @@ def _add_entreprise(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, 
             arr[~shown] = None if arr.dtype == object else np.nan
         for mask in per_row.nulls.values():
             mask &= shown
+    # Columns the établissement rows do not have are taken as they are (per_row's arrays are
+    # fresh copies); merge_columns would copy them once more.
     for name in list(per_row.values):
         if name not in cols.values and name not in cols.nulls:
             cols.values[name] = per_row.values.pop(name)
@@ -284,9 +285,7 @@ def _add_apart(cols: Columns, rows: _Rows, company: np.ndarray, ax: _Axis, parit
     # (parity, finalize of the "apart" keys) or over all établissements (fixed); NaN = none.
     truthy = ~np.isnan(conso) & (conso != 0)
     counted = truthy & mask if parity else truthy
-    total = company_sums(np.where(counted, conso, 0.0), rows.counts)
-    has = np.logical_or.reduceat(counted, rows.starts, axis=0)
-    apart_entreprise = np.where(has, total, np.nan)[company]
+    apart_entreprise = company_totals(conso, counted, rows.starts)[company]
     cols.values["apart_entreprise"] = np.where(mask, apart_entreprise, np.nan) if parity else apart_entreprise
     effectif = cols.num("effectif")
     ok = ~np.isnan(conso) & ~np.isnan(effectif) & (effectif != 0)

@@ -48,11 +48,12 @@ DIANE_FIELDS = (
 )
 DIANE_NO_PAST = ("arrete_bilan_diane", "exercice_diane")
 YEAR_LAGS = (1, 2)
-#: ``name -> (name_past_1, name_past_2)`` for every Diane field (empty for DIANE_NO_PAST):
-#: the field set and the lag names, built once instead of per sheet and field.
+#: ``name -> (name_past_1, name_past_2)`` for every Diane field (empty for DIANE_NO_PAST), and
+#: the columns a Diane / BdF sheet can write: built once instead of per sheet and field.
 _DIANE_PASTS = {name: () if name in DIANE_NO_PAST else tuple(f"{name}_past_{k}" for k in YEAR_LAGS)
                 for name in DIANE_FIELDS}
 _DIANE_COLUMNS = tuple(column for name in DIANE_FIELDS for column in (name, *_DIANE_PASTS[name]))
+_BDF_COLUMNS = BDF_FIELDS[1:] + tuple(f"{name}_past_{k}" for k in YEAR_LAGS for name in BDF_RATIOS)
 BDF_VALIDITY, DIANE_VALIDITY = 13, 14
 #: Months from the closing month to the first month a sheet is usable (m(arrete) + 1 + 7).
 AVAILABILITY_DELAY = 8
@@ -92,7 +93,7 @@ def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, whe
     """
     m0, n = int(axis[0]), len(axis)
     if records:
-        _allocate(cols, BDF_FIELDS[1:] + tuple(f"{name}_past_{k}" for k in YEAR_LAGS for name in BDF_RATIOS))
+        _allocate(cols, _BDF_COLUMNS)
     for h, r in records.items():
         closing = record_month(r, "arrete_bilan_bdf", f"{where} bdf {h}")
         first = closing + AVAILABILITY_DELAY - m0

@@ -66,37 +66,34 @@ def serie_months(periods: list[datetime]) -> np.ndarray:
     indices = np.array([month_index(p) for p in periods], dtype=np.int64)
     for p in periods:
         u = as_utc(p)
-        if (u.day, u.hour, u.minute, u.second, u.microsecond) != (1, 0, 0, 0, 0):
+        if not _is_month_start(u):
             raise FeatureInputError("periods", f"{u.isoformat()} is not the first day of a month at 00:00 UTC")
     if np.any(np.diff(indices) != 1):
         raise FeatureInputError("periods", "periods must be consecutive months in ascending order")
     return indices
 
 
-def record_month(record: dict, field: str, where: str) -> int:
-    """Month index of the date ``record[field]``; raises :class:`FeatureInputError` if it is not a date."""
+def _date_field(record: dict, field: str, where: str) -> datetime:
+    """``record[field]`` as it is; raises :class:`FeatureInputError` naming ``where`` if it is not a date."""
     value = record.get(field)
     if not isinstance(value, datetime):
         raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
-    return month_index(value)
+    return value
+
+
+def record_month(record: dict, field: str, where: str) -> int:
+    """Month index of the date ``record[field]``; raises :class:`FeatureInputError` if it is not a date."""
+    return month_index(_date_field(record, field, where))
 
 
 def record_date(record: dict, field: str, where: str) -> datetime:
     """``record[field]`` as an aware UTC datetime; raises :class:`FeatureInputError` otherwise."""
-    value = record.get(field)
-    if not isinstance(value, datetime):
-        raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
-    return as_utc(value)
+    return as_utc(_date_field(record, field, where))
 
 
 def optional_date(record: dict, field: str, where: str) -> datetime | None:
     """``record[field]`` as a UTC datetime, or None when absent/null; other types raise."""
-    value = record.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise FeatureInputError(where, f"field {field!r} must be a date, got {value!r}")
-    return as_utc(value)
+    return None if record.get(field) is None else record_date(record, field, where)
 
 
 def period_months(record: dict, where: str) -> tuple[int, int]:

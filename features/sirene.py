@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .columns import _NUMERIC, Columns, object_value
-from .months import as_utc, optional_date
+from .months import month_index, optional_date
 from .state import NafTable
 
 _APE = re.compile(r"^[0-9]{4}[A-Z]$")
@@ -102,8 +102,7 @@ def _creation_years(records: list[dict[str, Any]], rows: list[int], wheres: list
         if value is None:
             years.append(None)
         elif isinstance(value, datetime):
-            # A UTC (or naive, taken as UTC) date is the common case: its year needs no conversion.
-            years.append(value.year if not value.utcoffset() else as_utc(value).year)
+            years.append(month_index(value) // 12)  # the UTC year
         else:
             optional_date(record, "date_creation", f"{wheres[row]} {source}")  # raises
     return years

@@ -3,9 +3,10 @@ contributions (§2.4), account number (§2.9) and CCSF (§2.6).
 
 The ``*_rows`` functions take, for many établissements at once, the records ``{hash: record}``
 of one type of each and the month axis (contiguous month indices), and return one row per
-établissement; the one-établissement functions are thin wrappers over them. Windows and lags are calendar shifts on the axis: in parity mode the axis is
-the period series (quirk Q5: nothing before ``date_debut``), in fixed mode it also covers
-``history_months`` before it, so lags and 12-month means exist from the first period on.
+établissement; the one-établissement functions are thin wrappers over them. Windows and lags
+are calendar shifts on the axis: in parity mode the axis is the period series (quirk Q5:
+nothing before ``date_debut``), in fixed mode it also covers ``history_months`` before it, so
+lags and 12-month means exist from the first period on.
 """
 
 from __future__ import annotations
