@@ -23,6 +23,7 @@ from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 from .collections import ensure_collections
 from .embedded import EmbeddedServer, read_server_file, start_embedded
 from .errors import DatabaseUnreachable, UsageError
+from .upgrade import legacy_databases
 from .settings import Settings, redact_uri
 
 # Short on purpose: a wrong address should fail in seconds, not after pymongo's 30 s default.
@@ -79,17 +80,27 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_store(settings: Settings) -> Iterator[Store]:
-    """Open the configured database (see module docstring); always releases what it started."""
+def open_store(settings: Settings, *, allow_legacy: bool = False) -> Iterator[Store]:
+    """Open the configured database (see module docstring); always releases what it started.
+
+    On the embedded default, an SF_HOME still holding the previous store's files is refused
+    (:class:`UsageError` telling to run ``sf db upgrade``) unless ``allow_legacy``: opening an
+    empty new store beside them would look like lost data.
+    """
     server: EmbeddedServer | None = None
     if settings.mongodb_uri:
         uri = settings.mongodb_uri
     else:
+        legacy = legacy_databases(settings.home)
+        if legacy and not allow_legacy:
+            raise UsageError(f"{settings.home} holds data of the previous embedded store ({legacy[0].parent})",
+                             "run `sf db upgrade` once to convert it")
         running = read_server_file(settings.home)
         if running:
-            uri = f"mongodb://127.0.0.1:{running['port']}/"
+            uri = running["uri"]
         else:
-            server = start_embedded(settings.embedded_data_dir, log_file=settings.home / "embedded.log")
+            server = start_embedded(settings.embedded_data_dir, log_file=settings.home / "embedded.log",
+                                    home=settings.home)
             uri = server.uri
     try:
         client, db = connect(uri, settings.db_name)

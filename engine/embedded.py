@@ -1,86 +1,111 @@
-"""The embedded MongoDB-wire server: nx-27017 (the MongoDB wire protocol over SQLite).
+"""Starting the embedded store (:mod:`sf.store`) for a command, or finding one already served.
 
-When no ``SF_MONGODB_URI`` is configured, each `sf` command starts this server in a child
-process for its own duration, talks to it with the real PyMongo driver, and stops it at the
-end; the data stays in SQLite files under ``SF_HOME/data`` (one ``<db>.db`` per database).
-``sf db serve`` runs it in the foreground instead, and writes ``SF_HOME/server.json`` so that
-other `sf` commands (and ``mongosh``) use that running server rather than starting their own.
+When no ``SF_MONGODB_URI`` is configured, each `sf` command starts the store in a child
+process for its own duration (:func:`start_embedded`), talks to it with the real PyMongo
+driver, and stops it at the end; the data stays in SQLite files under ``SF_HOME/store``
+(one ``<db>.sqlite3`` per database, mode 0600). ``sf db serve`` runs it in the foreground
+over TCP with credentials instead, and writes ``SF_HOME/server.json`` (mode 0600) with the
+URI other `sf` commands and ``mongosh`` must use (:func:`write_server_file`).
 
-Why a child process rather than a thread: the server then has its own interpreter and GIL,
-Dask workers (other processes) can reach it over TCP like a real MongoDB, and the command's
-own work is not slowed by it. The child watches its parent and exits if the parent dies, so
-a killed `sf` command never leaves a server behind.
-
-Run as a module (``python -m sf.engine.embedded --data-dir DIR --port 0``) the server prints
-its port on the first line of standard output, then serves until SIGTERM/SIGINT.
+Why a child process: the store then has its own interpreter and GIL, the command's Dask
+workers (other processes) reach it like a real MongoDB, and the command's own work is not
+slowed by it. The child listens on a Unix socket in a folder only the user can open (mode
+0700), so no other local user can reach the data; it watches its parent and exits if the
+parent dies, so a killed `sf` command never leaves a server behind; it ignores Ctrl-C, which
+the command itself handles (it stops the child once its own clean-up is written).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import logging
 import os
-import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from .errors import DatabaseUnreachable
 
 SERVER_FILE = "server.json"
+STORE_DIR = "store"
 _START_TIMEOUT_S = 30.0
+# A Unix socket path is limited to 107 bytes on Linux; longer SF_HOMEs use a private temporary folder.
+_MAX_SOCKET_PATH = 100
 
 
 @dataclass
 class EmbeddedServer:
-    """A running embedded server started by this process (see :func:`start_embedded`)."""
+    """A running embedded store started by this process (see :func:`start_embedded`)."""
 
-    port: int
+    uri: str
     process: subprocess.Popen[str]
     data_dir: str
-
-    @property
-    def uri(self) -> str:
-        """The ``mongodb://`` URI of the server."""
-        return f"mongodb://127.0.0.1:{self.port}/"
+    _cleanup: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
-        """Stop the server and wait for it (SQLite writes are committed per operation)."""
+        """Stop the store (it commits nothing half: every command is one transaction) and wait."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for path in self._cleanup:
+            shutil.rmtree(path, ignore_errors=True)
 
 
-def start_embedded(data_dir: str | Path, log_file: Path | None = None, port: int = 0) -> EmbeddedServer:
-    """Start nx-27017 in a child process serving ``data_dir`` ("memory" for a throw-away store).
+def socket_folder(home: Path | None) -> tuple[Path, bool]:
+    """A folder (mode 0700) for the store's Unix socket: ``home/run`` when its path is short
+    enough, else a new private temporary folder. Returns it and whether to delete it after."""
+    if home is not None:
+        folder = (home / "run").resolve()
+        if len(str(folder / "store-0000000.sock")) <= _MAX_SOCKET_PATH:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+            return folder, False
+    return Path(tempfile.mkdtemp(prefix="sf-store-")), True
 
-    Returns once the server accepts connections. Raises :class:`DatabaseUnreachable` if it
-    does not start (the message carries the end of its log).
+
+def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Path | None = None) -> EmbeddedServer:
+    """Start the store in a child process serving ``data_dir`` on a private Unix socket.
+
+    ``data_dir`` "memory" gives a throw-away store in a temporary folder (tests). Returns once
+    the store accepts connections. Raises :class:`DatabaseUnreachable` if it does not start
+    (the message carries the last line it printed).
     """
-    if str(data_dir) != "memory":
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    cleanup: list[Path] = []
+    if str(data_dir) == "memory":
+        data_dir = Path(tempfile.mkdtemp(prefix="sf-memory-"))
+        cleanup.append(Path(data_dir))
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    folder, temporary = socket_folder(home)
+    if temporary:
+        cleanup.append(folder)
+    socket_path = folder / f"store-{os.getpid()}.sock"
     log_path = log_file or Path(os.devnull)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "sf.engine.embedded", "--data-dir", str(data_dir), "--port", str(port),
-           "--log-file", str(log_path), "--parent-pid", str(os.getpid())]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir), "--socket", str(socket_path),
+           "--parent-pid", str(os.getpid())]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     line = _read_first_line(process, _START_TIMEOUT_S)
-    if not line.strip().isdigit():
+    if not line.startswith("ready"):
         process.kill()
-        _, err = process.communicate()
-        tail = (err or line).strip().splitlines()[-1:] or ["no output"]
-        raise DatabaseUnreachable(f"the embedded server did not start: {tail[0]}")
-    return EmbeddedServer(port=int(line), process=process, data_dir=str(data_dir))
+        process.wait()
+        for path in cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        detail = line.strip() or _last_line(log_path) or "no output"
+        raise DatabaseUnreachable(f"the embedded store did not start: {detail}",
+                                  f"see {log_path}" if log_file is not None else None)
+    uri = f"mongodb://{quote(str(socket_path), safe='')}/"
+    return EmbeddedServer(uri=uri, process=process, data_dir=str(data_dir), _cleanup=cleanup)
 
 
 def _read_first_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -92,69 +117,40 @@ def _read_first_line(process: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def read_server_file(home: Path) -> dict | None:
-    """Return ``{"port", "pid", "data_dir"}`` of a ``sf db serve`` still alive under ``home``."""
+    """Return ``{"uri", "pid", "data_dir", …}`` of a ``sf db serve`` still alive under ``home``.
+
+    A file left by a server that is gone (killed) is removed, so it misleads no later command.
+    """
     path = home / SERVER_FILE
     try:
         info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)
+        uri, pid = info["uri"], int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return None
+    return {**info, "uri": uri, "pid": pid}
 
 
-def write_server_file(home: Path, port: int, data_dir: Path) -> Path:
-    """Announce a foreground server to other `sf` commands of the same ``SF_HOME``."""
+def write_server_file(home: Path, info: dict) -> Path:
+    """Announce a foreground server (``info`` holds at least ``uri``; credentials included) to
+    other `sf` commands of the same ``SF_HOME``, readable by the user only (mode 0600)."""
     home.mkdir(parents=True, exist_ok=True)
     path = home / SERVER_FILE
-    path.write_text(json.dumps({"port": port, "pid": os.getpid(), "data_dir": str(data_dir)}))
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({**info, "pid": os.getpid()}, handle)
+    os.chmod(path, 0o600)
     return path
-
-
-async def serve(data_dir: str, host: str, port: int, on_ready) -> None:
-    """Serve nx-27017 on ``host:port`` (0 = a free port) and call ``on_ready(port)`` once bound."""
-    from nx_27017.handler import NeoSQLiteHandler
-    from nx_27017.server import handle_client
-
-    handler = NeoSQLiteHandler(data_dir=data_dir)
-    server = await asyncio.start_server(lambda r, w: handle_client(r, w, handler), host, port)
-    on_ready(server.sockets[0].getsockname()[1])
-    async with server:
-        await server.serve_forever()
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Exit this process as soon as the parent `sf` command is gone (killed or crashed)."""
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(0)
-        time.sleep(0.5)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the child process (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m sf.engine.embedded")
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--log-file", default=os.devnull)
-    parser.add_argument("--parent-pid", type=int, default=None)
-    args = parser.parse_args(argv)
-    # nx-27017 logs every fallback it takes; keep that out of the user's terminal.
-    logging.basicConfig(filename=args.log_file, level=logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if args.parent_pid:
-        threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
-
-    def ready(port: int) -> None:
-        print(port, flush=True)
-
-    try:
-        asyncio.run(serve(args.data_dir, args.host, args.port, ready))
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()

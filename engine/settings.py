@@ -2,7 +2,7 @@
 
 Variables:
 
-- ``SF_MONGODB_URI``: a MongoDB URI. Unset → the embedded server (nx-27017 over SQLite) is used.
+- ``SF_MONGODB_URI``: a MongoDB URI. Unset → the embedded store (:mod:`sf.store`, raw BSON in SQLite) is used.
 - ``SF_DB``: database name, default ``signauxfaibles``.
 - ``SF_HOME``: folder of local state (embedded database files, models, logs), default ``./.sf``.
 - ``SF_DASK_SCHEDULER``: address of an existing Dask scheduler; unset → a local cluster.
@@ -42,8 +42,8 @@ class Settings:
 
     @property
     def embedded_data_dir(self) -> Path:
-        """Folder of the embedded server's SQLite files (one ``<db>.db`` per database)."""
-        return self.home / "data"
+        """Folder of the embedded store's SQLite files (one ``<db>.sqlite3`` per database)."""
+        return self.home / "store"
 
     def with_overrides(self, **changes: object) -> "Settings":
         """Return a copy where every non-None keyword replaces the current value."""
