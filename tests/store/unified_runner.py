@@ -591,6 +591,10 @@ class _Run:
         self.fail_points.append((client, arguments["failPoint"]["configureFailPoint"]))
 
     def verify_outcome(self) -> None:
+        # A round trip on every client first: an unacknowledged (w: 0) write sent on one of
+        # its connections is then applied before the runner's own client reads the outcome.
+        for client in self.clients:
+            client.admin.command("ping")
         for data in self.test.test.get("outcome", []):
             coll = self.internal[data["databaseName"]][data["collectionName"]]
             actual = list(coll.find({}, sort=[("_id", 1)]))
