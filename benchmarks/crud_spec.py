@@ -51,7 +51,7 @@ def _store_server() -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "sf.store.server", "--data-dir", data_dir,
              "--socket", os.path.join(data_dir, "store.sock"), "--parent-pid", str(os.getpid())],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             words = process.stdout.readline().split()
             if words[:1] != ["ready"]:
