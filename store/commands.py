@@ -1115,35 +1115,20 @@ class _Updater:
             raise StoreError(errors.FAILED_TO_PARSE, "arrayFilters may not be specified for replacement updates")
 
     def apply(self, doc: dict, query: dict) -> dict:
-        if self.replacement:
-            new_id = self.spec.get("_id", doc["_id"])
-            if not _same_id(new_id, doc["_id"]):
-                raise StoreError(errors.IMMUTABLE_FIELD,
-                                 f"After applying the update, the (immutable) field '_id' was found to have "
-                                 f"been altered to _id: {new_id!r}")
-            return {"_id": doc["_id"], **{k: v for k, v in self.spec.items() if k != "_id"}}
+        """The updated document (``doc`` itself when the update changes nothing)."""
         new = self.update_mod.apply_update(doc, self.spec, query=query, array_filters=self.array_filters,
-                                           collation=self.collation, **self._vars())
-        if "_id" not in new or not _same_id(new["_id"], doc["_id"]):
+                                           collation=self.collation, variables=self.variables)
+        if new is not doc and ("_id" not in new or not _same_id(new["_id"], doc["_id"])):
             raise StoreError(errors.IMMUTABLE_FIELD,
                              "Performing an update on the path '_id' would modify the immutable field '_id'")
         return new
 
-    def _vars(self) -> dict:
-        return {"variables": self.variables} if self.variables else {}
-
     def upsert_doc(self, query: dict) -> dict:
-        seed = self.update_mod.upsert_seed(query)
-        if self.replacement:
-            new = {k: v for k, v in self.spec.items()}
-            if "_id" in seed:
-                if "_id" in new and not _same_id(new["_id"], seed["_id"]):
-                    raise StoreError(errors.IMMUTABLE_FIELD,
-                                     "The _id field cannot be changed by an upsert replacement")
-                new["_id"] = seed["_id"]
-        else:
-            new = self.update_mod.apply_update(seed, self.spec, query=query, array_filters=self.array_filters,
-                                               is_upsert_insert=True, collation=self.collation, **self._vars())
+        """The document an upsert inserts (``_id`` first, a new ObjectId if none)."""
+        seed = self.update_mod.upsert_seed(query, replacement=self.replacement)
+        new = self.update_mod.apply_update(seed, self.spec, query=query, array_filters=self.array_filters,
+                                           is_upsert_insert=True, collation=self.collation,
+                                           variables=self.variables)
         doc_id = new.pop("_id", NO_ID)
         if doc_id is NO_ID:
             doc_id = bson.ObjectId()
@@ -1153,6 +1138,8 @@ class _Updater:
 
 def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict) -> bool:
     """Store ``new`` over ``old``; False (nothing written) when the bytes are the same."""
+    if new is old:
+        return False
     data = encode(new)
     if data == raw:
         return False
