@@ -125,6 +125,48 @@ _RANK_BY_TYPE: dict[type, int] = {
 }
 
 
+# --- BSON type codes ($type) ----------------------------------------------------------
+
+# The type aliases of ``$type`` (docs: "$type ... Available Types"); "number" is all four numbers.
+TYPE_ALIASES: dict[str, int] = {
+    "double": 1, "string": 2, "object": 3, "array": 4, "binData": 5, "undefined": 6,
+    "objectId": 7, "bool": 8, "date": 9, "null": 10, "regex": 11, "dbPointer": 12,
+    "javascript": 13, "symbol": 14, "javascriptWithScope": 15, "int": 16, "timestamp": 17,
+    "long": 18, "decimal": 19, "minKey": -1, "maxKey": 127,
+}
+TYPE_NAMES: dict[int, str] = {code: name for name, code in TYPE_ALIASES.items()}
+NUMBER_TYPES = frozenset({1, 16, 18, 19})
+
+
+def bson_type(value: Any) -> int:
+    """The BSON type code of a decoded value (int32 16, int64 18, double 1, ...).
+
+    A Python ``int`` outside the int32 range is written as int64 by ``bson``, so it is 18.
+    Symbols decode to ``str`` and undefined to ``None``, so they report string and null.
+    """
+    t = type(value)
+    if t is bool:
+        return 8
+    if t is int:
+        return 16 if -2**31 <= value < 2**31 else 18
+    code = _TYPE_BY_CLASS.get(t)
+    if code is not None:
+        if code == 13 and value.scope is not None:
+            return 15
+        return code
+    rank = type_rank(value)  # subclasses: fall back on the rank
+    return {RANK_OBJECT: 3, RANK_ARRAY: 4, RANK_BINARY: 5, RANK_STRING: 2, RANK_DATE: 9,
+            RANK_REGEX: 11, RANK_NUMBER: 18 if isinstance(value, int) else 1,
+            RANK_CODE: 13, RANK_CODE_WITH_SCOPE: 15}[rank]
+
+
+_TYPE_BY_CLASS: dict[type, int] = {
+    float: 1, str: 2, dict: 3, DBRef: 3, list: 4, tuple: 4, bytes: 5, Binary: 5, ObjectId: 7,
+    datetime.datetime: 9, DatetimeMS: 9, type(None): 10, Regex: 11, Code: 13, Timestamp: 17,
+    Int64: 18, Decimal128: 19, MinKey: -1, MaxKey: 127,
+}
+
+
 # --- small accessors -------------------------------------------------------------------
 
 def is_number(value: Any) -> bool:
