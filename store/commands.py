@@ -174,9 +174,60 @@ class _PipelineContext:
                     doc = {"_id": bson.ObjectId(), **doc}
                 session.insert(coll, doc["_id"], encode(doc), doc)
 
-    def merge_into(self, collection: str, docs: list[dict], on: list[str] | str, when_matched: Any,
+    def merge_into(self, collection: str, docs: list[dict], on: list[str] | str | None, when_matched: Any,
                    when_not_matched: str) -> None:
-        raise not_supported("$merge")
+        """``$merge`` into ``collection`` of this database, in one transaction.
+
+        ``on`` (default ``_id``) must be ``_id`` or the fields of a unique index (MongoDB's
+        rule, error 51183); ``when_matched`` is "replace", "keepExisting", "merge", "fail" or
+        an update pipeline (with ``$$new`` bound to the incoming document);
+        ``when_not_matched`` is "insert", "discard" or "fail".
+        """
+        query_mod, update_mod = _pure()
+        fields = [on] if isinstance(on, str) else list(on or ["_id"])
+        with self.engine.store.write(self.db) as session:
+            check_collection_name(collection)
+            coll = session.ensure_collection(collection)
+            if fields != ["_id"] and not any(
+                    i.unique and sorted(i.fields) == sorted(fields) for i in coll.indexes):
+                raise StoreError(51183, "Cannot find index to verify that join fields will be unique")
+            for doc in docs:
+                key = {}
+                for name in fields:
+                    values = query_mod.get_path_values(doc, name)
+                    if len(values) != 1 or isinstance(values[0], list):
+                        raise StoreError(51132, f"$merge write error: 'on' field '{name}' cannot be missing, "
+                                                f"null, undefined or an array")
+                    key[name] = values[0]
+                found = next(matching(session, coll, key, None), None)
+                if found is None:
+                    if when_not_matched == "discard":
+                        continue
+                    if when_not_matched == "fail":
+                        raise StoreError(13113, "$merge could not find a matching document in the target "
+                                                "collection for at least one document in the source collection")
+                    new = doc if "_id" in doc else {"_id": bson.ObjectId(), **doc}
+                    _insert_new(session, coll, new)
+                    continue
+                k, raw, old = found
+                old = old if old is not None else decode(raw)
+                if when_matched == "keepExisting":
+                    continue
+                if when_matched == "fail":
+                    raise StoreError(errors.DUPLICATE_KEY, f"$merge with whenMatched: fail found an existing "
+                                                           f"document with the same values of the 'on' fields")
+                if when_matched == "replace":
+                    new = {"_id": old["_id"], **{f: v for f, v in doc.items() if f != "_id"}}
+                elif when_matched == "merge":
+                    new = {**old, **{f: v for f, v in doc.items() if f != "_id"}}
+                elif isinstance(when_matched, list):
+                    new = update_mod.apply_update(old, when_matched, variables={"new": doc})
+                else:
+                    raise StoreError(errors.BAD_VALUE, f"invalid $merge whenMatched: {when_matched!r}")
+                if "_id" in doc and not _same_id(doc["_id"], old["_id"]):
+                    raise StoreError(errors.IMMUTABLE_FIELD, "$merge failed to update the matching document, "
+                                                             "did you attempt to modify the _id field?")
+                _write_updated(session, coll, k, raw, old, new)
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -365,7 +416,10 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
     if exact is not None:
         return session.get_many(coll, exact, reverse=reverse)
     query, _ = _pure()
-    ranges = query.key_ranges(filter_, "_id") if collation is None else None
+    key_ranges = getattr(query, "key_ranges", None)  # an optimisation only: without it, scan
+    if key_ranges is None:
+        return session.scan(coll, reverse=reverse)
+    ranges = key_ranges(filter_, "_id") if collation is None else None
     if ranges is not None:
         parts = _byte_ranges(ranges)
         if reverse:
@@ -376,7 +430,7 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
             spec = index.spec
             if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
                 continue
-            ranges = query.key_ranges(filter_, index.fields[0])
+            ranges = key_ranges(filter_, index.fields[0])
             if ranges is None:
                 continue
             ids: set[bytes] = set()
