@@ -180,10 +180,10 @@ class _PipelineContext:
 
         ``on`` (default ``_id``) must be ``_id`` or the fields of a unique index (MongoDB's
         rule, error 51183); ``when_matched`` is "replace", "keepExisting", "merge", "fail" or
-        an update pipeline (with ``$$new`` bound to the incoming document);
+        a pipeline (applied by :func:`.aggregate.merge_matched`);
         ``when_not_matched`` is "insert", "discard" or "fail".
         """
-        query_mod, update_mod = _pure()
+        query_mod, _ = _pure()
         fields = [on] if isinstance(on, str) else list(on or ["_id"])
         with self.engine.store.write(self.db) as session:
             check_collection_name(collection)
@@ -213,20 +213,12 @@ class _PipelineContext:
                 old = old if old is not None else decode(raw)
                 if when_matched == "keepExisting":
                     continue
-                if when_matched == "fail":
-                    raise StoreError(errors.DUPLICATE_KEY, f"$merge with whenMatched: fail found an existing "
-                                                           f"document with the same values of the 'on' fields")
-                if when_matched == "replace":
-                    new = {"_id": old["_id"], **{f: v for f, v in doc.items() if f != "_id"}}
-                elif when_matched == "merge":
-                    new = {**old, **{f: v for f, v in doc.items() if f != "_id"}}
-                elif isinstance(when_matched, list):
-                    new = update_mod.apply_update(old, when_matched, variables={"new": doc})
-                else:
-                    raise StoreError(errors.BAD_VALUE, f"invalid $merge whenMatched: {when_matched!r}")
-                if "_id" in doc and not _same_id(doc["_id"], old["_id"]):
+                from .aggregate import merge_matched
+                new = merge_matched(old, doc, when_matched)
+                if "_id" in new and not _same_id(new["_id"], old["_id"]):
                     raise StoreError(errors.IMMUTABLE_FIELD, "$merge failed to update the matching document, "
                                                              "did you attempt to modify the _id field?")
+                new = {"_id": old["_id"], **{f: v for f, v in new.items() if f != "_id"}}
                 _write_updated(session, coll, k, raw, old, new)
 
 
@@ -407,19 +399,20 @@ def _byte_ranges(ranges: list[tuple]) -> list[tuple[bytes | None, bytes | None]]
 
 
 def candidates(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
-               reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+               reverse: bool = False, exact: list[bytes] | None = None) -> Iterator[tuple[bytes, bytes]]:
     """``(k, raw)`` of documents that may match ``filter_`` (a superset), in ``_id`` order
     (descending if ``reverse``), narrowed by ``_id`` or a secondary index when the filter allows."""
     if not filter_:
         return session.scan(coll, reverse=reverse)
-    exact = _exact_id_keys(filter_, collation)
+    if exact is None:
+        exact = _exact_id_keys(filter_, collation)
     if exact is not None:
         return session.get_many(coll, exact, reverse=reverse)
     query, _ = _pure()
     key_ranges = getattr(query, "key_ranges", None)  # an optimisation only: without it, scan
     if key_ranges is None:
         return session.scan(coll, reverse=reverse)
-    ranges = key_ranges(filter_, "_id") if collation is None else None
+    ranges = key_ranges(filter_, "_id", collation=collation)
     if ranges is not None:
         parts = _byte_ranges(ranges)
         if reverse:
@@ -445,8 +438,9 @@ def matching(session: Session, coll: Collection, filter_: dict, collation: Colla
              ) -> Iterator[tuple[bytes, bytes, dict | None]]:
     """``(k, raw, doc)`` of the documents matching ``filter_`` (``doc`` None when the filter
     needed no decoding)."""
-    source = candidates(session, coll, filter_, collation, reverse)
-    if not filter_ or _exact_id_keys(filter_, collation) is not None:
+    exact = _exact_id_keys(filter_, collation) if filter_ else None
+    source = candidates(session, coll, filter_, collation, reverse, exact)
+    if not filter_ or exact is not None:
         for k, raw in source:
             yield k, raw, None
         return
@@ -1083,18 +1077,22 @@ def _statements(cmd: dict, key: str, name: str) -> list:
     return items
 
 
-def _savepoint(session: Session, name: str):
+class _savepoint:
     """A nested savepoint: one statement of a write command is atomic on its own."""
-    class _SP:
-        def __enter__(self):
-            session.conn.execute(f"SAVEPOINT {name}")
 
-        def __exit__(self, exc_type, exc, tb):
-            if exc_type is not None:
-                session.conn.execute(f"ROLLBACK TO {name}")
-            session.conn.execute(f"RELEASE {name}")
-            return False
-    return _SP()
+    __slots__ = ("session", "name")
+
+    def __init__(self, session: Session, name: str) -> None:
+        self.session, self.name = session, name
+
+    def __enter__(self) -> None:
+        self.session.conn.execute(f"SAVEPOINT {self.name}")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self.session.conn.execute(f"ROLLBACK TO {self.name}")
+        self.session.conn.execute(f"RELEASE {self.name}")
+        return False
 
 
 def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
@@ -1211,7 +1209,10 @@ def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
     data = encode(doc)
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17420, "Document to upsert is larger than 16777216")
-    with _savepoint(session, "ins"):
+    if coll.indexes:  # the document and its index keys go in together or not at all
+        with _savepoint(session, "ins"):
+            session.insert(coll, doc["_id"], data, doc)
+    else:
         session.insert(coll, doc["_id"], data, doc)
 
 
