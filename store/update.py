@@ -71,6 +71,18 @@ CANNOT_BACKFILL_ARRAY = 34
 INVALID_ID_FIELD = 53
 NOT_SINGLE_VALUE_FIELD = 54
 INVALID_DBREF = 55
+NOT_EXACT_VALUE_FIELD = 111
+QUERY_FEATURE_NOT_ALLOWED = 224
+
+_CODE_NAMES = {CANNOT_BACKFILL_ARRAY: "CannotBackfillArray", INVALID_ID_FIELD: "InvalidIdField",
+               NOT_SINGLE_VALUE_FIELD: "NotSingleValueField", INVALID_DBREF: "InvalidDBRef",
+               NOT_EXACT_VALUE_FIELD: "NotExactValueField", QUERY_FEATURE_NOT_ALLOWED: "QueryFeatureNotAllowed"}
+
+
+def _error(code: int, message: str) -> StoreError:
+    """A StoreError carrying MongoDB's code name also for the codes errors.py does not list."""
+    return StoreError(code, message, _CODE_NAMES.get(code))
+
 
 # MongoDB refuses to pad an array with more nulls than this (pathsupport::kMaxPaddingAllowed).
 MAX_PADDING = 1_500_000
@@ -108,19 +120,25 @@ def upsert_seed(filter: Mapping | None, *, replacement: bool = False) -> dict:
     """The document an upsert starts from: the filter's equality conditions, ``_id`` first.
 
     Equalities are ``{path: value}`` (not a regex, not an operator document), ``{path: {$eq:
-    v}}`` and a one-element ``$in``, at the top level or inside ``$and`` (and a one-clause
-    ``$or``/``$nor`` is not an equality); dotted paths create nested documents. For a
-    replacement upsert (``replacement=True``) only ``_id`` is taken. Two equalities on the
-    same path, or on a path and its prefix, raise NotSingleValueField (54).
+    v, …}}`` and a one-element ``$in``/``$all``, at the top level, inside ``$and`` or a
+    one-clause ``$or``; dotted paths create nested documents, fields in path order. For a
+    replacement upsert (``replacement=True``) only ``_id`` is taken, and a dotted ``_id.x``
+    raises NotExactValueField (111). Two equalities on the same path, or on a path and its
+    prefix, raise NotSingleValueField (54); ``$expr`` raises QueryFeatureNotAllowed (224).
     """
     equalities: dict[str, Any] = {}
     _collect_equalities(filter or {}, equalities)
     if replacement:
-        equalities = {p: v for p, v in equalities.items() if p == "_id" or p.startswith("_id.")}
+        # Only the immutable _id is taken, and it must be given whole.
+        for path in equalities:
+            if path.startswith("_id."):
+                raise _error(NOT_EXACT_VALUE_FIELD, f"field at '_id' must be exactly specified, field at "
+                                                        f"sub-path '{path}'found")
+        equalities = {p: v for p, v in equalities.items() if p == "_id"}
     paths = sorted(equalities)
     for a, b in zip(paths, paths[1:]):
         if b.startswith(a + "."):
-            raise StoreError(NOT_SINGLE_VALUE_FIELD,
+            raise _error(NOT_SINGLE_VALUE_FIELD,
                              f"cannot infer query fields to set, both paths '{b}' and '{a}' are matched")
     seed: dict[str, Any] = {}
     for path in paths:
@@ -154,10 +172,10 @@ def apply_update(doc: dict, update: Mapping | list, *, query: Mapping | None = N
     if isinstance(update, list):
         new = _apply_pipeline(doc, update, is_upsert_insert, collation, variables, now)
     elif not isinstance(update, Mapping):
-        raise StoreError(FAILED_TO_PARSE, "Update argument must be either an object or an array")
+        raise _error(FAILED_TO_PARSE, "Update argument must be either an object or an array")
     elif is_replacement(update):
         if array_filters:
-            raise StoreError(FAILED_TO_PARSE, "arrayFilters may not be specified for replacement-style updates")
+            raise _error(FAILED_TO_PARSE, "arrayFilters may not be specified for replacement-style updates")
         new = _apply_replacement(doc, update, is_upsert_insert, now)
     else:
         tree = _parse_update(update, array_filters, collation)
@@ -196,10 +214,10 @@ def _array_index(name: str) -> int | None:
 def _split_path(path: str) -> list[str]:
     """Split a dotted update path, rejecting empty ones (EmptyFieldName, 56)."""
     if path == "":
-        raise StoreError(EMPTY_FIELD_NAME, "An empty update path is not valid.")
+        raise _error(EMPTY_FIELD_NAME, "An empty update path is not valid.")
     parts = path.split(".")
     if any(part == "" for part in parts):
-        raise StoreError(EMPTY_FIELD_NAME,
+        raise _error(EMPTY_FIELD_NAME,
                          f"The update path '{path}' contains an empty field name, which is not allowed.")
     return parts
 
@@ -282,7 +300,7 @@ class _ApplyContext:
             self._matched = None if self.upsert or self.query is None else _positional_index(
                 self.query, self.original, self.collation)
         if self._matched is None:
-            raise StoreError(BAD_VALUE, "The positional operator did not find the match needed from the query.")
+            raise _error(BAD_VALUE, "The positional operator did not find the match needed from the query.")
         return str(self._matched)
 
 
@@ -351,7 +369,7 @@ class _ArrayNode(_Node):
     def apply_existing(self, ctx, container, key, path):
         array = container[key]
         if not isinstance(array, list):
-            raise StoreError(BAD_VALUE, f"Cannot apply array updates to non-array element "
+            raise _error(BAD_VALUE, f"Cannot apply array updates to non-array element "
                                         f"{path[-1]}: {_render(array)}")
         for index in range(len(array)):
             matching = [child for ident, child in sorted(self.children.items(), key=lambda kv: _FIELD_KEY(kv[0]))
@@ -362,7 +380,7 @@ class _ArrayNode(_Node):
             node.apply_existing(ctx, array, index, path + [str(index)])
 
     def apply_missing(self, ctx, base, taken, to_create):
-        raise StoreError(BAD_VALUE, f"The path '{'.'.join(taken + to_create)}' must exist in the "
+        raise _error(BAD_VALUE, f"The path '{'.'.join(taken + to_create)}' must exist in the "
                                     f"document in order to apply array updates.")
 
 
@@ -387,7 +405,7 @@ def _merge(a: _Node, b: _Node, path: list[str]) -> _Node:
             merged_array.children[ident] = _merge(merged_array.children[ident], child, path + [f"$[{ident}]"]) \
                 if ident in merged_array.children else child
         return merged_array
-    raise StoreError(CONFLICTING_UPDATE_OPERATORS, f"Update created a conflict at '{'.'.join(path)}'")
+    raise _error(CONFLICTING_UPDATE_OPERATORS, f"Update created a conflict at '{'.'.join(path)}'")
 
 
 _MODIFIERS: dict[str, Callable[..., "_Leaf"]] = {}
@@ -409,16 +427,16 @@ def _parse_update(update: Mapping, array_filters: list | None, collation: Any) -
     for op, spec in update.items():
         factory = _MODIFIERS.get(op)
         if factory is None:
-            raise StoreError(FAILED_TO_PARSE, f"Unknown modifier: {op}. Expected a valid update modifier "
+            raise _error(FAILED_TO_PARSE, f"Unknown modifier: {op}. Expected a valid update modifier "
                                               "or pipeline-style update specified as an array")
         if not isinstance(spec, Mapping):
-            raise StoreError(FAILED_TO_PARSE, f"Modifiers operate on fields but we found type "
+            raise _error(FAILED_TO_PARSE, f"Modifiers operate on fields but we found type "
                                               f"{_type_name(spec)} instead. For example: {{$mod: {{<field>: ...}}}}"
                                               f" not {{{op}: {_render(spec)}}}")
         for path, arg in spec.items():
             if op == "$rename":
                 if type(arg) is not str:
-                    raise StoreError(BAD_VALUE, f"The 'to' field for $rename must be a string: {path}: {_render(arg)}")
+                    raise _error(BAD_VALUE, f"The 'to' field for $rename must be a string: {path}: {_render(arg)}")
                 source = _split_path(path)
                 target = _split_path(arg)
                 _insert(root, source, _RenameSource(source), filters, used, path)
@@ -430,7 +448,7 @@ def _parse_update(update: Mapping, array_filters: list | None, collation: Any) -
     unused = set(filters) - used
     if unused:
         ident = sorted(unused)[0]
-        raise StoreError(FAILED_TO_PARSE, f"The array filter for identifier '{ident}' was not used in the "
+        raise _error(FAILED_TO_PARSE, f"The array filter for identifier '{ident}' was not used in the "
                                           f"update {_render(dict(update))}")
     return root
 
@@ -441,18 +459,18 @@ def _insert(root: _ObjectNode, parts: list[str], leaf: "_Leaf", filters: dict, u
     update's path conflicts (ConflictingUpdateOperators, 40)."""
     positions = [i for i, part in enumerate(parts) if part == "$"]
     if len(positions) > 1:
-        raise StoreError(BAD_VALUE, f"Too many positional (i.e. '$') elements found in path '{path}'")
+        raise _error(BAD_VALUE, f"Too many positional (i.e. '$') elements found in path '{path}'")
     if positions and positions[0] == 0:
-        raise StoreError(BAD_VALUE, f"Cannot have positional (i.e. '$') element in the first position in path '{path}'")
+        raise _error(BAD_VALUE, f"Cannot have positional (i.e. '$') element in the first position in path '{path}'")
     names: list[str] = []
     for i, part in enumerate(parts):
         if _is_array_filter_part(part):
             if i == 0:
-                raise StoreError(BAD_VALUE, "Cannot have array filter identifier (i.e. '$[<id>]') element in "
+                raise _error(BAD_VALUE, "Cannot have array filter identifier (i.e. '$[<id>]') element in "
                                             f"the first position in path '{path}'")
             ident = part[2:-1]
             if ident and ident not in filters:
-                raise StoreError(BAD_VALUE, f"No array filter found for identifier '{ident}' in path '{path}'")
+                raise _error(BAD_VALUE, f"No array filter found for identifier '{ident}' in path '{path}'")
             if ident:
                 used.add(ident)
             names.append(ident)
@@ -470,7 +488,7 @@ def _insert(root: _ObjectNode, parts: list[str], leaf: "_Leaf", filters: dict, u
             existing = current.children.get(names[i])
         if existing is not None and (last or not isinstance(existing, wanted)):
             at = path if last else ".".join(parts[:i + 1])
-            raise StoreError(CONFLICTING_UPDATE_OPERATORS,
+            raise _error(CONFLICTING_UPDATE_OPERATORS,
                              f"Updating the path '{path}' would create a conflict at '{at}'")
         if existing is None:
             existing = leaf if last else (wanted(filters) if wanted is _ArrayNode else wanted())
@@ -490,20 +508,20 @@ def _parse_array_filters(array_filters: list | None, collation: Any) -> dict[str
     filters: dict[str, Callable[[Any], bool]] = {}
     for spec in array_filters:
         if not isinstance(spec, Mapping):
-            raise StoreError(TYPE_MISMATCH, "arrayFilters entries must be objects")
+            raise _error(TYPE_MISMATCH, "arrayFilters entries must be objects")
         names = _top_level_names(spec)
         if not names:
-            raise StoreError(FAILED_TO_PARSE, "Cannot use an expression without a top-level field name in arrayFilters")
+            raise _error(FAILED_TO_PARSE, "Cannot use an expression without a top-level field name in arrayFilters")
         if len(names) > 1:
             a, b = sorted(names)[:2]
-            raise StoreError(FAILED_TO_PARSE, f"Error parsing array filter :: caused by :: Expected a single "
+            raise _error(FAILED_TO_PARSE, f"Error parsing array filter :: caused by :: Expected a single "
                                               f"top-level field name, found '{a}' and '{b}'")
         ident = names.pop()
         if not re.fullmatch(r"[a-z][a-zA-Z0-9]*", ident):
-            raise StoreError(BAD_VALUE, "Error parsing array filter :: caused by :: The top-level field name must "
+            raise _error(BAD_VALUE, "Error parsing array filter :: caused by :: The top-level field name must "
                                         f"be an alphanumeric string beginning with a lowercase letter, found '{ident}'")
         if ident in filters:
-            raise StoreError(FAILED_TO_PARSE, f"Found multiple array filters with the same top-level field name {ident}")
+            raise _error(FAILED_TO_PARSE, f"Found multiple array filters with the same top-level field name {ident}")
         matcher = compile_filter(spec, collation)
         filters[ident] = (lambda m, name: lambda element: m({name: element}))(matcher, ident)
     return filters
@@ -550,7 +568,7 @@ class _Leaf(_Node):
         if new is _NOOP:
             return
         if path[0] == "_id":
-            raise StoreError(IMMUTABLE_FIELD, f"Performing an update on the path '{'.'.join(path)}' would "
+            raise _error(IMMUTABLE_FIELD, f"Performing an update on the path '{'.'.join(path)}' would "
                                               f"modify the immutable field '_id'")
         if new is _REMOVE:
             if isinstance(container, dict):
@@ -568,7 +586,7 @@ class _Leaf(_Node):
             return
         value = self.create(ctx)
         if taken and taken[0] == "_id":
-            raise StoreError(IMMUTABLE_FIELD, f"Updating the path '{'.'.join(taken + to_create)}' would "
+            raise _error(IMMUTABLE_FIELD, f"Updating the path '{'.'.join(taken + to_create)}' would "
                                               f"modify the immutable field '_id'")
         _create_path(base, taken, to_create, value)
         if not ctx.upsert and not taken and isinstance(base, dict):
@@ -583,12 +601,12 @@ def _create_path(base: Any, taken: list[str], to_create: list[str], value: Any) 
     if isinstance(base, list):
         index = _array_index(first)
         if index is None:
-            raise StoreError(PATH_NOT_VIABLE, f"Cannot create field '{first}' in element "
+            raise _error(PATH_NOT_VIABLE, f"Cannot create field '{first}' in element "
                                               f"{{{taken[-1] if taken else ''}: {_render(base)}}}")
         if index - len(base) > MAX_PADDING:
-            raise StoreError(CANNOT_BACKFILL_ARRAY, f"can't backfill more than {MAX_PADDING} elements")
+            raise _error(CANNOT_BACKFILL_ARRAY, f"can't backfill more than {MAX_PADDING} elements")
     elif not isinstance(base, dict):
-        raise StoreError(PATH_NOT_VIABLE, f"Cannot create field '{first}' in element "
+        raise _error(PATH_NOT_VIABLE, f"Cannot create field '{first}' in element "
                                           f"{{{taken[-1] if taken else ''}: {_render(base)}}}")
     for part in reversed(to_create[1:]):
         value = {part: value}
@@ -633,7 +651,7 @@ class _Arithmetic(_Leaf):
 
     def __init__(self, arg, parts, collation):
         if _num_kind(arg) is None:
-            raise StoreError(TYPE_MISMATCH, f"Cannot {self.verb} with non-numeric argument: "
+            raise _error(TYPE_MISMATCH, f"Cannot {self.verb} with non-numeric argument: "
                                             f"{{{'.'.join(parts)}: {_render(arg)}}}")
         super().__init__(arg, parts, collation)
 
@@ -642,12 +660,12 @@ class _Arithmetic(_Leaf):
 
     def modify(self, ctx, value, path):
         if _num_kind(value) is None:
-            raise StoreError(TYPE_MISMATCH, f"Cannot apply {self.op} to a value of non-numeric type. "
+            raise _error(TYPE_MISMATCH, f"Cannot apply {self.op} to a value of non-numeric type. "
                                             f"{{{_id_text(ctx.root)}}} has the field '{path[-1]}' of "
                                             f"non-numeric type {_type_name(value)}")
         result = self.combine(self.arg, value)
         if result is None:
-            raise StoreError(BAD_VALUE, f"Failed to apply {self.op} operations to current value "
+            raise _error(BAD_VALUE, f"Failed to apply {self.op} operations to current value "
                                         f"({_render(value)}) for document {{{_id_text(ctx.root)}}}")
         return _NOOP if _identical_numbers(result, value) else result
 
@@ -709,15 +727,15 @@ class _CurrentDate(_Leaf):
             found = None
             for name, value in arg.items():
                 if name != "$type":
-                    raise StoreError(BAD_VALUE, f"Unrecognized $currentDate option: {name}")
+                    raise _error(BAD_VALUE, f"Unrecognized $currentDate option: {name}")
                 if value in ("date", "timestamp") and type(value) is str:
                     found = value
             if found is None:
-                raise StoreError(BAD_VALUE, "The '$type' string field is required to be 'date' or 'timestamp': "
+                raise _error(BAD_VALUE, "The '$type' string field is required to be 'date' or 'timestamp': "
                                             "{$currentDate: {field : {$type: 'date'}}}")
             self.as_date = found == "date"
         else:
-            raise StoreError(BAD_VALUE, f"{_type_name(arg)} is not valid type for $currentDate. Please use a "
+            raise _error(BAD_VALUE, f"{_type_name(arg)} is not valid type for $currentDate. Please use a "
                                         "boolean ('true') or a $type expression ({$type: 'timestamp/date'}).")
 
     def modify(self, ctx, value, path):
@@ -755,29 +773,29 @@ class _Push(_Leaf):
         if isinstance(arg, Mapping) and "$each" in arg:
             for clause in arg:
                 if clause not in ("$each", "$slice", "$sort", "$position"):
-                    raise StoreError(BAD_VALUE, f"Unrecognized clause in $push: {clause}")
+                    raise _error(BAD_VALUE, f"Unrecognized clause in $push: {clause}")
             if not isinstance(arg["$each"], list):
-                raise StoreError(BAD_VALUE, "The argument to $each in $push must be an array but it was of type: "
+                raise _error(BAD_VALUE, "The argument to $each in $push must be an array but it was of type: "
                                             f"{_type_name(arg['$each'])}")
             self.values = arg["$each"]
             if "$slice" in arg:
                 self.slice = _parse_integer(arg["$slice"])
                 if self.slice is None:
-                    raise StoreError(BAD_VALUE, "The value for $slice must be an integer value but was given type: "
+                    raise _error(BAD_VALUE, "The value for $slice must be an integer value but was given type: "
                                                 f"{_type_name(arg['$slice'])}")
             if "$sort" in arg:
                 self.sort = _parse_push_sort(arg["$sort"])
             if "$position" in arg:
                 self.position = _parse_integer(arg["$position"])
                 if self.position is None:
-                    raise StoreError(BAD_VALUE, "The value for $position must be an integer value, not of type: "
+                    raise _error(BAD_VALUE, "The value for $position must be an integer value, not of type: "
                                                 f"{_type_name(arg['$position'])}")
         else:
             self.values = [arg]
 
     def modify(self, ctx, value, path):
         if not isinstance(value, list):
-            raise StoreError(BAD_VALUE, f"The field '{'.'.join(path)}' must be an array but is of type "
+            raise _error(BAD_VALUE, f"The field '{'.'.join(path)}' must be an array but is of type "
                                         f"{_type_name(value)} in document {{{_id_text(ctx.root)}}}")
         return self._push(list(value), ctx)
 
@@ -811,22 +829,22 @@ def _parse_push_sort(spec: Any) -> Any:
     list of (path parts, direction)."""
     if isinstance(spec, Mapping):
         if not spec:
-            raise StoreError(BAD_VALUE, "The $sort pattern is empty when it should be a set of fields.")
+            raise _error(BAD_VALUE, "The $sort pattern is empty when it should be a set of fields.")
         pattern = []
         for field, direction in spec.items():
             if _num_kind(direction) is None or float(_as_float(direction)) not in (1.0, -1.0):
-                raise StoreError(BAD_VALUE, "The $sort element value must be either 1 or -1")
+                raise _error(BAD_VALUE, "The $sort element value must be either 1 or -1")
             if field == "":
-                raise StoreError(BAD_VALUE, "The $sort field cannot be empty")
+                raise _error(BAD_VALUE, "The $sort field cannot be empty")
             if any(part == "" for part in field.split(".")):
-                raise StoreError(BAD_VALUE, f"The $sort field is a dotted field but has an empty part: {field}")
+                raise _error(BAD_VALUE, f"The $sort field is a dotted field but has an empty part: {field}")
             pattern.append((field.split("."), 1 if _as_float(direction) > 0 else -1))
         return pattern
     if _num_kind(spec) is not None:
         if _as_float(spec) not in (1.0, -1.0):
-            raise StoreError(BAD_VALUE, "The $sort element value must be either 1 or -1")
+            raise _error(BAD_VALUE, "The $sort element value must be either 1 or -1")
         return 1 if _as_float(spec) > 0 else -1
-    raise StoreError(BAD_VALUE, "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} "
+    raise _error(BAD_VALUE, "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} "
                                 "to sort embedded fields")
 
 
@@ -872,10 +890,10 @@ class _AddToSet(_Leaf):
         first = next(iter(arg), None) if isinstance(arg, Mapping) else None
         if first == "$each":
             if not isinstance(arg["$each"], list):
-                raise StoreError(TYPE_MISMATCH, "The argument to $each in $addToSet must be an array but it was "
+                raise _error(TYPE_MISMATCH, "The argument to $each in $addToSet must be an array but it was "
                                                 f"of type {_type_name(arg['$each'])}")
             if len(arg) > 1:
-                raise StoreError(BAD_VALUE, f"Found unexpected fields after $each in $addToSet: {_render(dict(arg))}")
+                raise _error(BAD_VALUE, f"Found unexpected fields after $each in $addToSet: {_render(dict(arg))}")
             values = arg["$each"]
         else:
             values = [arg]
@@ -885,7 +903,7 @@ class _AddToSet(_Leaf):
         from .bsonorder import compare
 
         if not isinstance(value, list):
-            raise StoreError(BAD_VALUE, f"Cannot apply $addToSet to non-array field. Field named "
+            raise _error(BAD_VALUE, f"Cannot apply $addToSet to non-array field. Field named "
                                         f"'{path[-1]}' has non-array type {_type_name(value)}")
         added = [v for v in self.values if not any(compare(v, e, ctx.collation) == 0 for e in value)]
         return value + _copy_tree(added) if added else _NOOP
@@ -911,17 +929,17 @@ class _Pop(_Leaf):
     def __init__(self, arg, parts, collation):
         super().__init__(arg, parts, collation)
         if _num_kind(arg) is None:
-            raise StoreError(FAILED_TO_PARSE, f"Expected a number in: {'.'.join(parts)}: {_render(arg)}")
+            raise _error(FAILED_TO_PARSE, f"Expected a number in: {'.'.join(parts)}: {_render(arg)}")
         n = _parse_integer(arg)
         if n is None:
-            raise StoreError(FAILED_TO_PARSE, f"Expected an integer: {'.'.join(parts)}: {_render(arg)}")
+            raise _error(FAILED_TO_PARSE, f"Expected an integer: {'.'.join(parts)}: {_render(arg)}")
         if n not in (1, -1):
-            raise StoreError(FAILED_TO_PARSE, f"$pop expects 1 or -1, found: {n}")
+            raise _error(FAILED_TO_PARSE, f"$pop expects 1 or -1, found: {n}")
         self.from_front = n == -1
 
     def modify(self, ctx, value, path):
         if not isinstance(value, list):
-            raise StoreError(TYPE_MISMATCH, f"Path '{'.'.join(path)}' contains an element of non-array type "
+            raise _error(TYPE_MISMATCH, f"Path '{'.'.join(path)}' contains an element of non-array type "
                                             f"'{_type_name(value)}'")
         if not value:
             return _NOOP
@@ -938,7 +956,7 @@ class _Culling(_Leaf):
 
     def modify(self, ctx, value, path):
         if not isinstance(value, list):
-            raise StoreError(BAD_VALUE, "Cannot apply $pull to a non-array value")
+            raise _error(BAD_VALUE, "Cannot apply $pull to a non-array value")
         kept = [e for e in value if not self.removes(ctx, e)]
         return kept if len(kept) != len(value) else _NOOP
 
@@ -988,7 +1006,7 @@ class _PullAll(_Culling):
     def __init__(self, arg, parts, collation):
         super().__init__(arg, parts, collation)
         if not isinstance(arg, list):
-            raise StoreError(BAD_VALUE, f"$pullAll requires an array argument but was given a {_type_name(arg)}")
+            raise _error(BAD_VALUE, f"$pullAll requires an array argument but was given a {_type_name(arg)}")
 
     def removes(self, ctx, element):
         from .bsonorder import compare
@@ -1001,20 +1019,20 @@ class _Bit(_Leaf):
     def __init__(self, arg, parts, collation):
         super().__init__(arg, parts, collation)
         if not isinstance(arg, Mapping):
-            raise StoreError(BAD_VALUE, f"The $bit modifier is not compatible with a {_type_name(arg)}.  You must "
+            raise _error(BAD_VALUE, f"The $bit modifier is not compatible with a {_type_name(arg)}.  You must "
                                         "pass in an embedded document: {$bit: {field: {and/or/xor: #}}")
         self.ops = []
         for name, operand in arg.items():
             if name not in ("and", "or", "xor"):
-                raise StoreError(BAD_VALUE, "The $bit modifier only supports 'and', 'or', and 'xor', not "
+                raise _error(BAD_VALUE, "The $bit modifier only supports 'and', 'or', and 'xor', not "
                                             f"'{name}' which is an unknown operator: {{{name}: {_render(operand)}}}")
             if _num_kind(operand) not in ("int", "long"):
-                raise StoreError(BAD_VALUE, "The $bit modifier field must be an Integer(32/64 bit); a "
+                raise _error(BAD_VALUE, "The $bit modifier field must be an Integer(32/64 bit); a "
                                             f"'{_type_name(operand)}' is not supported here: "
                                             f"{{{name}: {_render(operand)}}}")
             self.ops.append((name, operand))
         if not self.ops:
-            raise StoreError(BAD_VALUE, "You must pass in at least one bitwise operation. The format is: "
+            raise _error(BAD_VALUE, "You must pass in at least one bitwise operation. The format is: "
                                         "{$bit: {field: {and/or/xor: #}}")
 
     def _run(self, value: Any) -> Any:
@@ -1027,7 +1045,7 @@ class _Bit(_Leaf):
 
     def modify(self, ctx, value, path):
         if _num_kind(value) not in ("int", "long"):
-            raise StoreError(BAD_VALUE, f"Cannot apply $bit to a value of non-integral type.{_id_text(ctx.root)} "
+            raise _error(BAD_VALUE, f"Cannot apply $bit to a value of non-integral type.{_id_text(ctx.root)} "
                                         f"has the field {path[-1]} of non-integer type {_type_name(value)}")
         result = self._run(value)
         return _NOOP if _identical_numbers(result, value) else result
@@ -1061,13 +1079,13 @@ class _Rename(_Leaf):
         super().__init__(None, target, None)
         spec = f"{source_text}: \"{target_text}\""
         if source == target:
-            raise StoreError(BAD_VALUE, f"The source and target field for $rename must differ: {spec}")
+            raise _error(BAD_VALUE, f"The source and target field for $rename must differ: {spec}")
         if source[:len(target)] == target or target[:len(source)] == source:
-            raise StoreError(BAD_VALUE, f"The source and target field for $rename must not be on the same path: {spec}")
+            raise _error(BAD_VALUE, f"The source and target field for $rename must not be on the same path: {spec}")
         if any(p == "$" or _is_array_filter_part(p) for p in source):
-            raise StoreError(BAD_VALUE, f"The source field for $rename may not be dynamic: {source_text}")
+            raise _error(BAD_VALUE, f"The source field for $rename may not be dynamic: {source_text}")
         if any(p == "$" or _is_array_filter_part(p) for p in target):
-            raise StoreError(BAD_VALUE, f"The destination field for $rename may not be dynamic: {target_text}")
+            raise _error(BAD_VALUE, f"The destination field for $rename may not be dynamic: {target_text}")
         self.source = source
         self.source_text = source_text
         self.target_text = target_text
@@ -1083,7 +1101,7 @@ class _Rename(_Leaf):
             if isinstance(parent, list):
                 index = _array_index(part)
                 if index is None:
-                    raise StoreError(PATH_NOT_VIABLE, f"cannot use the part ({part} of {self.source_text}) to "
+                    raise _error(PATH_NOT_VIABLE, f"cannot use the part ({part} of {self.source_text}) to "
                                                       f"traverse the element ({{{self.source[i - 1]}: {_render(parent)}}})")
                 array_name = array_name or self.source[i - 1]
                 if index >= len(parent):
@@ -1094,12 +1112,12 @@ class _Rename(_Leaf):
                     return None, _MISSING
                 value = parent[part]
             else:
-                raise StoreError(PATH_NOT_VIABLE, f"cannot use the part ({part} of {self.source_text}) to traverse "
+                raise _error(PATH_NOT_VIABLE, f"cannot use the part ({part} of {self.source_text}) to traverse "
                                                   f"the element ({{{self.source[i - 1]}: {_render(parent)}}})")
             if i < len(self.source) - 1:
                 parent = value
         if array_name is not None:
-            raise StoreError(BAD_VALUE, f"The source field cannot be an array element, '{self.source_text}' in doc "
+            raise _error(BAD_VALUE, f"The source field cannot be an array element, '{self.source_text}' in doc "
                                         f"with {_id_text(ctx.root)} has an array field called '{array_name}'")
         return parent, value
 
@@ -1109,7 +1127,7 @@ class _Rename(_Leaf):
         for part in parts:
             elem = elem[part] if isinstance(elem, dict) else elem[int(part)]
             if isinstance(elem, list):
-                raise StoreError(BAD_VALUE, f"The destination field cannot be an array element, "
+                raise _error(BAD_VALUE, f"The destination field cannot be an array element, "
                                             f"'{self.target_text}' in doc with {_id_text(ctx.root)} has an array "
                                             f"field called '{part}'")
 
@@ -1121,7 +1139,7 @@ class _Rename(_Leaf):
         write(value)
         del parent[self.source[-1]]
         if self.source[0] == "_id":
-            raise StoreError(IMMUTABLE_FIELD, f"Unsetting the path '{self.source_text}' using $rename would modify "
+            raise _error(IMMUTABLE_FIELD, f"Unsetting the path '{self.source_text}' using $rename would modify "
                                               "the immutable field '_id'")
         ctx.changed = True
 
@@ -1132,7 +1150,7 @@ class _Rename(_Leaf):
             # Same value (exactly, without collation): the destination is left as it is.
             if compare(container[key], value) != 0:
                 if path[0] == "_id":
-                    raise StoreError(IMMUTABLE_FIELD, f"Performing an update on the path '{'.'.join(path)}' "
+                    raise _error(IMMUTABLE_FIELD, f"Performing an update on the path '{'.'.join(path)}' "
                                                       "would modify the immutable field '_id'")
                 container[key] = value
         self._move(ctx, path[:-1], write)
@@ -1140,7 +1158,7 @@ class _Rename(_Leaf):
     def apply_missing(self, ctx, base, taken, to_create):
         def write(value: Any) -> None:
             if taken and taken[0] == "_id":
-                raise StoreError(IMMUTABLE_FIELD, f"Updating the path '{'.'.join(taken + to_create)}' would "
+                raise _error(IMMUTABLE_FIELD, f"Updating the path '{'.'.join(taken + to_create)}' would "
                                                   "modify the immutable field '_id'")
             _create_path(base, taken, to_create, value)
             if not ctx.upsert and not taken:
@@ -1241,35 +1259,35 @@ def _validate_dollar_element(container: dict, key: str) -> None:
     nxt = keys[i + 1] if i + 1 < len(keys) else None
     if key == "$db":
         if type(container[key]) is not str:
-            raise StoreError(INVALID_DBREF, f"The DBRef $db field must be a String, not a {_type_name(container[key])}")
+            raise _error(INVALID_DBREF, f"The DBRef $db field must be a String, not a {_type_name(container[key])}")
         if prev != "$id":
-            raise StoreError(INVALID_DBREF, "Found $db field without a $id before it, which is invalid.")
+            raise _error(INVALID_DBREF, "Found $db field without a $id before it, which is invalid.")
         return
     if key == "$id":
         if prev != "$ref":
-            raise StoreError(INVALID_DBREF, "Found $id field without a $ref before it, which is invalid.")
+            raise _error(INVALID_DBREF, "Found $id field without a $ref before it, which is invalid.")
         return
     if key == "$ref":
         if type(container[key]) is not str:
-            raise StoreError(INVALID_DBREF, f"The DBRef $ref field must be a String, not a {_type_name(container[key])}")
+            raise _error(INVALID_DBREF, f"The DBRef $ref field must be a String, not a {_type_name(container[key])}")
         if nxt != "$id":
-            raise StoreError(INVALID_DBREF, "The DBRef $ref field must be followed by a $id field")
+            raise _error(INVALID_DBREF, "The DBRef $ref field must be followed by a $id field")
         return
-    raise StoreError(DOLLAR_PREFIXED_FIELD_NAME,
+    raise _error(DOLLAR_PREFIXED_FIELD_NAME,
                      f"The dollar ($) prefixed field '{key}' in '{key}' is not allowed in the context of an "
                      "update's replacement document. Consider using an aggregation pipeline with $replaceWith.")
 
 
 def _validate_id(value: Any) -> None:
     if isinstance(value, (list, Regex, re.Pattern)):
-        raise StoreError(INVALID_ID_FIELD, f"The '_id' value cannot be of type {_type_name(value)}")
+        raise _error(INVALID_ID_FIELD, f"The '_id' value cannot be of type {_type_name(value)}")
     if isinstance(value, dict):
         for key, inner in value.items():
             if key.startswith("$"):
                 try:
                     _validate_dollar_element(value, key)
                 except StoreError as error:
-                    raise StoreError(error.code, f"_id fields may not contain '$'-prefixed fields: {error.message}") \
+                    raise _error(error.code, f"_id fields may not contain '$'-prefixed fields: {error.message}") \
                         from None
             if isinstance(inner, dict):
                 _validate_id({k: v for k, v in inner.items()})
@@ -1310,7 +1328,7 @@ def _replace(doc: dict, new_fields: dict, *, allow_dollar: bool) -> dict:
         from .bsonorder import compare
 
         if compare(new["_id"], doc["_id"]) != 0:
-            raise StoreError(IMMUTABLE_FIELD, "After applying the update, the (immutable) field '_id' was found "
+            raise _error(IMMUTABLE_FIELD, "After applying the update, the (immutable) field '_id' was found "
                                               f"to have been altered to _id: {_render(new['_id'])}")
     return new
 
@@ -1326,13 +1344,13 @@ class _NoCollections:
     """The PipelineContext of an update pipeline: its stages never read other collections."""
 
     def scan(self, collection: str):
-        raise StoreError(INVALID_OPTIONS, "other collections are not available within an update")
+        raise _error(INVALID_OPTIONS, "other collections are not available within an update")
 
     def write_out(self, collection: str, docs: list) -> None:
-        raise StoreError(INVALID_OPTIONS, "$out is not allowed to be used within an update")
+        raise _error(INVALID_OPTIONS, "$out is not allowed to be used within an update")
 
     def merge_into(self, *args: Any) -> None:
-        raise StoreError(INVALID_OPTIONS, "$merge is not allowed to be used within an update")
+        raise _error(INVALID_OPTIONS, "$merge is not allowed to be used within an update")
 
 
 def _apply_pipeline(doc: dict, pipeline: list, upsert: bool, collation: Any, variables: Mapping | None,
@@ -1341,16 +1359,16 @@ def _apply_pipeline(doc: dict, pipeline: list, upsert: bool, collation: Any, var
     the document; the result replaces it (its ``_id`` may not change; a dropped ``_id`` is kept)."""
     for stage in pipeline:
         if not isinstance(stage, Mapping) or len(stage) != 1:
-            raise StoreError(FAILED_TO_PARSE, "A pipeline stage specification object must contain exactly one field.")
+            raise _error(FAILED_TO_PARSE, "A pipeline stage specification object must contain exactly one field.")
         name = next(iter(stage))
         if name not in PIPELINE_STAGES:
-            raise StoreError(INVALID_OPTIONS, f"{name} is not allowed to be used within an update")
+            raise _error(INVALID_OPTIONS, f"{name} is not allowed to be used within an update")
     from .aggregate import run_pipeline  # lazy: the aggregation module is large and optional here
 
     results = list(run_pipeline([_copy_tree(doc)], pipeline, _NoCollections(), collation=collation,
                                 variables=dict(variables or {})))
     if len(results) != 1:
-        raise StoreError(BAD_VALUE, "An update pipeline must produce exactly one document")
+        raise _error(BAD_VALUE, "An update pipeline must produce exactly one document")
     return _replace(doc, results[0], allow_dollar=True)
 
 
@@ -1363,7 +1381,7 @@ def _finish_upsert(doc: dict) -> dict:
         doc = {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
     _validate_top_level(doc, allow_dollar=True)
     if isinstance(doc["_id"], list):
-        raise StoreError(NOT_SINGLE_VALUE_FIELD, "After applying the update to the document, the field '_id' was "
+        raise _error(NOT_SINGLE_VALUE_FIELD, "After applying the update to the document, the field '_id' was "
                                                  "found to be an array or array descendant.")
     return doc
 
@@ -1371,6 +1389,9 @@ def _finish_upsert(doc: dict) -> dict:
 def _collect_equalities(filter: Mapping, out: dict[str, Any]) -> None:
     """The equality conditions of a filter (see :func:`upsert_seed`)."""
     for key, value in filter.items():
+        if key == "$expr":
+            raise _error(QUERY_FEATURE_NOT_ALLOWED, "$expr is not allowed in the query of an upsert",
+                             )
         if key == "$and":
             for clause in value:
                 _collect_equalities(clause, out)
@@ -1383,20 +1404,27 @@ def _collect_equalities(filter: Mapping, out: dict[str, Any]) -> None:
             found = _equality_value(value)
             if found is not _MISSING:
                 if key in out:
-                    raise StoreError(NOT_SINGLE_VALUE_FIELD,
+                    raise _error(NOT_SINGLE_VALUE_FIELD,
                                      f"cannot infer query fields to set, path '{key}' is matched twice")
                 out[key] = found
 
 
 def _equality_value(condition: Any) -> Any:
-    if isinstance(condition, (Regex, re.Pattern)):
+    """The value a condition fixes (implicit equality, ``$eq``, one-element ``$in``/``$all``),
+    or _MISSING. Regexes are not equalities."""
+    def plain(value: Any) -> bool:
+        return not isinstance(value, (Regex, re.Pattern))
+
+    if not plain(condition):
         return _MISSING
     if isinstance(condition, Mapping) and any(k.startswith("$") for k in condition):
-        if len(condition) == 1 and "$eq" in condition:
-            return condition["$eq"] if not isinstance(condition["$eq"], (Regex, re.Pattern)) else _MISSING
-        if len(condition) == 1 and "$in" in condition and isinstance(condition["$in"], list) \
-                and len(condition["$in"]) == 1 and not isinstance(condition["$in"][0], (Regex, re.Pattern)):
-            return condition["$in"][0]
+        if "$eq" in condition and plain(condition["$eq"]):
+            return condition["$eq"]
+        for op in ("$in", "$all"):
+            values = condition.get(op)
+            if isinstance(values, list) and len(values) == 1 and plain(values[0]) \
+                    and not (isinstance(values[0], Mapping) and "$elemMatch" in values[0]):
+                return values[0]
         return _MISSING
     return condition
 
