@@ -17,6 +17,7 @@ from bson.max_key import MaxKey
 from bson.min_key import MinKey
 from bson.regex import Regex
 from bson.timestamp import Timestamp
+from hypothesis import given, strategies as st
 
 from sf.store.errors import StoreError
 from sf.store.query import compile_filter, get_path_values
@@ -412,3 +413,294 @@ def test_get_path_values() -> None:
     assert get_path_values(doc, "f") == [None]
     assert get_path_values(doc, "zz") == []
     assert get_path_values(doc, "zz", keep_missing=True) == [None]
+
+
+# --- projections ----------------------------------------------------------------------
+
+from sf.store.query import compile_projection, key_ranges, project, sort_documents  # noqa: E402
+from sf.store.bsonorder import encode_key  # noqa: E402
+
+# docs: "Project Fields to Return from Query"
+INVENTORY = [
+    {"_id": 1, "item": "journal", "status": "A", "size": {"h": 14, "w": 21, "uom": "cm"},
+     "instock": [{"warehouse": "A", "qty": 5}]},
+    {"_id": 5, "item": "postcard", "status": "A", "size": {"h": 10, "w": 15.25, "uom": "cm"},
+     "instock": [{"warehouse": "B", "qty": 15}, {"warehouse": "C", "qty": 35}]},
+]
+
+
+@pytest.mark.parametrize("projection, expected", [
+    ({"item": 1, "status": 1}, [{"_id": 1, "item": "journal", "status": "A"}, {"_id": 5, "item": "postcard", "status": "A"}]),
+    ({"item": 1, "status": 1, "_id": 0}, [{"item": "journal", "status": "A"}, {"item": "postcard", "status": "A"}]),
+    ({"status": 0, "instock": 0}, [{"_id": 1, "item": "journal", "size": {"h": 14, "w": 21, "uom": "cm"}},
+                                   {"_id": 5, "item": "postcard", "size": {"h": 10, "w": 15.25, "uom": "cm"}}]),
+    ({"item": 1, "status": 1, "size.uom": 1}, [{"_id": 1, "item": "journal", "status": "A", "size": {"uom": "cm"}},
+                                              {"_id": 5, "item": "postcard", "status": "A", "size": {"uom": "cm"}}]),
+    ({"item": True, "size": {"uom": True}}, [{"_id": 1, "item": "journal", "size": {"uom": "cm"}},
+                                             {"_id": 5, "item": "postcard", "size": {"uom": "cm"}}]),
+    ({"size.uom": 0, "_id": 0, "instock": 0, "status": 0}, [{"item": "journal", "size": {"h": 14, "w": 21}},
+                                                            {"item": "postcard", "size": {"h": 10, "w": 15.25}}]),
+    ({"item": 1, "status": 1, "instock.qty": 1}, [{"_id": 1, "item": "journal", "status": "A", "instock": [{"qty": 5}]},
+                                                 {"_id": 5, "item": "postcard", "status": "A", "instock": [{"qty": 15}, {"qty": 35}]}]),
+    ({"item": 1, "status": 1, "instock": {"$slice": -1}},
+     [{"_id": 1, "item": "journal", "status": "A", "instock": [{"warehouse": "A", "qty": 5}]},
+      {"_id": 5, "item": "postcard", "status": "A", "instock": [{"warehouse": "C", "qty": 35}]}]),
+])
+def test_projection_of_the_documentation(projection, expected) -> None:
+    assert [project(d, projection) for d in INVENTORY] == expected
+
+
+def test_projection_keeps_document_order_and_types() -> None:
+    doc = {"_id": 1, "b": Int64(2), "a": True, "c": 3}
+    assert list(project(doc, {"a": 1, "b": 1})) == ["_id", "b", "a"]
+    assert type(project(doc, {"b": 1})["b"]) is Int64
+    assert project(doc, {"a": 1})["a"] is True
+    assert project(doc, {"_id": 1}) == {"_id": 1}
+    assert project(doc, {"_id": 0}) == {"b": 2, "a": True, "c": 3}
+    assert project(doc, None) == doc
+    assert doc == {"_id": 1, "b": Int64(2), "a": True, "c": 3}  # input untouched
+
+
+def test_projection_through_arrays() -> None:
+    doc = {"_id": 1, "a": [{"b": 1, "c": 2}, 5, {"c": 3}, [{"b": 7}]], "s": 5, "d": {"c": 1}}
+    # Inclusion drops scalars and nested arrays, keeps (possibly empty) documents.
+    assert project(doc, {"a.b": 1, "_id": 0}) == {"a": [{"b": 1}, {}]}
+    # Exclusion keeps scalars and nested arrays whole.
+    assert project(doc, {"a.b": 0, "_id": 0, "s": 0, "d": 0}) == {"a": [{"c": 2}, 5, {"c": 3}, [{"b": 7}]]}
+    # A dotted inclusion under a scalar drops the field; under a document without it gives {}.
+    assert project(doc, {"s.x": 1, "d.x": 1, "_id": 0}) == {"d": {}}
+    # Components are field names, never indexes.
+    assert project(doc, {"a.0": 1, "_id": 0}) == {"a": [{}, {}]}
+
+
+# docs: "$slice (projection)"
+POSTS = [
+    {"_id": 1, "title": "Bagels are not croissants.",
+     "comments": [{"comment": "0. true"}, {"comment": "1. croissants aren't bagels."}]},
+    {"_id": 2, "title": "Coffee please.",
+     "comments": [{"comment": "0. fooey"}, {"comment": "1. tea please"}, {"comment": "2. iced coffee"},
+                  {"comment": "3. cappuccino"}, {"comment": "4. whatever"}]},
+]
+
+
+@pytest.mark.parametrize("arg, expected", [
+    (3, [["0. true", "1. croissants aren't bagels."], ["0. fooey", "1. tea please", "2. iced coffee"]]),
+    (-3, [["0. true", "1. croissants aren't bagels."], ["2. iced coffee", "3. cappuccino", "4. whatever"]]),
+    ([1, 3], [["1. croissants aren't bagels."], ["1. tea please", "2. iced coffee", "3. cappuccino"]]),
+    ([-1, 3], [["1. croissants aren't bagels."], ["4. whatever"]]),
+    (0, [[], []]),
+])
+def test_slice(arg, expected) -> None:
+    results = [project(d, {"comments": {"$slice": arg}}) for d in POSTS]
+    assert [[c["comment"] for c in r["comments"]] for r in results] == expected
+    assert all(r["title"] == d["title"] for r, d in zip(results, POSTS))  # $slice alone is an exclusion
+
+
+def test_slice_of_embedded_array_in_inclusion_and_exclusion() -> None:
+    # docs: "$slice of Embedded Array"
+    doc = {"_id": 1, "item": "socks", "qty": 100, "details": {"colors": ["blue", "red"], "sizes": ["S", "M", "L"]}}
+    assert project(doc, {"qty": 1, "details.colors": {"$slice": 1}}) == \
+        {"_id": 1, "qty": 100, "details": {"colors": ["blue"]}}
+    assert project(doc, {"_id": 0, "details.colors": {"$slice": 1}}) == \
+        {"item": "socks", "qty": 100, "details": {"colors": ["blue"], "sizes": ["S", "M", "L"]}}
+    assert project({"_id": 1, "a": 5}, {"a": {"$slice": 1}}) == {"_id": 1, "a": 5}
+    with pytest.raises(StoreError):
+        compile_projection({"a": {"$slice": [1, 0]}})
+
+
+# docs: "$elemMatch (projection)"
+SCHOOLS = [
+    {"_id": 1, "zipcode": "63109", "students": [{"name": "john", "school": 102, "age": 10},
+                                                {"name": "jess", "school": 102, "age": 11},
+                                                {"name": "jeff", "school": 108, "age": 15}]},
+    {"_id": 3, "zipcode": "63109", "students": [{"name": "ajax", "school": 100, "age": 7},
+                                                {"name": "achilles", "school": 100, "age": 8}],
+     "athletics": ["baseball", "basketball", "soccer"]},
+    {"_id": 4, "zipcode": "63109", "students": [{"name": "barney", "school": 102, "age": 7},
+                                                {"name": "ruth", "school": 102, "age": 16}]},
+]
+
+
+def test_elem_match_projection() -> None:
+    assert [project(d, {"students": {"$elemMatch": {"school": 102}}}) for d in SCHOOLS] == [
+        {"_id": 1, "students": [{"name": "john", "school": 102, "age": 10}]},
+        {"_id": 3},
+        {"_id": 4, "students": [{"name": "barney", "school": 102, "age": 7}]},
+    ]
+    assert [project(d, {"students": {"$elemMatch": {"school": 102, "age": {"$gt": 10}}}}) for d in SCHOOLS] == [
+        {"_id": 1, "students": [{"name": "jess", "school": 102, "age": 11}]},
+        {"_id": 3},
+        {"_id": 4, "students": [{"name": "ruth", "school": 102, "age": 16}]},
+    ]
+    # The $elemMatch field comes after the other included fields.
+    assert list(project(SCHOOLS[0], {"students": {"$elemMatch": {"school": 102}}, "zipcode": 1})) == \
+        ["_id", "zipcode", "students"]
+    with pytest.raises(StoreError) as err:
+        compile_projection({"a.b": {"$elemMatch": {"x": 1}}})
+    assert err.value.code == 31275
+
+
+# docs: "$ (projection)"
+def test_positional_projection() -> None:
+    students = [
+        {"_id": 1, "semester": 1, "grades": [70, 87, 90]},
+        {"_id": 2, "semester": 1, "grades": [90, 88, 92]},
+        {"_id": 3, "semester": 1, "grades": [85, 100, 90]},
+    ]
+    query = {"semester": 1, "grades": {"$gte": 85}}
+    assert [project(d, {"grades.$": 1}, matched_filter=query) for d in students] == [
+        {"_id": 1, "grades": [87]}, {"_id": 2, "grades": [90]}, {"_id": 3, "grades": [85]}]
+    graded = [
+        {"_id": 7, "semester": 3, "grades": [{"grade": 80, "mean": 75, "std": 8}, {"grade": 85, "mean": 90, "std": 5},
+                                             {"grade": 90, "mean": 85, "std": 3}]},
+        {"_id": 8, "semester": 3, "grades": [{"grade": 92, "mean": 88, "std": 8}, {"grade": 78, "mean": 90, "std": 5},
+                                             {"grade": 88, "mean": 85, "std": 3}]},
+    ]
+    assert [project(d, {"grades.$": 1}, matched_filter={"grades.mean": {"$gt": 70}}) for d in graded] == [
+        {"_id": 7, "grades": [{"grade": 80, "mean": 75, "std": 8}]},
+        {"_id": 8, "grades": [{"grade": 92, "mean": 88, "std": 8}]}]
+    elem = {"grades": {"$elemMatch": {"mean": {"$gt": 70}, "grade": {"$gt": 90}}}}
+    assert project(graded[1], {"grades.$": 1}, matched_filter=elem) == {"_id": 8, "grades": [graded[1]["grades"][0]]}
+    with pytest.raises(StoreError) as err:
+        project(students[0], {"grades.$": 1}, matched_filter={"semester": 1})
+    assert err.value.code == 2  # the query has no condition on grades
+    with pytest.raises(StoreError) as err:
+        project(students[0], {"grades.$": 1}, matched_filter={"grades": {"$not": {"$gt": 100}}})
+    assert err.value.code == 51246
+
+
+@pytest.mark.parametrize("projection, code", [
+    ({"a": 1, "b": 0}, 31254), ({"a": 0, "b": 1}, 31253), ({"a": 1, "a.b": 1}, 31249),
+    ({"a.b": 1, "a": 1}, 31250), ({"a": {}}, 51270), ({"$a": 1}, 16410), ({"a": {"$meta": "textScore"}}, 238),
+    ({"a": 0, "b": {"$elemMatch": {"x": 1}}}, 31253), ({"a": 0, "b": {"$add": [1, 2]}}, 31252),
+    ({"a": {"$slice": [1]}}, 2), ({"a": {"$slice": ["x", 1]}}, 31257), ({"a": {"$slice": [1, "x"]}}, 31258),
+    ({"a": {"$slice": [1, -1]}}, 31259), ({"a": {"$slice": "x"}}, 2), ({"a.$": 1, "b.$": 1}, 2),
+])
+def test_projection_errors(projection, code) -> None:
+    with pytest.raises(StoreError) as err:
+        compile_projection(projection)
+    assert err.value.code == code
+
+
+# --- sorts ----------------------------------------------------------------------------
+
+def test_sort_of_the_documentation() -> None:
+    # docs: "cursor.sort()": sort consistency with a duplicate borough, ties broken by _id.
+    restaurants = [
+        {"_id": 1, "name": "Central Park Cafe", "borough": "Manhattan"},
+        {"_id": 2, "name": "Rock A Feller Bar and Grill", "borough": "Queens"},
+        {"_id": 3, "name": "Empire State Pub", "borough": "Brooklyn"},
+        {"_id": 4, "name": "Stan's Pizzaria", "borough": "Manhattan"},
+        {"_id": 5, "name": "Jane's Deli", "borough": "Brooklyn"},
+    ]
+    assert [d["_id"] for d in sort_documents(restaurants, {"borough": 1, "_id": 1})] == [3, 5, 1, 4, 2]
+    assert [d["_id"] for d in sort_documents(restaurants, {"borough": -1, "_id": -1})] == [2, 4, 1, 5, 3]
+    # Stable: equal keys keep their input order.
+    assert [d["_id"] for d in sort_documents(restaurants, {"borough": 1})] == [3, 5, 1, 4, 2]
+
+
+def test_sort_of_arrays_missing_and_mixed_types() -> None:
+    # docs: "Comparison/Sort Order": ascending uses an array's smallest element, descending its
+    # largest; an empty array sorts below null and missing; types in BSON order.
+    docs = [{"_id": "one", "v": [1]}, {"_id": "two", "v": 2}, {"_id": "wide", "v": [0, 10]},
+            {"_id": "empty", "v": []}, {"_id": "missing"}, {"_id": "null", "v": None},
+            {"_id": "text", "v": "a"}, {"_id": "bool", "v": False}]
+    assert [d["_id"] for d in sort_documents(docs, {"v": 1})] == \
+        ["empty", "missing", "null", "wide", "one", "two", "text", "bool"]
+    assert [d["_id"] for d in sort_documents(docs, {"v": -1})] == \
+        ["bool", "text", "wide", "two", "one", "missing", "null", "empty"]
+    nested = [{"_id": 1, "a": [{"b": 5}, {"b": 1}]}, {"_id": 2, "a": {"b": 3}}]
+    assert [d["_id"] for d in sort_documents(nested, {"a.b": 1})] == [1, 2]
+    assert [d["_id"] for d in sort_documents(nested, {"a.b": -1})] == [1, 2]
+
+
+def test_sort_with_collation_and_errors() -> None:
+    docs = [{"_id": 1, "s": "b"}, {"_id": 2, "s": "B"}, {"_id": 3, "s": "a"}]
+    assert [d["_id"] for d in sort_documents(docs, {"s": 1})] == [2, 3, 1]
+    assert [d["_id"] for d in sort_documents(docs, {"s": 1}, {"locale": "en", "strength": 2})] == [3, 1, 2]
+    for bad in ({"s": 2}, {"s": "asc"}, {"s": 0}):
+        with pytest.raises(StoreError) as err:
+            sort_documents(docs, bad)
+        assert err.value.code == 15975
+
+
+# --- key ranges -----------------------------------------------------------------------
+
+def in_ranges(key: bytes, ranges) -> bool:
+    return any((low < key or (low == key and low_in)) and (key < high or (key == high and high_in))
+               for low, high, low_in, high_in in ranges)
+
+
+def test_key_ranges_vectors() -> None:
+    assert key_ranges({"_id": 5}, "_id") == [(encode_key(5), encode_key(5), True, True)]
+    assert key_ranges({"_id": {"$in": [1, 1.0, Int64(2)]}}, "_id") == [
+        (encode_key(1), encode_key(1), True, True), (encode_key(2), encode_key(2), True, True)]
+    assert key_ranges({"_id": {"$in": []}}, "_id") == []
+    assert key_ranges({"_id": {"$gt": 5, "$lt": 3}}, "_id") == []
+    assert key_ranges({"x": 1}, "_id") is None
+    assert key_ranges({"_id": None}, "_id") is None
+    assert key_ranges({"_id": Regex("^a")}, "_id") is None
+    assert key_ranges({"_id": "A"}, "_id", collation={"locale": "en", "strength": 2}) is None
+    assert key_ranges({"_id": 5}, "_id", collation={"locale": "en", "strength": 2}) is not None
+    # Type bracketing: {$gt: 5} reaches numbers only.
+    (low, high, low_in, high_in), = key_ranges({"_id": {"$gt": 5}}, "_id")
+    assert low == encode_key(5) and not low_in
+    assert in_ranges(encode_key(math.inf), [(low, high, low_in, high_in)])
+    assert not in_ranges(encode_key("6"), [(low, high, low_in, high_in)])
+    # A multikey field cannot intersect its conditions: a: [0, 9] matches {$gt: 1, $lt: 5}.
+    ranges = key_ranges({"a": {"$gt": 1, "$lt": 5}}, "a")
+    assert in_ranges(encode_key(0), ranges) or in_ranges(encode_key(9), ranges)
+
+
+scalar_values = st.one_of(
+    st.integers(-5, 5), st.sampled_from([0.5, -1.5, math.nan, math.inf, 2.0]), st.builds(Int64, st.integers(-5, 5)),
+    st.sampled_from([Decimal128("1"), Decimal128("2.5"), Decimal128("NaN")]),
+    st.sampled_from(["", "a", "b", "ab"]), st.none(), st.booleans(),
+    st.sampled_from([datetime.datetime(2020, 1, 1), Timestamp(1, 1), MinKey(), MaxKey()]),
+)
+field_values = st.one_of(scalar_values, st.lists(scalar_values, max_size=3))
+conditions = st.one_of(
+    scalar_values.map(lambda v: v),
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$eq", "$gt", "$gte", "$lt", "$lte"]), scalar_values),
+    st.builds(lambda vs: {"$in": vs}, st.lists(scalar_values, max_size=3)),
+    st.builds(lambda a, b: {"$gt": a, "$lt": b}, scalar_values, scalar_values),
+    st.builds(lambda a, b: {"$gte": a, "$lte": b}, scalar_values, scalar_values),
+)
+filters = st.one_of(
+    conditions.map(lambda c: {"f": c}),
+    st.lists(conditions, min_size=1, max_size=3).map(lambda cs: {"$and": [{"f": c} for c in cs]}),
+    st.lists(conditions, min_size=1, max_size=3).map(lambda cs: {"$or": [{"f": c} for c in cs]}),
+    st.builds(lambda c, d: {"f": c, "$and": [{"f": d}]}, conditions, conditions),
+)
+
+
+@given(filters, field_values)
+def test_key_ranges_never_miss_a_match(filter, value) -> None:
+    doc = {"_id": 0, "f": value}
+    if not compile_filter(filter)(doc):
+        return
+    if isinstance(value, list):
+        keys = [encode_key(v) for v in value]
+    else:
+        keys = [encode_key(value)]
+    ranges = key_ranges(filter, "f")
+    if ranges is not None:
+        assert any(in_ranges(k, ranges) for k in keys), (filter, value, ranges)
+    if not isinstance(value, list):
+        rewritten = _rename(filter)
+        id_ranges = key_ranges(rewritten, "_id")
+        if id_ranges is not None:
+            assert compile_filter(rewritten)({"_id": value})
+            assert in_ranges(keys[0], id_ranges), (rewritten, value, id_ranges)
+
+
+def _rename(filter):
+    """The filter with field f renamed to _id (a field that is never an array)."""
+    if isinstance(filter, list):
+        return [_rename(f) for f in filter]
+    if isinstance(filter, dict):
+        return {("_id" if k == "f" else k): (_rename(v) if k.startswith("$") else v) for k, v in filter.items()}
+    return filter
+
+
+
