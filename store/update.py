@@ -2,11 +2,12 @@
 
 :func:`apply_update` takes a decoded document and an update (an operator document such as
 ``{$set: {...}, $inc: {...}}``, a replacement document, or a pipeline list) and returns the
-new document. The input is never modified. **When the update changes nothing, the input
-object itself is returned** (``new is doc``): that is how MongoDB's ``nModified`` is told
-(a ``$set`` of the same value, an ``$unset`` of a missing field, a ``$setOnInsert`` outside an
-upsert, a ``$pull`` that removes nothing are all no-ops). An upsert insert always returns a
-new document.
+new document. The input is never modified; the result is built copy-on-write, so it shares
+the sub-documents the update did not touch with the input (treat both as read-only).
+**When the update changes nothing, the input object itself is returned** (``new is doc``):
+that is how MongoDB's ``nModified`` is told (a ``$set`` of the same value, an ``$unset`` of a
+missing field, a ``$setOnInsert`` outside an upsert, a ``$pull`` that removes nothing are all
+no-ops). An upsert insert always returns a new document.
 
 The rules follow MongoDB's own update system (``src/mongo/db/update``): all modifiers of an
 update are parsed into one tree of paths, so that two paths where one is a prefix of the
@@ -37,16 +38,17 @@ use :func:`.query.compile_filter`; pipeline updates use :func:`.aggregate.run_pi
 
 from __future__ import annotations
 
-import copy
 import datetime
 import decimal
 import functools
 import itertools
 import re
-import time
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bson.binary import Binary
+from bson.datetime_ms import DatetimeMS
 from bson.decimal128 import Decimal128, create_decimal128_context
 from bson.int64 import Int64
 from bson.objectid import ObjectId
@@ -179,14 +181,14 @@ def apply_update(doc: dict, update: Mapping | list, *, query: Mapping | None = N
         new = _apply_replacement(doc, update, is_upsert_insert, now)
     else:
         tree = _parse_update(update, array_filters, collation)
-        new = _copy_tree(doc)
+        new = dict(doc)  # copy-on-write: levels the update enters are copied as it goes
         ctx = _ApplyContext(root=new, query=query, original=doc, upsert=is_upsert_insert,
                             collation=collation, now=now)
         tree.apply_into(ctx, new, [], [])
         if not ctx.changed and not is_upsert_insert:
             return doc
     if is_upsert_insert:
-        return _finish_upsert(new)
+        return _finish_upsert(dict(new))
     return new
 
 
@@ -292,6 +294,7 @@ class _ApplyContext:
         self.collation = collation
         self.now = now
         self.changed = False
+        self.fresh = {id(root)}  # containers copied for this update (safe to mutate)
         self._matched: Any = _MISSING
 
     def matched_index(self) -> str:
@@ -327,15 +330,27 @@ def _dispatch(ctx: _ApplyContext, child: _Node, elem: Any, name: str, taken: lis
     child.apply_missing(ctx, elem, taken, [name])
 
 
+def _writable(ctx: _ApplyContext, container: Any, key: Any) -> Any:
+    """``container[key]``, replaced first by a shallow copy when it is a document or array of
+    the input (the input is never modified; unchanged parts are shared with the result)."""
+    value = container[key]
+    if isinstance(value, (dict, list)) and id(value) not in ctx.fresh:
+        value = dict(value) if isinstance(value, dict) else list(value)
+        ctx.fresh.add(id(value))
+        container[key] = value
+    return value
+
+
 class _ObjectNode(_Node):
     """One level of a path: its named children and the positional ``$`` child."""
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
         self.positional: _Node | None = None
+        self._order: list[str] | None = None
 
     def apply_existing(self, ctx, container, key, path):
-        self.apply_into(ctx, container[key], path, [])
+        self.apply_into(ctx, _writable(ctx, container, key), path, [])
 
     def apply_missing(self, ctx, base, taken, to_create):
         self.apply_into(ctx, base, taken, to_create)
@@ -347,7 +362,12 @@ class _ObjectNode(_Node):
             children = dict(children)
             children[name] = _merge(children[name], self.positional, taken + [name]) \
                 if name in children else self.positional
-        for name in sorted(children, key=_FIELD_KEY):
+            order = sorted(children, key=_FIELD_KEY)
+        else:
+            if self._order is None:  # the tree does not change once parsed
+                self._order = sorted(children, key=_FIELD_KEY)
+            order = self._order
+        for name in order:
             if to_create:
                 # An earlier child may have created the missing path: continue inside it.
                 created = _lookup(elem, to_create)
@@ -367,13 +387,13 @@ class _ArrayNode(_Node):
         self.filters = filters
 
     def apply_existing(self, ctx, container, key, path):
-        array = container[key]
+        array = _writable(ctx, container, key)
         if not isinstance(array, list):
             raise _error(BAD_VALUE, f"Cannot apply array updates to non-array element "
                                         f"{path[-1]}: {_render(array)}")
+        children = sorted(self.children.items(), key=lambda kv: _FIELD_KEY(kv[0]))
         for index in range(len(array)):
-            matching = [child for ident, child in sorted(self.children.items(), key=lambda kv: _FIELD_KEY(kv[0]))
-                        if ident == "" or self.filters[ident](array[index])]
+            matching = [child for ident, child in children if ident == "" or self.filters[ident](array[index])]
             if not matching:
                 continue
             node = functools.reduce(lambda a, b: _merge(a, b, path + [str(index)]), matching)
@@ -1132,11 +1152,14 @@ class _Rename(_Leaf):
                                             f"field called '{part}'")
 
     def _move(self, ctx: _ApplyContext, ancestors: list[str], write: Callable[[Any], None]) -> None:
-        parent, value = self._find_source(ctx)
+        _, value = self._find_source(ctx)
         if value is _MISSING:
             return
         self._check_destination(ctx, ancestors)
         write(value)
+        parent = ctx.root
+        for part in self.source[:-1]:
+            parent = _writable(ctx, parent, part)
         del parent[self.source[-1]]
         if self.source[0] == "_id":
             raise _error(IMMUTABLE_FIELD, f"Unsetting the path '{self.source_text}' using $rename would modify "
@@ -1241,8 +1264,22 @@ def _identical_numbers(a: Any, b: Any) -> bool:
     return a == b
 
 
+_SIMPLE_TYPES = (str, bool, int, type(None))
+# Distinct Python types that can encode to the same BSON value.
+_SAME_BSON_TYPE = {bytes: "binary", Binary: "binary", datetime.datetime: "date", DatetimeMS: "date"}
+
+
 def _binary_equal(a: Any, b: Any) -> bool:
-    """Same BSON type and bytes (MongoDB's binaryEqualValues: ``1`` and ``1.0`` differ)."""
+    """Same BSON type and bytes (MongoDB's binaryEqualValues: ``1`` and ``1.0`` differ, and so
+    do ``0.0`` and ``-0.0``)."""
+    ta, tb = type(a), type(b)
+    if ta is not tb:
+        if _SAME_BSON_TYPE.get(ta, ta) != _SAME_BSON_TYPE.get(tb, tb):
+            return False
+    elif ta in _SIMPLE_TYPES:
+        return a == b
+    elif ta is float:
+        return struct.pack("<d", a) == struct.pack("<d", b)
     try:
         return codec.encode({"v": a}) == codec.encode({"v": b})
     except Exception:  # noqa: BLE001 - a value BSON cannot encode is never equal
