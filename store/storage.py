@@ -278,6 +278,8 @@ def _format_key_value(value: Any) -> str:
     if isinstance(value, bson.ObjectId):
         return f"ObjectId('{value}')"
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return "{ " + ", ".join(f"{k}: {_format_key_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):
         return "[ " + ", ".join(_format_key_value(v) for v in value) + " ]"
