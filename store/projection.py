@@ -60,10 +60,10 @@ class _ElemMatch:
 
 
 class _Computed:
-    __slots__ = ("expression",)
+    __slots__ = ("evaluate",)
 
-    def __init__(self, expression: Any) -> None:
-        self.expression = expression
+    def __init__(self, evaluate: Callable[[dict], Any]) -> None:
+        self.evaluate = evaluate  # compiled expression: scope -> value (or expressions.MISSING)
 
 
 class _Positional:
@@ -201,7 +201,9 @@ class _Parser:
             self.id_mode = "computed"
         else:
             self.mark(True, path)
-        self.add(path, _Computed(expression))
+        from .expressions import compile_expression  # the aggregation helper's module
+
+        self.add(path, _Computed(compile_expression(expression, self.collation)))
 
     def positional(self, path: str, value: Any) -> None:
         if self.has_positional:
@@ -273,7 +275,7 @@ class Projection:
         for name, node in tree.items():
             original = source.get(name, _ABSENT) if isinstance(source, dict) else _ABSENT
             if isinstance(node, _Computed):
-                value = self._evaluate(node.expression, root)
+                value = self._evaluate(node, root)
                 if value is not _REMOVE:
                     out[name] = value
             elif isinstance(node, _ElemMatch):
@@ -304,14 +306,11 @@ class Projection:
         self._add_computed(tree, target, source, root)
         return target
 
-    def _evaluate(self, expression: Any, root: Document) -> Any:
-        from . import expressions  # written by the aggregation helper; imported when needed
+    def _evaluate(self, node: _Computed, root: Document) -> Any:
+        from .expressions import MISSING, make_scope
 
-        value = expressions.evaluate(expression, root, self.variables)
-        missing = getattr(expressions, "MISSING", _REMOVE)
-        if value is missing or value is getattr(expressions, "REMOVE", _REMOVE):
-            return _REMOVE
-        return value
+        value = node.evaluate(make_scope(root, self.variables))
+        return _REMOVE if value is MISSING else value  # $$REMOVE and missing paths add no field
 
     # Positional ----------------------------------------------------------------------
 

@@ -584,13 +584,14 @@ class _Compiler:
                                     "starts with a '$' symbol, consider using $getField or $setField.")
 
     def expr(self, expression: Any) -> Predicate:
-        from . import expressions  # written by the aggregation helper; imported when needed
+        # The aggregation helper's module; imported here because it imports this one.
+        from .expressions import compile_expression, make_scope, truthy
 
+        compiled = compile_expression(expression, self.collation)  # invalid expressions fail now
         variables = self.variables
-        missing = getattr(expressions, "MISSING", MISSING)
 
         def predicate(doc: Document) -> bool:
-            return _truthy(expressions.evaluate(expression, doc, variables), missing)
+            return truthy(compiled(make_scope(doc, variables)))
 
         return predicate
 

@@ -704,3 +704,43 @@ def _rename(filter):
 
 
 
+
+
+# --- $expr and expressions in projections (through store.expressions) -------------------
+
+def test_expr() -> None:
+    # docs: "$expr": categories that spent over budget.
+    budget = [
+        {"_id": 1, "category": "food", "budget": 400, "spent": 450},
+        {"_id": 2, "category": "drinks", "budget": 100, "spent": 150},
+        {"_id": 3, "category": "clothes", "budget": 100, "spent": 50},
+        {"_id": 4, "category": "misc", "budget": 500, "spent": 300},
+        {"_id": 5, "category": "travel", "budget": 200, "spent": 650},
+    ]
+    assert ids({"$expr": {"$gt": ["$spent", "$budget"]}}, budget) == [1, 2, 5]
+    assert [d["_id"] for d in budget if compile_filter({"$expr": {"$lt": ["$spent", "$$limit"]}},
+                                                       variables={"limit": 100})(d)] == [3]
+    # Truthiness: 0, null and missing are false; "" and [] are true.
+    assert ids({"$expr": "$v"}, [{"_id": 1, "v": 0}, {"_id": 2, "v": ""}, {"_id": 3, "v": []}, {"_id": 4},
+                                 {"_id": 5, "v": None}, {"_id": 6, "v": Decimal128("0")}]) == [2, 3]
+
+
+def test_expressions_in_projection() -> None:
+    # docs: "Project Fields to Return from Query" — aggregation expressions in find projections.
+    doc = {"_id": 1, "item": "journal", "status": "A", "size": {"h": 14, "w": 21, "uom": "cm"}}
+    projection = {
+        "_id": 0, "item": 1,
+        "status": {"$switch": {"branches": [{"case": {"$eq": ["$status", "A"]}, "then": "Available"},
+                                            {"case": {"$eq": ["$status", "D"]}, "then": "Discontinued"}],
+                               "default": "No status found"}},
+        "area": {"$concat": [{"$toString": {"$multiply": ["$size.h", "$size.w"]}}, " ", "$size.uom"]},
+        "reportNumber": {"$literal": 1},
+    }
+    result = project(doc, projection)
+    assert result == {"item": "journal", "status": "Available", "area": "294 cm", "reportNumber": 1}
+    assert list(result) == ["item", "status", "area", "reportNumber"]
+    # Literals, field paths, $$REMOVE, nested computed fields and variables.
+    assert project({"_id": 1, "a": 5}, {"x": "text", "y": "$a", "z": "$$REMOVE", "n.m": "$a", "v": "$$k"},
+                   variables={"k": 7}) == {"_id": 1, "x": "text", "y": 5, "n": {"m": 5}, "v": 7}
+    with pytest.raises(StoreError):
+        compile_projection({"a": {"$noSuchOperator": 1}})
