@@ -20,7 +20,7 @@ from typing import Any
 from . import numbers
 from .errors import FAILED_TO_PARSE, StoreError, not_supported
 from .expressions import (MISSING, Compiled, Scope, average, compare, compile_expression,
-                          merge_object_into, nullish, std_dev, type_name)
+                          merge_object_into, nullish, std_dev)
 
 
 class Accumulator:
@@ -335,4 +335,4 @@ _BUILDERS: dict[str, Callable[[Any, Any], Accumulator]] = {
     **{name: _ranked(name) for name in ("$top", "$bottom", "$topN", "$bottomN")},
 }
 
-__all__ = ["Accumulator", "compile_accumulator", "type_name"]
+__all__ = ["Accumulator", "compile_accumulator"]

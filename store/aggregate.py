@@ -31,8 +31,8 @@ from . import numbers
 from .accumulators import compile_accumulator
 from .errors import BAD_VALUE, DUPLICATE_KEY, FAILED_TO_PARSE, TYPE_MISMATCH, StoreError, \
     not_supported
-from .expressions import (MISSING, Compiled, Scope, compile_expression, make_scope,
-                          split_path, truthy, type_name)
+from .expressions import (MISSING, Compiled, Scope, compile_expression, split_path, truthy,
+                          type_name)
 
 
 class PipelineContext(Protocol):
@@ -297,35 +297,30 @@ def _project(spec: Any, collation: Any) -> Stage:
                          "have at least one field")
     tree = _parse_projection(spec, collation, add_fields=False)
     id_entry = tree.entries.get("_id")
-    others = _Node()
-    others.entries = {k: v for k, v in tree.entries.items() if k != "_id"}
-    others.finish()
-    exclusion = others.excluded or (not others.included and not others.computed
-                                    and id_entry is _EXCLUDE)
-    if exclusion:
-        if others.included or others.computed:
-            field = _first_path(others, lambda v: v is _INCLUDE)
-            if field is None:
-                raise StoreError(31252, "Invalid $project :: caused by :: Cannot use expression "
-                                 "other than $meta in exclusion projection")
+    # The first field other than a plain `_id: 0/1` decides the kind of projection; the first
+    # field of the other kind is the error MongoDB reports.
+    leaves = [(path, value) for path, value in _leaves(tree)
+              if not (path == "_id" and value in (_INCLUDE, _EXCLUDE))]
+    exclusion = leaves[0][1] is _EXCLUDE if leaves else id_entry is _EXCLUDE
+    for path, value in leaves:
+        if exclusion and value is _INCLUDE:
             raise StoreError(31253, f"Invalid $project :: caused by :: Cannot do inclusion on "
-                             f"field {field} in exclusion projection")
-        if id_entry is not None and id_entry is not _EXCLUDE:
-            if id_entry is _INCLUDE:
-                del tree.entries["_id"]
-            else:
-                raise StoreError(31252, "Invalid $project :: caused by :: Cannot use expression "
-                                 "other than $meta in exclusion projection")
+                             f"field {path} in exclusion projection")
+        if exclusion and value is not _EXCLUDE:
+            raise StoreError(31252, "Invalid $project :: caused by :: Cannot use expression "
+                             "other than $meta in exclusion projection")
+        if not exclusion and value is _EXCLUDE:
+            raise StoreError(31254, f"Invalid $project :: caused by :: Cannot do exclusion on "
+                             f"field {path} in inclusion projection")
+    if exclusion:
+        if id_entry is _INCLUDE:
+            del tree.entries["_id"]
         tree.finish()
 
         def run_exclusion(docs: Iterable[dict], ctx: PipelineContext, scope: Scope
                           ) -> Iterable[dict]:
             return (_exclude(tree, d) for d in docs)
         return run_exclusion
-    if others.excluded:
-        field = _first_path(others, lambda v: v is _EXCLUDE)
-        raise StoreError(31254, f"Invalid $project :: caused by :: Cannot do exclusion on "
-                         f"field {field} in inclusion projection")
     if id_entry is None:
         tree.entries = {"_id": _INCLUDE, **tree.entries}
     elif id_entry is _EXCLUDE:
@@ -339,15 +334,13 @@ def _project(spec: Any, collation: Any) -> Stage:
     return run_inclusion
 
 
-def _first_path(node: _Node, test: Callable[[Any], bool], prefix: str = "") -> str | None:
+def _leaves(node: _Node, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """The (dotted path, entry) leaves of a projection tree in specification order."""
     for key, value in node.entries.items():
         if isinstance(value, _Node):
-            found = _first_path(value, test, prefix + key + ".")
-            if found:
-                return found
-        elif test(value):
-            return prefix + key
-    return None
+            yield from _leaves(value, prefix + key + ".")
+        else:
+            yield prefix + key, value
 
 
 def _include(node: _Node, doc: Mapping, scope: Scope) -> dict:
@@ -1227,4 +1220,4 @@ class _NoCollections:
 
 
 __all__ = ["PipelineContext", "run_pipeline", "compile_pipeline", "merge_matched",
-           "WhenMatchedPipeline", "get_path", "set_path", "FAILED_TO_PARSE"]
+           "WhenMatchedPipeline", "get_path", "set_path"]

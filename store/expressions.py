@@ -45,7 +45,7 @@ from bson.regex import Regex
 from bson.timestamp import Timestamp
 
 from . import dates, numbers
-from .errors import BAD_VALUE, FAILED_TO_PARSE, TYPE_MISMATCH, StoreError, not_supported
+from .errors import BAD_VALUE, FAILED_TO_PARSE, StoreError, not_supported
 
 
 class _Missing:
