@@ -19,6 +19,7 @@ expressions in MongoDB's projection executor); the positional result stays in pl
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -487,7 +488,19 @@ def project(doc: Document, projection: Mapping[str, Any] | None, *,
 
     ``matched_filter`` is the query filter (needed by positional ``field.$`` projections).
     """
-    compiled = compile_projection(projection, collation=collation, variables=variables)
-    if compiled is None:
+    if not projection:
         return doc
-    return compiled(doc, matched_filter)
+    # Callers often project many documents with the same projection object: reuse its parse
+    # while it is the same object with the same content.
+    key = (id(projection), id(collation), id(variables))
+    cached = _PARSED.get(key)
+    if cached is None or cached[0] is not projection or cached[1] != projection \
+            or cached[2] is not collation or cached[3] is not variables:
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        compiled = compile_projection(projection, collation=collation, variables=variables)
+        cached = _PARSED[key] = (projection, copy.deepcopy(projection), collation, variables, compiled)
+    return cached[4](doc, matched_filter)
+
+
+_PARSED: dict[tuple[int, int, int], tuple[Any, Any, Any, Any, Projection]] = {}

@@ -18,12 +18,14 @@ The path traversal follows MongoDB's ``BSONElementIterator`` (src/mongo/db/match
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bson.binary import Binary
+from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.max_key import MaxKey
@@ -86,6 +88,10 @@ def _walk(obj: Mapping, parts: tuple[str, ...], start: int, mode: int, out: list
             cur = value
             i += 1
             continue
+        if type(value) is DBRef and i + 1 < n:  # a DBRef is the document {$ref, $id, ...}
+            cur = value.as_doc()
+            i += 1
+            continue
         if value is not MISSING and not isinstance(value, list) and i + 1 < n:
             value = MISSING  # a scalar in the middle of the path: the path reaches nothing
         break
@@ -113,6 +119,8 @@ def _walk_array(array: list, parts: tuple[str, ...], k: int, mode: int, out: lis
     index = int(piece) if _is_index(piece) and str(int(piece)) == piece else -1
     last = k + 1 == len(parts)
     for position, element in enumerate(array):
+        if type(element) is DBRef:
+            element = element.as_doc()
         if isinstance(element, dict):
             _walk(element, parts, k, mode, out)
             if position == index:
@@ -256,7 +264,19 @@ def _comparison_test(op: str, rhs: Any, collation: Collation | None) -> Callable
     inclusive = op in (_LTE, _GTE)
     below = op in (_LT, _LTE)
 
+    # Same-type values Python orders like MongoDB: compared directly.
+    fast_type = type(rhs) if type(rhs) in (int, Int64, str, datetime.datetime) or (
+        type(rhs) is float and not rhs_nan) else None
+    if fast_type is str and collation is not None:
+        fast_type = None
+    fast_types = (int, Int64, float) if fast_type in (int, Int64, float) else (fast_type,)
+
     def test(v: Any) -> bool:
+        if fast_type is not None and type(v) in fast_types and v == v \
+                and (fast_type is not datetime.datetime or (v.tzinfo is None) == (rhs.tzinfo is None)):
+            if v == rhs:
+                return inclusive
+            return (v < rhs) == below
         rank = _rank(v)
         if rank != rhs_rank:
             if rhs_rank == RANK_NULL and rank == _MISSING_RANK:  # missing compares equal to null
@@ -341,11 +361,16 @@ def _in_test(values: list, collation: Collation | None) -> Callable[[Any], bool]
     literals = [v for v in values if not _is_regex(v)]
     has_null = any(v is None for v in literals)
     keys = {sort_key(v, collation) for v in literals}
+    # Strings (without collation) are looked up directly: the common case of key lists.
+    strings = {v for v in literals if type(v) is str} if collation is None else None
 
     def test(v: Any) -> bool:
         if v is MISSING:
             return has_null
-        if sort_key(v, collation) in keys:
+        if strings is not None and type(v) is str:
+            if v in strings:
+                return True
+        elif sort_key(v, collation) in keys:
             return True
         return any(r(v) for r in regexes)
 

@@ -744,3 +744,35 @@ def test_expressions_in_projection() -> None:
                    variables={"k": 7}) == {"_id": 1, "x": "text", "y": 5, "n": {"m": 5}, "v": 7}
     with pytest.raises(StoreError):
         compile_projection({"a": {"$noSuchOperator": 1}})
+
+
+def test_dbref_fields_are_reachable() -> None:
+    from bson.dbref import DBRef
+    docs = [{"_id": 1, "r": DBRef("c", 5)}, {"_id": 2, "r": [DBRef("c", 6)]}]
+    assert ids({"r.$id": 5}, docs) == [1]
+    assert ids({"r.$id": 6}, docs) == [2]
+    assert ids({"r": DBRef("c", 5)}, docs) == [1]
+    assert ids({"r": {"$ref": "c", "$id": 6}}, docs) == [2]
+
+
+comparable = st.one_of(
+    st.integers(-3, 3), st.builds(Int64, st.integers(-3, 3)), st.sampled_from([-0.0, 1.5, math.nan, math.inf, 2.0]),
+    st.sampled_from(["", "a", "b"]), st.sampled_from([datetime.datetime(2020, 1, 1), datetime.datetime(2021, 1, 1)]),
+    st.sampled_from([Decimal128("1.5"), Decimal128("NaN"), None, True, MinKey(), MaxKey(), Timestamp(1, 1)]),
+)
+
+
+@given(comparable, comparable, st.sampled_from(["$eq", "$lt", "$lte", "$gt", "$gte"]))
+def test_comparison_operators_follow_the_bson_order(value, rhs, op) -> None:
+    # Reference: same canonical type (MinKey/MaxKey compare with all), NaN only equal to NaN.
+    from sf.store.bsonorder import compare, is_nan, type_rank
+    c = compare(value, rhs)
+    if type_rank(value) != type_rank(rhs) and not isinstance(rhs, (MinKey, MaxKey)):
+        expected = False
+    elif op != "$eq" and (is_nan(value) or is_nan(rhs)) and not (is_nan(value) and is_nan(rhs)):
+        expected = False
+    else:
+        expected = {"$eq": c == 0, "$lt": c < 0, "$lte": c <= 0, "$gt": c > 0, "$gte": c >= 0}[op]
+    if isinstance(rhs, (MinKey, MaxKey)) and op == "$eq":
+        expected = c == 0
+    assert compile_filter({"f": {op: rhs}})({"f": value}) == expected
