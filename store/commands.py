@@ -1,0 +1,1411 @@
+"""The database commands: MongoDB's command documents in, reply documents out.
+
+:class:`Engine` holds the :class:`.storage.Store`, the server-side cursors and the credentials,
+and :meth:`Engine.run` executes one command for one client connection. Matching, projection,
+sorting, updates and pipelines are delegated to the pure modules (:mod:`.query`,
+:mod:`.update`, :mod:`.aggregate`); this module only decides which documents to read, in
+which transaction, and shapes the replies as MongoDB 7.0 does.
+
+Speed: a document is decoded at most once per command, and only when a filter, projection,
+sort or update needs it; documents that go out unchanged are sent as their stored bytes
+(``RawBSONDocument``). Every write command runs in one SQLite transaction.
+
+Failure modes: a :class:`.errors.StoreError` raised anywhere becomes an ``{ok: 0}`` reply
+(or a ``writeErrors`` entry for one statement of a write command); any other exception is
+reported as InternalError (code 1) with its message, never as a success.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import os
+import platform
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.int64 import Int64
+from bson.raw_bson import RawBSONDocument
+
+from . import errors
+from .bsonorder import Collation, encode_key
+from .codec import CODEC, decode, encode
+from .errors import StoreError, not_supported
+from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id,
+                      prefix_successor, prepare_insert)
+
+RAW_CODEC = CODEC.with_options(document_class=RawBSONDocument)
+MAX_BSON_SIZE = 16 * 1024 * 1024
+MAX_MESSAGE_SIZE = 48_000_000
+MAX_WRITE_BATCH = 100_000
+DEFAULT_FIRST_BATCH = 101
+_BATCH_BYTES = MAX_BSON_SIZE - 16 * 1024  # room for the reply's envelope
+_CURSOR_IDLE_S = 600.0
+_START = time.time()
+
+#: Fields every command may carry (driver and session plumbing this standalone server ignores).
+GENERIC_FIELDS = {"$db", "lsid", "$clusterTime", "$readPreference", "writeConcern", "readConcern", "maxTimeMS",
+                  "comment", "apiVersion", "apiStrict", "apiDeprecationErrors", "$audit", "$client",
+                  "mayBypassWriteBlocking", "txnNumber", "autocommit", "startTransaction", "$queryOptions"}
+
+
+def _unknown_fields(name: str, cmd: dict, allowed: set[str]) -> None:
+    for key in cmd:
+        if key not in allowed and key not in GENERIC_FIELDS and key != name:
+            raise StoreError(40415, f"BSON field '{name}.{key}' is an unknown field.")
+
+
+def _pure():
+    """The pure modules (imported late so that a missing one fails the command, not the server)."""
+    from . import query, update
+    return query, update
+
+
+# --- command decoding ------------------------------------------------------------------------
+
+def _first_key(body: bytes) -> str:
+    return body[5:body.index(b"\x00", 5)].decode() if len(body) > 5 and body[4] else ""
+
+
+def decode_command(body: bytes, sequences: dict[str, list[bytes]]) -> dict:
+    """The command as a dict; documents to insert stay raw BSON bytes (never decoded here).
+
+    Document sequences are merged into the command under their identifier.
+    """
+    if _first_key(body).lower() == "insert":
+        top = bson.decode(body, codec_options=RAW_CODEC)
+        cmd: dict = {}
+        for key, value in top.items():
+            if key == "documents" and isinstance(value, list):
+                cmd[key] = [d.raw if isinstance(d, RawBSONDocument) else d for d in value]
+            elif isinstance(value, RawBSONDocument):
+                cmd[key] = decode(value.raw)
+            else:
+                cmd[key] = value
+    else:
+        cmd = decode(body)
+    for ident, docs in sequences.items():
+        cmd[ident] = list(docs) if ident == "documents" else [decode(d) for d in docs]
+    return cmd
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+@dataclass
+class Cursor:
+    """A server-side cursor: the rest of a result as raw BSON documents."""
+
+    id: int
+    ns: str
+    source: Iterator[bytes]
+    pending: bytes | None = None
+    last_used: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def batch(self, count: int | None) -> tuple[list[bytes], bool]:
+        """Up to ``count`` documents (None: as many as fit in a reply) and whether more remain."""
+        out: list[bytes] = []
+        size = 0
+        while count is None or len(out) < count:
+            item = self.pending if self.pending is not None else next(self.source, None)
+            self.pending = None
+            if item is None:
+                return out, False
+            if out and size + len(item) > _BATCH_BYTES:
+                self.pending = item
+                return out, True
+            out.append(item)
+            size += len(item)
+        if self.pending is None:
+            self.pending = next(self.source, None)
+        return out, self.pending is not None
+
+
+def _raw_list(items: list[bytes]) -> list[RawBSONDocument]:
+    return [RawBSONDocument(item, RAW_CODEC) for item in items]
+
+
+@dataclass
+class ClientState:
+    """What the server knows about one client connection."""
+
+    connection_id: int
+    peer: str
+    authenticated: bool = False
+    user: str | None = None
+    sasl: Any = None
+    sasl_id: int = 0
+
+
+# --- pipeline context ------------------------------------------------------------------------
+
+class _PipelineContext:
+    """:class:`store.aggregate.PipelineContext` over one database of the store."""
+
+    def __init__(self, engine: Engine, db: str) -> None:
+        self.engine = engine
+        self.db = db
+
+    def scan(self, collection: str) -> Iterable[dict]:
+        session = self.engine.store.read(self.db)
+        coll = session.collection(collection)
+        if coll is None:
+            return iter(())
+        return (decode(raw) for _, raw in session.scan(coll))
+
+    def write_out(self, collection: str, docs: list[dict]) -> None:
+        with self.engine.store.write(self.db) as session:
+            check_collection_name(collection)
+            old = session.collection(collection)
+            specs = [i.spec for i in old.indexes] if old else []
+            session.drop_collection(collection)
+            coll = session.create_collection(collection, old.options if old else {})
+            for spec in specs:
+                session.create_index(coll, spec)
+            for doc in docs:
+                if "_id" not in doc:
+                    doc = {"_id": bson.ObjectId(), **doc}
+                session.insert(coll, doc["_id"], encode(doc), doc)
+
+    def merge_into(self, collection: str, docs: list[dict], on: list[str] | str | None, when_matched: Any,
+                   when_not_matched: str) -> None:
+        """``$merge`` into ``collection`` of this database, in one transaction.
+
+        ``on`` (default ``_id``) must be ``_id`` or the fields of a unique index (MongoDB's
+        rule, error 51183); ``when_matched`` is "replace", "keepExisting", "merge", "fail" or
+        a pipeline (applied by :func:`.aggregate.merge_matched`);
+        ``when_not_matched`` is "insert", "discard" or "fail".
+        """
+        query_mod, _ = _pure()
+        fields = [on] if isinstance(on, str) else list(on or ["_id"])
+        with self.engine.store.write(self.db) as session:
+            check_collection_name(collection)
+            coll = session.ensure_collection(collection)
+            if fields != ["_id"] and not any(
+                    i.unique and sorted(i.fields) == sorted(fields) for i in coll.indexes):
+                raise StoreError(51183, "Cannot find index to verify that join fields will be unique")
+            for doc in docs:
+                key = {}
+                for name in fields:
+                    values = query_mod.get_path_values(doc, name)
+                    if len(values) != 1 or isinstance(values[0], list):
+                        raise StoreError(51132, f"$merge write error: 'on' field '{name}' cannot be missing, "
+                                                f"null, undefined or an array")
+                    key[name] = values[0]
+                found = next(matching(session, coll, key, None), None)
+                if found is None:
+                    if when_not_matched == "discard":
+                        continue
+                    if when_not_matched == "fail":
+                        raise StoreError(13113, "$merge could not find a matching document in the target "
+                                                "collection for at least one document in the source collection")
+                    new = doc if "_id" in doc else {"_id": bson.ObjectId(), **doc}
+                    _insert_new(session, coll, new)
+                    continue
+                k, raw, old = found
+                old = old if old is not None else decode(raw)
+                if when_matched == "keepExisting":
+                    continue
+                from .aggregate import merge_matched
+                new = merge_matched(old, doc, when_matched)
+                if "_id" in new and not _same_id(new["_id"], old["_id"]):
+                    raise StoreError(errors.IMMUTABLE_FIELD, "$merge failed to update the matching document, "
+                                                             "did you attempt to modify the _id field?")
+                new = {"_id": old["_id"], **{f: v for f, v in new.items() if f != "_id"}}
+                _write_updated(session, coll, k, raw, old, new)
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+class Engine:
+    """Executes commands against a :class:`Store`.
+
+    ``credentials`` (user, password) makes every command but the handshake and SASL
+    require a SCRAM-SHA-256 authentication on the connection.
+    """
+
+    def __init__(self, store: Store, credentials: tuple[str, str] | None = None) -> None:
+        self.store = store
+        self.credentials = credentials
+        self._cursors: dict[int, Cursor] = {}
+        self._cursors_lock = threading.Lock()
+        self._connection_ids = itertools.count(1)
+        self._scram_auth = None
+        if credentials is not None:
+            from .auth import ScramVerifier
+            self._scram_auth = ScramVerifier(*credentials)
+
+    def new_client(self, peer: str) -> ClientState:
+        return ClientState(next(self._connection_ids), peer, authenticated=self.credentials is None)
+
+    # dispatch
+
+    def run(self, db: str, cmd: dict, client: ClientState) -> dict:
+        """Run one decoded command on database ``db``; always returns a reply document."""
+        if not cmd:
+            return StoreError(errors.FAILED_TO_PARSE, "no command given").to_reply()
+        name = next(iter(cmd))
+        handler = _HANDLERS.get(name) or _HANDLERS.get(name.lower() if name.lower() in _CASE_FREE else "")
+        try:
+            if handler is None:
+                raise StoreError(errors.COMMAND_NOT_FOUND, f"no such command: '{name}'")
+            if not client.authenticated and name not in _NO_AUTH:
+                raise StoreError(errors.UNAUTHORIZED, f"Command {name} requires authentication")
+            if "startTransaction" in cmd or "autocommit" in cmd:
+                raise StoreError(errors.ILLEGAL_OPERATION,
+                                 "Transaction numbers are only allowed on a replica set member or mongos")
+            return handler(self, db, cmd, client)
+        except StoreError as exc:
+            reply = exc.to_reply()
+            details = getattr(exc, "details", None)
+            if details:
+                reply.update(details)
+            return reply
+        except sqlite3.Error as exc:
+            return {"ok": 0.0, "errmsg": f"storage error: {exc}", "code": 1, "codeName": "InternalError"}
+
+    # cursors
+
+    def open_cursor(self, ns: str, source: Iterator[bytes], first: int | None, single: bool,
+                    key: str = "firstBatch") -> dict:
+        """Register ``source`` as a cursor and return the ``cursor`` reply with its first batch."""
+        cursor = Cursor(0, ns, source)
+        docs, more = cursor.batch(first)
+        cursor_id = 0
+        if more and not single:
+            cursor_id = int.from_bytes(os.urandom(8), "little") & 0x3FFF_FFFF_FFFF_FFFF or 1
+            cursor.id = cursor_id
+            with self._cursors_lock:
+                self._expire_cursors()
+                self._cursors[cursor_id] = cursor
+        return {"cursor": {key: _raw_list(docs), "id": Int64(cursor_id), "ns": ns}, "ok": 1.0}
+
+    def _expire_cursors(self) -> None:
+        now = time.monotonic()
+        for cid in [c.id for c in self._cursors.values() if now - c.last_used > _CURSOR_IDLE_S]:
+            self._cursors.pop(cid, None)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _collection_name(name: str, cmd: dict) -> str:
+    value = cmd[name]
+    if not isinstance(value, str):
+        raise StoreError(errors.INVALID_NAMESPACE,
+                         f"collection name has invalid type {type(value).__name__}")
+    check_collection_name(value)
+    return value
+
+
+def _number(value: Any, what: str) -> int:
+    if type(value) is bool or not isinstance(value, (int, float, Int64, bson.decimal128.Decimal128)):
+        raise StoreError(errors.TYPE_MISMATCH, f"BSON field '{what}' is the wrong type '{type(value).__name__}', "
+                                               f"expected types '[long, int, decimal, double]'")
+    number = value.to_decimal() if isinstance(value, bson.decimal128.Decimal128) else value
+    if number != number or number != int(number):
+        raise StoreError(errors.BAD_VALUE, f"{what} must be an integer")
+    return int(number)
+
+
+def _doc_arg(cmd: dict, key: str, default: Any = None) -> Any:
+    value = cmd.get(key, default)
+    if value is not None and value is not default and not isinstance(value, dict):
+        raise StoreError(errors.TYPE_MISMATCH, f"BSON field '{key}' is the wrong type, expected type 'object'")
+    return value
+
+
+def _collation(cmd: dict) -> Collation | None:
+    return Collation.from_spec(cmd.get("collation"))
+
+
+def _check_hint(coll: Collection | None, hint: Any) -> None:
+    """BadValue when ``hint`` names no index of ``coll`` (MongoDB refuses to plan such a query)."""
+    if hint is None or hint == "" or hint == {}:
+        return
+    if isinstance(hint, dict) and next(iter(hint)) == "$natural":
+        return
+    specs = [ID_INDEX_SPEC] + ([i.spec for i in coll.indexes] if coll else [])
+    for spec in specs:
+        if (isinstance(hint, str) and spec["name"] == hint) or \
+                (isinstance(hint, dict) and list(spec["key"].items()) == list(hint.items())):
+            return
+    if coll is None:
+        return  # MongoDB plans nothing on a missing collection and returns no documents
+    raise StoreError(errors.BAD_VALUE, "error processing query: planner returned error :: caused by :: "
+                                       "hint provided does not correspond to an existing index")
+
+
+# simple equality on _id that the primary key answers exactly (no decoding needed)
+_EXACT_ID_TYPES = (str, float, Int64, bson.ObjectId, datetime.datetime, bson.decimal128.Decimal128)
+
+
+def _exact_id_keys(filter_: dict, collation: Collation | None) -> list[bytes] | None:
+    """The ``_id`` keys of a filter that is exactly ``{_id: v}``, ``{_id: {$eq: v}}`` or
+    ``{_id: {$in: [...]}}`` over plain scalar values (so the lookup alone decides the match)."""
+    if len(filter_) != 1 or "_id" not in filter_:
+        return None
+    cond = filter_["_id"]
+    if isinstance(cond, dict):
+        if len(cond) != 1:
+            return None
+        op, arg = next(iter(cond.items()))
+        if op == "$eq":
+            values = [arg]
+        elif op == "$in" and isinstance(arg, list):
+            values = arg
+        else:
+            return None
+    else:
+        values = [cond]
+    for value in values:
+        if type(value) is bool or not (type(value) is int or isinstance(value, _EXACT_ID_TYPES)):
+            return None
+        if collation is not None and isinstance(value, str):
+            return None
+    return [encode_key(v) for v in values]
+
+
+def _merge_ranges(ranges: list[tuple[bytes | None, bytes | None]]) -> list[tuple[bytes | None, bytes | None]]:
+    """Sort half-open byte ranges ``[lo, hi)`` (None = unbounded) and merge overlaps."""
+    def lo_key(r):
+        return (r[0] is not None, r[0] or b"")
+    merged: list[list] = []
+    for lo, hi in sorted(ranges, key=lo_key):
+        if merged:
+            prev = merged[-1]
+            if prev[1] is None or (lo is not None and lo <= prev[1]):
+                if prev[1] is not None and (hi is None or hi > prev[1]):
+                    prev[1] = hi
+                continue
+        merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+def _byte_ranges(ranges: list[tuple]) -> list[tuple[bytes | None, bytes | None]]:
+    """``key_ranges`` output (encoded bounds, inclusive flags) as half-open prefix ranges."""
+    out = []
+    for lower, upper, _lower_inclusive, _upper_inclusive in ranges:
+        # Inclusive on both ends is a superset of every case; the filter decides exactly.
+        hi = None if upper is None else prefix_successor(upper)
+        out.append((lower, hi))
+    return _merge_ranges(out)
+
+
+def candidates(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
+               reverse: bool = False, exact: list[bytes] | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """``(k, raw)`` of documents that may match ``filter_`` (a superset), in ``_id`` order
+    (descending if ``reverse``), narrowed by ``_id`` or a secondary index when the filter allows."""
+    if not filter_:
+        return session.scan(coll, reverse=reverse)
+    if exact is None:
+        exact = _exact_id_keys(filter_, collation)
+    if exact is not None:
+        return session.get_many(coll, exact, reverse=reverse)
+    query, _ = _pure()
+    key_ranges = getattr(query, "key_ranges", None)  # an optimisation only: without it, scan
+    if key_ranges is None:
+        return session.scan(coll, reverse=reverse)
+    ranges = key_ranges(filter_, "_id", collation=collation)
+    if ranges is not None:
+        parts = _byte_ranges(ranges)
+        if reverse:
+            parts.reverse()
+        return itertools.chain.from_iterable(session.scan(coll, lo, hi, reverse=reverse) for lo, hi in parts)
+    if collation is None:
+        for index in coll.indexes:
+            spec = index.spec
+            if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
+                continue
+            ranges = key_ranges(filter_, index.fields[0])
+            if ranges is None:
+                continue
+            ids: set[bytes] = set()
+            for lo, hi in _byte_ranges(ranges):
+                ids.update(session.index_ids(index, lo, hi))
+            return session.get_many(coll, list(ids), reverse=reverse)
+    return session.scan(coll, reverse=reverse)
+
+
+def matching(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
+             variables: dict | None = None, reverse: bool = False,
+             ) -> Iterator[tuple[bytes, bytes, dict | None]]:
+    """``(k, raw, doc)`` of the documents matching ``filter_`` (``doc`` None when the filter
+    needed no decoding)."""
+    exact = _exact_id_keys(filter_, collation) if filter_ else None
+    source = candidates(session, coll, filter_, collation, reverse, exact)
+    if not filter_ or exact is not None:
+        for k, raw in source:
+            yield k, raw, None
+        return
+    query, _ = _pure()
+    match = query.compile_filter(filter_, collation, variables)
+    for k, raw in source:
+        doc = decode(raw)
+        if match(doc):
+            yield k, raw, doc
+
+
+def _sort_spec(sort: Any) -> dict | None:
+    if sort is None or sort == {}:
+        return None
+    if not isinstance(sort, dict):
+        raise StoreError(errors.TYPE_MISMATCH, "Expected field sortto be of type object")
+    return sort
+
+
+def _id_order(sort: dict | None) -> bool | None:
+    """For a sort by ``_id`` alone: True if descending, False if ascending; None otherwise."""
+    if sort is None or len(sort) != 1 or "_id" not in sort:
+        return None
+    direction = sort["_id"]
+    if type(direction) is bool or not isinstance(direction, (int, float, Int64)) or direction not in (1, -1):
+        return None
+    return direction == -1
+
+
+def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: dict, *, projection: dict | None,
+                   sort: dict | None, skip: int, limit: int, collation: Collation | None,
+                   variables: dict | None) -> Iterator[bytes]:
+    """The raw result documents of a ``find`` (lazy unless a sort needs them all)."""
+    if coll is None:
+        return iter(())
+    session = engine.store.read(db)
+    id_desc = _id_order(sort) if collation is None else None
+    if sort is not None and id_desc is None:
+        rows = [(raw, doc if doc is not None else decode(raw))
+                for _, raw, doc in matching(session, coll, filter_, collation, variables)]
+        query, _ = _pure()
+        docs = query.sort_documents([d for _, d in rows], sort, collation)
+        # sort_documents returns the same dict objects: map them back to their stored bytes
+        raw_of = {id(d): raw for raw, d in rows}
+        results: Iterator[tuple[bytes, dict | None]] = ((raw_of[id(d)], d) for d in docs)
+    else:
+        results = ((raw, doc) for _, raw, doc in
+                   matching(session, coll, filter_, collation, variables, reverse=bool(id_desc)))
+    if skip or limit:
+        results = itertools.islice(results, skip, skip + limit if limit else None)
+    if not projection:
+        return (raw for raw, _ in results)
+    query, _ = _pure()
+    return (encode(query.project(doc if doc is not None else decode(raw), projection, matched_filter=filter_))
+            for raw, doc in results)
+
+
+# --- handshake and administration ------------------------------------------------------------
+
+_NO_AUTH = {"hello", "isMaster", "ismaster", "saslStart", "saslContinue", "logout", "ping", "buildInfo",
+            "buildinfo", "endSessions"}
+_CASE_FREE = {"ismaster", "buildinfo"}
+
+
+def cmd_hello(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    reply = {
+        "helloOk": True,
+        "isWritablePrimary": True,
+        "maxBsonObjectSize": MAX_BSON_SIZE,
+        "maxMessageSizeBytes": MAX_MESSAGE_SIZE,
+        "maxWriteBatchSize": MAX_WRITE_BATCH,
+        "localTime": datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None),
+        "logicalSessionTimeoutMinutes": 30,
+        "connectionId": client.connection_id,
+        "minWireVersion": 0,
+        "maxWireVersion": 21,
+        "readOnly": False,
+        "ok": 1.0,
+    }
+    if next(iter(cmd)) != "hello":
+        reply = {"ismaster": True, **{k: v for k, v in reply.items() if k != "isWritablePrimary"}}
+    if "saslSupportedMechs" in cmd and engine.credentials is not None:
+        reply["saslSupportedMechs"] = ["SCRAM-SHA-256"]
+    return reply
+
+
+def cmd_ping(engine, db, cmd, client) -> dict:
+    return {"ok": 1.0}
+
+
+def cmd_build_info(engine, db, cmd, client) -> dict:
+    return {"version": "7.0.0", "gitVersion": "sf-store", "versionArray": [7, 0, 0, 0], "bits": 64,
+            "debug": False, "maxBsonObjectSize": MAX_BSON_SIZE, "modules": [], "allocator": "system",
+            "javascriptEngine": "none", "sysInfo": "deprecated", "storageEngines": ["sqlite"],
+            "openssl": {"running": "disabled", "compiled": "disabled"}, "ok": 1.0}
+
+
+def cmd_get_parameter(engine, db, cmd, client) -> dict:
+    params = {"featureCompatibilityVersion": {"version": "7.0"}, "authenticationMechanisms": ["SCRAM-SHA-256"],
+              "requireApiVersion": False}
+    reply: dict = {}
+    if cmd["getParameter"] == "*":
+        reply.update(params)
+    else:
+        for key in cmd:
+            if key in params:
+                reply[key] = params[key]
+            elif key not in GENERIC_FIELDS and key != "getParameter":
+                raise StoreError(errors.INVALID_OPTIONS, "no option found to get")
+    reply["ok"] = 1.0
+    return reply
+
+
+def cmd_get_cmd_line_opts(engine, db, cmd, client) -> dict:
+    return {"argv": ["sf-store"], "parsed": {"storage": {"dbPath": str(engine.store.data_dir)}}, "ok": 1.0}
+
+
+def cmd_host_info(engine, db, cmd, client) -> dict:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return {"system": {"currentTime": now, "hostname": socket.gethostname(), "cpuAddrSize": 64,
+                       "numCores": os.cpu_count() or 1, "cpuArch": platform.machine()},
+            "os": {"type": platform.system(), "name": platform.platform()}, "extra": {}, "ok": 1.0}
+
+
+def cmd_server_status(engine, db, cmd, client) -> dict:
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    uptime = time.time() - _START
+    return {"host": socket.gethostname(), "version": "7.0.0", "process": "mongod", "pid": Int64(os.getpid()),
+            "uptime": float(int(uptime)), "uptimeMillis": Int64(int(uptime * 1000)), "localTime": now,
+            "connections": {"current": 1}, "storageEngine": {"name": "sqlite"}, "ok": 1.0}
+
+
+def cmd_connection_status(engine, db, cmd, client) -> dict:
+    users = [{"user": client.user, "db": "admin"}] if client.user else []
+    roles = [{"role": "root", "db": "admin"}] if client.user else []
+    return {"authInfo": {"authenticatedUsers": users, "authenticatedUserRoles": roles}, "ok": 1.0}
+
+
+def cmd_get_log(engine, db, cmd, client) -> dict:
+    if cmd["getLog"] == "*":
+        return {"names": ["global", "startupWarnings"], "ok": 1.0}
+    return {"totalLinesWritten": 0, "log": [], "ok": 1.0}
+
+
+def cmd_whatsmyuri(engine, db, cmd, client) -> dict:
+    return {"you": client.peer, "ok": 1.0}
+
+
+def cmd_ok(engine, db, cmd, client) -> dict:
+    return {"ok": 1.0}
+
+
+def cmd_logout(engine, db, cmd, client) -> dict:
+    if engine.credentials is not None:
+        client.authenticated = False
+        client.user = None
+    return {"ok": 1.0}
+
+
+def cmd_sasl_start(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    if engine._scram_auth is None:
+        raise StoreError(errors.AUTHENTICATION_FAILED, "Authentication is not enabled on this server")
+    if cmd.get("mechanism") != "SCRAM-SHA-256":
+        raise StoreError(errors.BAD_VALUE, f"Unsupported mechanism {cmd.get('mechanism')!r}: "
+                                           f"this server supports SCRAM-SHA-256")
+    options = cmd.get("options") if isinstance(cmd.get("options"), dict) else {}
+    client.sasl = engine._scram_auth.start(bool(options.get("skipEmptyExchange")))
+    client.sasl_id += 1
+    payload = client.sasl.step(bytes(cmd.get("payload", b"")))
+    return {"conversationId": client.sasl_id, "done": False, "payload": payload, "ok": 1.0}
+
+
+def cmd_sasl_continue(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    conversation = client.sasl
+    if conversation is None or cmd.get("conversationId") != client.sasl_id:
+        raise StoreError(errors.AUTHENTICATION_FAILED, "No SASL session state found")
+    payload = conversation.step(bytes(cmd.get("payload", b"")))
+    if conversation.done:
+        client.authenticated = True
+        client.user = conversation.user
+        client.sasl = None
+    return {"conversationId": client.sasl_id, "done": conversation.done, "payload": payload, "ok": 1.0}
+
+
+def cmd_list_databases(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    _unknown_fields("listDatabases", cmd, {"filter", "nameOnly", "authorizedDatabases"})
+    entries = []
+    for name in engine.store.database_names():
+        size = engine.store.size_on_disk(name)
+        entries.append({"name": name, "sizeOnDisk": Int64(size), "empty": False})
+    if cmd.get("filter"):
+        query, _ = _pure()
+        match = query.compile_filter(cmd["filter"])
+        entries = [e for e in entries if match(e)]
+    if cmd.get("nameOnly"):
+        return {"databases": [{"name": e["name"]} for e in entries], "ok": 1.0}
+    total = sum(int(e["sizeOnDisk"]) for e in entries)
+    return {"databases": entries, "totalSize": Int64(total), "totalSizeMb": Int64(total // (1024 * 1024)), "ok": 1.0}
+
+
+def cmd_drop_database(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    if not engine.store.exists(db):
+        return {"ok": 1.0}
+    with engine.store.write(db) as session:
+        for name in session.collection_names():
+            session.drop_collection(name)
+    return {"ok": 1.0}
+
+
+def _collection_info(coll: Collection) -> dict:
+    return {"name": coll.name, "type": "collection", "options": coll.options,
+            "info": {"readOnly": False, "uuid": bson.Binary(uuid.UUID(coll.tbl[2:]).bytes, 4)},
+            "idIndex": ID_INDEX_SPEC}
+
+
+def cmd_list_collections(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    _unknown_fields("listCollections", cmd, {"filter", "nameOnly", "authorizedCollections", "cursor"})
+    infos = []
+    if engine.store.exists(db):
+        session = engine.store.read(db)
+        for name in session.collection_names():
+            coll = session.collection(name)
+            if coll is not None:
+                infos.append(_collection_info(coll))
+    filter_ = _doc_arg(cmd, "filter")
+    if filter_:
+        query, _ = _pure()
+        match = query.compile_filter(filter_)
+        infos = [i for i in infos if match(i)]
+    if cmd.get("nameOnly"):
+        infos = [{"name": i["name"], "type": i["type"]} for i in infos]
+    batch = (cmd.get("cursor") or {}).get("batchSize")
+    return engine.open_cursor(f"{db}.$cmd.listCollections", (encode(i) for i in infos),
+                              None if batch is None else _number(batch, "batchSize"), False)
+
+
+def cmd_create(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("create", cmd)
+    options = {k: v for k, v in cmd.items() if k != "create" and k not in GENERIC_FIELDS}
+    unsupported = set(options) - {"idIndex", "storageEngine", "indexOptionDefaults"}
+    if unsupported:
+        raise not_supported(f"create option(s) {sorted(unsupported)}")
+    with engine.store.write(db) as session:
+        session.create_collection(name, {})
+    return {"ok": 1.0}
+
+
+def cmd_drop(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("drop", cmd)
+    if not engine.store.exists(db):
+        return {"ok": 1.0}
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        if coll is None:
+            return {"ok": 1.0}
+        n = len(coll.indexes) + 1
+        session.drop_collection(name)
+    return {"nIndexesWas": n, "ns": f"{db}.{name}", "ok": 1.0}
+
+
+def cmd_rename_collection(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    source, target = cmd["renameCollection"], cmd.get("to")
+    if not isinstance(source, str) or not isinstance(target, str) or "." not in source or "." not in target:
+        raise StoreError(errors.INVALID_NAMESPACE, "Invalid namespace specified")
+    sdb, _, sname = source.partition(".")
+    tdb, _, tname = target.partition(".")
+    if sdb != tdb:
+        raise not_supported("renameCollection across databases")
+    with engine.store.write(sdb) as session:
+        if session.collection(sname) is None:
+            raise StoreError(errors.NAMESPACE_NOT_FOUND, "source namespace does not exist")
+        if session.collection(tname) is not None:
+            if not cmd.get("dropTarget"):
+                raise StoreError(errors.NAMESPACE_EXISTS, "target namespace exists")
+            session.drop_collection(tname)
+        session.rename_collection(sname, tname)
+    return {"ok": 1.0}
+
+
+def cmd_coll_mod(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("collMod", cmd)
+    options = {k for k in cmd if k != "collMod" and k not in GENERIC_FIELDS}
+    if options:
+        raise not_supported(f"collMod option(s) {sorted(options)}")
+    session = engine.store.read(db)
+    if not engine.store.exists(db) or session.collection(name) is None:
+        raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns does not exist: {db}.{name}")
+    return {"ok": 1.0}
+
+
+def cmd_list_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("listIndexes", cmd)
+    _unknown_fields("listIndexes", cmd, {"cursor"})
+    coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
+    if coll is None:
+        raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns does not exist: {db}.{name}")
+    specs = [ID_INDEX_SPEC] + [i.spec for i in coll.indexes]
+    batch = (cmd.get("cursor") or {}).get("batchSize")
+    return engine.open_cursor(f"{db}.{name}", (encode(s) for s in specs),
+                              None if batch is None else _number(batch, "batchSize"), False)
+
+
+_INDEX_OPTIONS = {"key", "name", "unique", "sparse", "partialFilterExpression", "v", "background", "ns"}
+
+
+def _index_spec(spec: Any) -> dict:
+    if not isinstance(spec, dict) or not isinstance(spec.get("key"), dict) or not spec["key"]:
+        raise StoreError(errors.FAILED_TO_PARSE, "The 'key' field is a required property of an index specification")
+    unknown = set(spec) - _INDEX_OPTIONS
+    if unknown:
+        raise not_supported(f"index option(s) {sorted(unknown)}")
+    for path, direction in spec["key"].items():
+        if type(direction) is bool or not isinstance(direction, (int, float, Int64)) or direction == 0:
+            raise not_supported(f"index type {direction!r} (only ascending/descending indexes)")
+        if not path or path.startswith("$"):
+            raise StoreError(errors.BAD_VALUE, f"bad index key pattern {spec['key']}")
+    if not isinstance(spec.get("name"), str):
+        raise StoreError(errors.FAILED_TO_PARSE, "The 'name' field is a required property of an index specification")
+    out = {"v": 2, "key": spec["key"], "name": spec["name"]}
+    for option in ("unique", "sparse", "partialFilterExpression"):
+        if option in spec:
+            out[option] = spec[option]
+    if out.get("unique") is False:
+        del out["unique"]
+    if out.get("sparse") is False:
+        del out["sparse"]
+    return out
+
+
+def cmd_create_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("createIndexes", cmd)
+    _unknown_fields("createIndexes", cmd, {"indexes", "commitQuorum"})
+    specs = cmd.get("indexes")
+    if not isinstance(specs, list) or not specs:
+        raise StoreError(errors.BAD_VALUE, "Must specify at least one index to create")
+    parsed = [_index_spec(s) for s in specs]
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        created_collection = coll is None
+        if coll is None:
+            coll = session.create_collection(name)
+        before = len(coll.indexes) + 1
+        created = 0
+        for spec in parsed:
+            if list(spec["key"].items()) == [("_id", 1)] and spec["name"] == "_id_":
+                continue
+            if spec["name"] == "_id_":
+                raise StoreError(errors.BAD_VALUE, "The index name '_id_' is reserved for the _id index")
+            created += session.create_index(coll, spec)
+    reply = {"numIndexesBefore": before, "numIndexesAfter": before + created,
+             "createdCollectionAutomatically": created_collection, "ok": 1.0}
+    if not created:
+        reply["note"] = "all indexes already exist"
+    return reply
+
+
+def cmd_drop_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("dropIndexes", cmd)
+    target = cmd.get("index")
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        if coll is None:
+            raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns not found {db}.{name}")
+        before = len(coll.indexes) + 1
+        if target == "*":
+            for index in list(coll.indexes):
+                session.drop_index(coll, index.name)
+        else:
+            names = target if isinstance(target, list) else [target]
+            for item in names:
+                if isinstance(item, dict):
+                    found = [i.name for i in coll.indexes if list(i.spec["key"].items()) == list(item.items())]
+                    if not found:
+                        if list(item.items()) == [("_id", 1)]:
+                            raise StoreError(errors.INVALID_OPTIONS, "cannot drop _id index")
+                        raise StoreError(errors.INDEX_NOT_FOUND, f"can't find index with key: {item}")
+                    item = found[0]
+                if item == "_id_":
+                    raise StoreError(errors.INVALID_OPTIONS, "cannot drop _id index")
+                if not isinstance(item, str):
+                    raise StoreError(errors.TYPE_MISMATCH, "index must be a string, object or array")
+                session.drop_index(coll, item)
+    return {"nIndexesWas": before, "ok": 1.0}
+
+
+def _stats(session: Session, coll: Collection) -> tuple[int, int]:
+    return session.count(coll), session.data_size(coll)
+
+
+def cmd_db_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    collections = objects = data = indexes = 0
+    if engine.store.exists(db):
+        session = engine.store.read(db)
+        for name in session.collection_names():
+            coll = session.collection(name)
+            if coll is None:
+                continue
+            n, size = _stats(session, coll)
+            collections += 1
+            objects += n
+            data += size
+            indexes += len(coll.indexes) + 1
+    storage = engine.store.size_on_disk(db) if engine.store.exists(db) else 0
+    return {"db": db, "collections": collections, "views": 0, "objects": objects,
+            "avgObjSize": (data / objects) if objects else 0.0, "dataSize": float(data),
+            "storageSize": float(storage), "indexes": indexes, "indexSize": 0.0, "totalSize": float(storage),
+            "scaleFactor": 1.0, "ok": 1.0}
+
+
+def cmd_coll_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("collStats", cmd)
+    coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
+    if coll is None:
+        raise StoreError(errors.NAMESPACE_NOT_FOUND, f"Collection [{db}.{name}] not found.")
+    n, size = _stats(engine.store.read(db), coll)
+    return {"ns": coll.ns, "count": n, "size": size, "avgObjSize": (size // n) if n else 0,
+            "storageSize": size, "nindexes": len(coll.indexes) + 1, "totalIndexSize": 0,
+            "indexSizes": {i: 0 for i in ["_id_"] + [x.name for x in coll.indexes]}, "ok": 1.0}
+
+
+def cmd_explain(engine, db, cmd, client) -> dict:
+    raise not_supported("explain")
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+_FIND_FIELDS = {"filter", "projection", "sort", "skip", "limit", "batchSize", "singleBatch", "hint", "collation",
+                "let", "min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "oplogReplay",
+                "noCursorTimeout", "allowPartialResults", "allowDiskUse", "readOnce", "$_requestResumeToken"}
+
+
+def _read_collection(engine: Engine, db: str, name: str) -> Collection | None:
+    if not engine.store.exists(db):
+        return None
+    return engine.store.read(db).collection(name)
+
+
+def cmd_find(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("find", cmd)
+    _unknown_fields("find", cmd, _FIND_FIELDS)
+    for option in ("min", "max", "returnKey", "showRecordId", "tailable", "awaitData", "oplogReplay"):
+        if cmd.get(option):
+            raise not_supported(f"find option '{option}'")
+    filter_ = _doc_arg(cmd, "filter") or {}
+    projection = _doc_arg(cmd, "projection")
+    sort = _sort_spec(cmd.get("sort"))
+    skip = _number(cmd.get("skip", 0), "skip")
+    limit = _number(cmd.get("limit", 0), "limit")
+    if skip < 0:
+        raise StoreError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
+    if limit < 0:
+        raise StoreError(51024, f"BSON field 'limit' value must be >= 0, actual value '{limit}'")
+    batch = cmd.get("batchSize")
+    first = DEFAULT_FIRST_BATCH if batch is None else _number(batch, "batchSize")
+    if first < 0:
+        raise StoreError(51024, f"BSON field 'batchSize' value must be >= 0, actual value '{first}'")
+    if limit and first > limit:
+        first = limit
+    collation = _collation(cmd)
+    coll = _read_collection(engine, db, name)
+    _check_hint(coll, cmd.get("hint"))
+    source = find_documents(engine, db, coll, filter_, projection=projection, sort=sort, skip=skip, limit=limit,
+                            collation=collation, variables=cmd.get("let"))
+    return engine.open_cursor(f"{db}.{name}", source, first, bool(cmd.get("singleBatch")))
+
+
+def cmd_get_more(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    cursor_id = cmd["getMore"]
+    if not isinstance(cursor_id, Int64):
+        raise StoreError(errors.TYPE_MISMATCH, "Field 'getMore' must be of type long in: getMore")
+    name = cmd.get("collection")
+    if not isinstance(name, str):
+        raise StoreError(errors.TYPE_MISMATCH, "BSON field 'getMore.collection' is missing or not a string")
+    batch = cmd.get("batchSize")
+    count = None if batch is None else _number(batch, "batchSize")
+    if count is not None and count <= 0:
+        count = None
+    with engine._cursors_lock:
+        cursor = engine._cursors.get(int(cursor_id))
+    if cursor is None:
+        raise StoreError(errors.CURSOR_NOT_FOUND, f"cursor id {int(cursor_id)} not found")
+    if cursor.ns != f"{db}.{name}" and not cursor.ns.startswith(f"{db}.$cmd"):
+        raise StoreError(errors.UNAUTHORIZED, f"Requested getMore on namespace '{db}.{name}', but cursor "
+                                              f"belongs to a different namespace {cursor.ns}")
+    with cursor.lock:
+        try:
+            docs, more = cursor.batch(count)
+        except BaseException:
+            with engine._cursors_lock:
+                engine._cursors.pop(cursor.id, None)
+            raise
+        cursor.last_used = time.monotonic()
+    if not more:
+        with engine._cursors_lock:
+            engine._cursors.pop(cursor.id, None)
+    return {"cursor": {"nextBatch": _raw_list(docs), "id": Int64(cursor.id if more else 0), "ns": cursor.ns},
+            "ok": 1.0}
+
+
+def cmd_kill_cursors(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    killed, missing = [], []
+    for cid in cmd.get("cursors") or []:
+        with engine._cursors_lock:
+            cursor = engine._cursors.pop(int(cid), None)
+        (killed if cursor is not None else missing).append(Int64(int(cid)))
+    return {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [],
+            "ok": 1.0}
+
+
+def cmd_count(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("count", cmd)
+    _unknown_fields("count", cmd, {"query", "limit", "skip", "hint", "collation", "fields"})
+    filter_ = _doc_arg(cmd, "query") or {}
+    skip = _number(cmd.get("skip", 0), "skip")
+    limit = abs(_number(cmd.get("limit", 0), "limit"))
+    if skip < 0:
+        raise StoreError(errors.BAD_VALUE, "skip value is negative in count query")
+    coll = _read_collection(engine, db, name)
+    _check_hint(coll, cmd.get("hint"))
+    if coll is None:
+        return {"n": 0, "ok": 1.0}
+    session = engine.store.read(db)
+    if not filter_:
+        n = session.count(coll)
+    else:
+        n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None))
+    n = max(0, n - skip)
+    if limit:
+        n = min(n, limit)
+    return {"n": n, "ok": 1.0}
+
+
+def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("distinct", cmd)
+    _unknown_fields("distinct", cmd, {"key", "query", "collation", "hint"})
+    key = cmd.get("key")
+    if not isinstance(key, str):
+        raise StoreError(errors.TYPE_MISMATCH, "BSON field 'distinct.key' is missing or not a string")
+    filter_ = _doc_arg(cmd, "query") or {}
+    collation = _collation(cmd)
+    coll = _read_collection(engine, db, name)
+    _check_hint(coll, cmd.get("hint"))
+    values: list = []
+    if coll is not None:
+        query, _ = _pure()
+        seen: set = set()
+        for _, raw, doc in matching(engine.store.read(db), coll, filter_, collation, None):
+            for value in query.get_path_values(doc if doc is not None else decode(raw), key):
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    marker = _distinct_key(item, collation)
+                    if marker not in seen:
+                        seen.add(marker)
+                        values.append(item)
+    return {"values": values, "ok": 1.0}
+
+
+def _distinct_key(value: Any, collation: Collation | None) -> bytes:
+    if collation is not None:
+        from .bsonorder import sort_key
+        return sort_key(value, collation)
+    return encode_key(value)
+
+
+def cmd_aggregate(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    target = cmd["aggregate"]
+    _unknown_fields("aggregate", cmd, {"pipeline", "cursor", "explain", "allowDiskUse", "collation", "let", "hint",
+                                       "bypassDocumentValidation", "fromMongos", "needsMerge"})
+    if cmd.get("explain"):
+        raise not_supported("aggregate with explain")
+    pipeline = cmd.get("pipeline")
+    if not isinstance(pipeline, list):
+        raise StoreError(errors.TYPE_MISMATCH, "'pipeline' option must be specified as an array")
+    if "cursor" not in cmd:
+        raise StoreError(errors.FAILED_TO_PARSE,
+                         "The 'cursor' option is required, except for aggregate with the explain argument")
+    cursor_opts = cmd["cursor"]
+    if not isinstance(cursor_opts, dict):
+        raise StoreError(errors.TYPE_MISMATCH, "cursor field must be missing or an object")
+    batch = cursor_opts.get("batchSize")
+    first = DEFAULT_FIRST_BATCH if batch is None else _number(batch, "batchSize")
+    collation = _collation(cmd)
+    from .aggregate import run_pipeline
+    ctx = _PipelineContext(engine, db)
+    if target == 1 or (isinstance(target, float) and target == 1):
+        docs: Iterable[dict] = iter(())
+        ns = f"{db}.$cmd.aggregate"
+    else:
+        name = _collection_name("aggregate", cmd)
+        ns = f"{db}.{name}"
+        coll = _read_collection(engine, db, name)
+        _check_hint(coll, cmd.get("hint"))
+        first_match = pipeline[0].get("$match") if pipeline and isinstance(pipeline[0], dict) else None
+        if coll is None:
+            docs = iter(())
+        elif isinstance(first_match, dict) and "$expr" not in first_match:
+            # the first $match only narrows the candidates; run_pipeline applies it again
+            docs = (decode(raw) for _, raw in candidates(engine.store.read(db), coll, first_match, collation))
+        else:
+            docs = (decode(raw) for _, raw in engine.store.read(db).scan(coll))
+    writes = any(isinstance(s, dict) and ("$out" in s or "$merge" in s) for s in pipeline)
+    results = run_pipeline(docs, pipeline, ctx, collation=collation, variables=cmd.get("let"))
+    if writes:
+        list(results)
+        return engine.open_cursor(ns, iter(()), first, False)
+    return engine.open_cursor(ns, (encode(d) for d in results), first, False)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+def _write_error(index: int, exc: StoreError) -> dict:
+    entry = {"index": index, "code": exc.code, "errmsg": exc.message}
+    details = getattr(exc, "details", None)
+    if details:
+        entry.update(details)
+    return entry
+
+
+def _write_reply(n: int, write_errors: list[dict], **extra: Any) -> dict:
+    reply: dict = {"n": n, **extra}
+    if write_errors:
+        reply["writeErrors"] = write_errors
+    reply["ok"] = 1.0
+    return reply
+
+
+def _statements(cmd: dict, key: str, name: str) -> list:
+    items = cmd.get(key)
+    if not isinstance(items, list):
+        raise StoreError(errors.FAILED_TO_PARSE, f"BSON field '{name}.{key}' is missing but a required field")
+    if len(items) > MAX_WRITE_BATCH:
+        raise StoreError(errors.INVALID_OPTIONS, f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH}. "
+                                                 f"Got {len(items)} operations.")
+    return items
+
+
+class _savepoint:
+    """A nested savepoint: one statement of a write command is atomic on its own."""
+
+    __slots__ = ("session", "name")
+
+    def __init__(self, session: Session, name: str) -> None:
+        self.session, self.name = session, name
+
+    def __enter__(self) -> None:
+        self.session.conn.execute(f"SAVEPOINT {self.name}")
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self.session.conn.execute(f"ROLLBACK TO {self.name}")
+        self.session.conn.execute(f"RELEASE {self.name}")
+        return False
+
+
+def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("insert", cmd)
+    _unknown_fields("insert", cmd, {"documents", "ordered", "bypassDocumentValidation"})
+    raws = _statements(cmd, "documents", "insert")
+    ordered = cmd.get("ordered", True)
+    write_errors: list[dict] = []
+    prepared: list[tuple[int, Any, bytes, dict | None]] = []
+    for i, raw in enumerate(raws):
+        try:
+            if not isinstance(raw, bytes):
+                raise StoreError(errors.TYPE_MISMATCH, "documents to insert must be objects")
+            doc_id, data, doc = prepare_insert(raw)
+            prepared.append((i, doc_id, data, doc))
+        except StoreError as exc:
+            write_errors.append(_write_error(i, exc))
+            if ordered:
+                break
+    n = 0
+    with engine.store.write(db) as session:
+        coll = session.ensure_collection(name)
+        todo = prepared
+        if ordered and write_errors:
+            todo = [p for p in prepared if p[0] < write_errors[0]["index"]]
+        if not coll.indexes and todo:
+            try:
+                with _savepoint(session, "bulk"):
+                    session.insert_many(coll, [(doc_id, data) for _, doc_id, data, _ in todo])
+                n = len(todo)
+                todo = []
+            except sqlite3.IntegrityError:
+                pass  # a duplicate somewhere: redo one by one to find it
+        for i, doc_id, data, doc in todo:
+            try:
+                with _savepoint(session, "doc"):
+                    session.insert(coll, doc_id, data, doc)
+                n += 1
+            except StoreError as exc:
+                write_errors.append(_write_error(i, exc))
+                if ordered:
+                    break
+    write_errors.sort(key=lambda e: e["index"])
+    if ordered and len(write_errors) > 1:
+        write_errors = write_errors[:1]
+    return _write_reply(n, write_errors)
+
+
+def _same_id(a: Any, b: Any) -> bool:
+    return encode_key(a) == encode_key(b)
+
+
+class _Updater:
+    """One statement of an ``update`` (or the update part of ``findAndModify``)."""
+
+    def __init__(self, spec: Any, array_filters: Any, collation: Collation | None, variables: dict | None) -> None:
+        _, update = _pure()
+        self.update_mod = update
+        self.spec = spec
+        self.array_filters = array_filters
+        self.collation = collation
+        self.variables = variables
+        if isinstance(spec, list):
+            self.replacement = False
+        elif isinstance(spec, dict):
+            self.replacement = update.is_replacement(spec)
+            if self.replacement:
+                update.validate_replacement(spec)
+        else:
+            raise StoreError(errors.FAILED_TO_PARSE, "Update argument must be either an object or an array")
+        if self.replacement and array_filters:
+            raise StoreError(errors.FAILED_TO_PARSE, "arrayFilters may not be specified for replacement updates")
+
+    def apply(self, doc: dict, query: dict) -> dict:
+        """The updated document (``doc`` itself when the update changes nothing)."""
+        new = self.update_mod.apply_update(doc, self.spec, query=query, array_filters=self.array_filters,
+                                           collation=self.collation, variables=self.variables)
+        if new is not doc and ("_id" not in new or not _same_id(new["_id"], doc["_id"])):
+            raise StoreError(errors.IMMUTABLE_FIELD,
+                             "Performing an update on the path '_id' would modify the immutable field '_id'")
+        return new
+
+    def upsert_doc(self, query: dict) -> dict:
+        """The document an upsert inserts (``_id`` first, a new ObjectId if none)."""
+        seed = self.update_mod.upsert_seed(query, replacement=self.replacement)
+        new = self.update_mod.apply_update(seed, self.spec, query=query, array_filters=self.array_filters,
+                                           is_upsert_insert=True, collation=self.collation,
+                                           variables=self.variables)
+        doc_id = new.pop("_id", NO_ID)
+        if doc_id is NO_ID:
+            doc_id = bson.ObjectId()
+        check_id(doc_id)
+        return {"_id": doc_id, **new}
+
+
+def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict) -> bool:
+    """Store ``new`` over ``old``; False (nothing written) when the bytes are the same."""
+    if new is old:
+        return False
+    data = encode(new)
+    if data == raw:
+        return False
+    if len(data) > MAX_BSON_SIZE:
+        raise StoreError(17419, "Resulting document after update is larger than 16777216")
+    if coll.indexes:
+        with _savepoint(session, "upd"):
+            session.replace(coll, k, data, old, new)
+    else:
+        session.replace(coll, k, data, old, new)
+    return True
+
+
+def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
+    data = encode(doc)
+    if len(data) > MAX_BSON_SIZE:
+        raise StoreError(17420, "Document to upsert is larger than 16777216")
+    if coll.indexes:  # the document and its index keys go in together or not at all
+        with _savepoint(session, "ins"):
+            session.insert(coll, doc["_id"], data, doc)
+    else:
+        session.insert(coll, doc["_id"], data, doc)
+
+
+def _update_one_statement(session: Session, coll: Collection, stmt: dict, variables: dict | None,
+                          ) -> tuple[int, int, Any]:
+    """Run one update statement: ``(matched, modified, upserted_id or NO_ID)``."""
+    _unknown_fields("update.updates", stmt, {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c",
+                                             "sort"})
+    query = stmt.get("q")
+    if not isinstance(query, dict):
+        raise StoreError(errors.FAILED_TO_PARSE, "BSON field 'update.updates.q' is missing but a required field")
+    if "sort" in stmt:
+        raise not_supported("update with sort")
+    collation = Collation.from_spec(stmt.get("collation"))
+    statement_vars = dict(variables or {})
+    if isinstance(stmt.get("c"), dict):
+        statement_vars.update(stmt["c"])
+    updater = _Updater(stmt.get("u"), stmt.get("arrayFilters"), collation, statement_vars or None)
+    multi = bool(stmt.get("multi"))
+    if multi and updater.replacement:
+        raise StoreError(errors.FAILED_TO_PARSE, "multi update is not supported for replacement-style update")
+    _check_hint(coll, stmt.get("hint"))
+    found = matching(session, coll, query, collation, statement_vars or None)
+    targets = list(found) if multi else list(itertools.islice(found, 1))
+    matched = modified = 0
+    for k, raw, doc in targets:
+        old = doc if doc is not None else decode(raw)
+        new = updater.apply(old, query)
+        matched += 1
+        modified += _write_updated(session, coll, k, raw, old, new)
+    if matched or not stmt.get("upsert"):
+        return matched, modified, NO_ID
+    new = updater.upsert_doc(query)
+    _insert_new(session, coll, new)
+    return 1, 0, new["_id"]
+
+
+def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("update", cmd)
+    _unknown_fields("update", cmd, {"updates", "ordered", "bypassDocumentValidation", "let"})
+    statements = _statements(cmd, "updates", "update")
+    ordered = cmd.get("ordered", True)
+    variables = _doc_arg(cmd, "let")
+    n = modified = 0
+    upserted: list[dict] = []
+    write_errors: list[dict] = []
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        for i, stmt in enumerate(statements):
+            try:
+                if not isinstance(stmt, dict):
+                    raise StoreError(errors.TYPE_MISMATCH, "update statements must be objects")
+                if coll is None:
+                    if not stmt.get("upsert"):
+                        # still validate the statement the way a real collection would
+                        _Updater(stmt.get("u"), stmt.get("arrayFilters"), None, None)
+                        continue
+                    coll = session.ensure_collection(name)
+                matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables)
+                n += matched
+                modified += changed
+                if upserted_id is not NO_ID:
+                    upserted.append({"index": i, "_id": upserted_id})
+            except StoreError as exc:
+                write_errors.append(_write_error(i, exc))
+                if ordered:
+                    break
+    extra: dict = {"nModified": modified}
+    if upserted:
+        extra["upserted"] = upserted
+    return _write_reply(n, write_errors, **extra)
+
+
+def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name("delete", cmd)
+    _unknown_fields("delete", cmd, {"deletes", "ordered", "let"})
+    statements = _statements(cmd, "deletes", "delete")
+    ordered = cmd.get("ordered", True)
+    variables = _doc_arg(cmd, "let")
+    n = 0
+    write_errors: list[dict] = []
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        for i, stmt in enumerate(statements):
+            try:
+                if not isinstance(stmt, dict):
+                    raise StoreError(errors.TYPE_MISMATCH, "delete statements must be objects")
+                _unknown_fields("delete.deletes", stmt, {"q", "limit", "collation", "hint"})
+                query = stmt.get("q")
+                if not isinstance(query, dict):
+                    raise StoreError(errors.FAILED_TO_PARSE,
+                                     "BSON field 'delete.deletes.q' is missing but a required field")
+                limit = _number(stmt.get("limit", 0), "limit")
+                if limit not in (0, 1):
+                    raise StoreError(errors.FAILED_TO_PARSE, "The limit field in delete objects must be 0 or 1. "
+                                                             f"Got {limit}")
+                collation = Collation.from_spec(stmt.get("collation"))
+                _check_hint(coll, stmt.get("hint"))
+                if coll is None:
+                    continue
+                found = matching(session, coll, query, collation, variables)
+                keys = [k for k, _, _ in (itertools.islice(found, 1) if limit == 1 else found)]
+                for k in keys:
+                    session.delete(coll, k)
+                n += len(keys)
+            except StoreError as exc:
+                write_errors.append(_write_error(i, exc))
+                if ordered:
+                    break
+    return _write_reply(n, write_errors)
+
+
+def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    name = _collection_name(next(iter(cmd)), cmd)
+    _unknown_fields("findAndModify", cmd, {"query", "sort", "remove", "update", "new", "fields", "upsert",
+                                           "bypassDocumentValidation", "arrayFilters", "collation", "hint", "let"})
+    query = _doc_arg(cmd, "query") or {}
+    sort = _sort_spec(cmd.get("sort"))
+    remove = bool(cmd.get("remove"))
+    spec = cmd.get("update")
+    upsert = bool(cmd.get("upsert"))
+    return_new = bool(cmd.get("new"))
+    fields = _doc_arg(cmd, "fields")
+    collation = _collation(cmd)
+    variables = _doc_arg(cmd, "let")
+    if remove and spec is not None:
+        raise StoreError(errors.FAILED_TO_PARSE, "Cannot specify both an update and remove=true")
+    if remove and upsert:
+        raise StoreError(errors.FAILED_TO_PARSE, "Cannot specify both upsert=true and remove=true")
+    if remove and return_new:
+        raise StoreError(errors.FAILED_TO_PARSE, "Cannot specify both new=true and remove=true; "
+                                                 "'remove' always returns the deleted document")
+    if not remove and spec is None:
+        raise StoreError(errors.FAILED_TO_PARSE, "Either an update or remove=true must be specified")
+    updater = None if remove else _Updater(spec, cmd.get("arrayFilters"), collation, variables)
+    query_mod, _ = _pure()
+
+    def shape(doc: dict | None) -> dict | None:
+        if doc is None or not fields:
+            return doc
+        return query_mod.project(doc, fields, matched_filter=query)
+
+    with engine.store.write(db) as session:
+        coll = session.collection(name)
+        _check_hint(coll, cmd.get("hint"))
+        target = None
+        if coll is not None:
+            if sort is not None and _id_order(sort) is None:
+                rows = [(k, raw, doc if doc is not None else decode(raw))
+                        for k, raw, doc in matching(session, coll, query, collation, variables)]
+                if rows:
+                    ordered_docs = query_mod.sort_documents([r[2] for r in rows], sort, collation)
+                    first = ordered_docs[0]
+                    target = next(r for r in rows if r[2] is first)
+            else:
+                target = next(matching(session, coll, query, collation, variables,
+                                       reverse=bool(_id_order(sort))), None)
+        if remove:
+            if target is None:
+                return {"lastErrorObject": {"n": 0}, "value": None, "ok": 1.0}
+            k, raw, doc = target
+            session.delete(coll, k)
+            return {"lastErrorObject": {"n": 1}, "value": shape(doc if doc is not None else decode(raw)), "ok": 1.0}
+        assert updater is not None
+        if target is not None:
+            k, raw, doc = target
+            old = doc if doc is not None else decode(raw)
+            new = updater.apply(old, query)
+            _write_updated(session, coll, k, raw, old, new)
+            return {"lastErrorObject": {"n": 1, "updatedExisting": True},
+                    "value": shape(new if return_new else old), "ok": 1.0}
+        if not upsert:
+            return {"lastErrorObject": {"n": 0, "updatedExisting": False}, "value": None, "ok": 1.0}
+        coll = coll or session.ensure_collection(name)
+        new = updater.upsert_doc(query)
+        _insert_new(session, coll, new)
+        return {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+                "value": shape(new) if return_new else None, "ok": 1.0}
+
+
+_HANDLERS: dict[str, Callable[[Engine, str, dict, ClientState], dict]] = {
+    "hello": cmd_hello, "isMaster": cmd_hello, "ismaster": cmd_hello,
+    "ping": cmd_ping, "buildInfo": cmd_build_info, "buildinfo": cmd_build_info,
+    "getParameter": cmd_get_parameter, "getCmdLineOpts": cmd_get_cmd_line_opts, "hostInfo": cmd_host_info,
+    "serverStatus": cmd_server_status, "connectionStatus": cmd_connection_status, "getLog": cmd_get_log,
+    "whatsmyuri": cmd_whatsmyuri, "endSessions": cmd_ok, "killSessions": cmd_ok, "killAllSessions": cmd_ok,
+    "refreshSessions": cmd_ok, "logout": cmd_logout, "saslStart": cmd_sasl_start,
+    "saslContinue": cmd_sasl_continue, "listDatabases": cmd_list_databases, "dropDatabase": cmd_drop_database,
+    "listCollections": cmd_list_collections, "create": cmd_create, "drop": cmd_drop,
+    "renameCollection": cmd_rename_collection, "collMod": cmd_coll_mod, "listIndexes": cmd_list_indexes,
+    "createIndexes": cmd_create_indexes, "dropIndexes": cmd_drop_indexes, "deleteIndexes": cmd_drop_indexes,
+    "dbStats": cmd_db_stats, "collStats": cmd_coll_stats, "explain": cmd_explain, "find": cmd_find,
+    "getMore": cmd_get_more, "killCursors": cmd_kill_cursors, "count": cmd_count, "distinct": cmd_distinct,
+    "aggregate": cmd_aggregate, "insert": cmd_insert, "update": cmd_update, "delete": cmd_delete,
+    "findAndModify": cmd_find_and_modify, "findandmodify": cmd_find_and_modify,
+}

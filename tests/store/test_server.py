@@ -1,0 +1,342 @@
+"""The ``sf.store`` server through the real PyMongo driver: faithfulness, durability, access.
+
+Faithfulness is checked on bytes: documents are read back as ``RawBSONDocument`` and
+compared with PyMongo's own encoding of what was written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import random
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+import bson
+import pytest
+from bson.binary import Binary
+from bson.codec_options import CodecOptions
+from bson.decimal128 import Decimal128
+from bson.int64 import Int64
+from bson.objectid import ObjectId
+from bson.raw_bson import RawBSONDocument
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymongo import InsertOne, MongoClient, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from sf.store.codec import CODEC, decode, encode
+from sf.store.server import RunningServer
+
+RAW = CodecOptions(document_class=RawBSONDocument)
+
+# --- documents of every BSON type -------------------------------------------------------------
+
+names = st.text(alphabet="abcdefghij_", min_size=1, max_size=4).filter(lambda n: n != "_id")
+datetimes = st.datetimes(min_value=datetime.datetime(1900, 1, 1), max_value=datetime.datetime(2200, 1, 1)).map(
+    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
+decimals = st.sampled_from(["0", "-0", "1.10", "NaN", "-NaN", "Infinity", "-Infinity", "1E+6144", "-1.5E-6143",
+                            "123456789012345678901234567890123.4"]).map(Decimal128)
+scalars = st.one_of(
+    st.booleans(),
+    st.integers(-2**31, 2**31 - 1),
+    st.integers(-2**63, 2**63 - 1).map(Int64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 0.0]),
+    decimals,
+    datetimes,
+    st.binary(min_size=12, max_size=12).map(ObjectId),
+    st.binary(max_size=16),
+    st.builds(Binary, st.binary(max_size=16), st.sampled_from([0, 1, 2, 3, 4, 5, 128])),
+    st.none(),
+    st.text(max_size=8),
+    st.from_regex(r"\A[0-9]{1,12}\Z"),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
+                      max_leaves=8)
+bodies = st.dictionaries(names, values, max_size=5)
+
+
+def raw_of(doc: dict) -> bytes:
+    """The bytes PyMongo sends for ``doc`` (what the store must give back)."""
+    return bson.encode(doc, codec_options=CODEC)
+
+
+@pytest.fixture(scope="module")
+def raw_coll(store_server: RunningServer):
+    client: MongoClient = MongoClient(store_server.uri, serverSelectionTimeoutMS=5000)
+    db = client["faithful"]
+    try:
+        yield db.get_collection("docs", codec_options=RAW), db.get_collection("docs", codec_options=CODEC)
+    finally:
+        client.drop_database("faithful")
+        client.close()
+
+
+def stored(coll, _id) -> bytes:
+    found = coll.find_one({"_id": _id})
+    assert found is not None
+    return found.raw
+
+
+def same_value(a, b) -> bool:
+    return raw_of({"v": a}) == raw_of({"v": b})
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=bodies, value=values, other=values)
+def test_every_bson_value_round_trips_byte_identical(raw_coll, body, value, other):
+    raw, coll = raw_coll
+    coll.delete_many({})
+    base = {"_id": ObjectId(), **body}
+
+    coll.insert_one(dict(base))
+    assert stored(raw, base["_id"]) == raw_of(base)
+
+    many = [{"_id": ObjectId(), **body, "v": value}, {"_id": ObjectId(), "v": other}]
+    coll.insert_many([dict(d) for d in many])
+    for doc in many:
+        assert stored(raw, doc["_id"]) == raw_of(doc)
+
+    replacement = {"w": other, **body}
+    coll.replace_one({"_id": base["_id"]}, replacement)
+    assert stored(raw, base["_id"]) == raw_of({"_id": base["_id"], **replacement})
+
+    target = {"_id": ObjectId(), "a": 1}
+    coll.insert_one(dict(target))
+    coll.update_one({"_id": target["_id"]}, {"$set": {"v": value}})
+    assert stored(raw, target["_id"]) == raw_of({**target, "v": value})
+    coll.update_one({"_id": target["_id"]}, {"$set": {"n.deep": other}})
+    assert stored(raw, target["_id"]) == raw_of({**target, "v": value, "n": {"deep": other}})
+
+    upserted = ObjectId()
+    coll.update_one({"_id": upserted}, {"$set": {"v": value}}, upsert=True)
+    assert stored(raw, upserted) == raw_of({"_id": upserted, "v": value})
+
+    b1, b2, b3 = ObjectId(), ObjectId(), ObjectId()
+    coll.bulk_write([InsertOne({"_id": b1, "v": value}),
+                     UpdateOne({"_id": b2}, {"$set": {"v": other}}, upsert=True),
+                     ReplaceOne({"_id": b1}, {"x": other, "v": value}),
+                     UpdateOne({"_id": b3}, {"$set": {"p.q": value}}, upsert=True)], ordered=False)
+    assert stored(raw, b1) == raw_of({"_id": b1, "x": other, "v": value})
+    assert stored(raw, b2) == raw_of({"_id": b2, "v": other})
+    assert stored(raw, b3) == raw_of({"_id": b3, "p": {"q": value}})
+
+    nested = {"_id": ObjectId(), "n": {"v": value, "w": other}, "z": 1}
+    coll.insert_one(dict(nested))
+    projected = raw.find_one({"_id": nested["_id"]}, {"n.v": 1})
+    assert projected.raw == raw_of({"_id": nested["_id"], "n": {"v": value}})
+    projected = raw.find_one({"_id": nested["_id"]}, {"z": 1, "_id": 0})
+    assert projected.raw == raw_of({"z": 1})
+
+    coll.delete_many({})
+    if not isinstance(value, (list, dict)):
+        coll.insert_one({"_id": 1, "d": value})
+        got = coll.database.command("distinct", "docs", key="d", codec_options=CODEC)["values"]
+        assert len(got) == 1 and same_value(got[0], value)
+
+
+def test_true_stays_boolean_and_nan_is_stored(store_db):
+    coll = store_db.get_collection("c", codec_options=CODEC)
+    coll.insert_one({"_id": 1, "x": float("nan"), "s": "00123"})
+    coll.update_one({"_id": 1}, {"$set": {"b": True}})
+    doc = coll.find_one({"_id": 1})
+    assert doc["b"] is True and math.isnan(doc["x"]) and doc["s"] == "00123"
+    assert coll.distinct("s") == ["00123"]
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def test_handshake_reports_a_standalone_mongodb_7(store_client):
+    hello = store_client.admin.command("hello")
+    assert hello["isWritablePrimary"] is True and hello["maxWireVersion"] == 21
+    assert store_client.server_info()["version"] == "7.0.0"
+    assert store_client.admin.command("ping")["ok"] == 1.0
+
+
+def test_unknown_command_is_command_not_found(store_db):
+    with pytest.raises(OperationFailure) as err:
+        store_db.command("noSuchCommand")
+    assert err.value.code == 59
+
+
+def test_cursor_batches_get_more_and_kill(store_db):
+    coll = store_db.c
+    coll.insert_many([{"_id": i} for i in range(250)])
+    assert [d["_id"] for d in coll.find(batch_size=7)] == list(range(250))
+    assert [d["_id"] for d in coll.find().sort("_id", -1).limit(5)] == [249, 248, 247, 246, 245]
+    assert [d["_id"] for d in coll.find({"_id": {"$in": [5, 3, 300]}})] == [3, 5]
+    cursor = coll.find(batch_size=2)
+    next(cursor)
+    cursor.close()
+    cursor = coll.find(batch_size=3)
+    first = [next(cursor) for _ in range(3)]
+    coll.drop()
+    rest = list(cursor)  # the cursor of a dropped collection ends without an error
+    assert len(first) == 3 and len(rest) <= 247
+
+
+def test_unique_index_raises_duplicate_key(store_db):
+    coll = store_db.c
+    coll.create_index("siret", unique=True)
+    coll.insert_one({"_id": 1, "siret": "0001"})
+    with pytest.raises(DuplicateKeyError) as err:
+        coll.insert_one({"_id": 2, "siret": "0001"})
+    assert "E11000 duplicate key error collection" in str(err.value) and "siret_1" in str(err.value)
+    with pytest.raises(DuplicateKeyError):
+        coll.insert_one({"_id": 1, "siret": "0002"})
+    coll.insert_one({"_id": 3, "siret": "0003"})
+    with pytest.raises(DuplicateKeyError):
+        coll.update_one({"_id": 3}, {"$set": {"siret": "0001"}})
+    assert coll.find_one({"_id": 3})["siret"] == "0003"
+    assert [i["name"] for i in coll.list_indexes()] == ["_id_", "siret_1"]
+
+
+def test_ordered_bulk_keeps_what_preceded_the_error_unordered_goes_on(store_db):
+    coll = store_db.c
+    with pytest.raises(BulkWriteError) as err:
+        coll.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 1}, {"_id": 3}])
+    assert err.value.details["nInserted"] == 2 and err.value.details["writeErrors"][0]["index"] == 2
+    assert sorted(d["_id"] for d in coll.find()) == [1, 2]
+    with pytest.raises(BulkWriteError) as err:
+        coll.insert_many([{"_id": 4}, {"_id": 1}, {"_id": 5}], ordered=False)
+    assert err.value.details["nInserted"] == 2
+    assert sorted(d["_id"] for d in coll.find()) == [1, 2, 4, 5]
+
+
+def test_two_clients_writing_concurrently_both_succeed(store_server):
+    clients = [MongoClient(store_server.uri) for _ in range(2)]
+    failures: list[BaseException] = []
+
+    def work(client: MongoClient, tag: int) -> None:
+        try:
+            coll = client["concurrent"]["c"]
+            for batch in range(20):
+                coll.insert_many([{"_id": f"{tag}-{batch}-{i}", "tag": tag} for i in range(25)])
+                coll.update_one({"_id": f"{tag}-{batch}-0"}, {"$set": {"seen": True}})
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(c, n)) for n, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert not failures
+        coll = clients[0]["concurrent"]["c"]
+        assert coll.count_documents({}) == 2 * 20 * 25
+        assert coll.count_documents({"seen": True}) == 2 * 20
+    finally:
+        clients[0].drop_database("concurrent")
+        for c in clients:
+            c.close()
+
+
+def test_find_and_modify_and_delete(store_db):
+    coll = store_db.c
+    coll.insert_many([{"_id": i, "n": i} for i in range(5)])
+    before = coll.find_one_and_update({"_id": 2}, {"$set": {"n": 20}})
+    assert before == {"_id": 2, "n": 2} and coll.find_one({"_id": 2}) == {"_id": 2, "n": 20}
+    assert coll.find_one_and_delete({"_id": 4}) == {"_id": 4, "n": 4}
+    assert coll.delete_many({"_id": {"$gte": 3}}).deleted_count == 1
+    assert coll.count_documents({}) == 3
+
+
+# --- the process ------------------------------------------------------------------------------
+
+def test_kill_9_during_bulk_writes_keeps_each_bulk_whole_or_absent(tmp_path, spawn_store):
+    data = tmp_path / "data"
+    server = spawn_store(data)
+    client = MongoClient(server.uri, serverSelectionTimeoutMS=5000, retryWrites=False)
+    acknowledged: list[int] = []
+    size = 2000
+
+    def write() -> None:
+        coll = client["crash"]["c"]
+        try:
+            for batch in range(1000):
+                coll.insert_many([{"_id": f"{batch}-{i}", "batch": batch, "pad": "x" * 200} for i in range(size)],
+                                 ordered=True)
+                acknowledged.append(batch)
+        except Exception:
+            return  # the server died under us
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while len(acknowledged) < 2:
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    writer.join(60)
+    client.close()
+
+    restarted = spawn_store(data)
+    client = MongoClient(restarted.uri, serverSelectionTimeoutMS=5000)
+    try:
+        counts: dict[int, int] = {}
+        for doc in client["crash"]["c"].find({}, {"batch": 1}):
+            counts[doc["batch"]] = counts.get(doc["batch"], 0) + 1
+        assert all(n == size for n in counts.values()), counts
+        assert set(acknowledged) <= set(counts)
+        assert len(counts) <= len(acknowledged) + 1
+    finally:
+        client.close()
+
+
+def test_process_files_are_private_and_sigterm_stops_it(tmp_path, spawn_store):
+    data = tmp_path / "data"
+    server = spawn_store(data)
+    client = MongoClient(server.uri, serverSelectionTimeoutMS=5000)
+    client["p"]["c"].insert_one({"a": 1})
+    client.close()
+    sock = Path(server.uri.split("//", 1)[1].replace("%2F", "/"))
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    files = list(data.iterdir())
+    assert files and all(stat.S_IMODE(f.stat().st_mode) & 0o077 == 0 for f in files)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
+
+
+def test_socket_in_a_shared_directory_is_refused(tmp_path, spawn_store):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    with pytest.raises(RuntimeError, match="0700"):
+        spawn_store(tmp_path / "data", "--socket", str(shared / "s.sock"))
+
+
+def test_tcp_with_auth_file_requires_scram_sha_256(tmp_path, spawn_store, free_port):
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"user": "sf", "password": "s3cr=t,é"}))
+    os.chmod(auth, 0o644)
+    with pytest.raises(RuntimeError, match="owner only"):
+        spawn_store(tmp_path / "data", "--host", "127.0.0.1", "--port", str(free_port), "--auth-file", str(auth))
+    os.chmod(auth, 0o600)
+    server = spawn_store(tmp_path / "data", "--host", "127.0.0.1", "--port", str(free_port),
+                         "--auth-file", str(auth))
+    anonymous = MongoClient(server.uri, serverSelectionTimeoutMS=5000)
+    with pytest.raises(OperationFailure) as err:
+        anonymous["db"]["c"].insert_one({"a": 1})
+    assert err.value.code == 13
+    anonymous.close()
+    wrong = MongoClient(server.uri, username="sf", password="nope", serverSelectionTimeoutMS=5000)
+    with pytest.raises(OperationFailure) as err:
+        wrong.admin.command("ping")
+    assert err.value.code == 18
+    wrong.close()
+    good = MongoClient(server.uri, username="sf", password="s3cr=t,é", serverSelectionTimeoutMS=5000)
+    good["db"]["c"].insert_one({"_id": 1})
+    assert good["db"]["c"].find_one() == {"_id": 1}
+    good.close()
+
+
+def test_codec_round_trip_used_by_the_tests_is_exact():
+    doc = {"_id": 1, "i": 1, "l": Int64(1), "f": -0.0, "b": True, "n": None}
+    assert encode(decode(raw_of(doc))) == raw_of(doc)
