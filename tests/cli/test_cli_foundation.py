@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 
 def _delivery(tmp_path: Path) -> Path:
@@ -69,28 +70,58 @@ def test_remove_refuses_compacted_batch(run_sf, sf_env, tmp_path):
     assert json.loads(run_sf(["batch", "list", "--json"]).stdout) == []
 
 
-@pytest.mark.skipif(bool(os.environ.get("SF_TEST_MONGODB_URI")), reason="sf db serve runs the embedded store only")
-def test_db_serve_accepts_a_pymongo_client_and_other_sf_commands(run_sf, sf_env, free_port):
-    assert run_sf(["batch", "add", "2401"]).returncode == 0
-    server = subprocess.Popen([sys.executable, "-m", "sf.cli", "db", "serve", "--port", str(free_port)], env=sf_env,
+def _serve(sf_env, port: int, *extra: str) -> tuple[subprocess.Popen, dict]:
+    """Start `sf db serve` and wait for its server.json; returns the process and the file's content."""
+    server = subprocess.Popen([sys.executable, "-m", "sf.cli", "db", "serve", "--port", str(port), *extra], env=sf_env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     server_file = Path(sf_env["SF_HOME"]) / "server.json"
+    deadline = time.monotonic() + 30
+    while not server_file.exists() and time.monotonic() < deadline and server.poll() is None:
+        time.sleep(0.1)
+    assert server_file.exists(), server.stderr.read() if server.poll() is not None else "server did not start"
+    return server, json.loads(server_file.read_text())
+
+
+@pytest.mark.skipif(bool(os.environ.get("SF_TEST_MONGODB_URI")), reason="sf db serve runs the embedded store only")
+def test_db_serve_needs_credentials_and_serves_pymongo_and_other_sf_commands(run_sf, sf_env, free_port):
+    assert run_sf(["batch", "add", "2401"]).returncode == 0
+    server, info = _serve(sf_env, free_port)
+    server_file = Path(sf_env["SF_HOME"]) / "server.json"
     try:
-        deadline = time.monotonic() + 30
-        while not server_file.exists() and time.monotonic() < deadline and server.poll() is None:
-            time.sleep(0.1)
-        assert server_file.exists(), server.stderr.read() if server.poll() is not None else "server did not start"
-        client = MongoClient(f"mongodb://127.0.0.1:{free_port}/", serverSelectionTimeoutMS=5000, tz_aware=True)
+        assert oct(server_file.stat().st_mode & 0o777) == "0o600"
+        assert run_sf(["db", "uri"]).stdout.strip() == info["uri"] and "sf:" in info["uri"]
+        anonymous = MongoClient(f"mongodb://127.0.0.1:{free_port}/", serverSelectionTimeoutMS=5000)
+        with pytest.raises(OperationFailure):
+            anonymous["signauxfaibles"]["Admin"].find_one()
+        anonymous.close()
+        wrong = MongoClient(f"mongodb://sf:wrong@127.0.0.1:{free_port}/?authSource=admin", serverSelectionTimeoutMS=5000)
+        with pytest.raises(OperationFailure):
+            wrong["signauxfaibles"]["Admin"].find_one()
+        wrong.close()
+        client = MongoClient(info["uri"], serverSelectionTimeoutMS=5000, tz_aware=True)
         assert client["signauxfaibles"]["Admin"].find_one({"_id.key": "2401"})["_id"]["type"] == "batch"
         # While the server runs, other commands of the same SF_HOME go through it.
         assert run_sf(["batch", "add", "2402"]).returncode == 0
         assert client["signauxfaibles"]["Admin"].count_documents({"_id.type": "batch"}) == 2
         client.close()
     finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert not server_file.exists(), "a server stopped by SIGTERM must remove its server.json"
+    assert [b["_id"]["key"] for b in json.loads(run_sf(["batch", "list", "--json"]).stdout)] == ["2401", "2402"]
+
+
+@pytest.mark.skipif(bool(os.environ.get("SF_TEST_MONGODB_URI")), reason="sf db serve runs the embedded store only")
+def test_db_serve_no_auth_accepts_anyone_and_stops_on_ctrl_c(run_sf, sf_env, free_port):
+    server, info = _serve(sf_env, free_port, "--no-auth")
+    try:
+        client = MongoClient(info["uri"], serverSelectionTimeoutMS=5000)
+        assert "@" not in info["uri"] and client["signauxfaibles"]["Admin"].count_documents({}) == 0
+        client.close()
+    finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
-    assert not server_file.exists()
-    assert [b["_id"]["key"] for b in json.loads(run_sf(["batch", "list", "--json"]).stdout)] == ["2401", "2402"]
+    assert server.returncode == 0 and not (Path(sf_env["SF_HOME"]) / "server.json").exists()
 
 
 def test_db_info_counts_collections(run_sf):

@@ -37,9 +37,13 @@ LEGACY_ROWS = {
     ],
     "Journal": [
         {"_id": {"__neosqlite_objectid__": True, "id": OID}, "command": "import", "state": "finished",
-         "started_at": {"$date": "2024-02-01T10:00:00+00:00"}, "blob": {"__neosqlite_binary__": True, "data": "eHg=", "subtype": 0}},
+         "started_at": {"$date": "2024-02-01T10:00:00+00:00"}},
     ],
-    "Admin": [{"_id": {"key": "2401", "type": "batch"}, "files": {"effectif": ["/d/e.csv"]}}],
+    "Admin": [{"_id": {"key": "2401", "type": "batch"}, "name": "2401", "readonly": False,
+               "files": {"effectif": ["/d/e.csv"]}, "complete_types": ["effectif"],
+               "param": {"date_debut": {"$date": "2014-01-01T00:00:00"}, "date_fin": {"$date": "2024-01-01T00:00:00"},
+                         "date_fin_effectif": {"$date": "2023-10-01T00:00:00"}}, "stock_absent": "keep"}],
+    "Attachments": [{"_id": 1, "blob": {"__neosqlite_binary__": True, "data": "eHg=", "subtype": 0}}],
     "Lock": [{"_id": "sf", "run_id": OID, "command": "compact"}],
 }
 
@@ -79,7 +83,7 @@ def test_a_legacy_home_is_refused_until_upgraded_then_converted_whole(tmp_path: 
     with open_store(settings, allow_legacy=True) as store:
         reports = upgrade_home(home, store.client)
     assert {r.collection: (r.read, r.written) for r in reports} == {
-        "RawData": (2, 2), "Journal": (1, 1), "Admin": (1, 1)}
+        "RawData": (2, 2), "Journal": (1, 1), "Admin": (1, 1), "Attachments": (1, 1)}
     assert legacy_databases(home) == [] and (home / "data-nx27017" / "signauxfaibles.db").exists()
     with open_store(settings) as store:
         raw = store.db["RawData"].find_one({"_id": "01234567891011"})
@@ -87,7 +91,8 @@ def test_a_legacy_home_is_refused_until_upgraded_then_converted_whole(tmp_path: 
         assert raw["value"]["batch"]["2401"]["effectif"]["h1"]["periode"] == datetime(2023, 10, 1, tzinfo=UTC)
         assert store.db["RawData"].find_one({"_id": "000000001"})["value"]["key"] == "000000001"
         journal = store.db["Journal"].find_one({"_id": ObjectId(OID)})
-        assert journal["blob"] == b"xx" and journal["started_at"] == datetime(2024, 2, 1, 10, tzinfo=UTC)
+        assert journal["started_at"] == datetime(2024, 2, 1, 10, tzinfo=UTC)
+        assert store.db["Attachments"].find_one({"_id": 1})["blob"] == b"xx"
         assert store.db["Lock"].count_documents({}) == 0, "a lock of the old store must not be carried over"
 
 
