@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sf.features.state import CompanyState, FeatureParams, NafTable, company_state_from_rawdata
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "research" / "features-example"
+from ..conftest import DATA
+
+EXAMPLES = DATA / "features-example"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 

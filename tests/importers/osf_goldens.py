@@ -33,8 +33,9 @@ from sf.importers.identity import record_hash
 from sf.importers.records import ParseContext, Parser, Tuple
 from sf.importers.tracker import FileReport, track
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 E2E_IMPORT = TESTDATA / "e2e" / "990c4d74" / "test-import.golden.txt"
 
 #: The v2022 inputs of the original's end-to-end import (batch 1910), by file type.

@@ -16,9 +16,11 @@ from sf.engine.batches import make_batch
 from sf.engine.errors import BadInputError, UsageError
 from sf.importers.driver import run_batch
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
 from . import osf_goldens as G
 from .osf_goldens import E2E_FILES
+
+TESTDATA = DATA / "osf"
 
 _COUNTS = re.compile(r"(\d+) lignes traitées, (\d+) erreurs fatales, (\d+) lignes rejetées, (\d+) lignes filtrées, "
                      r"(\d+) lignes valides")

@@ -17,8 +17,9 @@ from sf.importers.perimeter import (
 )
 from sf.importers.reading import FatalFileError
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 COMPTES = TESTDATA / "admin_urssaf" / "990c4d74" / "comptesTestData.csv"
 
 

@@ -27,8 +27,9 @@ from sf.importers.perimeter import AccountMapping, load_account_mapping
 from sf.importers.records import ParseContext
 from sf.importers.tracker import FileReport, track
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 ALWAYS = datetime(9999, 1, 2, tzinfo=UTC)
 
 UNIT_MAPPING = AccountMapping({
