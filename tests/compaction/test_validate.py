@@ -1,6 +1,6 @@
 """`sf validate`: records of ImportedData / RawData that violate their schema.
 
-The original (spec §4.2) reported, as JSON lines, the type entries that are not documents
+The original (docs/compaction.md §4.2) reported, as JSON lines, the type entries that are not documents
 (issue #211: they crashed compaction) and the records failing ``validation/<type>.schema.json``
 (its golden: a delai missing ``date_creation``, a sirene_ul missing ``statut_juridique``, ...).
 We check records against the parsers' pydantic models (strict), plus keys, hashes,

@@ -1,4 +1,4 @@
-"""Loading of the golden examples of ``shared/research/features-example`` (helpers for tests)."""
+"""Loading of the golden examples of ``tests/data/features-example`` (helpers for tests)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def load_expected(name: str) -> list[dict[str, Any]]:
 
 def golden_naf(expected: list[dict[str, Any]]) -> NafTable:
     """The NAF labels the golden run used, read back from the golden documents themselves
-    (the original's NAF table is not part of the shared data)."""
+    (the original's NAF table is not part of the test data)."""
     n5to1: dict[str, str] = {}
     tables: dict[int, dict[str, str]] = {1: {}, 2: {}, 3: {}, 4: {}, 5: {}}
     for doc in expected:

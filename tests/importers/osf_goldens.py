@@ -1,4 +1,4 @@
-"""Helpers to compare parser output with the original's goldens (``../shared/osf-testdata``).
+"""Helpers to compare parser output with the original's goldens (``tests/data/osf``).
 
 Used by the conformance tests of apconso, apdemande, sirene, sirene_ul, bdf, diane, paydex
 and ellisphere. Not a test module; load it with :func:`load` below from a test file::
@@ -53,7 +53,7 @@ E2E_FILES = {
 
 
 def data(relative: str) -> Path:
-    """Path of a file of osf-testdata (``"paydex/990c4d74/paydexTestData.csv"``)."""
+    """Path of a file of tests/data/osf (``"paydex/990c4d74/paydexTestData.csv"``)."""
     return TESTDATA / relative
 
 

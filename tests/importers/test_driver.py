@@ -1,6 +1,6 @@
 """The import driver against the test database, on the original's end-to-end inputs.
 
-Batch 1910 with every v2022 input of ``osf-testdata`` (as the original's ``test-import.sh``),
+Batch 1910 with every v2022 input of ``tests/data/osf`` (as the original's ``test-import.sh``),
 ``--no-filter``: per-file counts must equal the original's Journal reports, and the
 ImportedData documents must hold, per entity and type, as many records as the original's.
 """

@@ -1,4 +1,4 @@
-"""SIREN perimeter and admin_urssaf account mapping (spec §2)."""
+"""SIREN perimeter and admin_urssaf account mapping (docs/importers.md §2)."""
 
 from __future__ import annotations
 
