@@ -1,4 +1,4 @@
-"""Compaction benchmark: one new month over synthetic RawData histories (issue 4).
+"""Compaction benchmark: one new month over synthetic RawData histories.
 
 What it builds (in a fresh database of the chosen backend):
 
@@ -20,7 +20,7 @@ What it measures, all in the same run:
    (ImportedData documents + the RawData head projection) and BSON-encode what it writes
    (the ``$set`` updates); also the *whole-document floor*, decode + encode of the complete
    RawData documents (what any compaction that reads and rewrites histories must pay,
-   DESIGN.md); and the *pure compute* (``compact_increment`` on the decoded documents);
+   docs/README.md §1.1); and the *pure compute* (``compact_increment`` on the decoded documents);
 2. the job itself: ``compact_range`` over SIREN-aligned key ranges on a local Dask cluster
    of 1 worker (month M+1), then of 2 workers (month M+2): entities/s, records/s, peak RSS
    per worker (``resource.getrusage`` max RSS inside the worker, with its idle baseline);

@@ -1,4 +1,4 @@
-"""Detection benchmark (issue 7): synth → import → compact → features → train → score → evaluate.
+"""Detection benchmark: synth → import → compact → features → train → score → evaluate.
 
 Runs the whole chain with the same functions as the commands (through ``sf demo``'s
 ``run_demo``, on its own database), then ``sf evaluate --truth`` on the model's test window,

@@ -7,7 +7,7 @@ calls them per entity:
 * :func:`compact_increment` — the usual new month, from a projected :class:`EntityHead`,
   producing a ``$set``;
 * :func:`compact_batch` — the diff of one batch against a live state;
-* :func:`rebuild_state` / :func:`live_state_of` — state after a batch (the spec's ``flatten``);
+* :func:`rebuild_state` / :func:`live_state_of` — state after a batch (the original's ``flatten``, docs/compaction.md §3.5);
 * :func:`finalize`, :func:`reporder_value` — ``index.algo2`` and deterministic ``reporder``;
 * :func:`check_document_size` — the BSON size guard.
 """

@@ -1,6 +1,6 @@
 """Diff of one batch delivery against an entity's live state: the heart of compaction.
 
-For batch ``b``, live hashes ``M[t]`` before it and delivered records ``A[t]`` (spec §3.4):
+For batch ``b``, live hashes ``M[t]`` before it and delivered records ``A[t]`` (docs/compaction.md §3.4):
 
 * every type: ``add[t] = A[t] \\ M[t]`` — a record already known is not stored again;
 * a type listed in ``b``'s ``complete_types`` (a stock): ``delete[t] = M[t] \\ A[t]``, also

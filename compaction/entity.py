@@ -1,6 +1,6 @@
 """``compact_entity``: merge an entity's new deliveries into its RawData document (pure, no I/O).
 
-Document shape written (spec §2.4, with our additions ``state`` and ``state_batch``)::
+Document shape written (docs/compaction.md §2.4, with our additions ``state`` and ``state_batch``)::
 
     {"_id": key, "value": {
         "key": key, "scope": "etablissement" | "entreprise",

@@ -1,6 +1,6 @@
 """``finalize``: the ``index.algo2`` flag and the ``reporder`` months of a RawData value.
 
-As the original's ``js/compact/finalize.ts`` + ``complete_reporder.ts`` (spec §3.6):
+As the original's ``js/compact/finalize.ts`` + ``complete_reporder.ts`` (docs/compaction.md §3.6):
 
 * entreprise: ``index.algo2 = True``, no ``reporder``;
 * etablissement: ``index.algo2`` is True iff some batch entry has a non-empty ``effectif``

@@ -1,7 +1,6 @@
 """Incremental compaction: one new month read and written through a projection and a ``$set``.
 
-Compacting the usual new batch must not read and rewrite whole histories (DESIGN.md,
-"Performance is measured, not asserted"). The RawData document keeps, next to its history,
+Compacting the usual new batch must not read and rewrite whole histories (docs/README.md §1.1). The RawData document keeps, next to its history,
 the entity's live state (``value.state``) and the key of its last entry
 (``value.state_batch``). The I/O shell reads only :data:`HEAD_PROJECTION`, calls
 :func:`compact_increment`, and sends ``{"$set": increment.set_fields}`` (upsert) when

@@ -9,7 +9,7 @@ documents of the same keys), computes every entity with the pure functions of
 :mod:`sf.compaction`, checks document sizes, and only then writes the changed documents
 with one unordered bulk write. The usual new month goes through the incremental path: a
 projection of the entity's head (live hashes) and a ``$set`` of the new batch entry, so
-its cost does not grow with the length of the history (DESIGN.md). Re-compactions, legacy
+its cost does not grow with the length of the history (docs/README.md §1.1). Re-compactions, legacy
 documents and crash restarts go through the whole-document path.
 
 :mod:`sf.compaction.run` drives a run (Journal, lock, Dask, clearing ImportedData).

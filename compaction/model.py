@@ -7,9 +7,9 @@ from a client without ``tz_aware=True`` is taken to be UTC (see :func:`as_utc`).
 one per batch with :meth:`BatchInfo.from_admin`.
 
 ``serie_periode`` of a batch: the month starts of ``[param.date_debut, param.date_fin)``. The
-original used the params of the ``--since-batch`` batch for a whole run (spec §2.1, §5.2 i);
+original used the params of the ``--since-batch`` batch for a whole run (docs/compaction.md §2.1, §5.2 i);
 we use **each batch's own params** for the months it brings, so that the result does not
-depend on how batches were grouped into runs (property 2 of the issue).
+depend on how batches were grouped into runs (``tests/compaction/test_properties.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ batch (string order of keys) whose definition lists one, or the batch given expl
 entity is outside when the first 9 characters of its key are not in that list (a company and
 all its establishments go together).
 
-What the original did (spec §4.3) and what we do instead:
+What the original did (docs/compaction.md §4.3) and what we do instead:
 
 * it sent the whole perimeter as one ``$nin`` array (a multi-MB command close to the 16 MB
   limit for a national perimeter) and deleted with one ``Remove`` per document: here the

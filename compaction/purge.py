@@ -1,6 +1,6 @@
 """``sf purge``: remove the batches ≥ a key from RawData (to re-import and re-compact them).
 
-The original (spec §4.1) deleted every ``value.batch[k]`` with ``k ≥ since-batch`` and kept the
+The original (docs/compaction.md §4.1) deleted every ``value.batch[k]`` with ``k ≥ since-batch`` and kept the
 document even when nothing was left, without recomputing ``index.algo2``, and only printed the
 errors of its chunks. Here, per entity (:func:`purge_entity`, pure):
 
@@ -165,7 +165,7 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
     ops: list[Any] = []
     keys = _candidate_keys(db, since_batch, allowed_months(since_batch, batches), key_range)
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk decoding: see DESIGN.md
+    gc.disable()  # bulk decoding: see docs/README.md §1.2
     try:
         for start in range(0, len(keys), READ_CHUNK):
             for doc in db[RAW_DATA].find({"_id": {"$in": keys[start:start + READ_CHUNK]}}):

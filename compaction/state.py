@@ -1,4 +1,4 @@
-"""State of an entity after a batch, rebuilt from its RawData batch entries (the spec's ``flatten``).
+"""State of an entity after a batch, rebuilt from its RawData batch entries (the original's ``flatten``).
 
 A RawData batch entry holds what the batch added (``{type: {hash: record}}``) plus, under
 ``compact.delete``, the hashes it removed (``{type: [hash, ...]}``), plus ``reporder``
@@ -7,7 +7,7 @@ entries (``{month_key: {periode, siret, random_order}}``, etablissements only).
 Two views of the state:
 
 * :func:`rebuild_state` — ``{type: {hash: record}}``: fold the entries in batch-key order; for
-  each entry delete the hashes of ``compact.delete`` first, then add its records (spec §3.5).
+  each entry delete the hashes of ``compact.delete`` first, then add its records (docs/compaction.md §3.5).
   ``reporder`` is folded like a type, as the original's ``currentState`` did.
 * :func:`live_state` — the compact form stored in ``value.state``: ``{type: sorted hashes}``;
   for ``reporder`` the sorted ISO months (``"2014-01-01"``) of the ``periode`` of its records,

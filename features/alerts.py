@@ -1,4 +1,4 @@
-"""The alert list users act on (issue 6, ``sf alerts``): most at-risk establishments first.
+"""The alert list users act on (``sf alerts``, docs/features.md §5.5): most at-risk establishments first.
 
 ``alert_list(db, batch, ...)`` joins the batch's ``Scores`` (alerted rows: level ``high`` or
 ``moderate``) with the Features row of the month each score is about (``Scores.periode``, the

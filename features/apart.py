@@ -1,4 +1,4 @@
-"""Short-time work (activité partielle, spec §2.8; raw ``apdemande``, ``apconso``).
+"""Short-time work (activité partielle, docs/features.md §2.8; raw ``apdemande``, ``apconso``).
 
 Computed only when the établissement has both demands and consumptions (as the original).
 Demands are keyed by the first 9 characters of ``id_demande`` and consumptions linked by the

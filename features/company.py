@@ -1,4 +1,4 @@
-"""Entreprise-level variables (spec §2.11–2.14) and aggregates over the SIREN (§2.15).
+"""Entreprise-level variables (docs/features.md §2.11–2.14) and aggregates over the SIREN (§2.15).
 
 :func:`entreprise_rows` computes the entreprise block of many companies over the axis: base
 ``exercice_bdf = 0``, registry (``sirene_ul``), ``effectif_ent``, paydex, BdF, Diane. It also

@@ -5,13 +5,13 @@ row with the catalogue's variables (:mod:`sf.features.catalogue`). The computati
 chunk-wide (:func:`chunk_columns`): one ``(établissements, months)`` array per variable for the
 whole chunk, each source group computed with numpy for all the établissements that have that
 source, so the Python work per établissement is little more than reading its records (this is
-what the throughput target of issue 5 needs). Company aggregates are exact because every
+what the throughput recorded in BENCHMARKS.md needs). Company aggregates are exact because every
 company is complete in its :class:`CompanyState`; a chunk gives exactly the rows of its
 companies computed one by one (``tests/features/test_chunk.py``).
 
 Modes (:class:`FeatureParams.mode`):
 
-* ``parity`` reproduces the original's Features (quirks of spec Appendix A), including which
+* ``parity`` reproduces the original's Features (quirks of docs/features.md Appendix A), including which
   établissements get rows (only those with headcount records: ``index.algo2``), which keys are
   absent and which are ``null`` (column ``_null_fields``), and the >1500-établissement drop.
 * ``fixed`` (default) is point in time: a value for month p uses only records dated <= p.

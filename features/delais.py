@@ -1,4 +1,4 @@
-"""URSSAF payment delays (spec §2.5; raw ``delai``).
+"""URSSAF payment delays (docs/features.md §2.5; raw ``delai``).
 
 A delay with ``duree_delai > 0`` covers the months ``m(date_creation) <= p < m(date_echeance)``
 of the axis; when several cover a month, the last one processed wins (as the original).

@@ -1,4 +1,4 @@
-"""Headcount variables (spec §2.2): ``effectif``, ``effectif_reporte``, ``effectif_past_k``.
+"""Headcount variables (docs/features.md §2.2): ``effectif``, ``effectif_reporte``, ``effectif_past_k``.
 
 Input: the ``effectif`` records (``{periode, effectif}``) of an établissement, or the
 ``effectif_ent`` records of an entreprise (``prefix="effectif_ent"``); the month axis.

@@ -1,4 +1,4 @@
-"""Evaluation report of a scored, labelled window: model vs naive baseline (vs oracle) (issues 6 and 7).
+"""Evaluation report of a scored, labelled window: model vs naive baseline (vs oracle), docs/features.md §5.5.
 
 ``evaluate(table_with_scores, baseline=..., truth=None, out_dir=...)`` takes rows with ``siret``,
 ``periode``, ``score`` (calibrated probability), ``alert`` (``"high"``/``"moderate"``/None),

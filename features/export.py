@@ -131,7 +131,7 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
     cursor = db[collection].find(export_query(batch, min_effectif, since)) \
         .sort([("_id.siret", 1), ("_id.periode", 1)]).batch_size(2_000)
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk BSON decoding (DESIGN.md)
+    gc.disable()  # bulk BSON decoding (docs/README.md §1.2)
     try:
         with pq.ParquetWriter(partial, schema) as writer:
             chunk: list[Mapping[str, Any]] = []

@@ -1,4 +1,4 @@
-"""Yearly accounts of the entreprise: Banque de France ratios (§2.12; raw ``bdf``) and Diane
+"""Yearly accounts of the entreprise: Banque de France ratios (docs/features.md §2.12; raw ``bdf``) and Diane
 accounts (§2.13; raw ``diane``).
 
 Availability (quirk Q13, point-in-time by design): a balance sheet closed in month M is usable

@@ -267,7 +267,7 @@ def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRan
         stats.write_s += time.perf_counter() - t0
     cursor = _TimedIterator(db[RAW_DATA].find(key_range.filter("_id")).sort("_id", 1).batch_size(500))
     # Bulk BSON decoding and the computation create many objects the cyclic GC would scan
-    # again and again (DESIGN.md); collect once per chunk instead.
+    # again and again (docs/README.md §1.2); collect once per chunk instead.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:

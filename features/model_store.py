@@ -1,4 +1,4 @@
-"""Saving and loading trained models: a skops file plus a model card (issue 6).
+"""Saving and loading trained models: a skops file plus a model card (docs/features.md §5.1).
 
 A saved model is a directory holding:
 

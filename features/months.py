@@ -50,7 +50,7 @@ def day_20_month(value: datetime) -> int:
     """``m*(d)`` of the debit chain: d's month if its day is <= 20, else the next month.
 
     URSSAF files arrive around the 20th, so a debt processed later in the month is only known
-    the next month (spec §2.3, ``lastAccountedDay = 20``).
+    the next month (docs/features.md §2.3, ``lastAccountedDay = 20``).
     """
     utc = as_utc(value)
     return month_index(utc) + (1 if utc.day > 20 else 0)

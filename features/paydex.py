@@ -1,4 +1,4 @@
-"""Paydex (spec §2.14; raw ``paydex``): ``paydex_nb_jours`` of the month of ``date_valeur`` and
+"""Paydex (docs/features.md §2.14; raw ``paydex``): ``paydex_nb_jours`` of the month of ``date_valeur`` and
 the same value written 3, 6 and 12 months later as ``_past_3/6/12``. No forward fill (Q14).
 
 Parity: when the company has paydex records every month starts with the four keys set to null.

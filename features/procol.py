@@ -1,4 +1,4 @@
-"""Collective proceedings (spec §2.7; raw ``procol``): ``etat_proc_collective``,
+"""Collective proceedings (docs/features.md §2.7; raw ``procol``): ``etat_proc_collective``,
 ``date_proc_collective``, ``tag_failure``.
 
 Each event is mapped by :func:`procol_to_human`; events are applied in date order to every

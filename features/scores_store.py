@@ -1,4 +1,4 @@
-"""Writing and reading the ``Scores`` collection (issue 6).
+"""Writing and reading the ``Scores`` collection (docs/features.md §5.3).
 
 One document per establishment and batch::
 

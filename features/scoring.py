@@ -1,4 +1,4 @@
-"""Scoring, alert levels and explanations by theme (issue 6, features.md §5.4-5.5).
+"""Scoring, alert levels and explanations by theme (docs/features.md §5.3–5.5).
 
 ``score(model, table)`` gives, per row: the calibrated probability of the target (``score``), the
 alert level (``"high"`` / ``"moderate"`` / ``None``), ``reasons`` (theme → contribution) and
@@ -7,7 +7,7 @@ alert level (``"high"`` / ``"moderate"`` / ``None``), ``reasons`` (theme → con
 Contributions are in calibrated log-odds, relative to a typical establishment of the train window:
 
 - logistic regression: exact, ``slope × coefficient × (transformed value − training mean)``
-  summed over the variable's columns, then over its theme (features.md §5.4); the theme
+  summed over the variable's columns, then over its theme (docs/features.md §5.4); the theme
   contributions plus a constant add up to the calibrated log-odds.
 - gradient boosting: baseline Shapley values over the (at most 5) themes, computed exactly from
   the 2^T coalitions where each theme's variables take either the row's values or the reference

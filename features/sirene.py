@@ -1,4 +1,4 @@
-"""Registry variables (spec §2.10–2.11): location, region, sector, age, legal form.
+"""Registry variables (docs/features.md §2.10–2.11): location, region, sector, age, legal form.
 
 Établissement (raw ``sirene``): the **last record** of the state is used (the original takes
 the last key of the map; dict order here is the order records were added, deterministic).

@@ -177,7 +177,7 @@ def load_feature_table(db: Database, batch: str, *, columns: Iterable[str] | Non
         query["_id.siret"] = {"$in": sorted(set(sirets))}
     # A projection on the wanted variables only: Features documents carry ~400 variables and
     # most reads (scoring, alerts) need a handful. Dotted paths come back flat from the embedded
-    # server (embedded_quirks.md §6); unflatten() normalises both.
+    # server, nested ones from MongoDB; unflatten() normalises both.
     # With many variables the whole "value" is cheaper: the embedded server applies a projection
     # path by path (300 dotted paths made a read ten times slower than the whole documents).
     if columns is None or len(names) > MAX_PROJECTED:
@@ -186,7 +186,7 @@ def load_feature_table(db: Database, batch: str, *, columns: Iterable[str] | Non
         projection = {"_id": 1, "value.siren": 1, **{f"value.{n}": 1 for n in names}}
     frames: list[pd.DataFrame] = []
     enabled = gc.isenabled()
-    gc.disable()  # the cyclic GC slows bulk BSON decoding down a lot (DESIGN.md)
+    gc.disable()  # the cyclic GC slows bulk BSON decoding down a lot (docs/README.md §1.2)
     try:
         for docs in _documents(db, query, projection, chunk):
             frames.append(_frame(docs, names))
@@ -228,7 +228,7 @@ def in_scope(table: pd.DataFrame) -> pd.Series:
     """Rows a model is trained, evaluated and scored on: not already in (or past) proceedings.
 
     ``time_til_outcome <= 0`` marks an establishment whose company is in proceedings at the
-    month or had them before (features.md §3.3, :mod:`sf.features.target`): its label is
+    month or had them before (docs/features.md §3.3, :mod:`sf.features.target`): its label is
     known from the past, so keeping it would inflate every metric ("strong signals"), and an
     alert on it is useless. Without a ``time_til_outcome`` column every row is in scope.
     """

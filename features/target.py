@@ -1,4 +1,4 @@
-"""Training target (spec §3): ``outcome``, ``time_til_outcome``, ``time_til_default``,
+"""Training target (docs/features.md §3): ``outcome``, ``time_til_outcome``, ``time_til_default``,
 ``time_til_failure``.
 
 Parity (``cibleApprentissage.ts``, ``lookAhead.ts``, quirk Q9), per établissement and inside the
@@ -7,7 +7,7 @@ months to the next event (0 on an event month); months after the last event get 
 months since it); ``outcome = time_til_outcome <= 18`` (so also true up to 18 months *after*
 the last event); no event at all leaves ``outcome`` false and no ``time_til_*``.
 
-Fixed (the 2021+ definition, spec §3.3 and §7.1 items 4–5): the label is the **company's**
+Fixed (the 2021+ definition, docs/features.md §3.3 and §7.1 items 4–5): the label is the **company's**
 entry into insolvency proceedings, from the proceeding records of all its établissements and
 of the SIREN itself, whatever their date (the label looks ahead by definition; only the
 features must be point in time):

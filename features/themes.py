@@ -1,6 +1,7 @@
 """Themes of the feature variables, used to sum model explanations into a few readable reasons.
 
-The five themes follow the spec's explanation groups (features.md §5.2 ``FEATURE_GROUPS``, §5.4):
+The five themes (docs/features.md §5.2) follow the explanation groups of the original's 2021 scoring
+code; explanations are summed over them (§5.4):
 
 - ``urssaf``: URSSAF contributions, debts, payment delays and CCSF plans
 - ``effectif``: headcount and its history
@@ -10,7 +11,7 @@ The five themes follow the spec's explanation groups (features.md §5.2 ``FEATUR
 
 ``theme_of(name)`` prefers the feature catalogue (``sf.features.catalogue``, whose variables
 carry a ``theme``) when it is importable and knows the name; otherwise it applies the name rules
-of the spec's catalogue (§2). An unknown name raises ``ValueError``: a variable silently put in
+of the variable definitions (docs/features.md §2). An unknown name raises ``ValueError``: a variable silently put in
 the wrong theme would give users a wrong reason.
 """
 
@@ -35,7 +36,7 @@ THEME_LABELS: dict[str, str] = {
 # Suffixes of derived variables (lags, windows, differences): the theme is the base variable's.
 _DERIVED_SUFFIX = re.compile(r"(_past_\d+|_moy\d+m|_mean\d+m|_diff\d*m?|_yoy|_variation_\d+|_group|_reporte)$")
 
-# Diane fields (validation-schemas/990c4d74/diane.schema.json) and BdF ratios (§2.12-2.14).
+# Diane fields (docs/importers.md §3.15) and BdF ratios (docs/features.md §2.12–2.14).
 _FINANCIER_NAMES: frozenset[str] = frozenset({
     "achat_marchandises", "achat_matieres_premieres", "arrete_bilan_diane", "autonomie_financiere",
     "autres_achats_charges_externes", "autres_produits_charges_reprises", "benefice_ou_perte", "ca",
@@ -107,7 +108,7 @@ def _base_name(name: str) -> str:
 
 
 def theme_by_rules(name: str) -> str:
-    """Theme of ``name`` from the spec's naming rules only; ``ValueError`` if no rule applies."""
+    """Theme of ``name`` from the naming rules only; ``ValueError`` if no rule applies."""
     for candidate in (name, _base_name(name)):
         if candidate in _FINANCIER_NAMES:
             return "financier"
@@ -117,7 +118,7 @@ def theme_by_rules(name: str) -> str:
         if name.startswith(prefix):
             return theme
     raise ValueError(f"variable {name!r}: no theme known (not in sf.features.catalogue and no naming rule "
-                     f"of features.md §2 applies); add it to the catalogue with one of {', '.join(THEMES)}")
+                     f"of docs/features.md §2 applies); add it to the catalogue with one of {', '.join(THEMES)}")
 
 
 @lru_cache(maxsize=1)

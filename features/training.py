@@ -1,4 +1,4 @@
-"""Model training with a forward-in-time protocol (issue 6, features.md §5 and §7.1).
+"""Model training with a forward-in-time protocol (docs/features.md §5.1 and §7.1).
 
 Input: a feature table (``pandas.DataFrame``) with ``siret`` (str), ``siren`` (str), ``periode``
 (first of month; tz-aware UTC or naive UTC — both accepted, naive UTC is used internally),
@@ -11,7 +11,7 @@ Protocol (never a random split across time):
 2. Only *labelled* months are used, and a month ``p`` counts as labelled only if its whole
    18-month horizon is observed at the batch: ``p + horizon_months < date_fin``. Rows with a
    non-null ``outcome`` inside the last ``horizon_months`` are masked (their negatives are
-   right-censored, features.md §7.1.6), as are rows whose ``outcome`` is NaN.
+   right-censored, docs/features.md §7.1 item 6), as are rows whose ``outcome`` is NaN.
 3. Companies are split in two disjoint groups by a hash of their SIREN (:func:`held_out`): the
    *held-out* companies (``holdout_percent``, default 30 %) and the *training* companies.
    Default windows over the labelled months, oldest to newest: test = the last ``test_months``
@@ -20,11 +20,11 @@ Protocol (never a random split across time):
    ``min_train_months``) of the training companies. A train row at month p is labelled with
    events up to p + 18, i.e. inside the validation and test windows: with the same
    establishments on both sides a model that recognises an establishment (its size, its
-   sector, its debt history) would look better than it is (features.md §7.1.8). The company
+   sector, its debt history) would look better than it is (docs/features.md §7.1 item 8). The company
    split removes that leak, so no embargo is needed between train and validation
    (``embargo_months`` default 0 with a split). With ``holdout_percent=0`` every company is in
    every window and the default embargo is the whole horizon (train ends 18 months before
-   validation starts), the protocol of features.md §7.1.8 "train ≥ 18 months before test".
+   validation starts), the protocol "train ≥ 18 months before test" of docs/features.md §7.1 item 8.
    No embargo is needed between validation and test: only hyper-parameters, the two Platt
    parameters and the two thresholds are fitted on validation.
 4. Two candidates are fitted on the train window: a logistic regression on scaled variables
@@ -41,7 +41,7 @@ Protocol (never a random split across time):
    with the higher validation AUC-PR is kept (ties keep the logistic regression, the transparent one).
 6. Alert thresholds are chosen on the validation window's calibrated probabilities: ``high``
    maximises F0.5, ``moderate`` maximises F2 (a score equal to a threshold gets the higher level,
-   as in sf_datalake §5.5). The test window is only reported on.
+   as the original's alert lists did, docs/features.md §5.5). The test window is only reported on.
 
 Feature columns: numeric and boolean columns are numeric variables; string, object and category
 columns are categorical (codes such as ``code_naf``); datetime columns are refused.

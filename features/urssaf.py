@@ -1,4 +1,4 @@
-"""URSSAF variables of an établissement: contributions, debts and their lags (§2.3), ratios on
+"""URSSAF variables of an établissement: contributions, debts and their lags (docs/features.md §2.3), ratios on
 contributions (§2.4), account number (§2.9) and CCSF (§2.6).
 
 The ``*_rows`` functions take, for many établissements at once, the records ``{hash: record}``
@@ -64,7 +64,7 @@ def cotisations_dettes_rows(cotisations: list[dict[str, dict[str, Any]]], debits
 
     The caller decides who gets these variables (quirk Q3 in parity mode: établissements with
     debit records; fixed mode: every établissement with contribution records). The debit chain
-    is the spec's §2.3 algorithm: a record is current from ``m*(date_traitement)`` to the
+    is the algorithm of docs/features.md §2.3: a record is current from ``m*(date_traitement)`` to the
     ``m*`` of the next record of its (period, ecart negatif, account) group, the last one until
     ``date_fin``; ``m*`` moves a record processed after the 20th to the next month. Raises
     :class:`FeatureInputError` on a record with a malformed period or date.
@@ -165,7 +165,7 @@ datetime_like = Any
 
 def cotisation_ratios(cols: Columns) -> None:
     """Add ``cotisation_moy12m``, ``ratio_dette``, ``ratio_dette_moy12m``, ``tag_debit`` and
-    ``tag_default`` to the columns of :func:`cotisations_dettes` (spec §2.4, quirks Q6, Q7).
+    ``tag_default`` to the columns of :func:`cotisations_dettes` (docs/features.md §2.4, quirks Q6, Q7).
 
     ``tag_default``: the 3rd consecutive month with ``ratio_dette > 1``; months where
     ``ratio_dette`` is 0 or absent neither count nor reset the counter (as the original).
@@ -218,7 +218,7 @@ def compte_urssaf_rows(comptes: list[dict[str, dict[str, Any]]], axis: np.ndarra
 
 
 def ccsf(records: dict[str, dict[str, Any]], axis: np.ndarray, where: str) -> Columns:
-    """``date_ccsf(p)`` = latest ``date_traitement`` strictly before p (spec §2.6)."""
+    """``date_ccsf(p)`` = latest ``date_traitement`` strictly before p (docs/features.md §2.6)."""
     n = len(axis)
     cols = Columns(n)
     dates = sorted(d for h, r in records.items()

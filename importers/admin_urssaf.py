@@ -1,4 +1,4 @@
-"""admin_urssaf: URSSAF account ↔ SIRET history, stored as ``compte`` tuples (spec §3.1).
+"""admin_urssaf: URSSAF account ↔ SIRET history, stored as ``compte`` tuples (docs/importers.md §3.1).
 
 This parser does not read lines itself: it iterates the batch's account mapping
 (``ctx.mapping()``, loaded from every admin_urssaf file of the batch, see

@@ -1,4 +1,4 @@
-"""apconso: short-time work consumption per establishment and month (DARES, spec §3.9).
+"""apconso: short-time work consumption per establishment and month (DARES, docs/importers.md §3.9).
 
 Input ``consommation_ap.csv``: CSV, ``,`` separator, strict quotes, header
 ``ID_DA,ETAB_SIRET,HEURES,MONTANTS,EFFECTIFS,MOIS`` (all required; names matched

@@ -1,4 +1,4 @@
-"""apdemande: short-time work requests per establishment (DARES, spec §3.10).
+"""apdemande: short-time work requests per establishment (DARES, docs/importers.md §3.10).
 
 Input ``demande_ap.csv``: CSV, ``,`` separator, lazy quotes. Required columns (matched
 case-insensitively, order free): ``ID_DA, ETAB_SIRET, EFF_ENT, EFF_ETAB, DATE_STATUT,
@@ -16,7 +16,7 @@ Per line:
   decimal comma accepted; ``MOTIF_RECOURS_SE, PERIMETRE_AP``: integers;
   empty numeric cells give a missing field (kept distinct from 0);
 * ``DATE_STATUT, DATE_DEB, DATE_FIN``: ``YYYY-MM-DD``, or ``YYYY-MM-DD 00:00:00`` (the form
-  DARES delivered between 2025-06 and 2025-09, spec §3.10 HEAD);
+  DARES delivered between 2025-06 and 2025-09, docs/importers.md §3.10 HEAD);
 * any conversion error rejects the line (every message kept, no tuple).
 
 ``MOTIF_RECOURS_SE`` is stored as given, like v2022 (its golden holds the value 8); HEAD

@@ -1,4 +1,4 @@
-"""bdf: Banque de France financial ratios per company and year (spec §3.14).
+"""bdf: Banque de France financial ratios per company and year (docs/importers.md §3.14).
 
 Input: CSV, ``;`` separator, lazy quotes, header
 ``D1;ANNEE;ARRETE_BILAN;DENOM;CP;REGION;SECTEUR;POIDS_FRNG;TX_MARGE;DELAI_FRS;

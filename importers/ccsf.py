@@ -1,4 +1,4 @@
-"""ccsf: CCSF debt-rescheduling procedures per URSSAF account (spec §3.5).
+"""ccsf: CCSF debt-rescheduling procedures per URSSAF account (docs/importers.md §3.5).
 
 File ``Sigfaible_ccsf.csv[.gz]``: ``;``-separated, strict quotes, exact header (v2022).
 Columns ``Compte``, ``Date_de_traitement`` (URSSAF date ``YYYYMMDD - 19000000``),

@@ -322,7 +322,7 @@ def emit_block(block: CsvBlock, *, fast: np.ndarray, produced: np.ndarray, build
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector (restored on exit) while building many
-    acyclic objects: left running it rescans them over and over (see DESIGN.md)."""
+    acyclic objects: left running it rescans them over and over (docs/README.md §1.2)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

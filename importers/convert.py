@@ -1,8 +1,8 @@
-"""Go-compatible converters of the original parsers (spec ``importers.md`` §1.4).
+"""Go-compatible converters of the original parsers (docs/importers.md §1.4).
 
 Every converter takes the raw CSV cell (a ``str``) and returns a Python value, or raises
 :class:`ConversionError` (a ``ValueError``) whose message is the original's Go message, so
-rejection reasons in reports read like the original's. Where the spec says so, an empty
+rejection reasons in reports read like the original's. Where the original did so, an empty
 cell converts to ``None`` (kept distinct from 0).
 
 Python's ``int()``/``float()`` accept spaces, underscores, non-ASCII digits and ``nan``

@@ -1,4 +1,4 @@
-"""cotisation: URSSAF contributions due and paid per account and period (spec §3.2).
+"""cotisation: URSSAF contributions due and paid per account and period (docs/importers.md §3.2).
 
 File ``Sigfaible_cotisdues.csv[.gz]``: ``;``-separated, lazy quotes. Columns used
 ``Compte``, ``periode`` (``YYQM``/``YYYYQM``), ``enc_direct`` (paid), ``cotis_due`` (due),

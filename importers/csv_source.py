@@ -6,12 +6,12 @@ required columns once, then turns every record into one :class:`ParsedLine` with
 per-source row function. This module holds that common part so each source module only
 states its columns and its row conversion.
 
-Choices that apply to every parser using it (spec §1.1–1.3 and §7):
+Choices that apply to every parser using it (docs/importers.md §1.1–1.3 and §7):
 
 * Header names are matched case-insensitively (HEAD behaviour; v2022 was exact for these
   sources). A file whose header differs only by case is accepted instead of failing.
 * A UTF-8 byte-order mark at the start of the file is dropped (``utf-8-sig``). The original
-  kept it inside the first column name and then failed with "Colonne X non trouvée" (§7.15:
+  kept it inside the first column name and then failed with "Colonne X non trouvée" (docs/importers.md §7 item 15:
   the Altares paydex stock file starts with a BOM).
 * A record the CSV reader rejects (wrong field count, bare quote) becomes a ParsedLine with
   the reader's Go-style message and no tuple.

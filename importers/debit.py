@@ -1,4 +1,4 @@
-"""debit: URSSAF negative gaps (unpaid contributions) per account (spec §3.3).
+"""debit: URSSAF negative gaps (unpaid contributions) per account (docs/importers.md §3.3).
 
 Files whose name contains ``_debits``: ``;``-separated, strict quotes, exact header (v2022).
 Amounts ``Mt_PO``/``Mt_PP`` are in cents in the file and stored in euros. v2022 layout: key

@@ -1,4 +1,4 @@
-"""delai: payment delays granted by URSSAF (spec §3.4).
+"""delai: payment delays granted by URSSAF (docs/importers.md §3.4).
 
 File ``Sigfaible_delais.csv[.gz]``: ``;``-separated, strict quotes, exact header (v2022),
 dates ``DD/MM/YYYY``. v2022 layout: key = SIRET of the account at ``Date_creation``

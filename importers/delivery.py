@@ -1,4 +1,4 @@
-"""Delivery folder → file types of a batch (spec §5, prepare-import).
+"""Delivery folder → file types of a batch (docs/importers.md §5, prepare-import).
 
 :func:`detect_file_type` maps a file name to its batch file type (first matching rule
 wins, as in prepare-import 2022, extended with the lowercase names of HEAD);

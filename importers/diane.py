@@ -1,4 +1,4 @@
-"""diane: Bureau van Dijk (Diane+) financial statements per company and year (spec §3.15).
+"""diane: Bureau van Dijk (Diane+) financial statements per company and year (docs/importers.md §3.15).
 
 Input: a Diane+ text export, **UTF-16LE with a byte-order mark** (a big-endian BOM is
 honoured too; without BOM the file is read as UTF-16LE when it looks like it, and refused
@@ -11,7 +11,7 @@ separator, lazy quotes, one row per company. Yearly columns carry a `` YYYY`` su
    double spaces collapsed (``Conc.  banc. cour.`` → ``Conc. banc. cour.``); all yearly
    columns with the same base name form one field. Years = min..max of all suffixes. Each
    company row yields one line per year: ``Annee`` + each field's value for that year.
-   Deviations, both named by the spec: a field lacking a year gives an empty value (the
+   Deviations (docs/importers.md §3.15): a field lacking a year gives an empty value (the
    original silently copied column 0, ``Marquée``); and columns of one field need not be
    contiguous (the original attached a non-contiguous repeat to the wrong field).
 2. Conversion of each projected line: the 79 columns of :data:`COLUMNS` are required

@@ -1,4 +1,4 @@
-"""effectif: monthly headcount per establishment (spec §3.6).
+"""effectif: monthly headcount per establishment (docs/importers.md §3.6).
 
 File ``Sigfaible_effectif_siret.csv`` (any name containing ``effectif_``): ``;``-separated,
 strict quotes, wide layout ``compte;siret;rais_soc;ape_ins;dep;eff201011;…;base;UR_EMET``.

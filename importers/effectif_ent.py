@@ -1,4 +1,4 @@
-"""effectif_ent: monthly headcount per company (spec §3.7).
+"""effectif_ent: monthly headcount per company (docs/importers.md §3.7).
 
 File ``Sigfaible_effectif_siren.csv[.gz]``: same wide layout as effectif with ``siren``
 (key, case-insensitive, required) instead of ``siret``; ``;``-separated, strict quotes.

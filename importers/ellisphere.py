@@ -1,4 +1,4 @@
-"""ellisphere: group structure of companies (head of group, holding level), spec §3.16.
+"""ellisphere: group structure of companies (head of group, holding level), docs/importers.md §3.16.
 
 Input ``Ellisphère-Tête de groupe-*.xlsx``: a workbook with exactly one sheet, read with
 openpyxl in read-only streaming mode (cached formula values). Columns are positional

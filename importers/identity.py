@@ -1,6 +1,6 @@
 """Record identity: the versioned dedupe hash of a stored record.
 
-The original keyed every tuple by an MD5 of a Go-reflection dump of its struct (spec §1.7);
+The original keyed every tuple by an MD5 of a Go-reflection dump of its struct (docs/importers.md §1.7);
 reproducing it is not required here. ``record_hash`` is our own documented hash:
 
 * input: the stored type name and the stored document (``Tuple.record.to_document()``);

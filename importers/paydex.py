@@ -1,4 +1,4 @@
-"""paydex: Altares supplier-payment delays per company (spec §3.17).
+"""paydex: Altares supplier-payment delays per company (docs/importers.md §3.17).
 
 Input ``E_<12 digits>_Retro-Paydex_<8 digits>.csv``: CSV, ``;`` separator, strict quotes,
 header ``SIREN;NB_JOURS;NB_JOURS_LIB;DATE_VALEUR``; required ``SIREN, NB_JOURS,

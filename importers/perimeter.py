@@ -1,4 +1,4 @@
-"""SIREN perimeter ("filter") and the admin_urssaf URSSAF account → SIRET mapping (spec §2).
+"""SIREN perimeter ("filter") and the admin_urssaf URSSAF account → SIRET mapping (docs/importers.md §2).
 
 * :class:`Perimeter` — the set of SIRENs an import keeps; a key (SIRET or SIREN) is kept iff
   its first 9 characters are in the set.
@@ -69,7 +69,7 @@ def _filter_rows(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def load_perimeter(paths: Iterable[str | Path]) -> Perimeter:
-    """Union of the SIRENs of every filter file (spec §2.1).
+    """Union of the SIRENs of every filter file (docs/importers.md §2.1).
 
     Format: ``;``-separated, no header, SIREN in the first column (gzip accepted). A literal
     ``siren`` in the first column of the first line is tolerated as a header (files written
@@ -171,7 +171,7 @@ def _read_mapping_file(path: str | Path, perimeter: Perimeter | None) -> dict[st
 
 
 def load_account_mapping(paths: Iterable[str | Path], perimeter: Perimeter | None) -> AccountMapping:
-    """Load the admin_urssaf mapping (spec §2.2).
+    """Load the admin_urssaf mapping (docs/importers.md §2.2).
 
     Each file: ``;``-separated, not lazy, header case-insensitive, gzip-aware; required
     columns ``compte``, ``siret``, ``date_disp_siret`` (empty = not closed = 2899-01-01).

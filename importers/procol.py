@@ -1,4 +1,4 @@
-"""procol: insolvency proceedings per establishment (spec §3.8).
+"""procol: insolvency proceedings per establishment (docs/importers.md §3.8).
 
 File ``Sigfaible_pcoll.csv[.gz]``: ``;``-separated, lazy quotes (v2022), header
 case-insensitive; required ``dt_effet`` (``DDMonYYYY``, e.g. ``24FEB2014``, month any

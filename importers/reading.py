@@ -3,7 +3,7 @@
 The original engine read every CSV with Go's ``encoding/csv`` (Go 1.14 in v2022), whose
 rejection rules (wrong field count, bare or extraneous quotes) decide which lines are
 counted as rejected. Python's ``csv`` module and pandas accept those lines silently, so this
-module re-implements the Go reader (spec ``importers.md`` §1.1–1.3):
+module re-implements the Go reader (docs/importers.md §1.1–1.3):
 
 * a path may carry a lowercase scheme prefix (``^[a-z]*:``); ``gzip:`` or a ``.gz`` suffix
   means the file is gunzipped on the fly;
@@ -59,7 +59,7 @@ class FatalFileError(Exception):
 def strip_scheme(path: str | Path) -> tuple[str, str | None]:
     """Split ``"gzip:/a/b"`` into ``("/a/b", "gzip")``; a path without prefix gives ``(path, None)``.
 
-    Only a lowercase ``^[a-z]*:`` prefix counts as a scheme (spec §1.1), so a Windows drive
+    Only a lowercase ``^[a-z]*:`` prefix counts as a scheme (docs/importers.md §1.1), so a Windows drive
     letter (uppercase) is left alone.
     """
     text = str(path)
@@ -249,7 +249,7 @@ class _CheckedText(io.TextIOBase):
 
 
 def open_text(path: str | Path, encoding: str = "utf-8") -> TextIO:
-    """Open a delivery file as text (spec §1.1).
+    """Open a delivery file as text (docs/importers.md §1.1).
 
     Input: a batch path, optionally prefixed ``gzip:`` (any ``^[a-z]*:`` prefix is removed),
     gunzipped when the prefix is ``gzip`` or the name ends in ``.gz``; decoded strictly with
@@ -382,7 +382,7 @@ def read_header(reader: Any) -> list[str]:
 
 
 class GoCsvReader:
-    """Streaming CSV reader with Go ``encoding/csv`` semantics (spec §1.2).
+    """Streaming CSV reader with Go ``encoding/csv`` semantics (docs/importers.md §1.2).
 
     ``GoCsvReader(path, sep=";", lazy_quotes=False)`` opens the file (gzip-aware, strict
     ``encoding``), reads the header (attribute ``header``) and iterates over
@@ -489,7 +489,7 @@ class GoCsvReader:
 
 
 class Header:
-    """Column lookup in a CSV header (spec §1.3).
+    """Column lookup in a CSV header (docs/importers.md §1.3).
 
     ``case_insensitive=True`` lowercases the header and the looked-up names (v2022 procol,
     effectif, effectif_ent, admin_urssaf mapping; every HEAD parser). When a name appears

@@ -122,7 +122,7 @@ class Tuple:
 
 @dataclass(slots=True)
 class ParsedLine:
-    """Result of parsing one CSV record (spec §1.5).
+    """Result of parsing one CSV record (docs/importers.md §1.5).
 
     ``number`` is the 1-based data-record index; a parser may return errors AND tuples
     (effectif, effectif_ent, sirene, compte); ``filtered`` marks a line outside the

@@ -1,4 +1,4 @@
-"""sirene: INSEE establishment registry with geocoding (spec §3.11).
+"""sirene: INSEE establishment registry with geocoding (docs/importers.md §3.11).
 
 Input ``StockEtablissement_utf8_geo.csv``: CSV, ``,`` separator, lazy quotes (v2022), the
 columns of :data:`REQUIRED_COLUMNS` required (case-insensitive), others ignored. The 2022
@@ -16,14 +16,14 @@ Per line (v2022 rules unless stated):
   error. **Deviation** from v2022, which used the postal code only and reported "Code postal
   est manquant ou de format incorrect" when it was missing: the postal code is not the
   département (cedex codes, communes served from a neighbouring département) and
-  non-diffusible establishments have no postal code (spec §7.12, fixed in HEAD #545).
+  non-diffusible establishments have no postal code (docs/importers.md §7 item 12, fixed in HEAD #545).
 * activity: when ``activitePrincipaleEtablissement`` is set, nomenclature ``NAFRev2`` →
   ``ape`` = code without dots if it matches ``^[0-9]{4}[A-Z]$``; any other nomenclature →
   ``code_activite``/``nomen_activite`` raw (v2022; HEAD filters such lines out and keeps the
   dotted code).
 * ``date_creation``: ``YYYY-MM-DD``, anything else → missing, without error (v2022).
 * ``longitude``/``latitude``: float; empty → missing **without error** (deviation from
-  v2022, which reported an error; fixed upstream in 2025-06, spec §7.12); an unparsable
+  v2022, which reported an error; fixed upstream in 2025-06, docs/importers.md §7 item 12); an unparsable
   value is an error and the field is missing.
 * The tuple is emitted even when the line has errors (the line is then counted rejected),
   as in the original.

@@ -1,4 +1,4 @@
-"""sirene_ul: INSEE legal units (``StockUniteLegale``, spec §3.12).
+"""sirene_ul: INSEE legal units (``StockUniteLegale``, docs/importers.md §3.12).
 
 Input ``sireneUL.csv``: CSV, ``,`` separator, lazy quotes; required columns (matched
 case-insensitively): ``siren, denominationUniteLegale, prenom1UniteLegale …

@@ -1,4 +1,4 @@
-"""Per-file report and the generic line checks of the original (spec §1.5–1.6).
+"""Per-file report and the generic line checks of the original (docs/importers.md §1.5–1.6).
 
 :func:`track` consumes the ParsedLine stream of one file and yields the tuples to store,
 applying in order: parser errors, then the key check against the scope (``siret invalide

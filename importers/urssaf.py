@@ -1,6 +1,6 @@
 """Helpers shared by the URSSAF parsers (cotisation, debit, delai, ccsf, admin_urssaf).
 
-Two layouts of the same extracts exist (spec §2.2, §3.2–3.5):
+Two layouts of the same extracts exist (docs/importers.md §2.2, §3.2–3.5):
 
 * **v2022**: no SIRET in the file; each line's URSSAF account is re-keyed to a SIRET through
   the admin_urssaf mapping at a date of the line; a failed lookup makes the line

@@ -23,8 +23,8 @@ from sf.engine.collections import ensure_collections
 from sf.engine.embedded import start_embedded
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTDATA = ROOT.parent / "shared" / "osf-testdata"
-RESEARCH = ROOT.parent / "shared" / "research"
+#: Every input and expected output a test reads lives here (sources and licences: tests/data/README.md).
+DATA = ROOT / "tests" / "data"
 
 # CI runs with a fixed seed so a red build can be reproduced; locally examples vary.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,

@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from sf.engine.batches import make_batch, save_batch
 
-EXAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "research" / "features-example" / "example1_input.json"
+from ..conftest import DATA
+
+EXAMPLE = DATA / "features-example" / "example1_input.json"
 
 # Runs `sf` with the features sub-app registered (a no-op once cli/app.py registers it).
 SHIM = ("import sys\nimport sf.cli.app as a\nfrom sf.cli import features as f\n"

@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 
 
 def _add(run_sf, *files: str, extra: tuple[str, ...] = ()):

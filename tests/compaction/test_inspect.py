@@ -1,4 +1,4 @@
-"""`sf rawdata show`: history and rebuilt state of one entity (spec §2.6 worked example)."""
+"""`sf rawdata show`: history and rebuilt state of one entity (docs/compaction.md §2.6 worked example)."""
 
 from datetime import UTC, datetime
 
@@ -9,7 +9,7 @@ KEY = "000000001"
 
 
 def _doc():
-    """Spec §2.6: 2001 (paydex aa01; effectif_ent ee01, ee02; bdf bb01), 2002 (paydex aa01, aa02;
+    """docs/compaction.md §2.6: 2001 (paydex aa01; effectif_ent ee01, ee02; bdf bb01), 2002 (paydex aa01, aa02;
     effectif_ent ee02, ee03; bdf bb02), 2003 (effectif_ent ee02, ee03; bdf bb02); effectif_ent
     complete in every batch, bdf complete in 2003."""
     infos = {"2001": BatchInfo(frozenset({"effectif_ent"})), "2002": BatchInfo(frozenset({"effectif_ent"})),

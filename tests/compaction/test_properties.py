@@ -1,7 +1,7 @@
-"""Properties of compaction (issue 4), checked with hypothesis against a brute-force reference.
+"""Properties of compaction (docs/compaction.md §3), checked with hypothesis against a brute-force reference.
 
-The reference below replays the deliveries batch after batch with sets, written from the issue's
-rules and independently of `sf.compaction`:
+The reference below replays the deliveries batch after batch with sets, written from the rules of
+docs/compaction.md §3.2 and independently of `sf.compaction`:
 
 * a delivered entity: each delivered type gains the delivered hashes; each complete type of the
   batch becomes exactly the delivered set (empty if the type is not delivered);

@@ -1,6 +1,6 @@
 """`sf prune-entities`: RawData entities outside the perimeter of the latest filter file.
 
-Scenario of the original's tests/test-prune-entities.sh (spec §4.3): filter {333333333,
+Scenario of the original's tests/test-prune-entities.sh (docs/compaction.md §4.3): filter {333333333,
 111111111}, RawData ids 111111111, 11111111100000, 222222222, 22222222200000, 333333333 →
 2 outside; after --delete only the 222… documents are gone.
 """

@@ -1,6 +1,6 @@
 """`sf purge`: removing batches ≥ K from RawData (pure function and job against the test database).
 
-The original (spec §4.1) removed the entries ≥ K and kept the document, even empty, without
+The original (docs/compaction.md §4.1) removed the entries ≥ K and kept the document, even empty, without
 recomputing index.algo2. Here the document after a purge must be exactly the document the
 remaining deliveries would have produced (state, state_batch, algo2, reporder recomputed; no
 entry left → no document), so that re-importing and compacting the purged batches gives back

@@ -105,7 +105,7 @@ def test_reporder_values_spread_over_unit_interval():
     assert all(280 <= b <= 520 for b in bins), bins
 
 
-# --- rebuild_state (the spec's currentState / flatten) ------------------------------------------
+# --- rebuild_state (the original's currentState / flatten, docs/compaction.md §3.5) ------------------------------------------
 
 def test_rebuild_state_current_state_example():
     """currentState_tests.ts: [{apdemande {a, b}, apconso {c}}, {apdemande {d}, delete apdemande

@@ -1,6 +1,6 @@
 """`sf validate`: records of ImportedData / RawData that violate their schema.
 
-The original (spec §4.2) reported, as JSON lines, the type entries that are not documents
+The original (docs/compaction.md §4.2) reported, as JSON lines, the type entries that are not documents
 (issue #211: they crashed compaction) and the records failing ``validation/<type>.schema.json``
 (its golden: a delai missing ``date_creation``, a sirene_ul missing ``statut_juridique``, ...).
 We check records against the parsers' pydantic models (strict), plus keys, hashes,
@@ -8,7 +8,6 @@ compact/reporder entries and RawData's stored live state.
 """
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
 from sf.compaction.job import clear_staged, compact_range, plan_compaction
@@ -18,9 +17,10 @@ from sf.engine.partitions import KeyRange
 from sf.engine.settings import load_settings
 from sf.importers.driver import run_batch
 
+from ..conftest import DATA
 from ..importers.osf_goldens import E2E_FILES
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
+TESTDATA = DATA / "osf"
 H = "0123456789abcdef0123456789abcdef"
 DELAI = {"numero_compte": "111", "numero_contentieux": "1", "date_creation": datetime(2020, 1, 1, tzinfo=UTC),
          "date_echeance": datetime(2020, 6, 1, tzinfo=UTC), "duree_delai": 150, "denomination": "X",

@@ -1,9 +1,9 @@
-"""The compaction test vectors of ../shared/research/compaction.md §3.7 (T1–T16, finalize cases).
+"""The compaction test vectors of docs/compaction.md §3.7 (T1–T16, finalize cases).
 
 Each test quotes what the original did (opensignauxfaibles@990c4d74, `js/compact/*`); where we
 deliberately differ (T9's since-batch precondition, T10, T11d, T11e, T12, T15, T16) the
 docstring says what we do and why. Records are `{"h": <hash>}`; hashes are short strings as in
-the spec. `compact.delete` lists are compared as sets, as §3.9 recommends.
+the docs. `compact.delete` lists are compared as sets (docs/compaction.md §3.9).
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def test_new_entity_e2e_test_sh():
     check_state_invariant(doc)
 
 
-# --- Derived vectors (executing the compiled original functions, spec §3.7) --------------------
+# --- Derived vectors (executing the compiled original functions, docs/compaction.md §3.7) --------------------
 
 
 def test_T9_data_for_a_batch_older_than_since_batch_is_merged_as_is():
@@ -330,7 +330,7 @@ def test_T11d_entity_absent_from_stock_delivery_keep_policy():
 
 
 def test_T11d_entity_absent_from_stock_delivery_delete_policy():
-    """Original: as above (stock deletions never reach absent entities, spec §5.2 e).
+    """Original: as above (stock deletions never reach absent entities, docs/compaction.md §5.2 e).
     Ours, policy "delete", chosen per batch: absence from a stock is information, so every live
     record of each complete type is deleted; flux types are untouched."""
     stored = compact_entity(None, [imported({"2001": {"bdf": recs("h1", "h2"), "paydex": recs("p1")}})],

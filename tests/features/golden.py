@@ -1,16 +1,17 @@
-"""Loading of the golden examples of ``shared/research/features-example`` (helpers for tests)."""
+"""Loading of the golden examples of ``tests/data/features-example`` (helpers for tests)."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sf.features.state import CompanyState, FeatureParams, NafTable, company_state_from_rawdata
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "research" / "features-example"
+from ..conftest import DATA
+
+EXAMPLES = DATA / "features-example"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -38,7 +39,7 @@ def load_expected(name: str) -> list[dict[str, Any]]:
 
 def golden_naf(expected: list[dict[str, Any]]) -> NafTable:
     """The NAF labels the golden run used, read back from the golden documents themselves
-    (the original's NAF table is not part of the shared data)."""
+    (the original's NAF table is not part of the test data)."""
     n5to1: dict[str, str] = {}
     tables: dict[int, dict[str, str]] = {1: {}, 2: {}, 3: {}, 4: {}, 5: {}}
     for doc in expected:

@@ -3,7 +3,7 @@
 Each establishment has a latent risk that drifts month to month (a random walk around a
 company-specific level plus a sector offset). The features are noisy views of it, spread over
 the five themes, and the monthly hazard of an insolvency event is ``sigmoid(base + 1.6 × risk)``.
-``outcome(p)`` = an event in ``[p, p + 18]`` (features.md §3), NaN when ``p + 18`` is past the
+``outcome(p)`` = an event in ``[p, p + 18]`` (docs/features.md §3), NaN when ``p + 18`` is past the
 last month of data (not yet observable). An establishment has no rows after its event.
 The oracle's ``oracle_p18`` is the exact probability of an event within 18 months given the
 latent risk at ``p`` under a frozen-risk approximation (the true drift is small).
@@ -53,7 +53,7 @@ def make_panel(n_etab: int = 500, start: str = "2016-01-01", months: int = 72, s
             eff_12 = size[i] * np.exp(-0.08 * risk_full[i, t] + rng.normal(0, 0.05))
             event_in_18 = first_event[i] <= t + 18
             observable = t + 18 <= months - 1 or first_event[i] <= months - 1 and event_in_18
-            # A month is labelled when its whole horizon lies inside the data (features.md §3 censoring).
+            # A month is labelled when its whole horizon lies inside the data (docs/features.md §3 censoring).
             outcome = bool(event_in_18) if t + 18 <= months - 1 else np.nan
             p_no_event = np.prod(1 - _sigmoid(base_hazard + signal * np.full(19, r)))
             rows.append({

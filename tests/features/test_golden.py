@@ -1,4 +1,4 @@
-"""Golden examples of spec §4.3 (``features-example/``), field by field.
+"""Golden examples of docs/features.md §4.3 (``features-example/``), field by field.
 
 Parity mode must reproduce the original's documents exactly (same keys, nulls, types and
 values). Fixed mode is compared to the same documents; every difference must belong to a

@@ -225,7 +225,7 @@ def test_end_to_end_on_synthetic_deliveries(tmp_path, mongo_uri, db):
     assert summary.totals["companies_failed"] == 0
 
     # The target is true exactly where the generator placed an opening judgment within 18 months.
-    # The engine's label is the company's entry into proceedings (fixed mode, features.md §3.3);
+    # The engine's label is the company's entry into proceedings (fixed mode, docs/features.md §3.3);
     # the truth gives each receiving establishment's judgment date.
     merged = truth.merge(features[["siret", "periode", "outcome"]], on=["siret", "periode"], how="inner")
     in_scope = truth[truth["siret"].isin(sirets)]

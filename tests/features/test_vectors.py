@@ -1,4 +1,4 @@
-"""Test vectors of spec §4.1 (the original's unit tests), one by one."""
+"""Test vectors of docs/features.md §4.1 (the original's unit tests), one by one."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_cotisation_ratio_vectors() -> None:
 
 
 def test_tag_default_counter_quirk() -> None:
-    """§4.4: ratio sequence 0, 2, 0, 2, 2 sets tag_default on the last month (no reset on 0)."""
+    """docs/features.md §4.4: ratio sequence 0, 2, 0, 2, 2 sets tag_default on the last month (no reset on 0)."""
     cols = Columns(16)
     cols.values["cotisation"] = np.full(16, 10.0)
     debt = [0.0] * 11 + [0, 20, 0, 20, 20]
@@ -176,7 +176,7 @@ def test_effectifs_vectors(offset, months, raw, effectif, reporte) -> None:
 
 
 def test_effectif_gap_quirk_probe() -> None:
-    """§4.4: offset −1, raw {Jan 10, Feb 11, Apr 0, May 13, Jun 14} → 10, 11, 14, 14, 13, 14."""
+    """docs/features.md §4.4: offset −1, raw {Jan 10, Feb 11, Apr 0, May 13, Jun 14} → 10, 11, 14, 14, 13, 14."""
     raw = {"2020-01": 10, "2020-02": 11, "2020-04": 0, "2020-05": 13, "2020-06": 14}
     records = {m: {"periode": d(m), "effectif": v} for m, v in raw.items()}
     ax = axis("2020-01", 6)
@@ -223,7 +223,7 @@ def test_finalize_vectors() -> None:
 
 
 def test_apart_example_values() -> None:
-    """Establishment A of §4.3: demand Feb–Apr (hta 600), consumption 100 h / 150 h."""
+    """Establishment A of docs/features.md §4.3: demand Feb–Apr (hta 600), consumption 100 h / 150 h."""
     dem = {"a1": {"id_demande": "S01234567A", "periode": {"start": d("2019-02-01"), "end": d("2019-04-30")},
                   "hta": 600, "motif_recours_se": 1}}
     conso = {"k1": {"id_conso": "S01234567A01", "heure_consomme": 100, "periode": d("2019-02")},

@@ -1,4 +1,4 @@
-"""Helpers to compare parser output with the original's goldens (``../shared/osf-testdata``).
+"""Helpers to compare parser output with the original's goldens (``tests/data/osf``).
 
 Used by the conformance tests of apconso, apdemande, sirene, sirene_ul, bdf, diane, paydex
 and ellisphere. Not a test module; load it with :func:`load` below from a test file::
@@ -33,8 +33,9 @@ from sf.importers.identity import record_hash
 from sf.importers.records import ParseContext, Parser, Tuple
 from sf.importers.tracker import FileReport, track
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 E2E_IMPORT = TESTDATA / "e2e" / "990c4d74" / "test-import.golden.txt"
 
 #: The v2022 inputs of the original's end-to-end import (batch 1910), by file type.
@@ -52,7 +53,7 @@ E2E_FILES = {
 
 
 def data(relative: str) -> Path:
-    """Path of a file of osf-testdata (``"paydex/990c4d74/paydexTestData.csv"``)."""
+    """Path of a file of tests/data/osf (``"paydex/990c4d74/paydexTestData.csv"``)."""
     return TESTDATA / relative
 
 

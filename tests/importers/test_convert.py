@@ -1,4 +1,5 @@
-"""Go-compatible converters (spec §1.4); expected values are the spec's examples."""
+"""Go-compatible converters (docs/importers.md §1.4); expected values are the original's documented
+behaviour."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_parse_date_layouts() -> None:
 def test_urssaf_date() -> None:
     assert urssaf_date("1180130") == d(2018, 1, 30)
     assert urssaf_date("990401") == d(1999, 4, 1) == urssaf_date("0990401")
-    assert urssaf_date("20180130") == d(3918, 1, 30)  # quirk kept (spec §1.4)
+    assert urssaf_date("20180130") == d(3918, 1, 30)  # quirk kept (docs/importers.md §1.4)
     assert urssaf_date("9990101") == d(2899, 1, 1)
     for bad in ("", "abc", "11801 30"):
         with pytest.raises(ConversionError) as caught:

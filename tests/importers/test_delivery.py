@@ -1,4 +1,5 @@
-"""Delivery folder → batch file types (spec §5), against the prepare-import goldens."""
+"""Delivery folder → batch file types (docs/importers.md §5): our own folder fixture and the
+original's integrated prepare-import golden (opensignauxfaibles HEAD)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from sf.importers.delivery import detect_file_type, scan_delivery
 from sf.importers.reading import FatalFileError
 
-ROOT = Path(__file__).resolve().parents[2]
-PREPARE = ROOT / ".." / "shared" / "osf-testdata" / "prepare-import"
+from ..conftest import DATA
+
+PREPARE_HEAD = DATA / "osf" / "prepare-import" / "head"
 
 
 @pytest.mark.parametrize("name,file_type", [
@@ -47,34 +49,28 @@ def _touch(folder: Path, name: str, content: bytes = b"") -> None:
     (folder / name).write_bytes(content)
 
 
-def test_prepare_import_2022_end_to_end_golden(tmp_path: Path) -> None:
-    """Folder of prepare-import's end-to-end test (PI-2022); the filter file, which the
-    original generated from the effectif file, is provided here."""
-    golden = json.loads((PREPARE / "abeff7a" / "end_to_end_golden.txt").read_text(encoding="utf-8"))
-    stderr = (PREPARE / "abeff7a" / "end_to_end_golden_err.txt").read_text(encoding="utf-8")
-    folder = tmp_path / "1802"
+def test_delivery_folder_fixture(tmp_path: Path) -> None:
+    """A folder with every kind of entry (regular files, a small ``.gz``, upload-server files
+    with their ``.info`` sidecar, an unsupported file); the expected batch was written by hand
+    from the naming and completeness rules (docs/importers.md §5)."""
+    fixture = json.loads((DATA / "delivery" / "folder_2203.json").read_text(encoding="utf-8"))
+    folder = tmp_path / fixture["batch"]
     folder.mkdir()
-    for name in ("Sigfaibles_effectif_siret.csv", "Sigfaibles_debits.csv", "filter_siren_1802.csv",
-                 "E_202011095813_Retro-Paydex_20201207.csv", "unsupported.csv"):
+    for name, content in fixture["files"].items():
+        _touch(folder, name, content.encode())
+    for name, info in fixture["uploads"].items():
         _touch(folder, name)
-    _touch(folder, "abcdef")
-    _touch(folder, "abcdef.info", json.dumps({"MetaData": {"filename": "FICHIER_SF_2020_02.csv",
-                                                            "goup-path": "bdf"}}).encode())
-    _touch(folder, "083fe617e80f2e30a21598d38a854bc6")
-    _touch(folder, "083fe617e80f2e30a21598d38a854bc6.info",
-           json.dumps({"Size": 1646193, "MetaData": {"filename": "Sigfaible_pcoll.csv.gz",
-                                                     "goup-path": "urssaf"}}).encode())
-    scan = scan_delivery(folder, "/1802/")
-    assert scan.files == golden["files"]
-    assert sorted(scan.complete_types) == sorted(golden["complete_types"])
-    assert [f"unsupported: {path}" for path in scan.unrecognised] == [
-        line for line in stderr.splitlines() if line.startswith("unsupported: ")]
-    assert [note for note in scan.notes if note.startswith("Info: ")] == [
-        line for line in stderr.splitlines() if line.startswith("Info: ")]
+        _touch(folder, name + ".info", json.dumps(info).encode())
+    scan = scan_delivery(folder, f"/{fixture['batch']}/")
+    expected = fixture["expected"]
+    assert scan.files == expected["files"]
+    assert sorted(scan.complete_types) == expected["complete_types"]
+    assert scan.unrecognised == expected["unrecognised"]
+    assert scan.notes == expected["notes"]
 
 
 def test_prepare_import_head_end_to_end_golden(tmp_path: Path) -> None:
-    golden = json.loads((PREPARE / "head" / "end_to_end_golden.txt").read_text(encoding="utf-8"))
+    golden = json.loads((PREPARE_HEAD / "end_to_end_golden.txt").read_text(encoding="utf-8"))
     folder = tmp_path / "1802"
     folder.mkdir()
     for paths in golden["files"].values():

@@ -1,6 +1,6 @@
 """The import driver against the test database, on the original's end-to-end inputs.
 
-Batch 1910 with every v2022 input of ``osf-testdata`` (as the original's ``test-import.sh``),
+Batch 1910 with every v2022 input of ``tests/data/osf`` (as the original's ``test-import.sh``),
 ``--no-filter``: per-file counts must equal the original's Journal reports, and the
 ImportedData documents must hold, per entity and type, as many records as the original's.
 """
@@ -16,9 +16,11 @@ from sf.engine.batches import make_batch
 from sf.engine.errors import BadInputError, UsageError
 from sf.importers.driver import run_batch
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
 from . import osf_goldens as G
 from .osf_goldens import E2E_FILES
+
+TESTDATA = DATA / "osf"
 
 _COUNTS = re.compile(r"(\d+) lignes traitées, (\d+) erreurs fatales, (\d+) lignes rejetées, (\d+) lignes filtrées, "
                      r"(\d+) lignes valides")

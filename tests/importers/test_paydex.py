@@ -56,7 +56,7 @@ def test_v2022_column_order_is_free(tmp_path):
 
 def test_deviation_utf8_bom_is_accepted(tmp_path):
     """Original: the BOM stays in the first column name → ``Fatal: Colonne SIREN non
-    trouvée. Abandon.`` on Altares stock files (spec §7.15). Ours: the BOM is dropped."""
+    trouvée. Abandon.`` on Altares stock files (docs/importers.md §7 item 15). Ours: the BOM is dropped."""
     path = write(tmp_path, "\ufeffSIREN;NB_JOURS;NB_JOURS_LIB;DATE_VALEUR\r\n000000001;2;2 jours;15/12/2018\r\n")
     tuples, report = G.run(PARSER, path)
     assert report.lines_valid == 1 and not report.is_fatal and tuples[0].key == "000000001"

@@ -1,4 +1,4 @@
-"""SIREN perimeter and admin_urssaf account mapping (spec §2)."""
+"""SIREN perimeter and admin_urssaf account mapping (docs/importers.md §2)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from sf.importers.perimeter import (
 )
 from sf.importers.reading import FatalFileError
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 COMPTES = TESTDATA / "admin_urssaf" / "990c4d74" / "comptesTestData.csv"
 
 

@@ -1,4 +1,4 @@
-"""Go ``encoding/csv`` emulation, file access and header lookup (spec §1.1–1.3)."""
+"""Go ``encoding/csv`` emulation, file access and header lookup (docs/importers.md §1.1–1.3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``sf synth`` end to end: delivery folders in the real formats, truth file, summary.
 
-One small generation (module fixture) is checked against the spec (``importers.md``: file
+One small generation (module fixture) is checked against docs/importers.md (file
 names, separators, quoting, required columns, date formats, perimeter rule) by reading
 the files back with the strict Go-compatible CSV reader, and against the importers'
 own parsers when they are available.
@@ -20,19 +20,23 @@ from sf.importers.reading import GoCsvReader
 from sf.importers.synth import SynthSummary, generate
 from sf.importers.synth_world import BLOCK_COMPANIES
 
+from ..conftest import DATA
+
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT / ".." / "shared" / "research" / "importers.md"
+#: The Diane column table of docs/importers.md §3.15 is read from the maintainer docs, so the docs and the generator
+#: cannot drift apart.
+IMPORTERS_DOC = ROOT / "docs" / "importers.md"
 
 PARAMS = {"establishments": 2500, "months": 14, "seed": 11, "end_batch": "2302", "broken_rate": 0.01,
           "history_months": 12}
 
-# Spec §3.0: separator and lazy-quotes flag of each CSV source.
+# docs/importers.md §3.0: separator and lazy-quotes flag of each CSV source.
 FORMAT = {
     "admin_urssaf": (";", False), "cotisation": (";", True), "debit": (";", False), "delai": (";", False),
     "ccsf": (";", False), "effectif": (";", False), "effectif_ent": (";", False), "procol": (";", True),
     "apconso": (",", False), "apdemande": (",", True), "sirene": (",", True), "sirene_ul": (",", True),
 }
-# Spec §5: real delivery file names.
+# docs/importers.md §5: real delivery file names.
 FILE_NAMES = {
     "Sigfaible_effectif_siret.csv": "effectif", "Sigfaible_effectif_siren.csv": "effectif_ent",
     "Sigfaible_etablissement_utf8.csv": "admin_urssaf", "Sigfaible_cotisdues.csv": "cotisation",
@@ -40,7 +44,7 @@ FILE_NAMES = {
     "Sigfaible_pcoll.csv": "procol", "demande_ap.csv": "apdemande", "consommation_ap.csv": "apconso",
     "StockEtablissement_utf8_geo.csv": "sirene", "sireneUL.csv": "sirene_ul",
 }
-# Spec §2.2 and §3: required columns (case-insensitive ones in lowercase).
+# docs/importers.md §2.2 and §3: required columns (case-insensitive ones in lowercase).
 REQUIRED = {
     "admin_urssaf": ["compte", "siret", "date_disp_siret"],
     "cotisation": ["Compte", "periode", "enc_direct", "cotis_due"],
@@ -88,7 +92,7 @@ def _urssaf_date_ok(value: str) -> bool:
 
 
 def _date_ok(file_type: str, value: str) -> bool:
-    """Independent validators of the date formats of spec §1.4 / §3."""
+    """Independent validators of the date formats of docs/importers.md §1.4 / §3."""
     if file_type == "cotisation":
         return len(value) == 4 and value.isdigit()
     if file_type in ("debit", "ccsf"):
@@ -203,18 +207,11 @@ def test_headers_hold_the_required_columns_of_the_spec(generated):
 
 
 def _diane_spec_columns() -> list[str]:
-    """CSV column names of the Diane table of spec §3.15 (the converter's required columns)."""
-    text = SPEC.read_text(encoding="utf-8")
+    """CSV column names of the Diane table of docs/importers.md §3.15 (``| `column` | ...`` rows,
+    names between backticks, trailing spaces included)."""
+    text = IMPORTERS_DOC.read_text(encoding="utf-8")
     section = text[text.index("### 3.15 diane"):text.index("### 3.16")]
-    names = []
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.split(" | ")]
-        if line.startswith("| ") and len(cells) >= 4 and cells[1] and cells[1][0].isupper() and "Go field" not in line:
-            name = cells[0].lstrip("| ").strip()
-            if name.startswith("`"):
-                name = name.split("`")[1]
-            names.append(name)
-    return names
+    return [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
 
 
 def test_diane_export_is_utf16_with_every_spec_column(generated):

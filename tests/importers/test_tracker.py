@@ -1,4 +1,4 @@
-"""Generic line checks and per-file counts (spec §1.5–1.6)."""
+"""Generic line checks and per-file counts (docs/importers.md §1.5–1.6)."""
 
 from __future__ import annotations
 

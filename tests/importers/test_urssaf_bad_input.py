@@ -14,6 +14,8 @@ from sf.importers.reading import FatalFileError
 from sf.importers.records import ParseContext
 from sf.importers.tracker import FileReport, track, track_file
 
+from ..conftest import DATA
+
 ALWAYS = datetime(9999, 1, 2, tzinfo=UTC)
 MAPPING = AccountMapping({
     "111982477292496174": [("00000000000000", ALWAYS)],
@@ -220,7 +222,7 @@ def test_effectif_invalid_period_column_is_fatal(tmp_path: Path) -> None:
 
 def test_perimeter_filters_cotisation_lines(tmp_path: Path) -> None:
     """v2022 extra test: with filter {111111111} only one line is valid, none rejected."""
-    source = Path(__file__).resolve().parents[2] / ".." / "shared" / "osf-testdata" / "cotisation" / "990c4d74"
+    source = DATA / "osf" / "cotisation" / "990c4d74"
     items, report = run("cotisation", source / "cotisationTestData.csv", ctx(perimeter=Perimeter(frozenset({"111111111"}))))
     assert (report.lines_valid, report.lines_rejected, report.lines_filtered) == (1, 0, 2)
     assert [t.key for t in items] == ["11111111111111"]

@@ -1,4 +1,4 @@
-"""Conformance of the URSSAF parsers with the original's goldens (osf-testdata, spec §6).
+"""Conformance of the URSSAF parsers with the original's goldens (tests/data/osf, docs/importers.md §6).
 
 * v2022 unit goldens: in-memory mapping of MANIFEST.md, no filter; tuples compared field by
   field in emission order, reports compared on counts, messages and summary; the same run
@@ -27,8 +27,9 @@ from sf.importers.perimeter import AccountMapping, load_account_mapping
 from sf.importers.records import ParseContext
 from sf.importers.tracker import FileReport, track
 
-ROOT = Path(__file__).resolve().parents[2]
-TESTDATA = ROOT / ".." / "shared" / "osf-testdata"
+from ..conftest import DATA
+
+TESTDATA = DATA / "osf"
 ALWAYS = datetime(9999, 1, 2, tzinfo=UTC)
 
 UNIT_MAPPING = AccountMapping({
@@ -239,7 +240,7 @@ def test_head_unit_golden(file_type: str, input_file: str, expected_file: str) -
     assert report.summary == rep["summary"]
     assert report.is_fatal == rep["is_fatal"]
     # Messages: same kinds; the column of a quote error differs (HEAD Go ≥1.17 counts
-    # 1-based bytes, we reproduce v2022's Go 1.14 0-based runes) — spec §1.2.
+    # 1-based bytes, we reproduce v2022's Go 1.14 0-based runes) — docs/importers.md §1.2.
     normalise = lambda message: re.sub(r"column \d+", "column N", message)
     assert [normalise(m) for m in report.first_errors] == [normalise(m) for m in rep["head_rejected"]]
 
@@ -317,7 +318,7 @@ def test_v2022_end_to_end_golden_urssaf_entries_and_reports() -> None:
     counts: dict[str, int] = {}
     for (_, type_name), bodies in got.items():
         counts[type_name] = counts.get(type_name, 0) + len(bodies)
-    # Hash counts of the golden (spec §4.2): the masked periods keep effectif at 315 distinct.
+    # Hash counts of the golden (docs/importers.md §4.2): the masked periods keep effectif at 315 distinct.
     assert counts["ccsf"] == 3 and counts["compte"] == 2 and counts["cotisation"] == 3
     assert counts["debit"] == 3 and counts["delai"] == 2 and counts["procol"] == 3
 
