@@ -1,7 +1,7 @@
-"""Shared fixtures: a fresh database on the embedded server (default) or a real MongoDB.
+"""Shared fixtures: a fresh database on the embedded store (default) or a real MongoDB.
 
 Set ``SF_TEST_MONGODB_URI=mongodb://host:27017/`` to run every store-level test against a
-real MongoDB instead of the embedded nx-27017 server; the tests are the same.
+real MongoDB instead of the embedded store (sf.store); the tests are the same.
 """
 
 from __future__ import annotations
