@@ -35,4 +35,5 @@ def test_embedded_store_persists_between_openings(tmp_path: Path):
     with open_store(settings) as store:
         assert store.db["Admin"].find_one({"_id.key": "2401"}) is not None
         assert set(store.db.list_collection_names()) >= {"Admin", "ImportedData", "RawData", "Features", "Scores", "Journal"}
-    assert (tmp_path / "home" / "data" / "signauxfaibles.db").exists()
+    store_file = tmp_path / "home" / "store" / "signauxfaibles.sqlite3"
+    assert store_file.exists() and store_file.stat().st_mode & 0o777 == 0o600

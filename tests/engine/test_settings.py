@@ -8,7 +8,7 @@ def test_defaults_without_environment():
     assert settings.mongodb_uri is None and settings.embedded
     assert settings.db_name == "signauxfaibles"
     assert settings.home == Path(".sf")
-    assert settings.embedded_data_dir == Path(".sf") / "data"
+    assert settings.embedded_data_dir == Path(".sf") / "store"
 
 
 def test_environment_and_overrides():
