@@ -24,10 +24,12 @@ separator, lazy quotes, one row per company. Yearly columns carry a `` YYYY`` su
    is missing too, but the line reports ``<column>: <reason>`` (so it counts as rejected)
    while its tuple is still stored.
 
-Line numbers are those of the projected lines (company × year, 1-based), as in the
-original's reports. A company row the CSV reader rejects (wrong field count) is one
-rejected line numbered after the lines already produced; the original aborted the whole
-file on it.
+One line of the file (a company) is one line of the report, numbered by its line in the
+file, with one record per year; a cell that cannot be converted is named with its year
+(``Nombre d’ES 2017: …``). Deviation: the original counted and numbered the projected
+lines (company × year), so its counts were a multiple of the file's lines. A company row
+the CSV reader rejects (wrong field count) is one rejected line; the original aborted the
+whole file on it.
 
 Key: ``Numéro Siren`` (entreprise; a non-9-digit value is rejected by the tracker's key
 check). Stored shape follows v2022: missing values omitted, ``procedure_collective`` stored
@@ -359,17 +361,16 @@ def _convert(kind: str, value: str) -> Any:
 
 def _lines(reader: GoCsvReader, layout: DianeLayout,
            plan: list[tuple[int, str, str, str]]) -> Iterator[ParsedLine]:
-    number = 0
+    yearly = [not isinstance(source, int) for source in layout.sources]
     try:
         for record in reader:
             if record.fields is None:
-                number += 1
-                yield ParsedLine(number, errors=[record.error or "invalid CSV record"])
+                yield ParsedLine(record.number, errors=[record.error or "invalid CSV record"])
                 continue
+            tuples: list[Tuple] = []
+            errors: list[str] = []
             for year, values in layout.project(record.fields):
-                number += 1
                 document: dict[str, Any] = {"exercice_diane": year}
-                errors: list[str] = []
                 for index, column, stored, kind in plan:
                     value = values[index]
                     if value is None or value == "":
@@ -377,10 +378,14 @@ def _lines(reader: GoCsvReader, layout: DianeLayout,
                     try:
                         document[stored] = _convert(kind, value)
                     except ConversionError as exc:
-                        errors.append(f"{column.strip()}: {exc}")
+                        # Name the cell as the file does: a yearly column carries its year.
+                        cell = f"{column.strip()} {year}" if yearly[index] else column.strip()
+                        message = f"{cell}: {exc}"
+                        if message not in errors:
+                            errors.append(message)
                 diane = _new_diane(**document)
-                key = diane.numero_siren or ""
-                yield ParsedLine(number, tuples=[Tuple("diane", key, "entreprise", diane)], errors=errors)
+                tuples.append(Tuple("diane", diane.numero_siren or "", "entreprise", diane))
+            yield ParsedLine(record.number, tuples=tuples, errors=errors)
     finally:
         reader.close()
 
@@ -391,7 +396,7 @@ class DianeParser:
     file_type = "diane"
 
     def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per company and year; FatalFileError (raised by this call) when the
+        """One ParsedLine per company (one record per year); FatalFileError (raised by this call) when the
         file cannot be read, is not UTF-16 or lacks a required column."""
         reader, layout = open_diane(path)
         try:
