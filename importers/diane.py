@@ -48,7 +48,7 @@ from typing import Any
 
 from sf.importers.convert import ConversionError, comma_float, parse_date, parse_int
 from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, GoCsvReader, is_gzipped, strip_scheme
+from sf.importers.reading import FatalFileError, GoCsvReader, is_gzipped, open_file, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
 
 __all__ = ["COLUMNS", "PARSER", "Diane", "DianeLayout", "DianeParser", "detect_encoding", "open_diane"]
@@ -302,9 +302,8 @@ def detect_encoding(path: str | Path) -> str:
     """
     bare, _ = strip_scheme(path)
     try:
-        opener: Any = gzip.open if is_gzipped(path) else open
-        with opener(bare, "rb") as stream:
-            head = stream.read(2)
+        with open_file(bare) as raw:
+            head = (gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped(path) else raw).read(2)
     except (EOFError, gzip.BadGzipFile) as exc:
         raise FatalFileError(bare, f"not a valid gzip file ({exc})") from exc
     except OSError as exc:

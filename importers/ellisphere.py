@@ -42,7 +42,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from sf.importers.convert import ConversionError, go_quote, parse_float
 from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, is_gzipped, strip_scheme
+from sf.importers.reading import FatalFileError, is_gzipped, open_file, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
 
 __all__ = ["COLUMNS", "PARSER", "Ellisphere", "EllisphereParser", "cell_raw", "cell_text", "header_positions"]
@@ -174,13 +174,14 @@ def _open_workbook(path: str) -> tuple[str, Any]:
     bare, _ = strip_scheme(path)
     try:
         source: BinaryIO
+        raw = open_file(bare)
         if is_gzipped(path):
-            with gzip.open(bare, "rb") as compressed:
+            with raw, gzip.GzipFile(fileobj=raw, mode="rb") as compressed:
                 source = io.BytesIO(compressed.read())
         else:
             # A file object, not a name: openpyxl refuses names without an xlsx extension
             # (the original's test file is called ``*.excel``).
-            source = open(bare, "rb")  # noqa: SIM115 - owned by the read-only workbook
+            source = raw  # owned by the read-only workbook
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise FatalFileError(bare, f"not a valid gzip file ({exc})") from exc
     except OSError as exc:

@@ -100,16 +100,26 @@ def read_failure(path: str, exc: BaseException, line: int | None = None) -> Fata
     return FatalFileError(path, where + _io_reason(exc))
 
 
+def open_file(bare: str | Path) -> io.BufferedIOBase:
+    """Open a plain path (no scheme) for binary reading; FatalFileError naming the path and
+    saying whether it is absent, a directory or unreadable."""
+    try:
+        return open(bare, "rb")  # noqa: SIM115 - owned by the caller
+    except IsADirectoryError as exc:
+        raise FatalFileError(str(bare), "is a directory, not a file") from exc
+    except FileNotFoundError as exc:
+        raise FatalFileError(str(bare), "file not found") from exc
+    except OSError as exc:
+        raise FatalFileError(str(bare), f"cannot open file ({exc.strerror or exc})") from exc
+
+
 def _open_binary(path: str | Path) -> tuple[str, io.BufferedIOBase]:
     """Open the file of a batch path for binary reading, gunzipping when required.
 
     Returns the display path (scheme prefix removed) and the byte stream.
     """
     bare, _ = strip_scheme(path)
-    try:
-        binary: io.BufferedIOBase = open(bare, "rb")  # noqa: SIM115 - owned by the caller
-    except OSError as exc:
-        raise FatalFileError(bare, f"cannot open file ({exc.strerror or exc})") from exc
+    binary = open_file(bare)
     if is_gzipped(path):
         # GzipFile does not close a fileobj it was given: keep both and close both.
         return bare, _GzipStream(binary)

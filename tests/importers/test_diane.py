@@ -278,5 +278,5 @@ def test_empty_and_missing_files_are_fatal(tmp_path):
     empty.write_bytes(codecs.BOM_UTF16_LE)
     with pytest.raises(FatalFileError, match="empty file"):
         PARSER.parse(str(empty), G.ParseContext(batch_key=""))
-    with pytest.raises(FatalFileError, match="cannot open file"):
+    with pytest.raises(FatalFileError, match="file not found"):
         PARSER.parse(str(tmp_path / "absent.txt"), G.ParseContext(batch_key=""))

@@ -149,7 +149,7 @@ def test_not_a_workbook_is_fatal(tmp_path, content):
 
 
 def test_missing_file_is_fatal(tmp_path):
-    with pytest.raises(FatalFileError, match="cannot open file"):
+    with pytest.raises(FatalFileError, match="file not found"):
         PARSER.parse(str(tmp_path / "absent.xlsx"), G.ParseContext(batch_key=""))
 
 

@@ -91,7 +91,7 @@ def test_header_problems_are_fatal(tmp_path: Path) -> None:
         read_all(tmp_path, "\n\n")
     with pytest.raises(FatalFileError, match=r"unreadable header \(line 1\): parse error, column 3"):
         read_all(tmp_path, 'a;b"c\n1;2\n')
-    with pytest.raises(FatalFileError, match="cannot open file"):
+    with pytest.raises(FatalFileError, match="file not found"):
         GoCsvReader(tmp_path / "absent.csv", sep=";", lazy_quotes=False)
 
 

@@ -129,5 +129,5 @@ def test_invalid_siren_and_wrong_field_count_are_rejected(tmp_path):
 
 
 def test_missing_file_is_fatal(tmp_path):
-    with pytest.raises(FatalFileError, match="cannot open file"):
+    with pytest.raises(FatalFileError, match="file not found"):
         PARSER.parse(str(tmp_path / "absent.csv"), G.ParseContext(batch_key=""))

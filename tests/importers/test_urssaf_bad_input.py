@@ -47,10 +47,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def test_a_directory_given_as_a_file_is_named_so(tmp_path: Path) -> None:
+    items, report = run("cotisation", tmp_path)
+    assert items == [] and report.is_fatal and report.fatal_error == f"{tmp_path}: is a directory, not a file"
+
+
 def test_absent_file_is_fatal(tmp_path: Path) -> None:
     items, report = run("cotisation", tmp_path / "missing.csv")
     assert items == [] and report.is_fatal and report.lines_read == 0
-    assert str(tmp_path / "missing.csv") in report.fatal_error and "cannot open" in report.fatal_error
+    assert str(tmp_path / "missing.csv") in report.fatal_error and "file not found" in report.fatal_error
     assert report.summary.endswith("0 lignes traitées, 1 erreurs fatales, 0 lignes rejetées, 0 lignes filtrées, "
                                    "0 lignes valides")
     assert report.to_event()["headFatal"] == [f"Fatal: {report.fatal_error}"]
