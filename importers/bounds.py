@@ -49,6 +49,9 @@ AMOUNT_KEUR = Bound(-1e9, 1e9, "montant en k€ au-delà de ±1 000 milliards d'
 HEADCOUNT = Bound(0, 1e6, "effectif négatif ou supérieur à un million")
 #: Durations in days (payment delays, supplier/customer credit): at most 100 years.
 DAYS = Bound(0, 36_500, "durée en jours négative ou supérieure à 100 ans")
+#: Days relative to a due date or ratios in days (paydex delays, Diane credit periods): early
+#: payments and odd accounts make them negative; beyond ±100 years they are not real.
+SIGNED_DAYS = Bound(-36_500, 36_500, "nombre de jours au-delà de ±100 ans")
 #: Hours of short-time work: a million employees × 2,000 hours is already far beyond reality.
 HOURS = Bound(0, 2e9, "nombre d'heures négatif ou supérieur à 2 milliards")
 #: Calendar years of accounts.
@@ -90,7 +93,7 @@ RULES: dict[tuple[str, str], Bound] = {
     ("apdemande", "mta"): AMOUNT_EUR,
     ("apdemande", "montant_consommee"): AMOUNT_EUR,
     ("bdf", "annee_bdf"): YEAR,
-    ("bdf", "delai_fournisseur"): DAYS,
+    ("bdf", "delai_fournisseur"): SIGNED_DAYS,
     ("cotisation", "encaisse"): AMOUNT_EUR,
     ("cotisation", "du"): AMOUNT_EUR,
     ("debit", "part_ouvriere"): AMOUNT_EUR,
@@ -104,14 +107,14 @@ RULES: dict[tuple[str, str], Bound] = {
     ("diane", "nombre_filiale"): COUNT,
     ("diane", "taille_compo_groupe"): COUNT,
     ("diane", "nombre_mois"): MONTHS,
-    ("diane", "rotation_stocks"): DAYS,
-    ("diane", "credit_client"): DAYS,
-    ("diane", "credit_fournisseur"): DAYS,
+    ("diane", "rotation_stocks"): SIGNED_DAYS,
+    ("diane", "credit_client"): SIGNED_DAYS,
+    ("diane", "credit_fournisseur"): SIGNED_DAYS,
     **{("diane", name): AMOUNT_KEUR for name in _DIANE_AMOUNTS},
     ("effectif", "effectif"): HEADCOUNT,
     ("effectif_ent", "effectif"): HEADCOUNT,
     ("ellisphere", "part_financiere"): PERCENT_SHARE,
-    ("paydex", "nb_jours"): DAYS,
+    ("paydex", "nb_jours"): SIGNED_DAYS,
     ("sirene", "longitude"): LONGITUDE,
     ("sirene", "latitude"): LATITUDE,
 }

@@ -54,13 +54,17 @@ class FileStage:
 
     path: str
     file_type: str
-    spill_records: int = SPILL_RECORDS
+    spill_records: int | None = None  # None: the module's SPILL_RECORDS at creation
     records: int = 0
     rejected: int = 0
     _items: list[Any] = field(default_factory=list)
     _held: int = 0
     _spool: IO[bytes] | None = None
     _closed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.spill_records is None:
+            self.spill_records = SPILL_RECORDS
 
     def add(self, item: Tuple | RecordBlock) -> None:
         """Hold a record (or a RecordBlock of records) of the file."""
@@ -81,7 +85,7 @@ class FileStage:
 
     def _hold(self, size: int) -> None:
         self._held += size
-        if self._held >= self.spill_records:
+        if self._held >= self.spill_records:  # type: ignore[operator]
             self._spill()
 
     def _spill(self) -> None:
