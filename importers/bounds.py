@@ -131,12 +131,12 @@ def _numeric_kind(annotation: Any) -> type | None:
     return None
 
 
-_Checks = tuple[tuple[str, Bound], ...]
+_Checks = tuple[tuple[str, float, float, Bound], ...]
 _CHECKS: dict[tuple[str, type], _Checks] = {}
 
 
 def _checks(tuple_type: str, model: type[SourceRecord]) -> _Checks:
-    """The (field, bound) pairs of every numeric field of ``model`` stored as ``tuple_type``."""
+    """``(field, low, high, bound)`` of every numeric field of ``model`` stored as ``tuple_type``."""
     key = (tuple_type, model)
     checks = _CHECKS.get(key)
     if checks is None:
@@ -144,7 +144,8 @@ def _checks(tuple_type: str, model: type[SourceRecord]) -> _Checks:
         for name, info in model.model_fields.items():
             kind = _numeric_kind(info.annotation)
             if kind is not None:
-                found.append((name, RULES.get((tuple_type, name), ANY_FLOAT if kind is float else ANY_INT)))
+                bound = RULES.get((tuple_type, name), ANY_FLOAT if kind is float else ANY_INT)
+                found.append((name, bound.low, bound.high, bound))
         checks = _CHECKS[key] = tuple(found)
     return checks
 
@@ -153,15 +154,17 @@ def _message(name: str, value: Any, bound: Bound) -> str:
     return f"{name}: valeur hors limites {value!r} ({bound.reason})"
 
 
-def record_violations(tuple_type: str, record: SourceRecord) -> list[str]:
-    """One message per numeric field of ``record`` outside its range (empty: all good)."""
+def record_violations(tuple_type: str, record: SourceRecord) -> list[str] | tuple[()]:
+    """One message per numeric field of ``record`` outside its range (empty: all good).
+    Called for every record of every file: the common case returns at the first pass."""
+    checks = _CHECKS.get((tuple_type, type(record))) or _checks(tuple_type, type(record))
     values = record.__dict__
-    problems: list[str] = []
-    for name, bound in _checks(tuple_type, type(record)):
+    for name, low, high, _ in checks:
         value = values.get(name)
-        if value is not None and not (bound.low <= value <= bound.high):
-            problems.append(_message(name, value, bound))
-    return problems
+        if value is not None and not (low <= value <= high):
+            return [_message(n, values[n], bound) for n, lo, hi, bound in checks
+                    if values.get(n) is not None and not (lo <= values[n] <= hi)]
+    return ()
 
 
 def violations(tuple_type: str, document: dict[str, Any]) -> list[str]:
