@@ -15,9 +15,9 @@ lines_filtered`` always holds:
 
 * a line marked ``filtered`` by its parser is *filtered* (its errors are ignored, as in the
   original);
-* otherwise a line with any error (parser or key) is *rejected*; its tuples that pass the
-  key and perimeter checks are still emitted (effectif, effectif_ent, sirene, compte do
-  emit tuples alongside errors, as in the original);
+* otherwise a line with any error (parser, key or range) is *rejected*; its tuples that
+  pass the key, range and perimeter checks are still emitted (effectif, effectif_ent,
+  sirene, diane emit tuples alongside errors, as in the original);
 * otherwise a line with at least one tuple outside the perimeter is *filtered*;
 * otherwise it is *valid* (including a line that produced no tuple at all).
 
@@ -25,7 +25,9 @@ Deviations: the original counted a line that was both rejected and partly filter
 (so its ``linesValid`` could go negative); here it counts once, as rejected. The original
 repeated the key message once per tuple (an effectif line with an invalid SIRET and 100
 months filled half of the 200 kept messages); here each distinct message is kept once per
-line.
+line, and the 200 kept entries are 200 lines. The original numbered data records (header
+and blank lines excluded), so that its ``Line 622`` was line 623 of the file, and did not
+check the range of numbers (Go parses ``NaN``).
 """
 
 from __future__ import annotations
@@ -143,11 +145,12 @@ def track(lines: Iterable[ParsedLine | RecordBlock], report: FileReport, perimet
     yields Tuples.
 
     ``perimeter`` None means no filter. ``on_rejected(number, reasons)`` is called once per
-    rejected line with all its messages (parser errors, then key errors), uncapped — the
-    hook for a quarantine of rejected lines. A FatalFileError raised while iterating ``lines``
-    (unreadable file, truncated gzip, bad encoding, missing column) is recorded in
-    ``report`` (``is_fatal``, ``fatal_error``) and ends the iteration; the counts already
-    made are kept.
+    rejected line with all its messages (parser errors, then key and range errors),
+    uncapped — the hook for a quarantine of rejected lines. A FatalFileError raised while
+    iterating ``lines`` (unreadable file, truncated gzip, bad encoding, missing column) is
+    recorded in ``report`` (``is_fatal``, ``fatal_error``) and ends the iteration; the counts
+    already made are kept, and the caller must not store what was yielded (the import
+    driver holds a file's records until its end, ``sf.importers.file_stage``).
     """
     try:
         for line in lines:
