@@ -147,7 +147,8 @@ class CsvBlock:
 
     ``columns[i]``: the pyarrow string column of header position ``i`` (only the positions
     asked for), one value per *good* record (field count matching the header);
-    ``numbers``/``physical``: record numbers and physical lines of the good records;
+    ``numbers``/``physical``: the file lines of the good records (both the same: records are
+    numbered by their line in the file);
     ``bad``: the records with a wrong field count as ``(position, row)``, ``position``
     being the number of good records before it (rows are GoCsvReader-style error rows).
     :meth:`fields` gives the full field list of a good record (for a per-line fallback).

@@ -10,7 +10,7 @@ separator, lazy quotes, one row per company. Yearly columns carry a `` YYYY`` su
    whose name ends with `` YYYY`` is yearly; its base name is the name without the suffix,
    double spaces collapsed (``Conc.  banc. cour.`` → ``Conc. banc. cour.``); all yearly
    columns with the same base name form one field. Years = min..max of all suffixes. Each
-   company row yields one line per year: ``Annee`` + each field's value for that year.
+   company row yields one projected row per year: ``Annee`` + each field's value for that year.
    Deviations, both named by the spec: a field lacking a year gives an empty value (the
    original silently copied column 0, ``Marquée``); and columns of one field need not be
    contiguous (the original attached a non-contiguous repeat to the wrong field).
