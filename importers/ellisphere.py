@@ -207,7 +207,9 @@ def _rows(bare: str, workbook: Any, source: BinaryIO) -> Iterator[tuple[int, tup
             if all(cell is None or cell == "" for cell in cells):
                 continue
             yield number, tuple(cells)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, SyntaxError) as exc:
+        # SyntaxError: the XML parsers' errors (ElementTree.ParseError, lxml's XMLSyntaxError)
+        # for a sheet cut or damaged inside a readable archive.
         raise FatalFileError(bare, f"unreadable sheet ({type(exc).__name__}: {exc})") from exc
     finally:
         workbook.close()

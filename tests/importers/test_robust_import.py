@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,6 +230,18 @@ def _workbook(rows: list[list], sheets: int = 1) -> Breaker:
     return make
 
 
+def _sheet_cut(folder: Path, tmp: Path) -> tuple[str, Path]:
+    """A workbook whose sheet XML is cut two thirds in: rows are read, then the XML fails."""
+    whole = tmp / "whole.xlsx"
+    _workbook([_GROUP] + [_ROW] * 300)(folder, tmp)[1].rename(whole)
+    path = tmp / "Ellisphère-Tête de groupe-cut.xlsx"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, data[:len(data) * 2 // 3] if item.filename.endswith("sheet1.xml") else data)
+    return "ellisphere", path
+
+
 _GROUP = ["GRP Code", "GRP Personne PouM", "GRP SIREN 9", "GRP RefID", "GRP Raison Sociale", "GRP Adresse",
           "Niveau de détention", "% Financier", "FIL Code", "FIL Personne PouM", "FIL SIREN 9", "FIL RefID"]
 _ROW = ["1", "M", "525343432", "1", "G", "ici", 1, 90.2, "2", "P", "151515151", "R"]
@@ -239,6 +252,7 @@ FATAL_CAUSES: list[tuple[str, Breaker, bool]] = [
     ("corrupt gzip data", _gzip_corrupt, True),
     ("bytes invalid in the encoding", _bad_bytes, True),
     ("truncated gzip of a UTF-16 Diane", _diane_cut, True),
+    ("xlsx sheet cut short", _sheet_cut, True),
     ("absent file", _absent, False),
     ("a directory", _directory, False),
     ("not a gzip file", _plain_as_gzip, False),
