@@ -14,6 +14,7 @@ of a thousand years), not values that are merely unusual.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -151,6 +152,10 @@ def _checks(tuple_type: str, model: type[SourceRecord]) -> _Checks:
 
 
 def _message(name: str, value: Any, bound: Bound) -> str:
+    if value != value:  # NaN
+        return f"{name}: valeur non numérique (NaN)"
+    if value in (math.inf, -math.inf):
+        return f"{name}: valeur infinie ({value})"
     return f"{name}: valeur hors limites {value!r} ({bound.reason})"
 
 

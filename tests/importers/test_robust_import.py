@@ -95,11 +95,12 @@ def test_nan_inf_and_out_of_range_values_are_rejected_in_check_and_import_alike(
     reports = {r.file_type: r for r in imported.reports}
     assert not any(r.is_fatal for r in imported.reports)
     # Each bad line is rejected under its line number, with the field and the reason.
-    debit_errors = [e for e in reports["debit"].first_errors if "hors limites" in e]
-    assert [e.split(":")[0] for e in debit_errors] == ["Line 2", "Line 3", "Line 4"]
-    assert "part_ouvriere: valeur hors limites nan" in debit_errors[0]
-    assert "part_patronale: valeur hors limites inf" in debit_errors[1]
-    assert reports["apconso"].first_errors[0].startswith("Line 2: montant: valeur hors limites nan")
+    debit_errors = [e for e in reports["debit"].first_errors if "valeur" in e]
+    assert debit_errors == ["Line 2: part_ouvriere: valeur non numérique (NaN)",
+                            "Line 3: part_patronale: valeur infinie (inf)",
+                            f"Line 4: part_ouvriere: valeur hors limites {1e300 / 100!r} (montant en euros au-delà de "
+                            "±1 000 milliards)"]  # the file's cents, in euros
+    assert reports["apconso"].first_errors[0] == "Line 2: montant: valeur non numérique (NaN)"
     # The rest of each file is stored; the bad lines are in Quarantine with their lines.
     assert stored(db, "debit") > 0 and stored(db, "apconso") > 0
     quarantined = {(q["type"], q["line"]) for q in db["Quarantine"].find()}
@@ -124,7 +125,10 @@ def test_cotisation_fast_path_sends_out_of_range_amounts_to_rejection(folder, tm
     report = run_batch(batch_of(folder, {"cotisation": path})).reports[-1]
     assert clean.lines_rejected == 0
     assert [int(e.split(":")[0].removeprefix("Line ")) for e in report.first_errors] == sorted(bad)
-    assert all("du: valeur hors limites" in e for e in report.first_errors)
+    assert [e.split(": ", 1)[1] for e in report.first_errors] == [
+        "du: valeur hors limites 10000000000000.0 (montant en euros au-delà de ±1 000 milliards)",
+        "du: valeur non numérique (NaN)",
+        "du: valeur hors limites -10000000000000.0 (montant en euros au-delà de ±1 000 milliards)"]
     assert (report.lines_valid, report.lines_rejected) == (clean.lines_valid - 3, 3)
     assert report.lines_read == clean.lines_read == report.lines_valid + report.lines_rejected + report.lines_filtered
 
