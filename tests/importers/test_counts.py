@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from sf.importers.admin_urssaf import monthly_series
 from sf.importers.perimeter import load_account_mapping, load_perimeter
 from sf.importers.records import ParseContext, ParsedLine
 from sf.importers.registry import FILE_TYPES, load_parser
@@ -212,3 +213,55 @@ def test_bdf_paydex_and_ellisphere_counts(tmp_path):
 
 def test_every_parser_is_covered():
     assert set(SYNTH) | {"bdf", "paydex", "ellisphere"} == set(FILE_TYPES)
+
+
+# -- admin_urssaf: line by line, the records of the month-by-month lookup -------------------------
+
+
+def _month_by_month(mapping, series) -> set[tuple[str, str, dt.datetime]]:
+    """The original's records: for every account and month, the SIRET the mapping designates."""
+    return {(siret, compte, month) for compte in mapping.accounts() for month in series
+            if (siret := mapping.siret_for(compte, month)) is not None}
+
+
+def _compte_records(paths: list[Path], ctx: ParseContext) -> tuple[set, list[FileReport]]:
+    records, reports = set(), []
+    for path in paths:
+        report = FileReport("admin_urssaf", str(path), ctx.batch_key)
+        records |= {(t.key, t.record.numero_compte, t.record.periode)
+                    for t in track(load_parser("admin_urssaf").parse(str(path), ctx), report, ctx.perimeter)}
+        reports.append(report)
+    return records, reports
+
+
+def test_admin_urssaf_lines_give_the_records_of_the_month_by_month_lookup(delivery, tmp_path):
+    folder, ctx = delivery
+    path = folder / SYNTH["admin_urssaf"]
+    mapping = ctx.mapping()
+    series = monthly_series(ctx.date_debut, ctx.date_fin)
+    records, (report,) = _compte_records([path], ctx)
+    assert records == _month_by_month(mapping, series) and len(records) > 10_000
+
+    # Hand-made cases: a moved account, a tie on the closing date, a duplicate line, an
+    # account closed before the period, a provisional SIRET, and a second file replacing
+    # an account of the first.
+    first = tmp_path / "a.csv"
+    first.write_text("Compte;Siret;Date_disp_siret\n"
+                     "A;11111111100011;1230301\n"     # 2: A until 2023-03-01
+                     "A;11111111100029;\n"            # 3: then this one
+                     "B;22222222200011;1230901\n"     # 4: tie on 2023-09-01: the first wins
+                     "B;22222222200029;1230901\n"     # 5: designates nothing → filtered
+                     "B;22222222200011;1230901\n"     # 6: duplicate of line 4 → same months
+                     "C;33333333300011;1100101\n"     # 7: closed in 2010 → filtered
+                     "D;4444444440001X;\n"            # 8: provisional SIRET → rejected
+                     "E;55555555500011;\n")           # 9: replaced by the second file → filtered
+    second = tmp_path / "b.csv"
+    second.write_text("compte;siret;date_disp_siret\nE;55555555500029;\n")
+    both = load_account_mapping([first, second], None)
+    small = ParseContext(batch_key=KEY, date_debut=dt.datetime(2023, 1, 1, tzinfo=dt.UTC),
+                         date_fin=dt.datetime(2024, 1, 1, tzinfo=dt.UTC), mapping=lambda: both)
+    records, reports = _compte_records([first, second], small)
+    assert records == _month_by_month(both, monthly_series(small.date_debut, small.date_fin))
+    counts = [(r.lines_read, r.lines_valid, r.lines_rejected, r.lines_filtered) for r in reports]
+    assert counts == [(8, 4, 1, 3), (1, 1, 0, 0)]
+    assert reports[0].first_errors == ["Line 8: siret invalide : 4444444440001X"]
