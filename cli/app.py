@@ -6,13 +6,14 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database un
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import typer
 
 from sf.engine import __version__
 from sf.engine.errors import SfError
-from sf.engine.settings import load_settings
+from sf.engine.settings import install_log_redaction, load_settings, redact
 
 from . import batch, compaction, db, demo, features, importing, journal, maintenance, reports, scoring, synth
 from .common import err_console
@@ -78,6 +79,7 @@ def root(
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into one line and an exit code."""
     command = typer.main.get_command(app)
+    install_log_redaction()
     try:
         result = command.main(args=argv, prog_name="sf", standalone_mode=False)
     except typer.Abort:
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         if show:
             show()
         else:
-            err_console.print(f"Error: {exc.format_message()}", markup=False, highlight=False)
+            err_console.print(f"Error: {redact(exc.format_message())}", markup=False, highlight=False)
         sys.exit(exc.exit_code)
     except SfError as exc:
         err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
@@ -96,4 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
+    except Exception:  # a bug: show its traceback, without any password it may quote
+        err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)

@@ -119,6 +119,15 @@ def month_start_of_key(key: str) -> datetime:
     return datetime(2000 + int(key[:2]), int(key[2:4]), 1, tzinfo=UTC)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be a delivery file (it is not an existing regular file)."""
+    if path.is_dir():
+        return "is a directory, not a file"
+    if path.exists():
+        return "is not a regular file"
+    return "file not found"
+
+
 def make_batch(key: str, *, files: dict[str, list[str]] | None = None, complete_types: list[str] | None = None,
                date_debut: date | None = None, date_fin: date | None = None,
                date_fin_effectif: date | None = None, name: str | None = None,
@@ -140,7 +149,8 @@ def make_batch(key: str, *, files: dict[str, list[str]] | None = None, complete_
             scheme = "gzip:" if path.startswith("gzip:") else ""
             resolved = Path(path.removeprefix(scheme)).expanduser().resolve()
             if check_files and not resolved.is_file():
-                raise UsageError(f"--file {file_type}={path}: file not found")
+                raise UsageError(f"--file {file_type}={path}: {_not_a_file(resolved)}",
+                                 "give a delivery folder with --from-dir" if resolved.is_dir() else None)
             abs_files.setdefault(file_type, []).append(scheme + str(resolved))
 
     def as_dt(value: date | None) -> datetime | None:

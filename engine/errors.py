@@ -13,6 +13,8 @@ Exit codes (documented in the README and in ``sf --help``):
 
 from __future__ import annotations
 
+from .settings import redact
+
 
 class SfError(Exception):
     """Base of every error `sf` reports as a one-line message (never a traceback).
@@ -23,6 +25,9 @@ class SfError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # Messages often quote a URI or an error from the driver: never let a password through.
+        message = redact(message)
+        hint = redact(hint) if hint is not None else None
         super().__init__(message)
         self.message = message
         self.hint = hint

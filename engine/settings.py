@@ -11,16 +11,15 @@ Variables:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 DEFAULT_DB = "signauxfaibles"
 DEFAULT_HOME = ".sf"
-
-_PASSWORD_IN_URI = re.compile(r"^(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -34,6 +33,9 @@ class Settings:
     home: Path
     dask_scheduler: str | None = None
     workers: int | None = None
+
+    def __post_init__(self) -> None:
+        remember_uri(self.mongodb_uri)  # its password is blanked from every message from now on
 
     @property
     def embedded(self) -> bool:
@@ -63,10 +65,118 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     )
 
 
+# -- secrets: one redaction for every place a URI can appear ---------------------------------------
+#
+# A URI's password may hold any character, escaped or not: ``/``, ``@``, ``:``, ``?``,
+# ``%40``… A parser of well-formed URIs (urllib, or a regex stopping at ``/`` or ``@``)
+# leaks the part after the first such character, and an invalid URI is exactly the one
+# that ends up in an error message. So the redaction does not parse: in ``scheme://rest``
+# the credentials are everything up to the *last* ``@`` (a host never holds one), and the
+# password everything after the first ``:`` of them. At worst it hides too much, never too
+# little. Messages may also quote a password outside a URI, or cut a URI at a space inside
+# its password: every password of a configured URI is remembered (raw, decoded and
+# re-encoded) and blanked wherever it appears in a text.
+
+_URI_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_MASK = "***"
+#: Passwords of the URIs configured in this process, longest first (see :func:`remember_uri`).
+_SECRETS: list[str] = []
+#: Shorter remembered passwords are only hidden inside URIs: blanking every occurrence of
+#: two letters in every message would make messages unreadable and hide nothing.
+_MIN_SECRET = 4
+
+
+def _credentials(rest: str) -> tuple[str, str, str] | None:
+    """``(user, password, after)`` of the part after ``scheme://`` of a URI (``password`` is
+    empty without a ``:``), or None when it holds no ``@``."""
+    at = rest.rfind("@")
+    if at < 0:
+        return None
+    userinfo, after = rest[:at], rest[at + 1:]
+    user, colon, password = userinfo.partition(":")
+    return user, password if colon else "", after
+
+
 def redact_uri(uri: str) -> str:
-    """Return ``uri`` with its password replaced by ``***`` so it can be printed or journaled.
+    """``uri`` with its password replaced by ``***``, whatever characters it holds.
 
     >>> redact_uri("mongodb://sf:secret@db:27017/x")
     'mongodb://sf:***@db:27017/x'
+    >>> redact_uri("mongodb://sfuser:S3cr/etPW@db.invalid/")
+    'mongodb://sfuser:***@db.invalid/'
     """
-    return _PASSWORD_IN_URI.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri)
+    match = _URI_START.match(uri)
+    if match is None:
+        return redact(uri)
+    found = _credentials(uri[match.end():])
+    if found is None or ":" not in uri[match.end():uri.rfind("@")]:
+        return uri
+    user, _, after = found
+    return f"{match.group(0)}{user}:{_MASK}@{after}"
+
+
+def redact(text: str) -> str:
+    """``text`` (a message, a log line, a traceback) with every URI's password and every
+    remembered password replaced by ``***``. A URI in a text ends at the next blank or quote."""
+    if "://" in text:
+        parts: list[str] = []
+        cursor = 0
+        for match in _URI_START.finditer(text):
+            if match.start() < cursor:
+                continue
+            end = match.end()
+            while end < len(text) and not text[end].isspace() and text[end] not in "'\"<>`":
+                end += 1
+            parts.append(text[cursor:match.start()])
+            parts.append(redact_uri(text[match.start():end]))
+            cursor = end
+        parts.append(text[cursor:])
+        text = "".join(parts)
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+def remember_uri(uri: str | None) -> None:
+    """Remember the password of a configured ``uri`` so that :func:`redact` blanks it in any
+    text, in the forms it may take there: as written, percent-decoded, and re-encoded."""
+    if not uri:
+        return
+    match = _URI_START.match(uri)
+    found = _credentials(uri[match.end():]) if match else None
+    if not found or not found[1]:
+        return
+    password = found[1]
+    forms = {password, unquote(password), unquote_plus(password), quote(unquote(password), safe=""),
+             quote_plus(unquote(password))}
+    for form in forms:
+        if len(form) >= _MIN_SECRET and form not in _SECRETS:
+            _SECRETS.append(form)
+    _SECRETS.sort(key=len, reverse=True)
+
+
+_FACTORY_INSTALLED = False
+
+
+def install_log_redaction() -> None:
+    """Make every log record of the process pass through :func:`redact` when it is created
+    (message with its arguments, and the traceback of an exception), whatever logger or
+    handler — ours, PyMongo's, Dask's — prints it later. Idempotent."""
+    global _FACTORY_INSTALLED
+    if _FACTORY_INSTALLED:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _FACTORY_INSTALLED = True

@@ -1,25 +1,41 @@
 """admin_urssaf: URSSAF account ↔ SIRET history, stored as ``compte`` tuples (docs/importers.md §3.1).
 
-This parser does not read lines itself: it iterates the batch's account mapping
-(``ctx.mapping()``, loaded from every admin_urssaf file of the batch, see
-``sf.importers.perimeter``), accounts sorted ascending, each account being one "line".
-For each month ``p`` of ``[date_debut, date_fin)`` it emits ``compte{siret, numero_compte,
-periode=p}`` with the SIRET designated at ``p``; a month without SIRET adds the error
-``Pas de siret associé au compte … à la période …`` (the line is then rejected) while the
-other months' tuples of the account are still emitted.
+Each line of the file (``compte;siret;date_disp_siret``, plus columns not used) says that
+an URSSAF account designated a SIRET until a closing date. The batch's account mapping
+(``ctx.mapping()``, every admin_urssaf file of the batch, see ``sf.importers.perimeter``)
+decides which line designates the account at each month ``p`` of ``[date_debut,
+date_fin)``; a line emits ``compte{siret, numero_compte, periode=p}`` for the months it
+designates. Counted per line of the file, numbered by its line in the file:
+
+* *rejected*: a CSV error, a SIRET that is not 14 digits (``siret invalide : …``);
+* *filtered*: a SIRET outside the perimeter, or a line that designates no month of the
+  period — the account was closed before ``date_debut`` (or the line is superseded by a
+  later admin_urssaf file of the batch);
+* *valid*: the line designates at least one month.
+
+Deviations from the original, which iterated the accounts of the mapping instead of the
+file's lines: it counted accounts, not lines (a 2,983-line file read as 2,222 "lines"),
+left lines outside the perimeter or with a provisional SIRET out of every count, numbered
+accounts in sorted order instead of file lines, and counted a closed account as rejected
+with one ``Pas de siret associé …`` message per month. The stored records are the same.
 """
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from sf.importers.perimeter import no_siret_message
-from sf.importers.reading import FatalFileError, strip_scheme
+from sf.importers.convert import ConversionError, urssaf_date
+from sf.importers.perimeter import MAPPING_COLUMNS, AccountMapping
+from sf.importers.reading import FatalFileError, GoCsvReader, Header, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
 from sf.importers.urssaf import resolve_mapping
 
-__all__ = ["PARSER", "AdminUrssafParser", "CompteRecord", "monthly_series"]
+__all__ = ["PARSER", "AdminUrssafParser", "CompteRecord", "designated_months", "monthly_series"]
+
+_SIRET = re.compile(r"[0-9]{14}")
 
 
 class CompteRecord(SourceRecord):
@@ -47,6 +63,25 @@ def monthly_series(debut: datetime, fin: datetime) -> list[datetime]:
     return series
 
 
+def designated_months(mapping: AccountMapping, compte: str, siret: str, closing: datetime,
+                      series: list[datetime]) -> list[datetime] | None:
+    """The months of ``series`` (ascending) at which ``mapping`` designates the entry
+    ``(siret, closing)`` of ``compte``; None when the mapping has no such entry.
+
+    ``AccountMapping.siret_for`` picks the first entry, by ascending closing date, closing
+    strictly after the month: so entry ``i`` designates the months in ``[closing of entry
+    i-1, closing of entry i)`` — the same months, line by line, as asking month by month.
+    """
+    entries = mapping.entries(compte)
+    try:
+        position = entries.index((siret, closing))
+    except ValueError:
+        return None
+    first = bisect_left(series, entries[position - 1][1]) if position else 0
+    stop = bisect_left(series, closing)
+    return series[first:stop]
+
+
 class AdminUrssafParser:
     """Parser of admin_urssaf files (module instance: ``PARSER``); tuples of type ``compte``."""
 
@@ -54,25 +89,43 @@ class AdminUrssafParser:
     tuple_type = "compte"
 
     def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per account of the mapping. FatalFileError when the batch has no
-        ``date_debut``/``date_fin`` or no usable mapping."""
+        """One ParsedLine per line of the file. FatalFileError when the batch has no
+        ``date_debut``/``date_fin``, no usable mapping, or the file cannot be read."""
         display, _ = strip_scheme(path)
         if ctx.date_debut is None or ctx.date_fin is None:
             raise FatalFileError(display, "date_debut et date_fin du batch requises pour les comptes")
         mapping = resolve_mapping(ctx, display)
-        periods = monthly_series(ctx.date_debut, ctx.date_fin)
+        series = monthly_series(ctx.date_debut, ctx.date_fin)
+        perimeter = ctx.perimeter
         construct = CompteRecord.from_converted
-        for number, compte in enumerate(mapping.accounts(), start=1):
-            tuples: list[Tuple] = []
-            errors: list[str] = []
-            for periode in periods:
-                siret = mapping.siret_for(compte, periode)
-                if siret is None:
-                    errors.append(no_siret_message(compte, periode))
-                    siret = ""  # kept like the original; dropped by the key check
-                tuples.append(Tuple("compte", siret, "etablissement",
-                                    construct({"siret": siret, "numero_compte": compte, "periode": periode})))
-            yield ParsedLine(number, tuples, errors)
+        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
+            header = Header(reader.header, case_insensitive=True, path=reader.path)
+            i_compte, i_siret, i_closing = header.require(*MAPPING_COLUMNS).values()
+            for record in reader:
+                row = record.fields
+                if row is None:
+                    yield ParsedLine(record.number, errors=[record.error or "invalid CSV record"])
+                    continue
+                compte, siret = row[i_compte], row[i_siret]
+                try:
+                    closing = urssaf_date(row[i_closing] or "9990101")
+                except ConversionError as exc:
+                    yield ParsedLine(record.number, errors=[str(exc)])
+                    continue
+                if not _SIRET.fullmatch(siret):
+                    yield ParsedLine(record.number, errors=[f"siret invalide : {siret}"])
+                    continue
+                if perimeter is not None and not perimeter.contains(siret):
+                    yield ParsedLine(record.number, filtered=True)
+                    continue
+                months = designated_months(mapping, compte, siret, closing, series)
+                if not months:  # closed before the period, or superseded by a later file
+                    yield ParsedLine(record.number, filtered=True)
+                    continue
+                yield ParsedLine(record.number, [
+                    Tuple("compte", siret, "etablissement",
+                          construct({"siret": siret, "numero_compte": compte, "periode": periode}))
+                    for periode in months])
 
 
 PARSER = AdminUrssafParser()

@@ -147,7 +147,8 @@ class CsvBlock:
 
     ``columns[i]``: the pyarrow string column of header position ``i`` (only the positions
     asked for), one value per *good* record (field count matching the header);
-    ``numbers``/``physical``: record numbers and physical lines of the good records;
+    ``numbers``/``physical``: the file lines of the good records (both the same: records are
+    numbered by their line in the file);
     ``bad``: the records with a wrong field count as ``(position, row)``, ``position``
     being the number of good records before it (rows are GoCsvReader-style error rows).
     :meth:`fields` gives the full field list of a good record (for a per-line fallback).
@@ -270,13 +271,13 @@ class BlockCsvReader:
         if '"' not in raw:
             fields = raw.split(self.sep)
             if len(fields) == len(self.header):
-                return self._number, physical, fields, None
-            return self._number, physical, None, f"record on line {physical}: {ERR_FIELD_COUNT}"
+                return physical, physical, fields, None
+            return physical, physical, None, ERR_FIELD_COUNT
         quoted, error, _ = _tokenize(raw + "\n" if has_newline else raw, self.sep, self.lazy_quotes,
                                      self._next_physical, physical)
         if error is None and quoted is not None and len(quoted) != len(self.header):
-            error, quoted = f"record on line {physical}: {ERR_FIELD_COUNT}", None
-        return self._number, physical, quoted, error
+            error, quoted = ERR_FIELD_COUNT, None
+        return physical, physical, quoted, error
 
     def _line_rows(self, block: bytes) -> Iterator[Row]:
         """Rows of a non-simple block, line by line (the tokenizer may read past it)."""
@@ -332,8 +333,7 @@ class BlockCsvReader:
                 pieces.append(block[cursor:starts[i]])
                 cursor = int(ends[i]) + 1
                 line = int(physical_all[i])
-                bad.append((int(before[i]), (int(numbers_all[i]), line, None,
-                                             f"record on line {line}: {ERR_FIELD_COUNT}")))
+                bad.append((int(before[i]), (line, line, None, ERR_FIELD_COUNT)))
             pieces.append(block[cursor:])
             payload = b"".join(pieces)
         self._number = int(numbers_all[-1])
@@ -351,7 +351,7 @@ class BlockCsvReader:
                 convert_options=pacsv.ConvertOptions(include_columns=names,
                                                      column_types={n: pa.string() for n in names}))
             columns = {i: table.column(n).combine_chunks() for i, n in zip(self._columns, names, strict=True)}
-        return CsvBlock(columns, numbers_all[good], physical_all[good], bad, self.sep, block, starts[good],
+        return CsvBlock(columns, physical_all[good], physical_all[good], bad, self.sep, block, starts[good],
                         ends[good])
 
     def items(self) -> Iterator[CsvBlock | Row]:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sf.importers.block_reading import BLOCK_BYTES, BlockCsvReader, CsvBlock, Row
+from sf.importers.bounds import column_within
 from sf.importers.columnar import (
     Built,
     RecordBlock,
@@ -177,7 +178,9 @@ def _fast_block(block: CsvBlock, positions: dict[str, int], i_siret: int | None,
     fast = period_ok[period_row]
     encaisse, encaisse_ok = comma_float_column(block.columns[i_encaisse])
     du, du_ok = comma_float_column(block.columns[i_du])
-    amounts_ok = encaisse_ok & du_ok
+    # Out-of-range amounts go to the per-line path too, where the tracker rejects them.
+    amounts_ok = (encaisse_ok & du_ok & column_within("cotisation", "encaisse", encaisse)
+                  & column_within("cotisation", "du", du))
     comptes: list[str] = compte.to_pylist()
     if mapping is not None:
         index = mapping_index(mapping)

@@ -10,7 +10,7 @@ separator, lazy quotes, one row per company. Yearly columns carry a `` YYYY`` su
    whose name ends with `` YYYY`` is yearly; its base name is the name without the suffix,
    double spaces collapsed (``Conc.  banc. cour.`` → ``Conc. banc. cour.``); all yearly
    columns with the same base name form one field. Years = min..max of all suffixes. Each
-   company row yields one line per year: ``Annee`` + each field's value for that year.
+   company row yields one projected row per year: ``Annee`` + each field's value for that year.
    Deviations (docs/importers.md §3.15): a field lacking a year gives an empty value (the
    original silently copied column 0, ``Marquée``); and columns of one field need not be
    contiguous (the original attached a non-contiguous repeat to the wrong field).
@@ -24,10 +24,12 @@ separator, lazy quotes, one row per company. Yearly columns carry a `` YYYY`` su
    is missing too, but the line reports ``<column>: <reason>`` (so it counts as rejected)
    while its tuple is still stored.
 
-Line numbers are those of the projected lines (company × year, 1-based), as in the
-original's reports. A company row the CSV reader rejects (wrong field count) is one
-rejected line numbered after the lines already produced; the original aborted the whole
-file on it.
+One line of the file (a company) is one line of the report, numbered by its line in the
+file, with one record per year; a cell that cannot be converted is named with its year
+(``Nombre d’ES 2017: …``). Deviation: the original counted and numbered the projected
+lines (company × year), so its counts were a multiple of the file's lines. A company row
+the CSV reader rejects (wrong field count) is one rejected line; the original aborted the
+whole file on it.
 
 Key: ``Numéro Siren`` (entreprise; a non-9-digit value is rejected by the tracker's key
 check). Stored shape follows v2022: missing values omitted, ``procedure_collective`` stored
@@ -46,7 +48,7 @@ from typing import Any
 
 from sf.importers.convert import ConversionError, comma_float, parse_date, parse_int
 from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, GoCsvReader, is_gzipped, strip_scheme
+from sf.importers.reading import FatalFileError, GoCsvReader, is_gzipped, open_file, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
 
 __all__ = ["COLUMNS", "PARSER", "Diane", "DianeLayout", "DianeParser", "detect_encoding", "open_diane"]
@@ -300,9 +302,8 @@ def detect_encoding(path: str | Path) -> str:
     """
     bare, _ = strip_scheme(path)
     try:
-        opener: Any = gzip.open if is_gzipped(path) else open
-        with opener(bare, "rb") as stream:
-            head = stream.read(2)
+        with open_file(bare) as raw:
+            head = (gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped(path) else raw).read(2)
     except (EOFError, gzip.BadGzipFile) as exc:
         raise FatalFileError(bare, f"not a valid gzip file ({exc})") from exc
     except OSError as exc:
@@ -359,17 +360,16 @@ def _convert(kind: str, value: str) -> Any:
 
 def _lines(reader: GoCsvReader, layout: DianeLayout,
            plan: list[tuple[int, str, str, str]]) -> Iterator[ParsedLine]:
-    number = 0
+    yearly = [not isinstance(source, int) for source in layout.sources]
     try:
         for record in reader:
             if record.fields is None:
-                number += 1
-                yield ParsedLine(number, errors=[record.error or "invalid CSV record"])
+                yield ParsedLine(record.number, errors=[record.error or "invalid CSV record"])
                 continue
+            tuples: list[Tuple] = []
+            errors: list[str] = []
             for year, values in layout.project(record.fields):
-                number += 1
                 document: dict[str, Any] = {"exercice_diane": year}
-                errors: list[str] = []
                 for index, column, stored, kind in plan:
                     value = values[index]
                     if value is None or value == "":
@@ -377,10 +377,14 @@ def _lines(reader: GoCsvReader, layout: DianeLayout,
                     try:
                         document[stored] = _convert(kind, value)
                     except ConversionError as exc:
-                        errors.append(f"{column.strip()}: {exc}")
+                        # Name the cell as the file does: a yearly column carries its year.
+                        cell = f"{column.strip()} {year}" if yearly[index] else column.strip()
+                        message = f"{cell}: {exc}"
+                        if message not in errors:
+                            errors.append(message)
                 diane = _new_diane(**document)
-                key = diane.numero_siren or ""
-                yield ParsedLine(number, tuples=[Tuple("diane", key, "entreprise", diane)], errors=errors)
+                tuples.append(Tuple("diane", diane.numero_siren or "", "entreprise", diane))
+            yield ParsedLine(record.number, tuples=tuples, errors=errors)
     finally:
         reader.close()
 
@@ -391,7 +395,7 @@ class DianeParser:
     file_type = "diane"
 
     def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per company and year; FatalFileError (raised by this call) when the
+        """One ParsedLine per company (one record per year); FatalFileError (raised by this call) when the
         file cannot be read, is not UTF-16 or lacks a required column."""
         reader, layout = open_diane(path)
         try:

@@ -3,9 +3,10 @@
 :func:`run_batch` is the single driver of both commands. For each requested file type of
 the batch, in type order, and each of its files, it streams the parser's lines through the
 tracker (``sf.importers.tracker``) and, when importing, upserts the kept records into
-``ImportedData`` and the rejected lines into ``Quarantine``. One file's fatal error (file
-absent, unreadable, missing column, truncated gzip) is recorded in its report and the other
-files go on. Every line of every file ends up valid, rejected (with its reason) or filtered
+``ImportedData`` and the rejected lines into ``Quarantine`` — once the file has been read to
+its end (``sf.importers.file_stage``). One file's fatal error (file absent, unreadable,
+missing column, truncated gzip) is recorded in its report, the file stores nothing, and
+the other files go on. Every line of every file ends up valid, rejected (with its reason) or filtered
 (outside the perimeter, or an URSSAF account without SIRET), and the counts add up.
 """
 
@@ -20,7 +21,8 @@ from sf.engine.batches import Batch
 from sf.engine.collections import IMPORTED_DATA, QUARANTINE
 from sf.engine.errors import BadInputError, UsageError
 
-from .columnar import RecordBlock, paused_gc
+from .columnar import paused_gc
+from .file_stage import FileStage
 from .perimeter import AccountMapping, Perimeter, load_account_mapping, load_perimeter
 from .reading import FatalFileError
 from .records import ParseContext
@@ -144,10 +146,9 @@ def run_batch(batch: Batch, *, parsers: Sequence[str] | None = None, no_filter: 
         parser = load_parser(file_type)
         for path in batch.files[file_type]:
             report = FileReport(file_type=file_type, path=path, batch_key=batch.key)
-
-            def rejected(number: int, reasons: list[str], _path: str = path, _type: str = file_type) -> None:
-                if quarantine is not None:
-                    quarantine.add(_path, _type, number, reasons)
+            # The file's output is held until it is read to the end: a fatal file stores nothing.
+            stage = FileStage(path, file_type) if db is not None else None
+            rejected = stage.reject if stage is not None else None
 
             # The column-wise fast path when the parser has one (same results, see columnar).
             parse = getattr(parser, "parse_blocks", None) or parser.parse
@@ -156,18 +157,20 @@ def run_batch(batch: Batch, *, parsers: Sequence[str] | None = None, no_filter: 
                 yield from _parse(_path, ctx)
 
             next_progress = progress_every
-            with paused_gc():  # records are acyclic: the cyclic GC would only rescan them
-                for item in track(lines(), report, perimeter, on_rejected=rejected):
-                    if writer is not None:
-                        if type(item) is RecordBlock:
-                            writer.add_block(item)
-                        else:
-                            writer.add(item)
-                    if on_progress is not None and report.lines_read >= next_progress:
-                        on_progress(report)
-                        next_progress = (report.lines_read // progress_every + 1) * progress_every
-            if quarantine is not None:
-                quarantine.flush()
+            try:
+                with paused_gc():  # records are acyclic: the cyclic GC would only rescan them
+                    for item in track(lines(), report, perimeter, on_rejected=rejected):
+                        if stage is not None:
+                            stage.add(item)
+                        if on_progress is not None and report.lines_read >= next_progress:
+                            on_progress(report)
+                            next_progress = (report.lines_read // progress_every + 1) * progress_every
+                    if stage is not None and not report.is_fatal:
+                        stage.commit(writer, quarantine)
+                        quarantine.flush()  # type: ignore[union-attr]
+            finally:
+                if stage is not None:
+                    stage.discard()
             result.reports.append(report)
             if on_report is not None:
                 on_report(report)

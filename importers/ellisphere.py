@@ -1,22 +1,26 @@
 """ellisphere: group structure of companies (head of group, holding level), docs/importers.md §3.16.
 
 Input ``Ellisphère-Tête de groupe-*.xlsx``: a workbook with exactly one sheet, read with
-openpyxl in read-only streaming mode (cached formula values). Columns are positional
-(0-based): 0 ``GRP Code``, 1 ``GRP Personne PouM``, 2 ``GRP SIREN 9``, 3 ``GRP RefID``,
-4 ``GRP Raison Sociale``, 5 ``GRP Adresse``, 9 ``Niveau de détention``, 10 ``% Financier``,
-12 ``FIL Code``, 13 ``FIL Personne PouM``, 14 ``FIL SIREN 9`` (the key), 15 ``FIL RefID``;
-the others are ignored.
+openpyxl in read-only streaming mode (cached formula values). Its first non-empty row is
+the header; the columns of :data:`COLUMNS` (``GRP Code``, ``GRP Personne PouM``, ``GRP
+SIREN 9``, ``GRP RefID``, ``GRP Raison Sociale``, ``GRP Adresse``, ``Niveau de détention``,
+``% Financier``, ``FIL Code``, ``FIL Personne PouM``, ``FIL SIREN 9`` — the key — and
+``FIL RefID``) are found by name there; the others are ignored.
 
-Every non-empty row is a line, *including the header row*, as in the original: text fields
-take the cell's displayed text (a numeric cell ``1234567`` gives ``"1234567"``); the detention
-level is ``ParseInt`` of the raw cell and the financial share ``ParseFloat``; the first
-failure rejects the row with the Go message, so the header row is always rejected
-(``strconv.ParseInt: parsing "Niveau de détention": invalid syntax``) and an empty numeric
-cell rejects its row. Line numbers are sheet row numbers; entirely empty rows are skipped
-and not counted.
+Every later non-empty row is a line: text fields take the cell's displayed text (a numeric
+cell ``1234567`` gives ``"1234567"``); the detention level is ``ParseInt`` of the raw cell
+and the financial share ``ParseFloat``; the first failure rejects the row with the Go
+message, so an empty numeric cell rejects its row. Line numbers are sheet row numbers;
+entirely empty rows are skipped and not counted.
 
-Failure modes: FatalFileError when the file is missing, is not an xlsx workbook, or has a
-number of sheets other than 1 (``the source has N sheets, should have only 1``).
+Deviations: the original read columns by position and counted the header row as a line
+(always rejected, ``strconv.ParseInt: parsing "Niveau de détention"…``), so a workbook
+lacking a column rejected every line instead of failing. Here the header is not a data
+line, and a missing column fails the file.
+
+Failure modes: FatalFileError when the file is missing, is not an xlsx workbook, has a
+number of sheets other than 1 (``the source has N sheets, should have only 1``), has no
+header row, or its header lacks a column (``Colonne X non trouvée. Abandon.``).
 
 Stored shape follows v2022 (texts omitted when empty). Deviation: a detention level or
 share of 0 is stored (the original's ``omitempty`` dropped it). Key: ``FIL SIREN 9``
@@ -38,13 +42,10 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from sf.importers.convert import ConversionError, go_quote, parse_float
 from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, is_gzipped, strip_scheme
+from sf.importers.reading import FatalFileError, is_gzipped, open_file, strip_scheme
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
 
-__all__ = ["PARSER", "Ellisphere", "EllisphereParser", "cell_raw", "cell_text"]
-
-_WIDTH = 16  # columns 0..15 are read
-
+__all__ = ["COLUMNS", "PARSER", "Ellisphere", "EllisphereParser", "cell_raw", "cell_text", "header_positions"]
 
 class Ellisphere(SourceRecord):
     """Head of group of a company and the group's hold on it (stored names of v2022)."""
@@ -122,38 +123,65 @@ def _parse_float(raw: str) -> float:
     return value
 
 
-def _row(number: int, cells: tuple[Any, ...]) -> ParsedLine:
-    if len(cells) < _WIDTH:
-        cells = cells + (None,) * (_WIDTH - len(cells))
+#: The columns read, by their header name (matched case-insensitively, blanks collapsed).
+COLUMNS = ("GRP Code", "GRP Personne PouM", "GRP SIREN 9", "GRP RefID", "GRP Raison Sociale", "GRP Adresse",
+           "Niveau de détention", "% Financier", "FIL Code", "FIL Personne PouM", "FIL SIREN 9", "FIL RefID")
+
+
+def _name_key(value: Any) -> str:
+    return " ".join(cell_text(value).split()).lower()
+
+
+def header_positions(bare: str, cells: tuple[Any, ...]) -> dict[str, int]:
+    """Position of every column of :data:`COLUMNS` in the header row ``cells``; raises
+    FatalFileError ``Colonne X non trouvée. Abandon.`` for the first missing one."""
+    found: dict[str, int] = {}
+    for position, cell in enumerate(cells):
+        found.setdefault(_name_key(cell), position)
+    positions: dict[str, int] = {}
+    for column in COLUMNS:
+        position = found.get(_name_key(column))
+        if position is None:
+            raise FatalFileError(bare, f"Colonne {column} non trouvée. Abandon.")
+        positions[column] = position
+    return positions
+
+
+def _row(number: int, cells: tuple[Any, ...], at: dict[str, int]) -> ParsedLine:
+    width = max(at.values()) + 1
+    if len(cells) < width:
+        cells = cells + (None,) * (width - len(cells))
     try:
-        niveau = _parse_int(cell_raw(cells[9]))
-        part = _parse_float(cell_raw(cells[10]))
+        niveau = _parse_int(cell_raw(cells[at["Niveau de détention"]]))
+        part = _parse_float(cell_raw(cells[at["% Financier"]]))
     except ValueError as exc:
         # The original reads fields in order and stops at the first failure.
         return ParsedLine(number, errors=[str(exc)])
 
-    def text(index: int) -> str | None:
-        return cell_text(cells[index]) or None
+    def text(column: str) -> str | None:
+        return cell_text(cells[at[column]]) or None
 
     record = _new_ellisphere(
-        code_groupe=text(0), siren_groupe=text(2), refid_groupe=text(3), raison_sociale_groupe=text(4),
-        adresse_groupe=text(5), personne_pou_m_groupe=text(1), niveau_detention=niveau, part_financiere=part,
-        code_filiere=text(12), refid_filiere=text(15), personne_pou_m_filiere=text(13),
+        code_groupe=text("GRP Code"), siren_groupe=text("GRP SIREN 9"), refid_groupe=text("GRP RefID"),
+        raison_sociale_groupe=text("GRP Raison Sociale"), adresse_groupe=text("GRP Adresse"),
+        personne_pou_m_groupe=text("GRP Personne PouM"), niveau_detention=niveau, part_financiere=part,
+        code_filiere=text("FIL Code"), refid_filiere=text("FIL RefID"), personne_pou_m_filiere=text("FIL Personne PouM"),
     )
-    return ParsedLine(number, tuples=[Tuple("ellisphere", cell_text(cells[14]), "entreprise", record)])
+    return ParsedLine(number, tuples=[Tuple("ellisphere", cell_text(cells[at["FIL SIREN 9"]]), "entreprise", record)])
 
 
 def _open_workbook(path: str) -> tuple[str, Any]:
     bare, _ = strip_scheme(path)
     try:
         source: BinaryIO
+        raw = open_file(bare)
         if is_gzipped(path):
-            with gzip.open(bare, "rb") as compressed:
+            with raw, gzip.GzipFile(fileobj=raw, mode="rb") as compressed:
                 source = io.BytesIO(compressed.read())
         else:
             # A file object, not a name: openpyxl refuses names without an xlsx extension
             # (the original's test file is called ``*.excel``).
-            source = open(bare, "rb")  # noqa: SIM115 - owned by the read-only workbook
+            source = raw  # owned by the read-only workbook
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise FatalFileError(bare, f"not a valid gzip file ({exc})") from exc
     except OSError as exc:
@@ -171,18 +199,26 @@ def _open_workbook(path: str) -> tuple[str, Any]:
     return bare, (workbook, source)
 
 
-def _lines(bare: str, workbook: Any, source: BinaryIO) -> Iterator[ParsedLine]:
+def _rows(bare: str, workbook: Any, source: BinaryIO) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """``(sheet row number, cells)`` of every non-empty row; closes the workbook at the end."""
     try:
         sheet = workbook[workbook.sheetnames[0]]
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             if all(cell is None or cell == "" for cell in cells):
                 continue
-            yield _row(number, tuple(cells))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
+            yield number, tuple(cells)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, SyntaxError) as exc:
+        # SyntaxError: the XML parsers' errors (ElementTree.ParseError, lxml's XMLSyntaxError)
+        # for a sheet cut or damaged inside a readable archive.
         raise FatalFileError(bare, f"unreadable sheet ({type(exc).__name__}: {exc})") from exc
     finally:
         workbook.close()
         source.close()
+
+
+def _lines(rows: Iterator[tuple[int, tuple[Any, ...]]], at: dict[str, int]) -> Iterator[ParsedLine]:
+    for number, cells in rows:
+        yield _row(number, cells, at)
 
 
 class EllisphereParser:
@@ -191,10 +227,20 @@ class EllisphereParser:
     file_type = "ellisphere"
 
     def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per non-empty sheet row; FatalFileError (raised by this call) when
-        the workbook cannot be opened or has more than one sheet."""
+        """One ParsedLine per non-empty sheet row after the header; FatalFileError (raised
+        by this call) when the workbook cannot be opened, has more than one sheet, no
+        header row, or a header lacking a column of :data:`COLUMNS`."""
         bare, (workbook, source) = _open_workbook(path)
-        return _lines(bare, workbook, source)
+        rows = _rows(bare, workbook, source)
+        header = next(rows, None)
+        if header is None:
+            raise FatalFileError(bare, "empty sheet (no header row)")
+        try:
+            at = header_positions(bare, header[1])
+        except BaseException:
+            rows.close()
+            raise
+        return _lines(rows, at)
 
 
 PARSER = EllisphereParser()

@@ -14,7 +14,8 @@ module re-implements the Go reader (docs/importers.md §1.1–1.3):
 Failure modes: anything that prevents reading the file at all (missing file, not gzip,
 truncated gzip, bytes invalid in the declared encoding, empty file, unreadable header,
 missing required column) raises :class:`FatalFileError` naming the path and the reason.
-Line-level problems are returned as :class:`CsvRecord` with ``error`` set.
+Line-level problems are returned as :class:`CsvRecord` with ``error`` set; records are
+numbered by their line in the file (header = line 1), the number every report shows.
 """
 
 from __future__ import annotations
@@ -99,16 +100,26 @@ def read_failure(path: str, exc: BaseException, line: int | None = None) -> Fata
     return FatalFileError(path, where + _io_reason(exc))
 
 
+def open_file(bare: str | Path) -> io.BufferedIOBase:
+    """Open a plain path (no scheme) for binary reading; FatalFileError naming the path and
+    saying whether it is absent, a directory or unreadable."""
+    try:
+        return open(bare, "rb")  # noqa: SIM115 - owned by the caller
+    except IsADirectoryError as exc:
+        raise FatalFileError(str(bare), "is a directory, not a file") from exc
+    except FileNotFoundError as exc:
+        raise FatalFileError(str(bare), "file not found") from exc
+    except OSError as exc:
+        raise FatalFileError(str(bare), f"cannot open file ({exc.strerror or exc})") from exc
+
+
 def _open_binary(path: str | Path) -> tuple[str, io.BufferedIOBase]:
     """Open the file of a batch path for binary reading, gunzipping when required.
 
     Returns the display path (scheme prefix removed) and the byte stream.
     """
     bare, _ = strip_scheme(path)
-    try:
-        binary: io.BufferedIOBase = open(bare, "rb")  # noqa: SIM115 - owned by the caller
-    except OSError as exc:
-        raise FatalFileError(bare, f"cannot open file ({exc.strerror or exc})") from exc
+    binary = open_file(bare)
     if is_gzipped(path):
         # GzipFile does not close a fileobj it was given: keep both and close both.
         return bare, _GzipStream(binary)
@@ -265,8 +276,9 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> TextIO:
 
 @dataclass(slots=True)
 class CsvRecord:
-    """One CSV record: ``number`` is the 1-based data-record index (header and blank lines
-    excluded), ``physical_line`` the 1-based line where the record starts (header = line 1).
+    """One CSV record: ``number`` and ``physical_line`` are both the 1-based line of the file
+    where the record starts (header = line 1), the number every report and message uses
+    (the original numbered data records instead, so that ``Line 622`` was file line 623).
     Exactly one of ``fields`` and ``error`` is set; ``error`` is Go's message.
     """
 
@@ -300,9 +312,10 @@ def _tokenize(first: str, sep: str, lazy_quotes: bool, next_line: Callable[[], s
     buffer: list[str] = []
 
     def fail(kind: str, column: int) -> tuple[None, str, int]:
+        # The record's own line is the report's line number: name another line only.
         if current != start_line:
-            return None, f"record on line {start_line}; parse error on line {current}, column {column}: {kind}", consumed
-        return None, f"parse error on line {current}, column {column}: {kind}", consumed
+            return None, f"parse error on line {current}, column {column}: {kind}", consumed
+        return None, f"parse error, column {column}: {kind}", consumed
 
     while True:
         if not line or line[0] != '"':
@@ -376,7 +389,7 @@ def read_header(reader: Any) -> list[str]:
         start = reader._physical
         fields, error, _ = _tokenize(line, reader.sep, reader.lazy_quotes, reader._next_physical, start)
         if error is not None:
-            raise FatalFileError(reader.path, f"unreadable header: {error}")
+            raise FatalFileError(reader.path, f"unreadable header (line {start}): {error}")
         assert fields is not None
         return fields
 
@@ -460,9 +473,9 @@ class GoCsvReader:
                 if '"' not in raw:
                     fields = raw.split(sep)
                     if len(fields) == width:
-                        yield number, physical, fields, None
+                        yield physical, physical, fields, None
                     else:
-                        yield number, physical, None, f"record on line {physical}: {ERR_FIELD_COUNT}"
+                        yield physical, physical, None, ERR_FIELD_COUNT
                     continue
                 # Slow path: Go's tokenizer, which may consume further physical lines.
                 start = physical
@@ -471,8 +484,8 @@ class GoCsvReader:
                                              self._next_physical, start)
                 physical = self._physical
                 if error is None and quoted is not None and len(quoted) != width:
-                    error, quoted = f"record on line {start}: {ERR_FIELD_COUNT}", None
-                yield number, start, quoted, error
+                    error, quoted = ERR_FIELD_COUNT, None
+                yield start, start, quoted, error
         finally:
             self._number = number
             self._physical = physical

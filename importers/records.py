@@ -124,7 +124,8 @@ class Tuple:
 class ParsedLine:
     """Result of parsing one CSV record (docs/importers.md §1.5).
 
-    ``number`` is the 1-based data-record index; a parser may return errors AND tuples
+    ``number`` is the line of the file where the record starts (header = line 1; for a
+    file that is not CSV, its own row number); a parser may return errors AND tuples
     (effectif, effectif_ent, sirene, compte); ``filtered`` marks a line outside the
     perimeter or whose URSSAF account has no SIRET mapping (its errors are then ignored).
     """

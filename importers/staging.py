@@ -32,6 +32,15 @@ from .records import Tuple
 
 FLUSH_RECORDS = 50_000
 
+#: ``(type, key, scope, document, hash)``: a record as ImportedData stores it.
+PreparedRecord = tuple[str, str, str, dict[str, Any], str]
+
+
+def prepare(tuple_: Tuple) -> PreparedRecord:
+    """The stored document of a parsed record and its hash (the costly part of storing it)."""
+    document = tuple_.record.to_document()
+    return tuple_.type, tuple_.key, tuple_.scope, document, record_hash(tuple_.type, document)
+
 
 def imported_data_id(batch_key: str, key: str) -> str:
     """The ``_id`` of the ImportedData document of ``key`` in ``batch_key``."""
@@ -60,11 +69,15 @@ class ImportedDataWriter:
 
     def add(self, tuple_: Tuple) -> None:
         """Queue one parsed record; flushes when the buffer is full."""
-        document = tuple_.record.to_document()
-        path = f"value.batch.{self.batch_key}.{tuple_.type}.{record_hash(tuple_.type, document)}"
-        entry = self._pending.get(tuple_.key)
+        self.add_prepared(prepare(tuple_))
+
+    def add_prepared(self, record: PreparedRecord) -> None:
+        """Queue one record already turned into its document and hash (:func:`prepare`)."""
+        type_, key, scope, document, digest = record
+        path = f"value.batch.{self.batch_key}.{type_}.{digest}"
+        entry = self._pending.get(key)
         if entry is None:
-            entry = self._pending[tuple_.key] = {"value.key": tuple_.key, "value.scope": tuple_.scope}
+            entry = self._pending[key] = {"value.key": key, "value.scope": scope}
         if path not in entry:
             self._pending_records += 1
         entry[path] = document
@@ -115,7 +128,7 @@ class QuarantineWriter:
     _pending: list[ReplaceOne] = field(default_factory=list)
 
     def add(self, path: str, file_type: str, line: int, reasons: list[str]) -> None:
-        """Queue the rejected ``line`` (1-based data-record number) of ``path`` with its reasons."""
+        """Queue the rejected ``line`` (its line in the file, header = line 1) of ``path`` with its reasons."""
         digest = hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
         doc = {"_id": f"{self.batch_key}:{file_type}:{digest}:{line}", "batch": self.batch_key, "file": path,
                "type": file_type, "line": line, "reason": "; ".join(reasons)}

@@ -148,7 +148,7 @@ class FileStats:
     lines: int = 0
     broken: dict[str, int] = field(default_factory=dict)
     out_of_perimeter: int = 0
-    closed_accounts: int = 0    # admin_urssaf: rows with a closing date, inside the perimeter
+    closed_accounts: int = 0    # admin_urssaf: rows with a closing date, inside the perimeter (information)
     records_per_line: int = 1   # Diane: one record per company and fiscal year
 
     @property
@@ -160,18 +160,13 @@ class FileStats:
         broken lines of kinds ``field_count``/``bad_date`` are rejected, ``unknown_key``
         lines and lines outside the perimeter filtered, the rest valid.
 
-        admin_urssaf: its parser iterates the accounts kept by the perimeter; an account
-        closed before the batch's ``date_fin`` has months without SIRET and is rejected
-        (assumes ``date_debut`` before the history, like prepare-import's 2014-01-01).
-        Diane: one record per company and fiscal year (``records_per_line``)."""
-        if self.file_type == "admin_urssaf":
-            parsed = self.lines - self.out_of_perimeter
-            return {"parsed": parsed, "rejected": self.closed_accounts, "filtered": 0,
-                    "valid": parsed - self.closed_accounts}
-        if self.file_type == "diane":
-            parsed = self.lines * self.records_per_line
-            filtered = self.out_of_perimeter * self.records_per_line
-            return {"parsed": parsed, "rejected": 0, "filtered": filtered, "valid": parsed - filtered}
+        admin_urssaf: every row designates its SIRET for some month of the batch's period
+        (``date_debut`` is before the history, like prepare-import's 2014-01-01, so even a
+        closed account's row does), so only rows outside the perimeter are filtered.
+        Diane: one line per company (``records_per_line`` records each)."""
+        if self.file_type in ("admin_urssaf", "diane"):
+            return {"parsed": self.lines, "rejected": 0, "filtered": self.out_of_perimeter,
+                    "valid": self.lines - self.out_of_perimeter}
         rejected = sum(n for kind, n in self.broken.items() if EXPECTED_OUTCOME[kind] == "rejected")
         filtered = self.out_of_perimeter + sum(n for kind, n in self.broken.items()
                                                if EXPECTED_OUTCOME[kind] == "filtered")

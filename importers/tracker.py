@@ -3,16 +3,21 @@
 :func:`track` consumes the ParsedLine stream of one file and yields the tuples to store,
 applying in order: parser errors, then the key check against the scope (``siret invalide
 : <key>`` / ``siren invalide : <key>``, only when the line had no other error), then the
-perimeter (tuples outside it are dropped and the line counted filtered).
+range of every number of the record (``sf.importers.bounds``: NaN, inf and impossible
+values make the line rejected and the record is not stored), then the perimeter (tuples
+outside it are dropped and the line counted filtered).
+
+Line numbers are lines of the file (header = line 1). A rejected line gives one entry of
+``first_errors``, ``Line <n>: <message>; <message>…``, whatever the number of its problems.
 
 One line, one outcome — so that ``lines_read == lines_valid + lines_rejected +
 lines_filtered`` always holds:
 
 * a line marked ``filtered`` by its parser is *filtered* (its errors are ignored, as in the
   original);
-* otherwise a line with any error (parser or key) is *rejected*; its tuples that pass the
-  key and perimeter checks are still emitted (effectif, effectif_ent, sirene, compte do
-  emit tuples alongside errors, as in the original);
+* otherwise a line with any error (parser, key or range) is *rejected*; its tuples that
+  pass the key, range and perimeter checks are still emitted (effectif, effectif_ent,
+  sirene, diane emit tuples alongside errors, as in the original);
 * otherwise a line with at least one tuple outside the perimeter is *filtered*;
 * otherwise it is *valid* (including a line that produced no tuple at all).
 
@@ -20,7 +25,9 @@ Deviations: the original counted a line that was both rejected and partly filter
 (so its ``linesValid`` could go negative); here it counts once, as rejected. The original
 repeated the key message once per tuple (an effectif line with an invalid SIRET and 100
 months filled half of the 200 kept messages); here each distinct message is kept once per
-line.
+line, and the 200 kept entries are 200 lines. The original numbered data records (header
+and blank lines excluded), so that its ``Line 622`` was line 623 of the file, and did not
+check the range of numbers (Go parses ``NaN``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sf.importers.bounds import record_violations
 from sf.importers.columnar import RecordBlock, keys_in_perimeter
 from sf.importers.perimeter import Perimeter
 from sf.importers.reading import FatalFileError, strip_scheme
@@ -36,7 +44,7 @@ from sf.importers.records import ParseContext, ParsedLine, Parser, Tuple
 
 __all__ = ["MAX_PARSING_ERRORS", "FileReport", "RejectedHook", "track", "track_file"]
 
-#: At most this many rejection messages are kept per file (the original's MaxParsingErrors).
+#: At most this many rejected lines are kept per file (the original's MaxParsingErrors).
 MAX_PARSING_ERRORS = 200
 
 
@@ -45,7 +53,8 @@ class FileReport:
     """Counts and messages of one parsed file.
 
     ``path`` is the batch path (a ``gzip:`` prefix is removed in ``summary``);
-    ``first_errors`` holds the first 200 rejection messages as ``Line <n>: <message>``;
+    ``first_errors`` holds the first 200 rejected lines as ``Line <n>: <messages>`` (``<n>``
+    the line in the file, the line's messages joined by ``; ``);
     ``fatal_error`` the message of a fatal error (the file could not be read to the end).
     """
 
@@ -136,11 +145,12 @@ def track(lines: Iterable[ParsedLine | RecordBlock], report: FileReport, perimet
     yields Tuples.
 
     ``perimeter`` None means no filter. ``on_rejected(number, reasons)`` is called once per
-    rejected line with all its messages (parser errors, then key errors), uncapped — the
-    hook for a quarantine of rejected lines. A FatalFileError raised while iterating ``lines``
-    (unreadable file, truncated gzip, bad encoding, missing column) is recorded in
-    ``report`` (``is_fatal``, ``fatal_error``) and ends the iteration; the counts already
-    made are kept.
+    rejected line with all its messages (parser errors, then key and range errors),
+    uncapped — the hook for a quarantine of rejected lines. A FatalFileError raised while
+    iterating ``lines`` (unreadable file, truncated gzip, bad encoding, missing column) is
+    recorded in ``report`` (``is_fatal``, ``fatal_error``) and ends the iteration; the counts
+    already made are kept, and the caller must not store what was yielded (the import
+    driver holds a file's records until its end, ``sf.importers.file_stage``).
     """
     try:
         for line in lines:
@@ -152,32 +162,33 @@ def track(lines: Iterable[ParsedLine | RecordBlock], report: FileReport, perimet
                 report.lines_filtered += 1
                 continue
             errors = line.errors
-            number = line.number
-            for message in errors:
-                report.add_error(number, message)
-            rejected = bool(errors)
+            messages: list[str] | None = list(errors) if errors else None
             filtered = False
-            key_errors: list[str] | None = None
             for item in line.tuples:
                 key = item.key
                 if not _valid_key(key, item.scope):
                     if not errors:
                         message = f"{_SCOPE_NAME[item.scope]} invalide : {key}"
-                        if key_errors is None:
-                            key_errors = []
-                        if message not in key_errors:
-                            key_errors.append(message)
-                            report.add_error(number, message)
-                        rejected = True
+                        if messages is None:
+                            messages = [message]
+                        elif message not in messages:
+                            messages.append(message)
+                    continue
+                problems = record_violations(item.type, item.record)
+                if problems:
+                    if messages is None:
+                        messages = []
+                    messages.extend(m for m in problems if m not in messages)
                     continue
                 if perimeter is not None and not perimeter.contains(key):
                     filtered = True
                     continue
                 yield item
-            if rejected:
+            if messages:
                 report.lines_rejected += 1
+                report.add_error(line.number, "; ".join(messages))
                 if on_rejected is not None:
-                    on_rejected(number, list(errors) + (key_errors or []))
+                    on_rejected(line.number, messages)
             elif filtered:
                 report.lines_filtered += 1
             else:

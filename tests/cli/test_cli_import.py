@@ -28,7 +28,8 @@ def test_import_then_check_with_json_reports(run_sf):
     totals = report["totals"]
     assert totals["files"] == 3 and totals["lines_read"] == 3 + 3 + 6
     assert totals["lines_read"] == totals["lines_valid"] + totals["lines_rejected"] + totals["lines_filtered"]
-    assert totals["records_written"] > 0 and totals["lines_quarantined"] == totals["lines_rejected"] == 2
+    # One rejected line (paydex); the admin_urssaf account closed before the period is filtered.
+    assert totals["records_written"] > 0 and totals["lines_quarantined"] == totals["lines_rejected"] == 1
     checked = json.loads(run_sf(["check", "--batch", "1910", "--no-filter", "--json", "--parsers", "paydex"]).stdout)
     assert [f["file_type"] for f in checked["files"]] == ["paydex"]
     assert checked["files"][0]["first_errors"] == report["files"][2]["first_errors"]

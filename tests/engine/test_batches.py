@@ -35,6 +35,9 @@ def test_unknown_type_missing_file_and_dates_are_usage_errors(tmp_path: Path):
         make_batch("2401", files={"nope": [str(tmp_path)]}, check_files=False)
     with pytest.raises(UsageError, match="file not found"):
         make_batch("2401", files={"debit": [str(tmp_path / "absent.csv")]})
+    with pytest.raises(UsageError, match="is a directory, not a file") as caught:
+        make_batch("2401", files={"debit": [str(tmp_path)]})
+    assert "--from-dir" in str(caught.value)
     with pytest.raises(UsageError, match="param.date_fin"):
         make_batch("2401", date_debut=date(2024, 1, 1), date_fin=date(2024, 1, 1))
     with pytest.raises(UsageError, match="complete_types"):

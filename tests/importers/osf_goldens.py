@@ -19,6 +19,7 @@ Formats handled:
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
@@ -122,8 +123,39 @@ EVENT_FIELDS = ("linesParsed", "linesRejected", "linesSkipped", "linesValid", "i
                 "headFatal", "summary")
 
 
-def event_differences(report: FileReport, event: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def record_lines(source: Path | str, encoding: str = "utf-8-sig") -> list[int]:
+    """The file line (header = 1) of each data record of a golden input, in order: its
+    non-blank lines after the first (no golden input has a record spanning lines)."""
+    raw = Path(source).read_bytes()
+    text = (gzip.decompress(raw) if str(source).endswith(".gz") else raw).decode(encoding)
+    numbers = [n for n, line in enumerate(text.split("\n"), start=1) if line.strip("\r")]
+    return numbers[1:]
+
+
+def file_line_messages(messages: list[str], source: Path | str, encoding: str = "utf-8-sig") -> list[str]:
+    """The original's ``headRejected`` in our convention: ``Line <n>`` is the line in the
+    file (the original numbered data records), one entry per line with its messages joined
+    by ``; ``, and the CSV reader's own line references dropped where they repeat it."""
+    lines = record_lines(source, encoding)
+    grouped: dict[int, list[str]] = {}
+    for message in messages:
+        match = re.fullmatch(r"Line ([0-9]+): (.*)", message, flags=re.DOTALL)
+        assert match is not None, message
+        line = lines[int(match.group(1)) - 1]
+        text = re.sub(r"^record on line [0-9]+: ", "", match.group(2))
+        text = re.sub(r"^record on line [0-9]+; parse error", "parse error", text)
+        text = text.replace(f"parse error on line {line}, ", "parse error, ")
+        grouped.setdefault(line, []).append(text)
+    return [f"Line {line}: {'; '.join(texts)}" for line, texts in grouped.items()]
+
+
+def event_differences(report: FileReport, event: dict[str, Any], source: Path | str | None = None,
+                      encoding: str = "utf-8-sig") -> dict[str, tuple[Any, Any]]:
+    """Fields of ``report``'s event that differ from the golden ``event``; with ``source``
+    (the golden's input file), its ``headRejected`` is first put in our line convention."""
     ours = report.to_event()
+    if source is not None and "headRejected" in event:
+        event = {**event, "headRejected": file_line_messages(event["headRejected"], source, encoding)}
     return {f: (ours[f], event[f]) for f in EVENT_FIELDS if f in event and ours[f] != event[f]}
 
 

@@ -31,7 +31,7 @@ def test_v2022_unit_golden_field_by_field():
     assert len(tuples) == 3
     for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
         assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"]) == {}
+    assert G.event_differences(report, expected["events"][0]["event"], INPUT) == {}
     for item in tuples:
         assert isinstance(item.record, BDF) and item.scope == "entreprise" and item.key == item.record.siren
         assert type(item.record.annee_bdf) is int and type(item.record.dette_fiscale) is float
@@ -41,7 +41,7 @@ def test_v2022_end_to_end_golden_modulo_hash():
     tuples, report = G.run(PARSER, INPUT, report_path="/../lib/bdf/testData/bdfTestData.csv",
                            ctx=G.ParseContext(batch_key="1910"))
     assert G.unmatched_e2e(tuples, "bdf") == ([], [])
-    assert G.event_differences(report, G.e2e_event("bdf")) == {}
+    assert G.event_differences(report, G.e2e_event("bdf"), INPUT) == {}
 
 
 def test_v2022_perimeter_test():
@@ -84,9 +84,9 @@ def test_empty_ratio_is_missing_and_bad_values_reject(tmp_path):
     assert [t.key for t in tuples] == ["000111225"]
     document = tuples[0].record.to_document()
     assert "poids_frng" not in document and "delai_fournisseur" not in document and document["taux_marge"] == 1.5
-    assert report.first_errors == ['Line 2: strconv.Atoi: parsing "2O15": invalid syntax',
-                                   'Line 2: strconv.ParseFloat: parsing "1,5": invalid syntax',
-                                   "Line 3: record on line 4: wrong number of fields"]
+    assert report.first_errors == ['Line 3: strconv.Atoi: parsing "2O15": invalid syntax; '
+                                   'strconv.ParseFloat: parsing "1,5": invalid syntax',
+                                   "Line 4: wrong number of fields"]
 
 
 @given(groups=st.lists(st.text("0123456789", min_size=1, max_size=4), min_size=1, max_size=5),

@@ -63,4 +63,4 @@ def test_csv_lines_checks_the_header_before_iterating(tmp_path):
     with pytest.raises(FatalFileError, match="Colonne C non trouvée"):
         csv_lines(path, sep=";", lazy_quotes=False, required=("A", "C"), row_parser=row)
     lines = list(csv_lines(path, sep=";", lazy_quotes=False, required=("a", "b"), row_parser=row))
-    assert [(line.number, line.errors) for line in lines] == [(1, ["2"])]
+    assert [(line.number, line.errors) for line in lines] == [(2, ["2"])]  # line 2 of the file

@@ -38,12 +38,23 @@ def _counts(report) -> tuple[int, ...]:
     return (report.lines_read, int(report.is_fatal), report.lines_rejected, report.lines_filtered, report.lines_valid)
 
 
+#: Counts that differ from the original's on purpose: (read, fatal, rejected, filtered, valid).
+DEVIATIONS = {
+    # The account closed before the period is filtered, not rejected once per month.
+    "admin_urssaf": {(3, 0, 1, 0, 2): (3, 0, 0, 1, 2)},
+    # The header row is not a line (the original counted it, always rejected).
+    "ellisphere": {(7, 0, 1, 0, 6): (6, 0, 0, 0, 6)},
+    # One line per company of the file, not per company and year.
+    "diane": {(18, 0, 0, 0, 18): (3, 0, 0, 0, 3)},
+}
+
+
 def test_reports_match_the_original_end_to_end_import(db):
     result = run_batch(_e2e_batch(), no_filter=True, db=db)
     assert [r.file_type for r in result.reports] == list(E2E_FILES)  # registry order
     for report in result.reports:
         expected = tuple(int(n) for n in _COUNTS.search(G.e2e_event(report.file_type)["summary"]).groups())
-        assert _counts(report) == expected, report.file_type
+        assert _counts(report) == DEVIATIONS.get(report.file_type, {}).get(expected, expected), report.file_type
         assert report.lines_read == report.lines_valid + report.lines_rejected + report.lines_filtered
 
 
@@ -68,12 +79,12 @@ def test_reimport_converges_and_check_writes_nothing(db):
     first = run_batch(batch, no_filter=True, db=db)
     snapshot = sorted(db["ImportedData"].find(), key=lambda d: d["_id"])
     quarantined = db["Quarantine"].count_documents({})
-    assert quarantined == sum(r.lines_rejected for r in first.reports) == 3
+    assert quarantined == sum(r.lines_rejected for r in first.reports) == 1
     run_batch(batch, no_filter=True, db=db)
     assert sorted(db["ImportedData"].find(), key=lambda d: d["_id"]) == snapshot
     assert db["Quarantine"].count_documents({}) == quarantined
     paydex = db["Quarantine"].find_one({"type": "paydex"})
-    assert paydex["line"] == 3 and "01/15/2019" in paydex["reason"] and paydex["file"].endswith("paydexTestData.csv")
+    assert paydex["line"] == 4 and "01/15/2019" in paydex["reason"] and paydex["file"].endswith("paydexTestData.csv")
 
     db["ImportedData"].delete_many({})
     checked = run_batch(batch, no_filter=True, db=None)

@@ -117,8 +117,8 @@ def test_block_reader_yields_blocks_for_simple_lines(tmp_path: Path) -> None:
     assert len(items) == 1
     block = items[0]
     assert block.columns[0].to_pylist() == ["1", "6"] and block.columns[2].to_pylist() == ["3", "8"]
-    assert block.numbers.tolist() == [1, 3] and block.physical.tolist() == [2, 5]
-    assert block.bad == [(1, (2, 4, None, "record on line 4: wrong number of fields"))]
+    assert block.numbers.tolist() == [2, 5] and block.physical.tolist() == [2, 5]  # lines of the file
+    assert block.bad == [(1, (4, 4, None, "wrong number of fields"))]
 
 
 # -- canonical texts ------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_fast_path_really_takes_blocks_and_matches(tmp_path: Path) -> None:
     fast_out, fast_report, _ = _fast(parser, path, ctx)
     slow_out, slow_report, _ = _per_line(parser, path, ctx)
     assert fast_out == slow_out and fast_report == slow_report
-    assert fast_report.first_errors == ["Line 101: valeur non autorisée"]
+    assert fast_report.first_errors == ["Line 102: valeur non autorisée"]  # line 102 of the file
     assert fast_report.lines_valid == 299
 
 

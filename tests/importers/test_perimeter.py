@@ -94,8 +94,8 @@ def test_later_mapping_file_replaces_an_account(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content,reason", [
     ("compte;siret\nA;11111111100001\n", "Colonne date_disp_siret non trouvée. Abandon."),
     ("compte;siret;date_disp_siret\nA;11111111100001;x\n",
-     "Line 1: valeur non autorisée pour une conversion en date: x"),
-    ("compte;siret;date_disp_siret\nA;11111111100001\n", "Line 1: record on line 2: wrong number of fields"),
+     "Line 2: valeur non autorisée pour une conversion en date: x"),
+    ("compte;siret;date_disp_siret\nA;11111111100001\n", "Line 2: wrong number of fields"),
 ])
 def test_unusable_mapping_file_is_fatal(tmp_path: Path, content: str, reason: str) -> None:
     path = tmp_path / "m.csv"

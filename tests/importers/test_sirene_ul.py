@@ -30,7 +30,7 @@ def test_v2022_unit_golden_field_by_field():
     assert len(tuples) == 4
     for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
         assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"]) == {}
+    assert G.event_differences(report, expected["events"][0]["event"], INPUT_2022) == {}
     assert all(isinstance(t.record, SireneUL) and t.scope == "entreprise" for t in tuples)
 
 
@@ -38,7 +38,7 @@ def test_v2022_end_to_end_golden_modulo_hash():
     tuples, report = G.run(PARSER, INPUT_2022, report_path="/../lib/sirene_ul/testData/sireneULTestData.csv",
                            ctx=G.ParseContext(batch_key="1910"))
     assert G.unmatched_e2e(tuples, "sirene_ul") == ([], [])
-    assert G.event_differences(report, G.e2e_event("sirene_ul")) == {}
+    assert G.event_differences(report, G.e2e_event("sirene_ul"), INPUT_2022) == {}
 
 
 def test_v2022_header_only_file_gives_nothing(tmp_path):
@@ -125,10 +125,9 @@ def test_invalid_siren_and_wrong_field_count_are_rejected(tmp_path):
     text = header + "\n12345678,ACME,,,,,,,5710,\n123456789,ACME\n"
     tuples, report = G.run(PARSER, write(tmp_path, text))
     assert tuples == []
-    assert report.first_errors == ["Line 1: siren invalide : 12345678",
-                                   "Line 2: record on line 3: wrong number of fields"]
+    assert report.first_errors == ["Line 2: siren invalide : 12345678", "Line 3: wrong number of fields"]
 
 
 def test_missing_file_is_fatal(tmp_path):
-    with pytest.raises(FatalFileError, match="cannot open file"):
+    with pytest.raises(FatalFileError, match="file not found"):
         PARSER.parse(str(tmp_path / "absent.csv"), G.ParseContext(batch_key=""))

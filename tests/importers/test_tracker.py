@@ -77,7 +77,8 @@ def test_messages_are_capped() -> None:
     rep = report()
     list(track((ParsedLine(n, [], ["a", "b"]) for n in range(1, 301)), rep))
     assert len(rep.first_errors) == MAX_PARSING_ERRORS and rep.lines_rejected == 300
-    assert rep.first_errors[-1] == "Line 100: b"
+    # One entry per rejected line, with all its messages.
+    assert rep.first_errors[0] == "Line 1: a; b" and rep.first_errors[-1] == "Line 200: a; b"
 
 
 KEYS = st.sampled_from(["111111111", "222222222", "12", "", "11111111111111", "22222222222222", "1111111111111x"])

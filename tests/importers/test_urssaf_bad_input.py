@@ -49,10 +49,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def test_a_directory_given_as_a_file_is_named_so(tmp_path: Path) -> None:
+    items, report = run("cotisation", tmp_path)
+    assert items == [] and report.is_fatal and report.fatal_error == f"{tmp_path}: is a directory, not a file"
+
+
 def test_absent_file_is_fatal(tmp_path: Path) -> None:
     items, report = run("cotisation", tmp_path / "missing.csv")
     assert items == [] and report.is_fatal and report.lines_read == 0
-    assert str(tmp_path / "missing.csv") in report.fatal_error and "cannot open" in report.fatal_error
+    assert str(tmp_path / "missing.csv") in report.fatal_error and "file not found" in report.fatal_error
     assert report.summary.endswith("0 lignes traitées, 1 erreurs fatales, 0 lignes rejetées, 0 lignes filtrées, "
                                    "0 lignes valides")
     assert report.to_event()["headFatal"] == [f"Fatal: {report.fatal_error}"]
@@ -122,8 +127,7 @@ def test_wrong_field_counts_are_rejected_with_go_message(tmp_path: Path) -> None
     path = write(tmp_path, "c.csv", COTISATION_HEADER + "1;2;111982477292496174;1022;9;4\n\n"
                  "1;2;111982477292496174;1022;9;4;4;extra\n1;2;111982477292496174;1022;9;4;4\n")
     items, report = run("cotisation", path)
-    assert report.first_errors == ["Line 1: record on line 2: wrong number of fields",
-                                   "Line 2: record on line 4: wrong number of fields"]
+    assert report.first_errors == ["Line 2: wrong number of fields", "Line 4: wrong number of fields"]
     assert (report.lines_read, report.lines_rejected, report.lines_valid, len(items)) == (3, 2, 1, 1)
 
 
@@ -133,8 +137,8 @@ def test_unparsable_cotisation_values(tmp_path: Path) -> None:
                  + "1;2;111982477292496174;1022;9;1 234;4\n"  # space in amount
                  + "1;2;111982477292496174;1022;9;12,5;\n")   # comma decimal ok, empty → None
     items, report = run("cotisation", path)
-    assert report.first_errors == ["Line 1: valeur non autorisée",
-                                   'Line 2: strconv.ParseFloat: parsing "1 234": invalid syntax']
+    assert report.first_errors == ["Line 2: valeur non autorisée",
+                                   'Line 3: strconv.ParseFloat: parsing "1 234": invalid syntax']
     assert len(items) == 1 and items[0].record.to_document()["encaisse"] == 12.5
     assert "du" not in items[0].record.to_document()
 
@@ -148,10 +152,10 @@ def test_unparsable_debit_values(tmp_path: Path) -> None:
                  + row.format(etat="", date="990505", po="1", rec="1"))
     items, report = run("debit", path)
     assert report.first_errors == [
-        "Line 1: Mt_PO: valeur manquante",
-        'Line 2: strconv.Atoi: parsing "x": invalid syntax',
-        "Line 3: valeur non autorisée pour une conversion en date: 99-05",
-        'Line 3: strconv.ParseBool: parsing "2": invalid syntax',
+        "Line 2: Mt_PO: valeur manquante",
+        'Line 3: strconv.Atoi: parsing "x": invalid syntax',
+        "Line 4: valeur non autorisée pour une conversion en date: 99-05; "
+        'strconv.ParseBool: parsing "2": invalid syntax',
     ]
     assert report.lines_rejected == 3 and len(items) == 1
     assert "etat_compte" not in items[0].record.to_document()  # empty → None, not 0
@@ -164,9 +168,9 @@ def test_unparsable_delai_values_and_duree_deviation(tmp_path: Path) -> None:
                  + row.format(creation="01/01/2000", duree="4.5")
                  + row.format(creation="01/01/2000", duree=""))
     items, report = run("delai", path)
-    assert report.first_errors[0].startswith('Line 1: parsing time "1/1/2000" as "02/01/2006": cannot parse')
+    assert report.first_errors[0].startswith('Line 2: parsing time "1/1/2000" as "02/01/2006": cannot parse')
     # Deviation: the original stored duree_delai = 0 for "4.5" without error; we reject it.
-    assert report.first_errors[1] == 'Line 2: strconv.Atoi: parsing "4.5": invalid syntax'
+    assert report.first_errors[1] == 'Line 3: strconv.Atoi: parsing "4.5": invalid syntax'
     assert len(items) == 1
     document = items[0].record.to_document()
     assert "duree_delai" not in document and document["montant_echeancier"] == 5065.79
@@ -187,8 +191,8 @@ def test_unparsable_ccsf_and_procol_dates(tmp_path: Path) -> None:
     path = write(tmp_path, "c.csv", CCSF_HEADER + "1;2;111982477292496174;1180230;DEBUT;CCSF\n"
                  + "1;2;111982477292496174;abc;DEBUT;CCSF\n")
     _, report = run("ccsf", path)
-    assert report.first_errors == ['Line 1: parsing time "20180230": day out of range',
-                                   "Line 2: valeur non autorisée pour une conversion en date: abc"]
+    assert report.first_errors == ['Line 2: parsing time "20180230": day out of range',
+                                   "Line 3: valeur non autorisée pour une conversion en date: abc"]
     path = write(tmp_path, "p.csv", "Siret;Dt_effet;Lib_actx_stdx\n01234567891011;31FOO2014;Ouverture_sauvegarde\n"
                  "01234567891011;1MAY2014;Ouverture_sauvegarde\n01234567891011;01may2014;inconnu\n")
     items, report = run("procol", path)
@@ -201,7 +205,7 @@ def test_effectif_line_with_errors_keeps_valid_cells(tmp_path: Path) -> None:
     path = write(tmp_path, "e.csv", "compte;siret;eff201011;eff201012;eff201013;base\n"
                  "123;01234567891011;1 234;abc;0;x\n")
     items, report = run("effectif", path)
-    assert report.first_errors == ['Line 1: strconv.Atoi: parsing "": invalid syntax']
+    assert report.first_errors == ['Line 2: strconv.Atoi: parsing "": invalid syntax']
     assert report.lines_rejected == 1 and [t.record.effectif for t in items] == [1234]
 
 
@@ -209,7 +213,7 @@ def test_effectif_invalid_siret_is_rejected_only_without_other_errors(tmp_path: 
     path = write(tmp_path, "e.csv", "compte;siret;eff201011;eff201012\n1;0123;5;6\n1;0123;5;x\n")
     items, report = run("effectif", path)
     # one message per line although two tuples carry the invalid key (the original repeated it)
-    assert report.first_errors == ["Line 1: siret invalide : 0123", 'Line 2: strconv.Atoi: parsing "": invalid syntax']
+    assert report.first_errors == ["Line 2: siret invalide : 0123", 'Line 3: strconv.Atoi: parsing "": invalid syntax']
     assert items == [] and report.lines_rejected == 2
 
 
