@@ -38,8 +38,8 @@ from . import errors
 from .bsonorder import Collation, encode_key
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
-from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id,
-                      prefix_successor, prepare_insert)
+from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
+                      prefix_successor, prepare_insert, prune)
 
 RAW_CODEC = CODEC.with_options(document_class=RawBSONDocument)
 MAX_BSON_SIZE = 16 * 1024 * 1024
@@ -435,9 +435,10 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
 
 def matching(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
              variables: dict | None = None, reverse: bool = False,
-             ) -> Iterator[tuple[bytes, bytes, dict | None]]:
+             load: Callable[[bytes], dict] = decode) -> Iterator[tuple[bytes, bytes, dict | None]]:
     """``(k, raw, doc)`` of the documents matching ``filter_`` (``doc`` None when the filter
-    needed no decoding)."""
+    needed no decoding; else ``load(raw)``, the decoded document or the part of it the
+    caller asked for)."""
     exact = _exact_id_keys(filter_, collation) if filter_ else None
     source = candidates(session, coll, filter_, collation, reverse, exact)
     if not filter_ or exact is not None:
@@ -447,9 +448,69 @@ def matching(session: Session, coll: Collection, filter_: dict, collation: Colla
     query, _ = _pure()
     match = query.compile_filter(filter_, collation, variables)
     for k, raw in source:
-        doc = decode(raw)
+        doc = load(raw)
         if match(doc):
             yield k, raw, doc
+
+
+def _filter_paths(filter_: dict) -> list[str] | None:
+    """The field paths a filter reads, or None when it may read anything (``$expr``, ``$where``…).
+
+    Field-level operators (``$gt``, ``$elemMatch``, ``$not``…) read only their field's value.
+    """
+    paths: list[str] = []
+    for key, cond in filter_.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(cond, list):
+                return None
+            for clause in cond:
+                sub = _filter_paths(clause) if isinstance(clause, dict) else None
+                if sub is None:
+                    return None
+                paths.extend(sub)
+        elif key == "$comment":
+            continue
+        elif key.startswith("$"):
+            return None
+        else:
+            paths.append(key)
+    return paths
+
+
+def _inclusion_paths(projection: dict) -> list[str] | None:
+    """The paths of a plain inclusion projection (``{a: 1, "b.c": true}``, ``_id`` implied
+    unless excluded), or None for any other projection."""
+    paths = []
+    keep_id = True
+    for key, value in projection.items():
+        if type(value) is bool or isinstance(value, (int, float, Int64)):
+            truthy = bool(value)
+        else:
+            return None
+        if "$" in key:
+            return None
+        if key == "_id":
+            keep_id = truthy
+            continue
+        if not truthy:
+            return None
+        paths.append(key)
+    if not paths:
+        return None
+    return paths + (["_id"] if keep_id else [])
+
+
+def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callable[[bytes], dict]:
+    """How to decode a candidate: only the paths an inclusion projection, the filter and the
+    sort read (a small part of a large document), or the whole document."""
+    if not projection:
+        return decode
+    wanted = _inclusion_paths(projection)
+    reads = _filter_paths(filter_)
+    if wanted is None or reads is None:
+        return decode
+    trie = path_trie(wanted + reads + (list(sort) if sort else []))
+    return lambda raw: decode(prune(raw, trie))
 
 
 def _sort_spec(sort: Any) -> dict | None:
@@ -477,25 +538,25 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     if coll is None:
         return iter(())
     session = engine.store.read(db)
+    query, _ = _pure()
+    shape = query.compile_projection(projection, collation=collation, variables=variables) if projection else None
+    load = _loader(projection, filter_, sort)
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
-        rows = [(raw, doc if doc is not None else decode(raw))
-                for _, raw, doc in matching(session, coll, filter_, collation, variables)]
-        query, _ = _pure()
+        rows = [(raw, doc if doc is not None else load(raw))
+                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load)]
         docs = query.sort_documents([d for _, d in rows], sort, collation)
         # sort_documents returns the same dict objects: map them back to their stored bytes
         raw_of = {id(d): raw for raw, d in rows}
         results: Iterator[tuple[bytes, dict | None]] = ((raw_of[id(d)], d) for d in docs)
     else:
         results = ((raw, doc) for _, raw, doc in
-                   matching(session, coll, filter_, collation, variables, reverse=bool(id_desc)))
+                   matching(session, coll, filter_, collation, variables, reverse=bool(id_desc), load=load))
     if skip or limit:
         results = itertools.islice(results, skip, skip + limit if limit else None)
-    if not projection:
+    if shape is None:
         return (raw for raw, _ in results)
-    query, _ = _pure()
-    return (encode(query.project(doc if doc is not None else decode(raw), projection, matched_filter=filter_))
-            for raw, doc in results)
+    return (encode(shape(doc if doc is not None else load(raw), filter_)) for raw, doc in results)
 
 
 # --- handshake and administration ------------------------------------------------------------

@@ -32,7 +32,7 @@ import sqlite3
 import struct
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -641,3 +641,49 @@ class Session:
 def database_file_mode_ok(path: Path) -> bool:
     """True when ``path`` is readable by its owner only (0600 or stricter)."""
     return (path.stat().st_mode & 0o077) == 0
+
+
+# --- partial decoding ------------------------------------------------------------------------
+
+PathTrie = dict  # name -> PathTrie, or True when the whole value under that name is needed
+
+
+def path_trie(paths: Iterable[str]) -> PathTrie:
+    """The trie of dotted ``paths`` (a path that is a prefix of another keeps the whole value)."""
+    trie: PathTrie = {}
+    for path in paths:
+        node = trie
+        parts = path.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is True:
+                break
+            node = node.setdefault(part, {})
+        else:
+            node[parts[-1]] = True
+    return trie
+
+
+def prune(raw: bytes, trie: PathTrie) -> bytes:
+    """A copy of the raw document holding only what ``trie``'s paths reach.
+
+    Documents on the way keep only the named fields (in their order); arrays and scalars on
+    a path are copied whole, so every value a query reads along those paths is the same as in
+    the full document (arrays keep their elements, which paths through arrays need). Costs a
+    walk over the elements of the documents on the paths, never a decode.
+    """
+    parts: list[bytes] = []
+    pos = 4
+    end = len(raw) - 1
+    while pos < end:
+        type_byte = raw[pos]
+        name_end = raw.index(b"\x00", pos + 1)
+        value_end = _element_end(raw, name_end + 1, type_byte)
+        node = trie.get(raw[pos + 1:name_end].decode())
+        if node is True or (node is not None and type_byte != 0x03):
+            parts.append(raw[pos:value_end])
+        elif node is not None:
+            parts.append(raw[pos:name_end + 1] + prune(raw[name_end + 1:value_end], node))
+        pos = value_end
+    body = b"".join(parts)
+    return _INT32.pack(len(body) + 5) + body + b"\x00"

@@ -340,3 +340,54 @@ def test_tcp_with_auth_file_requires_scram_sha_256(tmp_path, spawn_store, free_p
 def test_codec_round_trip_used_by_the_tests_is_exact():
     doc = {"_id": 1, "i": 1, "l": Int64(1), "f": -0.0, "b": True, "n": None}
     assert encode(decode(raw_of(doc))) == raw_of(doc)
+
+
+def test_projection_with_filter_on_other_fields_through_arrays(store_db):
+    coll = store_db.c
+    coll.insert_many([
+        {"_id": 1, "a": [{"b": 1, "c": "x"}, {"b": 2, "c": "y"}], "d": {"e": 1, "f": 2}, "g": 5},
+        {"_id": 2, "a": [{"b": 3, "c": "z"}], "d": {"e": 1, "f": 3}, "g": 6},
+        {"_id": 3, "a": {"b": 2, "c": "w"}, "d": {"e": 2, "f": 4}},
+    ])
+    found = list(coll.find({"a.b": 2, "d.e": 1}, {"a.c": 1, "d.f": 1}))
+    assert found == [{"_id": 1, "a": [{"c": "x"}, {"c": "y"}], "d": {"f": 2}}]
+    found = list(coll.find({"g": {"$gte": 5}}, {"g": 1, "_id": 0}).sort("g", -1))
+    assert found == [{"g": 6}, {"g": 5}]
+    found = list(coll.find({"$or": [{"d.f": 4}, {"g": 6}]}, {"d": 1}))
+    assert found == [{"_id": 2, "d": {"e": 1, "f": 3}}, {"_id": 3, "d": {"e": 2, "f": 4}}]
+
+
+def test_collections_and_indexes_commands(store_db):
+    store_db.create_collection("a")
+    store_db.b.insert_one({"x": 1})
+    assert sorted(store_db.list_collection_names()) == ["a", "b"]
+    assert [c["name"] for c in store_db.list_collections(filter={"name": "b"})] == ["b"]
+    store_db.b.rename("c")
+    assert sorted(store_db.list_collection_names()) == ["a", "c"]
+    assert store_db.c.find_one({}, {"_id": 0}) == {"x": 1}
+    store_db.c.create_index([("x", 1), ("y", -1)], name="xy")
+    store_db.c.create_index("z", sparse=True)
+    assert [i["name"] for i in store_db.c.list_indexes()] == ["_id_", "xy", "z_1"]
+    store_db.c.drop_index("xy")
+    assert [i["name"] for i in store_db.c.list_indexes()] == ["_id_", "z_1"]
+    with pytest.raises(OperationFailure) as err:
+        store_db.c.drop_index("_id_")
+    assert err.value.code == 72
+    store_db.c.drop()
+    assert store_db.list_collection_names() == ["a"]
+
+
+def test_secondary_index_narrows_without_changing_results(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "k": i % 7, "tags": [i % 3, "t"], "s": str(i % 5)} for i in range(200)]
+    coll.insert_many(docs)
+    queries = [{"k": 3}, {"k": {"$in": [1, 2]}}, {"k": {"$gt": 4}}, {"tags": 2}, {"tags": [0, "t"]},
+               {"s": {"$lt": "2"}}, {"k": {"$gt": 1, "$lt": 3}}, {"tags": {"$size": 2}}]
+    before = [[d["_id"] for d in coll.find(q)] for q in queries]
+    coll.create_index("k")
+    coll.create_index("tags")
+    coll.create_index("s")
+    after = [[d["_id"] for d in coll.find(q)] for q in queries]
+    assert after == before and all(before)
+    coll.update_many({"k": 3}, {"$set": {"k": 30}})
+    assert coll.count_documents({"k": 3}) == 0 and coll.count_documents({"k": 30}) == len(before[0])
