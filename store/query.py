@@ -377,7 +377,9 @@ def _in_test(values: list, collation: Collation | None) -> Callable[[Any], bool]
     return test
 
 
-def _type_test(spec: Any) -> Callable[[Any], bool]:
+def _type_test(spec: Any, path: str = "$type") -> Callable[[Any], bool]:
+    if isinstance(spec, list) and not spec:
+        raise StoreError(9, f"{path} must match at least one type")
     codes: set[int] = set()
     for item in spec if isinstance(spec, list) else [spec]:
         if type(item) is str:
@@ -551,6 +553,7 @@ class _Compiler:
     def __init__(self, collation: Collation | None, variables: Mapping[str, Any] | None) -> None:
         self.collation = collation
         self.variables = dict(variables or {})
+        self.path = ""  # the field being compiled (for error messages)
 
     # Filters -------------------------------------------------------------------------
 
@@ -569,6 +572,7 @@ class _Compiler:
         if name.startswith("$"):
             return self.top_level_operator(name, value, top_level)
         parts = split_path(name)
+        self.path = name
         clauses = self.field(value)
         if len(clauses) == 1:
             clause = clauses[0]
@@ -679,7 +683,7 @@ class _Compiler:
             leaf = _Leaf(lambda v: v is not MISSING)
             return leaf if _truthy(arg, MISSING) else _Not([leaf])
         if name == "$type":
-            return _Leaf(_type_test(arg))
+            return _Leaf(_type_test(arg, self.path))
         if name == "$not":
             if _is_regex(arg):
                 return _Not([_Leaf(_regex_test(*_regex_of(arg)))])
@@ -789,6 +793,8 @@ def parse_sort(sort_spec: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) 
     for name, direction in items:
         if not name:
             raise StoreError(BAD_VALUE, "FieldPath cannot be constructed with empty string")
+        if name == "$natural":
+            raise not_supported("sorting by $natural")
         if name.startswith("$"):
             raise StoreError(BAD_VALUE, f"FieldPath field names may not start with '$'. Consider using $getField or $setField.")
         if isinstance(direction, Mapping) and "$meta" in direction:

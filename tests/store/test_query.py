@@ -379,7 +379,7 @@ def test_traps(filter, docs, expected) -> None:
     ({"a": {"$in": [{"$gt": 1}]}}, 2), ({"a": {"$size": -1}}, 2), ({"a": {"$size": 1.5}}, 2),
     ({"a": {"$size": "1"}}, 2), ({"a": {"$all": 1}}, 2), ({"a": {"$elemMatch": 1}}, 2),
     ({"$where": "true"}, 238), ({"$text": {"$search": "x"}}, 238), ({"$jsonSchema": {}}, 238),
-    ({"a": {"$near": [0, 0]}}, 238),
+    ({"a": {"$near": [0, 0]}}, 238), ({"a": {"$type": []}}, 9),
 ])
 def test_invalid_or_unsupported_filters(filter, code) -> None:
     with pytest.raises(StoreError) as err:
