@@ -54,7 +54,7 @@ class _Sum:
 
     def __init__(self, expr: Compiled) -> None:
         self.expr = expr
-        self.total = numbers.Summation()
+        self.total = numbers.Summation(accumulator=True)
 
     def add(self, scope: Scope) -> None:
         v = self.expr(scope)

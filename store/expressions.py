@@ -1790,9 +1790,10 @@ def _get_field(operand: Any, collation: Any) -> Compiled:
     def get_field(scope: Scope) -> Any:
         obj = source(scope)
         if nullish(obj):
-            return None if obj is None else MISSING
+            return None
         if not isinstance(obj, Mapping):
-            return MISSING
+            raise StoreError(3041705, "$getField requires 'input' to evaluate to type Object, "
+                             f"but got {_describe(obj)}")
         return obj.get(field, MISSING)
     return get_field
 

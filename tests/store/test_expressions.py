@@ -344,6 +344,15 @@ def test_object_operators():
     assert ev({"$mergeObjects": [{"a": 1, "b": 1}, None, {"b": 2}]}) == {"a": 1, "b": 2}
     assert ev({"$getField": "price.usd"}, {"price.usd": 45}) == 45
     assert ev({"$getField": {"field": "a", "input": {"a": 2}}}) == 2
+    # docs $getField: a field name starting with $ through $literal; a missing field is
+    # missing, a null or missing input gives null, any other non-object is an error
+    assert ev({"$getField": {"$literal": "$price"}}, {"$price": 499.99}) == 499.99
+    assert ev({"$getField": {"field": {"$literal": "$small"}, "input": "$quantity"}},
+              {"quantity": {"$large": 45, "$small": 5}}) == 5
+    assert ev({"$getField": "nope"}, {"a": 1}) is MISSING
+    assert ev({"$getField": {"field": "a", "input": "$nope"}}) is None
+    with pytest.raises(StoreError):
+        ev({"$getField": {"field": "a", "input": 5}})
     assert ev({"$setField": {"field": "a.b", "input": {"x": 1}, "value": 2}}) == \
         {"x": 1, "a.b": 2}
     assert ev({"$setField": {"field": "x", "input": {"x": 1, "y": 2}, "value": "$$REMOVE"}}) == \
