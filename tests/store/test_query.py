@@ -504,8 +504,11 @@ def test_slice_of_embedded_array_in_inclusion_and_exclusion() -> None:
     assert project(doc, {"_id": 0, "details.colors": {"$slice": 1}}) == \
         {"item": "socks", "qty": 100, "details": {"colors": ["blue"], "sizes": ["S", "M", "L"]}}
     assert project({"_id": 1, "a": 5}, {"a": {"$slice": 1}}) == {"_id": 1, "a": 5}
-    with pytest.raises(StoreError):
-        compile_projection({"a": {"$slice": [1, 0]}})
+    # With _id: 1, a find $slice makes an inclusion (projection_parser.cpp computeProjectionType).
+    assert project({"_id": 1, "a": [1, 2], "b": 3}, {"_id": 1, "a": {"$slice": 1}}) == {"_id": 1, "a": [1]}
+    assert project({"_id": 1, "a": [1, 2], "b": 3}, {"_id": 0, "a": {"$slice": 1}}) == {"a": [1], "b": 3}
+    # A $slice that is not find's syntax is the aggregation expression.
+    assert project({"_id": 1, "a": [1, 2, 3]}, {"x": {"$slice": ["$a", 2]}}) == {"_id": 1, "x": [1, 2]}
 
 
 # docs: "$elemMatch (projection)"
@@ -563,7 +566,10 @@ def test_positional_projection() -> None:
     assert project(graded[1], {"grades.$": 1}, matched_filter=elem) == {"_id": 8, "grades": [graded[1]["grades"][0]]}
     with pytest.raises(StoreError) as err:
         project(students[0], {"grades.$": 1}, matched_filter={"semester": 1})
-    assert err.value.code == 2  # the query has no condition on grades
+    assert err.value.code == 51246  # the query has no condition on grades
+    with pytest.raises(StoreError) as err:
+        project(students[0], {"grades.$": 1})
+    assert err.value.code == 51050
     with pytest.raises(StoreError) as err:
         project(students[0], {"grades.$": 1}, matched_filter={"grades": {"$not": {"$gt": 100}}})
     assert err.value.code == 51246
@@ -572,9 +578,11 @@ def test_positional_projection() -> None:
 @pytest.mark.parametrize("projection, code", [
     ({"a": 1, "b": 0}, 31254), ({"a": 0, "b": 1}, 31253), ({"a": 1, "a.b": 1}, 31249),
     ({"a.b": 1, "a": 1}, 31250), ({"a": {}}, 51270), ({"$a": 1}, 16410), ({"a": {"$meta": "textScore"}}, 238),
-    ({"a": 0, "b": {"$elemMatch": {"x": 1}}}, 31253), ({"a": 0, "b": {"$add": [1, 2]}}, 31252),
-    ({"a": {"$slice": [1]}}, 2), ({"a": {"$slice": ["x", 1]}}, 31257), ({"a": {"$slice": [1, "x"]}}, 31258),
-    ({"a": {"$slice": [1, -1]}}, 31259), ({"a": {"$slice": "x"}}, 2), ({"a.$": 1, "b.$": 1}, 2),
+    ({"a": 0, "b": {"$add": [1, 2]}}, 31252), ({"a": 0, "b": "x"}, 31310), ({"b": "x", "a": 0}, 31254),
+    ({"a": {"$slice": [1, 2, 3, 4]}}, 31272), ({"a": {"$slice": "x"}}, 31273),
+    ({"a.$": 1, "b.$": 1}, 31276), ({"a.$": 0}, 31395), ({"a.$": "x"}, 31308), ({"a.$": {"b": 1}}, 31271),
+    ({"a.$.b": 1}, 31394), ({"a": {"$foo": 1}}, 31325), ({"a": {"$elemMatch": 1}}, 31274),
+    ({"a.$": 1, "b": {"$elemMatch": {}}}, 31255), ({"b": {"$elemMatch": {}}, "a.$": 1}, 31256),
 ])
 def test_projection_errors(projection, code) -> None:
     with pytest.raises(StoreError) as err:
@@ -776,3 +784,11 @@ def test_comparison_operators_follow_the_bson_order(value, rhs, op) -> None:
     if isinstance(rhs, (MinKey, MaxKey)) and op == "$eq":
         expected = c == 0
     assert compile_filter({"f": {op: rhs}})({"f": value}) == expected
+
+
+def test_elem_match_in_an_exclusion_projection_stays_in_place() -> None:
+    doc = {"_id": 1, "a": 1, "s": [{"x": 1}, {"x": 2}], "z": 0}
+    assert project(doc, {"a": 0, "s": {"$elemMatch": {"x": 2}}}) == {"_id": 1, "s": [{"x": 2}], "z": 0}
+    assert project(doc, {"a": 0, "s": {"$elemMatch": {"x": 3}}}) == {"_id": 1, "z": 0}
+    # $elemMatch alone (whatever _id says) is an inclusion.
+    assert project(doc, {"_id": 0, "s": {"$elemMatch": {"x": 1}}}) == {"s": [{"x": 1}]}
