@@ -18,6 +18,7 @@ reported as InternalError (code 1) with its message, never as a success.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import itertools
 import os
 import platform
@@ -39,7 +40,7 @@ from .bsonorder import Collation, encode_key
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
 from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
-                      prefix_successor, prepare_insert, prune)
+                      prefix_successor, prepare_insert, prune, duplicate_key_error, view_error)
 
 RAW_CODEC = CODEC.with_options(document_class=RawBSONDocument)
 MAX_BSON_SIZE = 16 * 1024 * 1024
@@ -48,6 +49,7 @@ MAX_WRITE_BATCH = 100_000
 DEFAULT_FIRST_BATCH = 101
 _BATCH_BYTES = MAX_BSON_SIZE - 16 * 1024  # room for the reply's envelope
 _CURSOR_IDLE_S = 600.0
+_MAX_SESSIONS = 10_000
 _START = time.time()
 
 #: Fields every command may carry (driver and session plumbing this standalone server ignores).
@@ -158,6 +160,8 @@ class _PipelineContext:
         coll = session.collection(collection)
         if coll is None:
             return iter(())
+        if coll.is_view:
+            return view_documents(self.engine, self.db, coll, [], None, None)
         return (decode(raw) for _, raw in session.scan(coll))
 
     def write_out(self, collection: str, docs: list[dict]) -> None:
@@ -173,6 +177,13 @@ class _PipelineContext:
                 if "_id" not in doc:
                     doc = {"_id": bson.ObjectId(), **doc}
                 session.insert(coll, doc["_id"], encode(doc), doc)
+
+    def local_sessions(self) -> list[dict]:
+        """``$listLocalSessions``: the logical sessions this server has seen, as MongoDB lists them
+        (``_id: {id, uid}`` where ``uid`` is the SHA-256 of the user name, here always ``""``)."""
+        uid = bson.Binary(hashlib.sha256(b"").digest())
+        return [{"_id": {"id": lsid, "uid": uid}, "lastUse": used}
+                for lsid, used in list(self.engine._sessions.values())]
 
     def merge_into(self, collection: str, docs: list[dict], on: list[str] | str | None, when_matched: Any,
                    when_not_matched: str) -> None:
@@ -213,6 +224,10 @@ class _PipelineContext:
                 old = old if old is not None else decode(raw)
                 if when_matched == "keepExisting":
                     continue
+                if when_matched == "fail":  # what inserting the document into the target would raise
+                    index = "_id_" if fields == ["_id"] else next(
+                        i.name for i in coll.indexes if i.unique and sorted(i.fields) == sorted(fields))
+                    raise duplicate_key_error(coll.ns, index, {f: 1 for f in fields}, list(key.values()))
                 from .aggregate import merge_matched
                 new = merge_matched(old, doc, when_matched)
                 if "_id" in new and not _same_id(new["_id"], old["_id"]):
@@ -237,6 +252,7 @@ class Engine:
         self._cursors: dict[int, Cursor] = {}
         self._cursors_lock = threading.Lock()
         self._connection_ids = itertools.count(1)
+        self._sessions: dict[bytes, tuple[Any, datetime.datetime]] = {}  # lsid id -> (lsid, last use)
         self._scram_auth = None
         if credentials is not None:
             from .auth import ScramVerifier
@@ -258,6 +274,12 @@ class Engine:
                 raise StoreError(errors.COMMAND_NOT_FOUND, f"no such command: '{name}'")
             if not client.authenticated and name not in _NO_AUTH:
                 raise StoreError(errors.UNAUTHORIZED, f"Command {name} requires authentication")
+            lsid = cmd.get("lsid")
+            if isinstance(lsid, dict) and "id" in lsid:
+                self._sessions[bytes(lsid["id"])] = (lsid["id"], _now())
+                if len(self._sessions) > _MAX_SESSIONS:  # forget the least recently used half
+                    for key, _ in sorted(self._sessions.items(), key=lambda kv: kv[1][1])[:_MAX_SESSIONS // 2]:
+                        self._sessions.pop(key, None)
             if "startTransaction" in cmd or "autocommit" in cmd:
                 raise StoreError(errors.ILLEGAL_OPERATION,
                                  "Transaction numbers are only allowed on a replica set member or mongos")
@@ -294,6 +316,12 @@ class Engine:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _now() -> datetime.datetime:
+    """The current UTC time as BSON stores it (naive, millisecond precision)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
 
 def _collection_name(name: str, cmd: dict) -> str:
     value = cmd[name]
@@ -537,6 +565,9 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     """The raw result documents of a ``find`` (lazy unless a sort needs them all)."""
     if coll is None:
         return iter(())
+    if coll.is_view:
+        return (encode(d) for d in view_documents(engine, db, coll, _find_stages(filter_, sort, skip, limit, projection),
+                                                  collation, variables))
     session = engine.store.read(db)
     query, _ = _pure()
     shape = query.compile_projection(projection, collation=collation, variables=variables) if projection else None
@@ -557,6 +588,39 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     if shape is None:
         return (raw for raw, _ in results)
     return (encode(shape(doc if doc is not None else load(raw), filter_)) for raw, doc in results)
+
+
+def view_documents(engine: Engine, db: str, view: Collection, extra: list, collation: Collation | None,
+                   variables: dict | None) -> Iterator[dict]:
+    """The documents of ``view`` (views on views resolved) through the ``extra`` stages."""
+    from .aggregate import run_pipeline
+    pipeline = list(extra)
+    coll: Collection | None = view
+    for _ in range(21):
+        if coll is None or not coll.is_view:
+            break
+        pipeline = list(coll.options.get("pipeline") or []) + pipeline
+        coll = _read_collection(engine, db, coll.options["viewOn"])
+    else:
+        raise StoreError(errors.BAD_VALUE, f"View depth too deep or view cycle detected; maximum depth is 20")
+    docs: Iterable[dict] = () if coll is None else (decode(raw) for _, raw in engine.store.read(db).scan(coll))
+    return run_pipeline(docs, pipeline, _PipelineContext(engine, db), collation=collation, variables=variables)
+
+
+def _find_stages(filter_: dict, sort: dict | None, skip: int, limit: int, projection: dict | None) -> list[dict]:
+    """The aggregation stages that a ``find`` on a view runs (MongoDB rewrites it the same way)."""
+    stages: list[dict] = []
+    if filter_:
+        stages.append({"$match": filter_})
+    if sort:
+        stages.append({"$sort": sort})
+    if skip:
+        stages.append({"$skip": skip})
+    if limit:
+        stages.append({"$limit": limit})
+    if projection:
+        stages.append({"$project": projection})
+    return stages
 
 
 # --- handshake and administration ------------------------------------------------------------
@@ -654,6 +718,13 @@ def cmd_ok(engine, db, cmd, client) -> dict:
     return {"ok": 1.0}
 
 
+def cmd_end_sessions(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    for lsid in cmd.get(next(iter(cmd))) or []:
+        if isinstance(lsid, dict) and "id" in lsid:
+            engine._sessions.pop(bytes(lsid["id"]), None)
+    return {"ok": 1.0}
+
+
 def cmd_logout(engine, db, cmd, client) -> dict:
     if engine.credentials is not None:
         client.authenticated = False
@@ -711,7 +782,17 @@ def cmd_drop_database(engine: Engine, db: str, cmd: dict, client: ClientState) -
     return {"ok": 1.0}
 
 
+def _writable(session: Session, name: str) -> Collection | None:
+    """The collection ``name`` for a write or index command (None if missing; 166 for a view)."""
+    coll = session.collection(name)
+    if coll is not None and coll.is_view:
+        raise view_error(coll)
+    return coll
+
+
 def _collection_info(coll: Collection) -> dict:
+    if coll.is_view:
+        return {"name": coll.name, "type": "view", "options": coll.options, "info": {"readOnly": True}}
     return {"name": coll.name, "type": "collection", "options": coll.options,
             "info": {"readOnly": False, "uuid": bson.Binary(uuid.UUID(coll.tbl[2:]).bytes, 4)},
             "idIndex": ID_INDEX_SPEC}
@@ -741,6 +822,19 @@ def cmd_list_collections(engine: Engine, db: str, cmd: dict, client: ClientState
 def cmd_create(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     name = _collection_name("create", cmd)
     options = {k: v for k, v in cmd.items() if k != "create" and k not in GENERIC_FIELDS}
+    if "viewOn" in options:
+        view_on, pipeline = options.pop("viewOn"), options.pop("pipeline", [])
+        if not isinstance(view_on, str) or not view_on:
+            raise StoreError(errors.TYPE_MISMATCH, "'viewOn' must be a non-empty string")
+        if not isinstance(pipeline, list):
+            raise StoreError(errors.TYPE_MISMATCH, "'pipeline' must be an array")
+        if options:
+            raise not_supported(f"create option(s) {sorted(options)} of a view")
+        from .aggregate import compile_pipeline
+        compile_pipeline(pipeline)  # an invalid pipeline fails now, as in MongoDB
+        with engine.store.write(db) as session:
+            session.create_view(name, view_on, pipeline)
+        return {"ok": 1.0}
     unsupported = set(options) - {"idIndex", "storageEngine", "indexOptionDefaults"}
     if unsupported:
         raise not_supported(f"create option(s) {sorted(unsupported)}")
@@ -759,6 +853,8 @@ def cmd_drop(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
             return {"ok": 1.0}
         n = len(coll.indexes) + 1
         session.drop_collection(name)
+    if coll.is_view:
+        return {"ok": 1.0}
     return {"nIndexesWas": n, "ns": f"{db}.{name}", "ok": 1.0}
 
 
@@ -771,8 +867,11 @@ def cmd_rename_collection(engine: Engine, db: str, cmd: dict, client: ClientStat
     if sdb != tdb:
         raise not_supported("renameCollection across databases")
     with engine.store.write(sdb) as session:
-        if session.collection(sname) is None:
+        source_coll = session.collection(sname)
+        if source_coll is None:
             raise StoreError(errors.NAMESPACE_NOT_FOUND, "source namespace does not exist")
+        if source_coll.is_view:
+            raise view_error(source_coll)
         if session.collection(tname) is not None:
             if not cmd.get("dropTarget"):
                 raise StoreError(errors.NAMESPACE_EXISTS, "target namespace exists")
@@ -798,6 +897,8 @@ def cmd_list_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) ->
     coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
     if coll is None:
         raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns does not exist: {db}.{name}")
+    if coll.is_view:
+        raise view_error(coll)
     specs = [ID_INDEX_SPEC] + [i.spec for i in coll.indexes]
     batch = (cmd.get("cursor") or {}).get("batchSize")
     return engine.open_cursor(f"{db}.{name}", (encode(s) for s in specs),
@@ -839,7 +940,7 @@ def cmd_create_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) 
         raise StoreError(errors.BAD_VALUE, "Must specify at least one index to create")
     parsed = [_index_spec(s) for s in specs]
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         created_collection = coll is None
         if coll is None:
             coll = session.create_collection(name)
@@ -862,7 +963,7 @@ def cmd_drop_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) ->
     name = _collection_name("dropIndexes", cmd)
     target = cmd.get("index")
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         if coll is None:
             raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns not found {db}.{name}")
         before = len(coll.indexes) + 1
@@ -892,12 +993,15 @@ def _stats(session: Session, coll: Collection) -> tuple[int, int]:
 
 
 def cmd_db_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
-    collections = objects = data = indexes = 0
+    collections = views = objects = data = indexes = 0
     if engine.store.exists(db):
         session = engine.store.read(db)
         for name in session.collection_names():
             coll = session.collection(name)
             if coll is None:
+                continue
+            if coll.is_view:
+                views += 1
                 continue
             n, size = _stats(session, coll)
             collections += 1
@@ -905,7 +1009,7 @@ def cmd_db_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
             data += size
             indexes += len(coll.indexes) + 1
     storage = engine.store.size_on_disk(db) if engine.store.exists(db) else 0
-    return {"db": db, "collections": collections, "views": 0, "objects": objects,
+    return {"db": db, "collections": collections, "views": views, "objects": objects,
             "avgObjSize": (data / objects) if objects else 0.0, "dataSize": float(data),
             "storageSize": float(storage), "indexes": indexes, "indexSize": 0.0, "totalSize": float(storage),
             "scaleFactor": 1.0, "ok": 1.0}
@@ -916,6 +1020,8 @@ def cmd_coll_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> d
     coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
     if coll is None:
         raise StoreError(errors.NAMESPACE_NOT_FOUND, f"Collection [{db}.{name}] not found.")
+    if coll.is_view:
+        raise view_error(coll)
     n, size = _stats(engine.store.read(db), coll)
     return {"ns": coll.ns, "count": n, "size": size, "avgObjSize": (size // n) if n else 0,
             "storageSize": size, "nindexes": len(coll.indexes) + 1, "totalIndexSize": 0,
@@ -1024,7 +1130,10 @@ def cmd_count(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     if coll is None:
         return {"n": 0, "ok": 1.0}
     session = engine.store.read(db)
-    if not filter_:
+    if coll.is_view:
+        n = sum(1 for _ in view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
+                                          _collation(cmd), None))
+    elif not filter_:
         n = session.count(coll)
     else:
         n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None))
@@ -1048,8 +1157,17 @@ def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
     if coll is not None:
         query, _ = _pure()
         seen: set = set()
-        for _, raw, doc in matching(engine.store.read(db), coll, filter_, collation, None):
-            for value in query.get_path_values(doc if doc is not None else decode(raw), key):
+        if coll.is_view:
+            docs: Iterable[dict] = view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
+                                                  collation, None)
+        else:
+            reads = _filter_paths(filter_)
+            trie = path_trie([key] + reads) if reads is not None else None
+            load = (lambda raw: decode(prune(raw, trie))) if trie is not None else decode
+            docs = (doc if doc is not None else load(raw)
+                    for _, raw, doc in matching(engine.store.read(db), coll, filter_, collation, None, load=load))
+        for doc in docs:
+            for value in query.get_path_values(doc, key):
                 items = value if isinstance(value, list) else [value]
                 for item in items:
                     marker = _distinct_key(item, collation)
@@ -1086,9 +1204,16 @@ def cmd_aggregate(engine: Engine, db: str, cmd: dict, client: ClientState) -> di
     collation = _collation(cmd)
     from .aggregate import run_pipeline
     ctx = _PipelineContext(engine, db)
+    view = None
     if target == 1 or (isinstance(target, float) and target == 1):
         docs: Iterable[dict] = iter(())
         ns = f"{db}.$cmd.aggregate"
+        if pipeline and isinstance(pipeline[0], dict) and "$listLocalSessions" in pipeline[0]:
+            # server state, so answered here: the sessions this server has seen
+            spec = pipeline[0]["$listLocalSessions"]
+            if not isinstance(spec, dict) or set(spec) - {"allUsers", "users"}:
+                raise StoreError(errors.BAD_VALUE, "$listLocalSessions takes {allUsers: bool} or {users: [...]}")
+            docs, pipeline = ctx.local_sessions(), pipeline[1:]
     else:
         name = _collection_name("aggregate", cmd)
         ns = f"{db}.{name}"
@@ -1097,13 +1222,18 @@ def cmd_aggregate(engine: Engine, db: str, cmd: dict, client: ClientState) -> di
         first_match = pipeline[0].get("$match") if pipeline and isinstance(pipeline[0], dict) else None
         if coll is None:
             docs = iter(())
+        elif coll.is_view:
+            view, docs = coll, iter(())
         elif isinstance(first_match, dict) and "$expr" not in first_match:
             # the first $match only narrows the candidates; run_pipeline applies it again
             docs = (decode(raw) for _, raw in candidates(engine.store.read(db), coll, first_match, collation))
         else:
             docs = (decode(raw) for _, raw in engine.store.read(db).scan(coll))
     writes = any(isinstance(s, dict) and ("$out" in s or "$merge" in s) for s in pipeline)
-    results = run_pipeline(docs, pipeline, ctx, collation=collation, variables=cmd.get("let"))
+    if view is not None:
+        results = view_documents(engine, db, view, pipeline, collation, cmd.get("let"))
+    else:
+        results = run_pipeline(docs, pipeline, ctx, collation=collation, variables=cmd.get("let"))
     if writes:
         list(results)
         return engine.open_cursor(ns, iter(()), first, False)
@@ -1321,7 +1451,7 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     upserted: list[dict] = []
     write_errors: list[dict] = []
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         for i, stmt in enumerate(statements):
             try:
                 if not isinstance(stmt, dict):
@@ -1356,7 +1486,7 @@ def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     n = 0
     write_errors: list[dict] = []
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         for i, stmt in enumerate(statements):
             try:
                 if not isinstance(stmt, dict):
@@ -1417,7 +1547,7 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
         return query_mod.project(doc, fields, matched_filter=query)
 
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         _check_hint(coll, cmd.get("hint"))
         target = None
         if coll is not None:
@@ -1459,7 +1589,7 @@ _HANDLERS: dict[str, Callable[[Engine, str, dict, ClientState], dict]] = {
     "ping": cmd_ping, "buildInfo": cmd_build_info, "buildinfo": cmd_build_info,
     "getParameter": cmd_get_parameter, "getCmdLineOpts": cmd_get_cmd_line_opts, "hostInfo": cmd_host_info,
     "serverStatus": cmd_server_status, "connectionStatus": cmd_connection_status, "getLog": cmd_get_log,
-    "whatsmyuri": cmd_whatsmyuri, "endSessions": cmd_ok, "killSessions": cmd_ok, "killAllSessions": cmd_ok,
+    "whatsmyuri": cmd_whatsmyuri, "endSessions": cmd_end_sessions, "killSessions": cmd_end_sessions, "killAllSessions": cmd_ok,
     "refreshSessions": cmd_ok, "logout": cmd_logout, "saslStart": cmd_sasl_start,
     "saslContinue": cmd_sasl_continue, "listDatabases": cmd_list_databases, "dropDatabase": cmd_drop_database,
     "listCollections": cmd_list_collections, "create": cmd_create, "drop": cmd_drop,

@@ -254,6 +254,16 @@ class Collection:
     def ns(self) -> str:
         return f"{self.db}.{self.name}"
 
+    @property
+    def is_view(self) -> bool:
+        """A view (``options`` holds ``viewOn`` and ``pipeline``; it has no table)."""
+        return not self.tbl
+
+
+def view_error(coll: Collection) -> StoreError:
+    """The error of a write or index operation on a view."""
+    return StoreError(166, f"Namespace {coll.ns} is a view, not a collection", "CommandNotSupportedOnView")
+
 
 ID_INDEX_SPEC = {"v": 2, "key": {"_id": 1}, "name": "_id_"}
 
@@ -429,9 +439,22 @@ class Session:
         self.conn.execute("INSERT INTO _collections VALUES (?, ?, ?)", (name, tbl, encode(options or {})))
         return Collection(self.db, name, tbl, options or {}, [])
 
+    def create_view(self, name: str, view_on: str, pipeline: list) -> None:
+        """Create the view ``name`` of ``view_on`` through ``pipeline`` (NamespaceExists if taken)."""
+        self._check_writable()
+        check_collection_name(name)
+        if self.collection(name) is not None:
+            raise StoreError(errors.NAMESPACE_EXISTS, f"Collection {self.db}.{name} already exists.")
+        self.conn.execute("INSERT INTO _collections VALUES (?, '', ?)",
+                          (name, encode({"viewOn": view_on, "pipeline": pipeline})))
+
     def ensure_collection(self, name: str) -> Collection:
-        """The collection ``name``, created if missing (implicit creation by a write)."""
-        return self.collection(name) or self.create_collection(name)
+        """The collection ``name``, created if missing (implicit creation by a write);
+        CommandNotSupportedOnView (166) if ``name`` is a view."""
+        coll = self.collection(name) or self.create_collection(name)
+        if coll.is_view:
+            raise view_error(coll)
+        return coll
 
     def drop_collection(self, name: str) -> bool:
         """Drop ``name`` and its indexes; False if it did not exist."""
@@ -441,7 +464,8 @@ class Session:
             return False
         for index in coll.indexes:
             self.conn.execute(f'DROP TABLE "{index.tbl}"')
-        self.conn.execute(f'DROP TABLE "{coll.tbl}"')
+        if not coll.is_view:
+            self.conn.execute(f'DROP TABLE "{coll.tbl}"')
         self.conn.execute("DELETE FROM _indexes WHERE coll=?", (name,))
         self.conn.execute("DELETE FROM _collections WHERE name=?", (name,))
         return True

@@ -391,3 +391,20 @@ def test_secondary_index_narrows_without_changing_results(store_db):
     assert after == before and all(before)
     coll.update_many({"k": 3}, {"$set": {"k": 30}})
     assert coll.count_documents({"k": 3}) == 0 and coll.count_documents({"k": 30}) == len(before[0])
+
+
+def test_views_read_through_their_pipeline_and_refuse_writes(store_db):
+    store_db.c.insert_many([{"_id": i, "x": i * 11} for i in range(1, 4)])
+    store_db.create_collection("v", viewOn="c", pipeline=[{"$match": {"_id": {"$gt": 1}}}])
+    store_db.create_collection("vv", viewOn="v", pipeline=[{"$project": {"x": 1}}])
+    assert store_db.v.estimated_document_count() == 2
+    assert store_db.v.count_documents({"x": {"$gt": 25}}) == 1
+    assert list(store_db.vv.find({}, {"_id": 0}).sort("x", -1)) == [{"x": 33}, {"x": 22}]
+    assert sorted(store_db.v.distinct("x")) == [22, 33]
+    kinds = {c["name"]: c["type"] for c in store_db.list_collections()}
+    assert kinds == {"c": "collection", "v": "view", "vv": "view"}
+    with pytest.raises(OperationFailure) as err:
+        store_db.v.insert_one({"_id": 9})
+    assert err.value.code == 166
+    store_db.v.drop()
+    assert "v" not in store_db.list_collection_names()
