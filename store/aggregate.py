@@ -797,7 +797,7 @@ class _ForeignDocuments:
 
     def __init__(self, docs: list[dict]) -> None:
         self.docs = docs
-        self.index: dict[str, dict[bytes, list[int]]] = {}
+        self.index: dict[str, dict[Any, list[int]]] = {}
 
     def matching(self, field: str, values: list[Any], collation: Any) -> list[dict]:
         """The documents whose ``field`` matches one of ``values`` by query equality
@@ -821,6 +821,46 @@ class _ForeignDocuments:
         for v in values:
             positions.update(index.get(encode_key(v), ()))
         return [self.docs[i] for i in sorted(positions) if predicate(self.docs[i])]
+
+    def expression_equal(self, parts: list[str], value: Any, collation: Any) -> list[dict]:
+        """The documents whose aggregation field path ``parts`` is equal (``$eq``, BSON
+        order; missing equals only missing) to ``value``, in collection order."""
+        from .bsonorder import sort_key
+        from .expressions import path_value
+
+        def key(v: Any) -> tuple:
+            return ("missing",) if v is MISSING else ("value", sort_key(v, collation))
+
+        name = "$expr:" + ".".join(parts)
+        index = self.index.get(name)
+        if index is None:
+            index = self.index[name] = {}
+            for i, d in enumerate(self.docs):
+                index.setdefault(key(path_value(d, parts)), []).append(i)
+        return [self.docs[i] for i in index.get(key(value), ())]
+
+
+def _expr_equality(pipeline: Any) -> tuple[list[str], str] | None:
+    """(field path, variable) when the pipeline starts with a $match whose $expr requires
+    ``{$eq: ["$field", "$$variable"]}`` (alone or in a top-level $and), else None."""
+    if not pipeline or not isinstance(pipeline[0], Mapping) or set(pipeline[0]) != {"$match"}:
+        return None
+    match = pipeline[0]["$match"]
+    expr = match.get("$expr") if isinstance(match, Mapping) else None
+    terms = expr["$and"] if isinstance(expr, Mapping) and set(expr) == {"$and"} \
+        and isinstance(expr["$and"], list) else [expr]
+    for term in terms:
+        if not (isinstance(term, Mapping) and set(term) == {"$eq"}
+                and isinstance(term["$eq"], list) and len(term["$eq"]) == 2):
+            continue
+        a, b = term["$eq"]
+        if isinstance(a, str) and a.startswith("$$"):
+            a, b = b, a
+        if isinstance(a, str) and a.startswith("$") and not a.startswith("$$") and \
+                isinstance(b, str) and b.startswith("$$") and "." not in b and \
+                b[2:] not in ("ROOT", "CURRENT", "REMOVE", "NOW"):
+            return split_path(a[1:]), b[2:]
+    return None
 
 
 def _local_values(doc: dict, field: str) -> list[Any]:
@@ -880,6 +920,11 @@ def _lookup(spec: Any, collation: Any) -> Stage:
             check_variable_name(name)
             let_vars.append((name, compile_expression(expr, collation)))
 
+    # {$match: {$expr: {$eq: ["$field", "$$var"]}}} first in the pipeline: look the foreign
+    # documents up by that field's value instead of running the pipeline on all of them (the
+    # $match still runs on the candidates).
+    equality = _expr_equality(pipeline_spec) if local_field is None else None
+
     def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
         foreign = _ForeignDocuments(list(ctx.scan(source)) if source is not None else [])
         for d in docs:
@@ -893,6 +938,9 @@ def _lookup(spec: Any, collation: Any) -> Stage:
                 variables = dict(scope)
                 for name, f in let_vars:
                     variables[name] = f(inner)
+                if equality is not None and equality[1] in variables:
+                    matched = foreign.expression_equal(equality[0], variables[equality[1]],
+                                                       collation)
                 matched = list(_chain(sub_pipeline, iter(matched), ctx, variables))
             else:
                 matched = list(matched)

@@ -516,6 +516,17 @@ def test_lookup_let_pipeline_docs_example():
         [{"warehouse": "A", "instock": 120}, {"warehouse": "B", "instock": 60}],
         [{"warehouse": "A", "instock": 80}],
         [{"warehouse": "A", "instock": 80}]]
+    # the $expr $eq lookup by value keeps $eq's semantics: a missing let variable equals a
+    # missing field only, 1 equals 1.0, and the rest of the $match still applies
+    out = agg([{"_id": "no item"}, {"_id": "x", "item": 1}],
+              [{"$lookup": {"from": "w", "let": {"it": "$item"},
+                            "pipeline": [{"$match": {"$expr": {"$eq": ["$stock_item", "$$it"]},
+                                                     "ok": True}}],
+                            "as": "m"}}],
+              Collections(w=[{"_id": 1, "ok": True}, {"_id": 2, "stock_item": None, "ok": True},
+                             {"_id": 3, "stock_item": 1.0, "ok": True},
+                             {"_id": 4, "stock_item": 1, "ok": False}]))
+    assert [[m["_id"] for m in d["m"]] for d in out] == [[1], [3]]
     # concise syntax (5.0+): localField/foreignField and a pipeline together
     out = agg(orders, [{"$lookup": {"from": "warehouses", "localField": "item",
                                     "foreignField": "stock_item",
