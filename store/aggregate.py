@@ -12,8 +12,9 @@ documents. Stages never modify the documents they receive.
 Stages (https://www.mongodb.com/docs/manual/reference/operator/aggregation-pipeline/):
 ``$match $project $addFields $set $unset $group $sort $limit $skip $unwind $lookup
 $graphLookup $count $facet $replaceRoot $replaceWith $sortByCount $bucket $sample
-$unionWith $documents $out $merge $redact``. Known stages the store does not implement
-(``$setWindowFields``, ``$densify``, ``$fill``, ``$bucketAuto``, ``$geoNear``, …) raise
+$unionWith $documents $out $merge $redact $setWindowFields`` (:mod:`store.windows`).
+Known stages the store does not implement (``$densify``, ``$fill``, ``$bucketAuto``,
+``$geoNear``, …) raise
 StoreError NotImplemented; unknown names raise 40324 as in MongoDB.
 """
 
@@ -53,7 +54,7 @@ class PipelineContext(Protocol):
 Stage = Callable[[Iterable[dict], PipelineContext, Scope], Iterable[dict]]
 
 UNSUPPORTED_STAGES = {
-    "$setWindowFields", "$densify", "$fill", "$bucketAuto", "$geoNear", "$search",
+    "$densify", "$fill", "$bucketAuto", "$geoNear", "$search",
     "$searchMeta", "$vectorSearch", "$collStats", "$indexStats", "$currentOp",
     "$listSessions", "$listLocalSessions", "$planCacheStats", "$changeStream",
     "$changeStreamSplitLargeEvent", "$listSearchIndexes", "$shardedDataDistribution",
@@ -1057,6 +1058,15 @@ def _documents(spec: Any, collation: Any) -> Stage:
                              "of objects")
         return [dict(v) for v in value]
     return run
+
+
+# --- $setWindowFields (store.windows) ------------------------------------------------------
+
+@stage("$setWindowFields")
+def _set_window_fields(spec: Any, collation: Any) -> Stage:
+    from . import windows  # imports this module: loaded on first use
+
+    return windows.build(spec, collation)
 
 
 # --- $facet ----------------------------------------------------------------------------

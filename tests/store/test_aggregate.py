@@ -770,12 +770,109 @@ def test_redact():
     assert out == [{"_id": 1, "level": 1, "b": [{"level": 2, "x": 1}]}]
 
 
+# --- $setWindowFields ----------------------------------------------------------------------
+
+CAKE_SALES = [
+    {"_id": 0, "type": "chocolate", "orderDate": dt.datetime(2020, 5, 18, 14, 10, 30),
+     "state": "CA", "price": 13, "quantity": 120},
+    {"_id": 1, "type": "chocolate", "orderDate": dt.datetime(2021, 3, 20, 11, 30, 5),
+     "state": "WA", "price": 14, "quantity": 140},
+    {"_id": 2, "type": "vanilla", "orderDate": dt.datetime(2021, 1, 11, 6, 31, 15),
+     "state": "CA", "price": 12, "quantity": 145},
+    {"_id": 3, "type": "vanilla", "orderDate": dt.datetime(2020, 2, 8, 13, 13, 23),
+     "state": "WA", "price": 13, "quantity": 104},
+    {"_id": 4, "type": "strawberry", "orderDate": dt.datetime(2019, 5, 18, 16, 9, 1),
+     "state": "CA", "price": 41, "quantity": 162},
+    {"_id": 5, "type": "strawberry", "orderDate": dt.datetime(2019, 1, 8, 6, 12, 3),
+     "state": "WA", "price": 43, "quantity": 134},
+]
+
+
+def test_set_window_fields_documents_windows_docs_examples():
+    # docs $setWindowFields "Cumulative Quantity for Each State": partitions in key order,
+    # each sorted by orderDate
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForState": {
+            "$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}])
+    assert [(d["_id"], d["cumulativeQuantityForState"]) for d in out] == \
+        [(4, 162), (0, 282), (2, 427), (5, 134), (3, 238), (1, 378)]
+    assert out[0] == {**CAKE_SALES[4], "cumulativeQuantityForState": 162}
+    # "Cumulative Quantity for Each Year"
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": {"$year": "$orderDate"}, "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForYear": {
+            "$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}])
+    assert [(d["_id"], d["cumulativeQuantityForYear"]) for d in out] == \
+        [(5, 134), (4, 296), (3, 104), (0, 224), (2, 145), (1, 285)]
+    # "Moving Average Quantity for Each Year": the previous and the current document
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": {"$year": "$orderDate"}, "sortBy": {"orderDate": 1},
+        "output": {"averageQuantity": {"$avg": "$quantity",
+                                       "window": {"documents": [-1, 0]}}}}}])
+    assert [(d["_id"], d["averageQuantity"]) for d in out] == \
+        [(5, 134), (4, 148), (3, 104), (0, 112), (2, 145), (1, 142.5)]
+    # default window: the whole partition; empty windows give 0 for $sum
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "output": {"total": {"$sum": "$quantity"},
+                                            "all": {"$push": "$_id"}}}}])
+    assert {(d["state"], d["total"]) for d in out} == {("CA", 427), ("WA", 378)}
+    assert sorted(out[0]["all"]) == [0, 2, 4]
+    out = agg(CAKE_SALES[:2], [{"$setWindowFields": {
+        "sortBy": {"orderDate": 1},
+        "output": {"next": {"$sum": "$quantity", "window": {"documents": [1, 1]}}}}}])
+    assert [d["next"] for d in out] == [140, 0]
+
+
+def test_set_window_fields_range_rank_shift_docs_examples():
+    # docs $setWindowFields "Range Window ... Quantity for Similar Prices" (within 10)
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"price": 1},
+        "output": {"quantityFromSimilarOrders": {"$sum": "$quantity",
+                                                 "window": {"range": [-10, 10]}}}}}])
+    assert [(d["_id"], d["quantityFromSimilarOrders"]) for d in out] == \
+        [(2, 265), (0, 265), (4, 162), (3, 244), (1, 244), (5, 134)]
+    # "Time Range Window with a Positive Upper Bound": every earlier order and those of the
+    # next 10 months
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"recentOrders": {"$push": "$orderDate",
+                                    "window": {"range": ["unbounded", 10], "unit": "month"}}}}}])
+    ca = [dt.datetime(2019, 5, 18, 16, 9, 1), dt.datetime(2020, 5, 18, 14, 10, 30),
+          dt.datetime(2021, 1, 11, 6, 31, 15)]
+    wa = [dt.datetime(2019, 1, 8, 6, 12, 3), dt.datetime(2020, 2, 8, 13, 13, 23),
+          dt.datetime(2021, 3, 20, 11, 30, 5)]
+    assert [d["recentOrders"] for d in out] == [ca[:1], ca, ca, wa[:1], wa[:2], wa]
+    # docs $rank / $denseRank / $documentNumber: quantity descending per state
+    out = agg(CAKE_SALES + [{"_id": 6, "state": "CA", "quantity": 145}], [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {"rank": {"$rank": {}}, "dense": {"$denseRank": {}},
+                   "n": {"$documentNumber": {}}}}}])
+    assert [(d["_id"], d["rank"], d["dense"], d["n"]) for d in out] == \
+        [(4, 1, 1, 1), (2, 2, 2, 2), (6, 2, 2, 3), (0, 4, 3, 4),
+         (1, 1, 1, 1), (5, 2, 2, 2), (3, 3, 3, 3)]
+    # docs $shift: the next order's quantity, default when there is none
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {"shiftQuantityForState": {"$shift": {"output": "$quantity", "by": 1,
+                                                        "default": "Not available"}}}}}])
+    assert [d["shiftQuantityForState"] for d in out] == \
+        [145, 120, "Not available", 134, 104, "Not available"]
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {"output": {"r": {"$rank": {}}}}}]) \
+        == 5371602
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {
+        "output": {"s": {"$sum": "$quantity", "window": {"documents": [-1, 0]}}}}}]) == 5339901
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {"sortBy": {"price": 1}, "output": {
+        "d": {"$derivative": {"input": "$price"}}}}}]) == 238
+
+
 # --- pipeline-level rules ---------------------------------------------------------------------
 
 def test_invalid_and_unsupported_stages_are_errors_before_any_document():
     assert code_of([], [{"$frob": {}}]) == 40324
     assert code_of([], [{"$match": {}, "$limit": 1}]) == 40323
-    assert code_of([], [{"$setWindowFields": {}}]) == 238
+    assert code_of([], [{"$densify": {"field": "a", "range": {"step": 1, "bounds": "full"}}}]) \
+        == 238
     assert code_of([], [{"$project": {"a": {"$nope": 1}}}]) == 168
     assert code_of([], [{"$match": {"a": {"$nope": 1}}}]) == 2
 
