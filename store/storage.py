@@ -100,8 +100,8 @@ _MISSING = object()
 
 
 def leading_id(raw: bytes) -> Any:
-    """The ``_id`` of a raw document when it is its first field (without decoding the rest),
-    else ``_MISSING``-like ``None`` marker object :data:`NO_ID`."""
+    """The ``_id`` of a raw document when it is its first field, decoding nothing else;
+    :data:`NO_ID` when the first field is not ``_id``."""
     if len(raw) < 9 or raw[4] == 0:
         return NO_ID
     type_byte = raw[4]
@@ -113,7 +113,7 @@ def leading_id(raw: bytes) -> Any:
     return bson.decode(mini, codec_options=CODEC)["_id"]
 
 
-NO_ID = _MISSING
+NO_ID = _MISSING  #: marks a document without ``_id`` (see :func:`leading_id`)
 
 
 def check_id(value: Any) -> None:

@@ -13,6 +13,8 @@ import os
 import random
 import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -408,3 +410,39 @@ def test_views_read_through_their_pipeline_and_refuse_writes(store_db):
     assert err.value.code == 166
     store_db.v.drop()
     assert "v" not in store_db.list_collection_names()
+
+
+def test_server_exits_when_its_parent_dies_and_ignores_sigint(tmp_path):
+    sock_dir = tmp_path / "sock"
+    sock_dir.mkdir(mode=0o700)
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'sf.store.server', '--data-dir', sys.argv[1], '--socket',"
+        " sys.argv[2], '--parent-pid', str(os.getpid())], stdout=subprocess.PIPE, text=True)\n"
+        "print(p.stdout.readline().strip(), p.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, str(tmp_path / "data"), str(sock_dir / "s.sock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        words = parent.stdout.readline().split()  # type: ignore[union-attr]
+        assert words[0] == "ready"
+        server_pid = int(words[2])
+        os.kill(server_pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.kill(server_pid, 0)  # still alive: SIGINT is the parent's business
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(server_pid, signal.SIGKILL)
+            pytest.fail("the server outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
