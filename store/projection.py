@@ -367,7 +367,7 @@ class Projection:
         from .query import compile_filter
 
         prefix = ".".join(array_parts)
-        conditions = _conditions_on(matched_filter, prefix)
+        conditions = _conditions_on(matched_filter, prefix, doc, self.collation)
         if not conditions:
             raise _positional_error()
         predicate = compile_filter({"$and": conditions}, self.collation, self.variables)
@@ -408,18 +408,26 @@ def _positional_path(tree: Mapping[str, Any], prefix: str = "") -> str:
     return ""
 
 
-def _conditions_on(filter: Mapping[str, Any], prefix: str) -> list[dict]:
-    """The positive top-level (and ``$and``) conditions of ``filter`` on ``prefix`` or below.
+def _conditions_on(filter: Mapping[str, Any], prefix: str, doc: Document, collation: Collation | None) -> list[dict]:
+    """The positive conditions of ``filter`` on ``prefix`` or below that decided the match:
+    top-level ones, those of ``$and``, and those of the first ``$or`` branch ``doc`` matches.
 
-    Negations ($ne, $nin, $not, $exists: false) are left out: in MongoDB they never record
-    which array element matched.
+    Negations ($ne, $nin, $not, $exists: false, $nor) are left out: in MongoDB they never
+    record which array element matched.
     """
+    from .query import compile_filter
+
     out = []
     for name, value in filter.items():
         if name == "$and" and isinstance(value, list):
             for sub in value:
                 if isinstance(sub, Mapping):
-                    out += _conditions_on(sub, prefix)
+                    out += _conditions_on(sub, prefix, doc, collation)
+        elif name == "$or" and isinstance(value, list):
+            for sub in value:
+                if isinstance(sub, Mapping) and compile_filter(sub, collation)(doc):
+                    out += _conditions_on(sub, prefix, doc, collation)
+                    break
         elif name == prefix or name.startswith(prefix + "."):
             if isinstance(value, Mapping) and value and next(iter(value)).startswith("$"):
                 value = {op: arg for op, arg in value.items()

@@ -564,6 +564,9 @@ def test_positional_projection() -> None:
         {"_id": 8, "grades": [{"grade": 92, "mean": 88, "std": 8}]}]
     elem = {"grades": {"$elemMatch": {"mean": {"$gt": 70}, "grade": {"$gt": 90}}}}
     assert project(graded[1], {"grades.$": 1}, matched_filter=elem) == {"_id": 8, "grades": [graded[1]["grades"][0]]}
+    # The branch of $or that matched decides.
+    either = {"$or": [{"semester": 9}, {"grades": {"$gt": 88}}]}
+    assert project(students[1], {"grades.$": 1}, matched_filter=either) == {"_id": 2, "grades": [90]}
     with pytest.raises(StoreError) as err:
         project(students[0], {"grades.$": 1}, matched_filter={"semester": 1})
     assert err.value.code == 51246  # the query has no condition on grades
