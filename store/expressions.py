@@ -2288,14 +2288,18 @@ def _unit(name: str, value: Any) -> str:
 
 
 def _week_start(name: str, unit: str, value: Any) -> int:
-    if value is MISSING:
+    # startOfWeek only matters (and is only checked) for the week unit; Sunday by default
+    if unit != "week" or value is MISSING:
         return dates.start_of_week("sunday")
     return dates.start_of_week(value)
 
 
 @named("$dateTrunc", ("date", "unit"), ("binSize", "timezone", "startOfWeek"))
 def _date_trunc(args: dict, collation: Any) -> Any:
-    if any(args[k] is None for k in args) or args["date"] is MISSING:
+    if any(args[k] is None for k in ("date", "unit", "binSize", "timezone")) or \
+            args["date"] is MISSING:
+        return None
+    if args["unit"] == "week" and args["startOfWeek"] is None:
         return None
     ms = dates.to_millis(args["date"])
     if ms is None:
@@ -2336,8 +2340,8 @@ _date_add("$dateSubtract", -1)
 
 @named("$dateDiff", ("startDate", "endDate", "unit"), ("timezone", "startOfWeek"))
 def _date_diff(args: dict, collation: Any) -> Any:
-    if any(args[k] is None for k in args) or any(args[k] is MISSING for k in
-                                                 ("startDate", "endDate", "unit")):
+    if any(nullish(args[k]) for k in ("startDate", "endDate", "unit")) or \
+            args["timezone"] is None or (args["unit"] == "week" and args["startOfWeek"] is None):
         return None
     start, end = dates.to_millis(args["startDate"]), dates.to_millis(args["endDate"])
     if start is None or end is None:

@@ -487,6 +487,34 @@ def test_date_from_string_and_parts():
          "millisecond": 123}
 
 
+def test_date_trunc_docs_examples():
+    # docs $dateTrunc "Truncate Order Dates in a $project Pipeline Stage": two-week bins,
+    # weeks starting on Monday, in Los Angeles time
+    orders = {0: (dt.datetime(2020, 5, 18, 14, 10, 30), dt.datetime(2020, 5, 11, 7)),
+              1: (dt.datetime(2021, 3, 20, 11, 30, 5), dt.datetime(2021, 3, 15, 7)),
+              2: (dt.datetime(2021, 1, 11, 6, 31, 15), dt.datetime(2021, 1, 4, 8)),
+              3: (dt.datetime(2020, 2, 8, 13, 13, 23), dt.datetime(2020, 2, 3, 8)),
+              4: (dt.datetime(2019, 5, 18, 16, 9, 1), dt.datetime(2019, 5, 13, 7)),
+              5: (dt.datetime(2019, 1, 8, 6, 12, 3), dt.datetime(2019, 1, 7, 8))}
+    expr = {"$dateTrunc": {"date": "$orderDate", "unit": "week", "binSize": 2,
+                           "timezone": "America/Los_Angeles", "startOfWeek": "Monday"}}
+    for order_date, truncated in orders.values():
+        assert ev(expr, {"orderDate": order_date}) == truncated
+    # "... in a $group Pipeline Stage": six-month bins from 2000-01-01
+    six = {"$dateTrunc": {"date": "$d", "unit": "month", "binSize": 6}}
+    assert ev(six, {"d": dt.datetime(2020, 5, 18)}) == dt.datetime(2020, 1, 1)
+    assert ev(six, {"d": dt.datetime(2021, 3, 20)}) == dt.datetime(2021, 1, 1)
+    # docs: binSize 2 hours on 2021-03-20T11:30:05Z gives 10:00
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20, 11, 30, 5), "unit": "hour",
+                              "binSize": 2}}) == dt.datetime(2021, 3, 20, 10)
+    # null for a null input, and for a week unit with a null startOfWeek only
+    assert ev({"$dateTrunc": {"date": None, "unit": "day"}}) is None
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20, 11), "unit": "day",
+                              "startOfWeek": None}}) == dt.datetime(2021, 3, 20)
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20), "unit": "week",
+                              "startOfWeek": None}}) is None
+
+
 def test_date_trunc_add_diff():
     d = dt.datetime(2020, 11, 14, 10, 35, 20)
     assert ev({"$dateTrunc": {"date": d, "unit": "month"}}) == dt.datetime(2020, 11, 1)
