@@ -795,3 +795,25 @@ def test_elem_match_in_an_exclusion_projection_stays_in_place() -> None:
     assert project(doc, {"a": 0, "s": {"$elemMatch": {"x": 3}}}) == {"_id": 1, "z": 0}
     # $elemMatch alone (whatever _id says) is an inclusion.
     assert project(doc, {"_id": 0, "s": {"$elemMatch": {"x": 1}}}) == {"s": [{"x": 1}]}
+
+
+# The index contract the storage layer relies on: a document matching {path: x} or {path: {$gt: x}}
+# for a scalar x (not null) has a value among get_path_values(doc, path) that does.
+leaf_values = st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", 1.5, None, True]))
+documents = st.recursive(
+    leaf_values,
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(["a", "b", "0", "1"]), children, max_size=3)),
+    max_leaves=10,
+).map(lambda v: v if isinstance(v, dict) else {"a": v})
+paths = st.lists(st.sampled_from(["a", "b", "0", "1"]), min_size=1, max_size=3).map(".".join)
+
+
+@given(documents, paths, st.sampled_from([0, 1, 2, 3, "a", "b", 1.5, True]), st.sampled_from(["$eq", "$gt", "$lte"]))
+def test_path_values_hold_every_value_a_comparison_can_match(doc, path, x, op) -> None:
+    values = get_path_values(doc, path)
+    for v in values:
+        assert compile_filter({path: {"$eq": v}})(doc)  # each value reached is matched by equality
+    if compile_filter({path: {op: x}})(doc):
+        # ({"v": [v]} tests v as one value: a path expands a leaf array one level only.)
+        assert any(compile_filter({"v": {op: x}})({"v": [v]}) for v in values)
