@@ -14,6 +14,8 @@ import datetime as dt
 
 import pytest
 from bson.decimal128 import Decimal128
+from hypothesis import given
+from hypothesis import strategies as st
 from bson.int64 import Int64
 
 from sf.store.aggregate import WhenMatchedPipeline, merge_matched, run_pipeline
@@ -885,3 +887,37 @@ def test_command_let_variables_and_now():
     out = agg([{"_id": 1, "a": 2}, {"_id": 2, "a": 10}],
               [{"$match": {"$expr": {"$gt": ["$a", "$$limit"]}}}], variables={"limit": 5})
     assert out == [{"_id": 2, "a": 10}]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_INT32 = st.integers(-(2**31), 2**31 - 1)
+_SCALARS = st.one_of(_INT32, st.text(max_size=3), st.none(), st.booleans(),
+                     st.floats(allow_nan=False, allow_infinity=False, width=32))
+
+
+@given(st.lists(st.lists(_SCALARS, max_size=4), max_size=6))
+def test_unwind_then_group_push_rebuilds_the_arrays(arrays):
+    docs = [{"_id": i, "a": a} for i, a in enumerate(arrays)]
+    out = agg(docs, [{"$unwind": "$a"}, {"$group": {"_id": "$_id", "a": {"$push": "$a"}}}])
+    assert {d["_id"]: d["a"] for d in out} == {i: a for i, a in enumerate(arrays) if a}
+
+
+@given(st.lists(_INT32, max_size=30))
+def test_sum_of_int32_values_is_exact_with_mongodb_result_type(values):
+    out = agg([{"v": v} for v in values] + [{"v": "x"}],
+              [{"$group": {"_id": None, "s": {"$sum": "$v"}, "n": {"$count": {}}}}])
+    total = out[0]["s"]
+    assert total == sum(values)
+    fits_int32 = -(2**31) <= sum(values) < 2**31
+    assert type(total) is (int if fits_int32 else Int64)
+    assert out[0]["n"] == len(values) + 1
+
+
+@given(st.dictionaries(st.sampled_from("abcdef"), _SCALARS, min_size=1),
+       st.sets(st.sampled_from("abcdef"), min_size=1, max_size=5))
+def test_inclusion_and_exclusion_of_complementary_fields_agree(doc, fields):
+    doc = {"_id": 0, **doc}
+    included = agg([doc], [{"$project": {f: 1 for f in sorted(fields)}}])
+    excluded = agg([doc], [{"$project": {f: 0 for f in sorted(set("abcdef") - fields)}}])
+    assert included == excluded == [{k: v for k, v in doc.items() if k == "_id" or k in fields}]
