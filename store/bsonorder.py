@@ -69,7 +69,6 @@ RANK_CODE_WITH_SCOPE = 65
 RANK_MAXKEY = 127
 
 
-
 def type_rank(value: Any) -> int:
     """The canonical type rank of ``value`` (lower sorts first); raises StoreError for non-BSON."""
     t = type(value)
