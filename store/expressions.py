@@ -215,6 +215,19 @@ def split_path(path: str) -> list[str]:
     return parts
 
 
+def _variable_path(value: Any, parts: list[str]) -> Any:
+    """``$$var.a.b``: the path in a document, or through an array at the variable itself."""
+    if isinstance(value, list):
+        out = []
+        for element in value:
+            if isinstance(element, Mapping):
+                reached = path_value(element, parts)
+                if reached is not MISSING:
+                    out.append(reached)
+        return out
+    return path_value(value, parts)
+
+
 def path_value(doc: Any, parts: list[str], i: int = 0) -> Any:
     """The value of ``parts[i:]`` in ``doc`` by aggregation field-path rules."""
     value = doc
@@ -247,7 +260,7 @@ def _compile_field_path(text: str) -> Compiled:
         if name == "NOW":
             def now(scope: Scope) -> Any:
                 value = scope.get("NOW") or _now(scope)
-                return path_value(value, parts) if parts else value
+                return _variable_path(value, parts) if parts else value
             return now
         if name in ("CLUSTER_TIME", "SEARCH_META", "USER_ROLES"):
             raise not_supported(f"the variable $${name}")
@@ -257,7 +270,7 @@ def _compile_field_path(text: str) -> Compiled:
                 value = scope[name]
             except KeyError:
                 raise StoreError(17276, f"Use of undefined variable: {name}") from None
-            return path_value(value, parts) if parts else value
+            return _variable_path(value, parts) if parts else value
         return variable
     parts = split_path(text[1:])
     if len(parts) == 1:
@@ -485,7 +498,8 @@ def _let(operand: Any, collation: Any) -> Compiled:
         raise StoreError(FAILED_TO_PARSE, "invalid parameter: expected an object (vars)")
     variables = []
     for name, value in operand["vars"].items():
-        check_variable_name(name)
+        if name != "CURRENT":  # $let may rebind CURRENT (field paths then read it)
+            check_variable_name(name)
         variables.append((name, compile_expression(value, collation)))
     body = compile_expression(operand["in"], collation)
 

@@ -57,6 +57,9 @@ def test_system_variables():
     assert ev("$$ROOT", doc) is doc
     assert ev("$$CURRENT.a.b", doc) == 2
     assert ev("$$REMOVE", doc) is MISSING
+    # a variable holding an array is traversed like a field
+    assert ev({"$let": {"vars": {"v": [{"x": 1}, 2, {"x": 3}]}, "in": "$$v.x"}}) == [1, 3]
+    assert ev({"$let": {"vars": {"CURRENT": "$a"}, "in": "$b"}}, doc) == 2
     now = ev("$$NOW")
     assert isinstance(now, dt.datetime) and now.microsecond % 1000 == 0
     with pytest.raises(StoreError) as err:
