@@ -817,3 +817,14 @@ def test_path_values_hold_every_value_a_comparison_can_match(doc, path, x, op) -
     if compile_filter({path: {op: x}})(doc):
         # ({"v": [v]} tests v as one value: a path expands a leaf array one level only.)
         assert any(compile_filter({"v": {op: x}})({"v": [v]}) for v in values)
+
+
+@pytest.mark.parametrize("pattern, text, found", [
+    # PCRE constructs Python spells differently: \z, \Z, \Q...\E, POSIX classes, named groups.
+    (r"^ab\z", "ab", True), (r"^ab\z", "ab\n", False), (r"^ab\Z", "ab\n", True), (r"^ab\Z", "ab\nc", False),
+    (r"\Q1.5\E", "1x5", False), (r"\Q1.5\E", "1.5", True), (r"^[[:digit:]]+$", "123", True),
+    (r"^[[:alpha:]]+$", "ab1", False), (r"^[^[:space:]]+$", "a b", False), (r"(?<y>\d{4})-\k<y>", "2020-2020", True),
+    (r"(?<=a)b", "ab", True), (r"[]a]", "]", True), (r"\h", "\t", True),
+])
+def test_pcre_patterns(pattern, text, found) -> None:
+    assert ids({"s": {"$regex": pattern}}, [{"_id": 1, "s": text}]) == ([1] if found else [])
