@@ -64,10 +64,16 @@ def _unknown_fields(name: str, cmd: dict, allowed: set[str]) -> None:
             raise StoreError(40415, f"BSON field '{name}.{key}' is an unknown field.")
 
 
+_PURE: tuple = ()
+
+
 def _pure():
     """The pure modules (imported late so that a missing one fails the command, not the server)."""
-    from . import query, update
-    return query, update
+    global _PURE
+    if not _PURE:
+        from . import query, update
+        _PURE = (query, update)
+    return _PURE
 
 
 # --- command decoding ------------------------------------------------------------------------
@@ -1379,13 +1385,14 @@ class _Updater:
         return {"_id": doc_id, **new}
 
 
-def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict) -> bool:
-    """Store ``new`` over ``old``; False (nothing written) when the bytes are the same."""
+def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict
+                   ) -> bytes | None:
+    """Store ``new`` over ``old``: its bytes, or None (nothing written) when they are the same."""
     if new is old:
-        return False
+        return None
     data = encode(new)
     if data == raw:
-        return False
+        return None
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17419, "Resulting document after update is larger than 16777216")
     if coll.indexes:
@@ -1393,10 +1400,11 @@ def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old
             session.replace(coll, k, data, old, new)
     else:
         session.replace(coll, k, data, old, new)
-    return True
+    return data
 
 
-def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
+def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
+    """Insert a document the store built (an upsert); returns its bytes."""
     data = encode(doc)
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17420, "Document to upsert is larger than 16777216")
@@ -1405,40 +1413,105 @@ def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
             session.insert(coll, doc["_id"], data, doc)
     else:
         session.insert(coll, doc["_id"], data, doc)
+    return data
+
+
+class _PointCache:
+    """The documents a bulk write command addresses by ``_id``, read in a few queries up front.
+
+    Statements of the form ``{_id: v}`` / ``{_id: {$in: [...]}}`` then find their document
+    here instead of querying SQLite one by one; every write of the command goes through
+    :meth:`put`, and a statement with any other filter (which may write any document)
+    disables the cache for the rest of the command.
+    """
+
+    def __init__(self) -> None:
+        self.docs: dict[bytes, bytes | None] = {}
+        self.valid = True
+
+    def prefetch(self, session: Session, coll: Collection, keys: set[bytes]) -> None:
+        self.docs = dict.fromkeys(keys)
+        self.docs.update(session.get_many(coll, list(keys)))
+
+    def lookup(self, keys: list[bytes]) -> list[tuple[bytes, bytes]] | None:
+        """``(k, raw)`` of the existing documents among ``keys`` in key order; None if unknown."""
+        if not self.valid:
+            return None
+        docs = self.docs
+        if any(k not in docs for k in keys):
+            return None
+        return [(k, docs[k]) for k in sorted(set(keys)) if docs[k] is not None]  # type: ignore[misc]
+
+    def put(self, k: bytes, raw: bytes) -> None:
+        self.docs[k] = raw
+
+
+_STATEMENT_FIELDS = {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c", "sort"}
 
 
 def _update_one_statement(session: Session, coll: Collection, stmt: dict, variables: dict | None,
-                          ) -> tuple[int, int, Any]:
+                          cache: _PointCache | None = None) -> tuple[int, int, Any]:
     """Run one update statement: ``(matched, modified, upserted_id or NO_ID)``."""
-    _unknown_fields("update.updates", stmt, {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c",
-                                             "sort"})
+    _unknown_fields("update.updates", stmt, _STATEMENT_FIELDS)
     query = stmt.get("q")
     if not isinstance(query, dict):
         raise StoreError(errors.FAILED_TO_PARSE, "BSON field 'update.updates.q' is missing but a required field")
     if "sort" in stmt:
         raise not_supported("update with sort")
-    collation = Collation.from_spec(stmt.get("collation"))
-    statement_vars = dict(variables or {})
+    collation = Collation.from_spec(stmt["collation"]) if "collation" in stmt else None
+    statement_vars = variables
     if isinstance(stmt.get("c"), dict):
-        statement_vars.update(stmt["c"])
-    updater = _Updater(stmt.get("u"), stmt.get("arrayFilters"), collation, statement_vars or None)
+        statement_vars = {**(variables or {}), **stmt["c"]}
+    updater = _Updater(stmt.get("u"), stmt.get("arrayFilters"), collation, statement_vars)
     multi = bool(stmt.get("multi"))
     if multi and updater.replacement:
         raise StoreError(errors.FAILED_TO_PARSE, "multi update is not supported for replacement-style update")
-    _check_hint(coll, stmt.get("hint"))
-    found = matching(session, coll, query, collation, statement_vars or None)
-    targets = list(found) if multi else list(itertools.islice(found, 1))
+    if "hint" in stmt:
+        _check_hint(coll, stmt["hint"])
+    exact = _exact_id_keys(query, collation) if cache is not None and query else None
+    rows = cache.lookup(exact) if exact is not None else None  # type: ignore[union-attr]
+    if rows is not None:
+        targets: list[tuple[bytes, bytes, dict | None]] = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
+    else:
+        if cache is not None:
+            cache.valid = False
+        found = matching(session, coll, query, collation, statement_vars)
+        targets = list(found) if multi else list(itertools.islice(found, 1))
     matched = modified = 0
     for k, raw, doc in targets:
         old = doc if doc is not None else decode(raw)
         new = updater.apply(old, query)
         matched += 1
-        modified += _write_updated(session, coll, k, raw, old, new)
+        data = _write_updated(session, coll, k, raw, old, new)
+        if data is not None:
+            modified += 1
+            if cache is not None:
+                cache.put(k, data)
     if matched or not stmt.get("upsert"):
         return matched, modified, NO_ID
     new = updater.upsert_doc(query)
-    _insert_new(session, coll, new)
+    data = _insert_new(session, coll, new)
+    if cache is not None:
+        cache.put(encode_key(new["_id"]), data)
     return 1, 0, new["_id"]
+
+
+def _point_cache(session: Session, coll: Collection | None, statements: list) -> _PointCache | None:
+    """A :class:`_PointCache` of the ``_id``-addressed statements of a bulk command (None for
+    a command of one statement or when the collection does not exist yet)."""
+    if coll is None or len(statements) < 2:
+        return None
+    keys: set[bytes] = set()
+    for stmt in statements:
+        if isinstance(stmt, dict) and isinstance(stmt.get("q"), dict) and "collation" not in stmt and stmt["q"]:
+            exact = _exact_id_keys(stmt["q"], None)
+            if exact is not None:
+                keys.update(exact)
+    if not keys:
+        return None
+    cache = _PointCache()
+    cache.prefetch(session, coll, keys)
+    return cache
 
 
 def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
@@ -1452,6 +1525,7 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     write_errors: list[dict] = []
     with engine.store.write(db) as session:
         coll = _writable(session, name)
+        cache = _point_cache(session, coll, statements)
         for i, stmt in enumerate(statements):
             try:
                 if not isinstance(stmt, dict):
@@ -1462,7 +1536,8 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                         _Updater(stmt.get("u"), stmt.get("arrayFilters"), None, None)
                         continue
                     coll = session.ensure_collection(name)
-                matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables)
+                    cache = _point_cache(session, coll, statements)
+                matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables, cache)
                 n += matched
                 modified += changed
                 if upserted_id is not NO_ID:

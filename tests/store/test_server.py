@@ -446,3 +446,20 @@ def test_server_exits_when_its_parent_dies_and_ignores_sigint(tmp_path):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_bulk_statements_on_the_same_id_see_each_other(store_db):
+    coll = store_db.c
+    coll.insert_many([{"_id": 1, "n": 0}, {"_id": 2, "n": 0}])
+    result = coll.bulk_write([
+        UpdateOne({"_id": 1}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": 3}, {"$set": {"n": 10}}, upsert=True),
+        UpdateOne({"_id": 3}, {"$inc": {"n": 1}}, upsert=True),
+        UpdateOne({"_id": {"$in": [1, 2]}}, {"$inc": {"n": 100}}),
+        UpdateOne({"n": {"$gte": 11}}, {"$set": {"flag": True}}),  # any filter: cached reads must not go stale
+        UpdateOne({"_id": 3}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": 1}, {"$inc": {"n": 1}}),
+    ], ordered=False)
+    assert (result.matched_count, result.modified_count, result.upserted_count) == (6, 6, 1)
+    assert list(coll.find().sort("_id", 1)) == [
+        {"_id": 1, "n": 102, "flag": True}, {"_id": 2, "n": 0}, {"_id": 3, "n": 12}]
