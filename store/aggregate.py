@@ -12,9 +12,9 @@ documents. Stages never modify the documents they receive.
 Stages (https://www.mongodb.com/docs/manual/reference/operator/aggregation-pipeline/):
 ``$match $project $addFields $set $unset $group $sort $limit $skip $unwind $lookup
 $graphLookup $count $facet $replaceRoot $replaceWith $sortByCount $bucket $sample
-$unionWith $documents $out $merge $redact $setWindowFields`` (:mod:`store.windows`).
-Known stages the store does not implement (``$densify``, ``$fill``, ``$bucketAuto``,
-``$geoNear``, …) raise
+$unionWith $documents $out $merge $redact $setWindowFields`` (:mod:`store.windows`)
+``$bucketAuto`` (without ``granularity``). Known stages the store does not implement
+(``$densify``, ``$fill``, ``$geoNear``, …) raise
 StoreError NotImplemented; unknown names raise 40324 as in MongoDB.
 """
 
@@ -34,6 +34,7 @@ from .errors import BAD_VALUE, DUPLICATE_KEY, FAILED_TO_PARSE, TYPE_MISMATCH, St
     not_supported
 from .expressions import (MISSING, Compiled, Scope, compile_expression, split_path, truthy,
                           type_name)
+from .expressions import compare as compare_values
 
 
 class PipelineContext(Protocol):
@@ -54,7 +55,7 @@ class PipelineContext(Protocol):
 Stage = Callable[[Iterable[dict], PipelineContext, Scope], Iterable[dict]]
 
 UNSUPPORTED_STAGES = {
-    "$densify", "$fill", "$bucketAuto", "$geoNear", "$search",
+    "$densify", "$fill", "$geoNear", "$search",
     "$searchMeta", "$vectorSearch", "$collStats", "$indexStats", "$currentOp",
     "$listSessions", "$listLocalSessions", "$planCacheStats", "$changeStream",
     "$changeStreamSplitLargeEvent", "$listSearchIndexes", "$shardedDataDistribution",
@@ -643,6 +644,81 @@ def _bucket(spec: Any, collation: Any) -> Stage:
 
     def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
         return sort(grouping(docs, ctx, scope), ctx, scope)
+    return run
+
+
+@stage("$bucketAuto")
+def _bucket_auto(spec: Any, collation: Any) -> Stage:
+    if not isinstance(spec, Mapping):
+        raise StoreError(40240, "The argument to $bucketAuto must be an object")
+    for key in spec:
+        if key not in ("groupBy", "buckets", "output", "granularity"):
+            raise StoreError(40245, f"Unrecognized option to $bucketAuto: {key}")
+    if "groupBy" not in spec or "buckets" not in spec:
+        raise StoreError(40246, "$bucketAuto requires 'groupBy' and 'buckets' to be specified")
+    group_by = spec["groupBy"]
+    if not (isinstance(group_by, str) and group_by.startswith("$")) and \
+            not (isinstance(group_by, Mapping) and group_by
+                 and next(iter(group_by)).startswith("$")):
+        raise StoreError(40239, "The $bucketAuto 'groupBy' field must be defined as a "
+                         "$-prefixed path or an expression object")
+    buckets = spec["buckets"]
+    if not numbers.is_number(buckets):
+        raise StoreError(40241, "The $bucketAuto 'buckets' field must be a numeric value")
+    if not numbers.is_integral(buckets):
+        raise StoreError(40242, "The $bucketAuto 'buckets' field must be representable as a "
+                         "32-bit integer")
+    n_buckets = numbers.as_int(buckets)
+    if n_buckets <= 0:
+        raise StoreError(40243, "The $bucketAuto 'buckets' field must be greater than 0, but "
+                         f"found: {n_buckets}")
+    if "granularity" in spec:
+        raise not_supported("$bucketAuto with a granularity")
+    output = spec.get("output", {"count": {"$sum": 1}})
+    if not isinstance(output, Mapping):
+        raise StoreError(40244, "The $bucketAuto 'output' field must be an object")
+    accumulators = [(f, compile_accumulator(f, a, collation)) for f, a in output.items()]
+    value_expr = compile_expression(group_by, collation)
+
+    def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
+        # MongoDB's DocumentSourceBucketAuto::populateBuckets: sort by the groupBy value, fill
+        # each bucket with about n/buckets documents, never split equal values, the last
+        # bucket takes the rest; a bucket's max is the next one's min (the last one's own).
+        from .bsonorder import sort_key
+
+        entries = []
+        for d in docs:
+            inner = _for_doc(scope, d)
+            value = value_expr(inner)
+            entries.append((None if value is MISSING else value, inner))
+        entries.sort(key=lambda e: sort_key(e[0], collation))
+        if not entries:
+            return []
+        size = max(1, int(len(entries) / n_buckets + 0.5))
+        groups: list[list] = []
+        i = 0
+        while i < len(entries) and len(groups) < n_buckets:
+            if len(groups) == n_buckets - 1:
+                groups.append(entries[i:])
+                break
+            j = min(i + size, len(entries))
+            while j < len(entries) and compare_values(entries[j - 1][0], entries[j][0],
+                                                      collation) == 0:
+                j += 1
+            groups.append(entries[i:j])
+            i = j
+        out = []
+        for k, group in enumerate(groups):
+            high = groups[k + 1][0][0] if k + 1 < len(groups) else group[-1][0]
+            doc: dict = {"_id": {"min": group[0][0], "max": high}}
+            for field, acc in accumulators:
+                state = acc.new(None, scope)
+                for _, inner in group:
+                    state.add(inner)
+                value = state.result()
+                doc[field] = None if value is MISSING else value
+            out.append(doc)
+        return out
     return run
 
 

@@ -670,6 +670,61 @@ def test_bucket_docs_example():
     assert code_of([{}], [{"$bucket": {"groupBy": "$y", "boundaries": [2, 1]}}]) == 40194
 
 
+ARTWORK = [
+    {"_id": 1, "title": "The Pillars of Society", "artist": "Grosz", "year": 1926,
+     "price": Decimal128("199.99"), "dimensions": {"height": 39, "width": 21, "units": "in"}},
+    {"_id": 2, "title": "Melancholy III", "artist": "Munch", "year": 1902,
+     "price": Decimal128("280.00"), "dimensions": {"height": 49, "width": 32, "units": "in"}},
+    {"_id": 3, "title": "Dancer", "artist": "Miro", "year": 1925,
+     "price": Decimal128("76.04"), "dimensions": {"height": 25, "width": 20, "units": "in"}},
+    {"_id": 4, "title": "The Great Wave off Kanagawa", "artist": "Hokusai",
+     "price": Decimal128("167.30"), "dimensions": {"height": 24, "width": 36, "units": "in"}},
+    {"_id": 5, "title": "The Persistence of Memory", "artist": "Dali", "year": 1931,
+     "price": Decimal128("483.00"), "dimensions": {"height": 20, "width": 24, "units": "in"}},
+    {"_id": 6, "title": "Composition VII", "artist": "Kandinsky", "year": 1913,
+     "price": Decimal128("385.00"), "dimensions": {"height": 30, "width": 46, "units": "in"}},
+    {"_id": 7, "title": "The Scream", "artist": "Munch",
+     "price": Decimal128("159.00"), "dimensions": {"height": 24, "width": 18, "units": "in"}},
+    {"_id": 8, "title": "Blue Flower", "artist": "O'Keefe", "year": 1918,
+     "price": Decimal128("118.42"), "dimensions": {"height": 24, "width": 20, "units": "in"}},
+]
+
+
+def test_bucket_auto_docs_examples():
+    # docs $bucketAuto "Multi-Faceted Aggregation" on the artwork collection
+    out = agg(ARTWORK, [{"$facet": {
+        "price": [{"$bucketAuto": {"groupBy": "$price", "buckets": 4}}],
+        "year": [{"$bucketAuto": {"groupBy": "$year", "buckets": 3,
+                                  "output": {"count": {"$sum": 1}, "years": {"$push": "$year"}}}}],
+        "area": [{"$bucketAuto": {"groupBy": {"$multiply": ["$dimensions.height",
+                                                            "$dimensions.width"]},
+                                  "buckets": 4,
+                                  "output": {"count": {"$sum": 1},
+                                             "titles": {"$push": "$title"}}}}]}}])
+    assert out == [{
+        "area": [
+            {"_id": {"min": 432, "max": 500}, "count": 3,
+             "titles": ["The Scream", "The Persistence of Memory", "Blue Flower"]},
+            {"_id": {"min": 500, "max": 864}, "count": 2,
+             "titles": ["Dancer", "The Pillars of Society"]},
+            {"_id": {"min": 864, "max": 1568}, "count": 2,
+             "titles": ["The Great Wave off Kanagawa", "Composition VII"]},
+            {"_id": {"min": 1568, "max": 1568}, "count": 1, "titles": ["Melancholy III"]}],
+        "price": [
+            {"_id": {"min": Decimal128("76.04"), "max": Decimal128("159.00")}, "count": 2},
+            {"_id": {"min": Decimal128("159.00"), "max": Decimal128("199.99")}, "count": 2},
+            {"_id": {"min": Decimal128("199.99"), "max": Decimal128("385.00")}, "count": 2},
+            {"_id": {"min": Decimal128("385.00"), "max": Decimal128("483.00")}, "count": 2}],
+        "year": [
+            {"_id": {"min": None, "max": 1913}, "count": 3, "years": [1902]},
+            {"_id": {"min": 1913, "max": 1926}, "count": 3, "years": [1913, 1918, 1925]},
+            {"_id": {"min": 1926, "max": 1931}, "count": 2, "years": [1926, 1931]}]}]
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "$a", "buckets": 0}}]) == 40243
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "a", "buckets": 2}}]) == 40239
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "$a", "buckets": 2,
+                                           "granularity": "R5"}}]) == 238
+
+
 def test_sort_by_count_docs_example():
     # docs $sortByCount example: tags of exhibits
     exhibits = [
