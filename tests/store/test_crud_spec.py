@@ -111,6 +111,8 @@ def test_unknown_arguments_are_runner_errors():
         operation_kwargs("find", {"filter": {}, "noSuchOption": 1})
     with pytest.raises(RunnerError):
         operation_kwargs("noSuchOperation", {})
+    with pytest.raises(RunnerError):
+        operation_kwargs("findOneAndUpdate", {"filter": {}, "update": {}, "returnDocument": "Later"})
 
 
 def test_known_failures_exist():

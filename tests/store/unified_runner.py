@@ -415,8 +415,10 @@ def operation_kwargs(name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         raise RunnerError(f"{name}: arguments {sorted(unknown)} not supported by this runner")
     kwargs = {_ARGS[name][k]: v for k, v in arguments.items()}
     if "return_document" in kwargs:
-        after = kwargs["return_document"] == "After"
-        kwargs["return_document"] = ReturnDocument.AFTER if after else ReturnDocument.BEFORE
+        choices = {"Before": ReturnDocument.BEFORE, "After": ReturnDocument.AFTER}
+        if kwargs["return_document"] not in choices:
+            raise RunnerError(f"{name}: returnDocument {kwargs['return_document']!r} is invalid")
+        kwargs["return_document"] = choices[kwargs["return_document"]]
     if "requests" in kwargs:
         kwargs["requests"] = [_bulk_model(r) for r in kwargs["requests"]]
     if isinstance(kwargs.get("sort"), Mapping) and name != "updateOne" and name != "replaceOne":
