@@ -1315,10 +1315,10 @@ def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
         todo = prepared
         if ordered and write_errors:
             todo = [p for p in prepared if p[0] < write_errors[0]["index"]]
-        if not coll.indexes and todo:
+        if todo and not any(index.unique for index in coll.indexes):
             try:
                 with _savepoint(session, "bulk"):
-                    session.insert_many(coll, [(doc_id, data) for _, doc_id, data, _ in todo])
+                    session.insert_many(coll, [(doc_id, data, doc) for _, doc_id, data, doc in todo])
                 n = len(todo)
                 todo = []
             except sqlite3.IntegrityError:

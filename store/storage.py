@@ -560,15 +560,24 @@ class Session:
             for index in coll.indexes:
                 self._add_index_keys(coll, index, k, doc)
 
-    def insert_many(self, coll: Collection, items: list[tuple[Any, bytes]]) -> None:
-        """Insert documents of a collection without secondary indexes in one statement.
+    def insert_many(self, coll: Collection, items: list[tuple[Any, bytes, dict | None]]) -> None:
+        """Insert ``(_id, raw, decoded or None)`` documents in one statement per table.
 
-        Raises ``sqlite3.IntegrityError`` (without telling which) on any duplicate: the caller
+        Only for collections without unique secondary indexes. Raises
+        ``sqlite3.IntegrityError`` (without telling which) on a duplicate ``_id``: the caller
         runs it inside a savepoint and falls back to :meth:`insert` one by one.
         """
         self._check_writable()
-        self.conn.executemany(f'INSERT INTO "{coll.tbl}" VALUES (?, ?)',
-                              [(encode_key(doc_id), raw) for doc_id, raw in items])
+        if any(index.unique for index in coll.indexes):
+            raise RuntimeError("insert_many is for collections without unique secondary indexes")
+        rows = [(encode_key(doc_id), raw) for doc_id, raw, _ in items]
+        self.conn.executemany(f'INSERT INTO "{coll.tbl}" VALUES (?, ?)', rows)
+        if coll.indexes:
+            docs = [doc if doc is not None else decode(raw) for _, raw, doc in items]
+            for index in coll.indexes:
+                self.conn.executemany(f'INSERT OR IGNORE INTO "{index.tbl}" VALUES (?, ?, ?)',
+                                      [(key, k, int(aux)) for (k, _), doc in zip(rows, docs)
+                                       for key, aux, _ in index.keys(doc)])
 
     def replace(self, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict) -> None:
         """Store ``raw`` (the encoding of ``new``) in place of the document ``old`` at key ``k``."""

@@ -393,6 +393,14 @@ def test_secondary_index_narrows_without_changing_results(store_db):
     assert after == before and all(before)
     coll.update_many({"k": 3}, {"$set": {"k": 30}})
     assert coll.count_documents({"k": 3}) == 0 and coll.count_documents({"k": 30}) == len(before[0])
+    more = [{"_id": 1000 + i, "k": i % 7, "tags": [i % 3]} for i in range(50)]
+    coll.insert_many(more)  # indexed as they are inserted
+    assert [d["_id"] for d in coll.find({"k": 3})] == [d["_id"] for d in more if d["k"] == 3]
+    assert [d["_id"] for d in coll.find({"tags": 2, "_id": {"$gte": 1000}})] == \
+        [d["_id"] for d in more if 2 in d["tags"]]
+    coll.delete_many({"k": {"$in": [1, 2]}})
+    assert coll.count_documents({"k": {"$in": [1, 2]}}) == 0
+    assert coll.count_documents({"k": 4}) == len([d for d in docs + more if d["k"] == 4])
 
 
 def test_views_read_through_their_pipeline_and_refuse_writes(store_db):
