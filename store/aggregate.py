@@ -12,9 +12,9 @@ documents. Stages never modify the documents they receive.
 Stages (https://www.mongodb.com/docs/manual/reference/operator/aggregation-pipeline/):
 ``$match $project $addFields $set $unset $group $sort $limit $skip $unwind $lookup
 $graphLookup $count $facet $replaceRoot $replaceWith $sortByCount $bucket $sample
-$unionWith $documents $out $merge $redact $setWindowFields`` (:mod:`store.windows`)
-``$bucketAuto`` (without ``granularity``). Known stages the store does not implement
-(``$densify``, ``$fill``, ``$geoNear``, …) raise
+$unionWith $documents $out $merge $redact $bucketAuto`` (without ``granularity``) and, in
+:mod:`store.windows`, ``$setWindowFields $fill $densify``. Known stages the store does not
+implement (``$geoNear``, ``$search``, ``$collStats``, …) raise
 StoreError NotImplemented; unknown names raise 40324 as in MongoDB.
 """
 
@@ -55,7 +55,7 @@ class PipelineContext(Protocol):
 Stage = Callable[[Iterable[dict], PipelineContext, Scope], Iterable[dict]]
 
 UNSUPPORTED_STAGES = {
-    "$densify", "$fill", "$geoNear", "$search",
+    "$geoNear", "$search",
     "$searchMeta", "$vectorSearch", "$collStats", "$indexStats", "$currentOp",
     "$listSessions", "$listLocalSessions", "$planCacheStats", "$changeStream",
     "$changeStreamSplitLargeEvent", "$listSearchIndexes", "$shardedDataDistribution",
@@ -1136,13 +1136,27 @@ def _documents(spec: Any, collation: Any) -> Stage:
     return run
 
 
-# --- $setWindowFields (store.windows) ------------------------------------------------------
+# --- $setWindowFields, $fill, $densify (store.windows) ------------------------------
 
 @stage("$setWindowFields")
 def _set_window_fields(spec: Any, collation: Any) -> Stage:
     from . import windows  # imports this module: loaded on first use
 
     return windows.build(spec, collation)
+
+
+@stage("$fill")
+def _fill(spec: Any, collation: Any) -> Stage:
+    from . import windows
+
+    return windows.build_fill(spec, collation)
+
+
+@stage("$densify")
+def _densify(spec: Any, collation: Any) -> Stage:
+    from . import windows
+
+    return windows.build_densify(spec, collation)
 
 
 # --- $facet ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The ``$setWindowFields`` stage: accumulators over windows of sorted partitions, ranks,
-``$shift`` and ``$locf``.
+"""The window and gap-filling stages: ``$setWindowFields`` (accumulators over windows of
+sorted partitions, ranks, ``$shift``, ``$locf``, ``$linearFill``), ``$fill`` and ``$densify``.
 
 Semantics follow the MongoDB 7.0 page
 (https://www.mongodb.com/docs/manual/reference/operator/aggregation/setWindowFields/):
@@ -11,8 +11,13 @@ the current document, a ``range`` window (one ascending numeric or date ``sortBy
 ``unit`` for dates) takes the documents whose sort value lies within the bounds; the default
 window is the whole partition. Empty windows give 0 for ``$sum``/``$count``, ``[]`` for
 ``$push``/``$addToSet`` and null otherwise. ``$derivative``, ``$integral``,
-``$expMovingAvg``, ``$linearFill``, ``$covariancePop`` and ``$covarianceSamp`` are not
-implemented (StoreError NotImplemented).
+``$expMovingAvg``, ``$covariancePop`` and ``$covarianceSamp`` are not implemented (StoreError
+NotImplemented).
+
+``$fill`` is MongoDB's rewrite into ``$setWindowFields`` (``method``) and ``$addFields`` with
+``$ifNull`` (``value``). ``$densify`` adds, per partition of ``partitionByFields``, a document
+holding only the partition fields and the densified field for every step of the range that
+no document has (https://www.mongodb.com/docs/manual/reference/operator/aggregation/densify/).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from .errors import FAILED_TO_PARSE, StoreError, not_supported
 from .expressions import MISSING, Scope, compare, compile_expression, nullish, split_path
 
 _RANK_OPERATORS = ("$rank", "$denseRank", "$documentNumber")
-_UNSUPPORTED = ("$derivative", "$integral", "$expMovingAvg", "$linearFill", "$covariancePop",
+_UNSUPPORTED = ("$derivative", "$integral", "$expMovingAvg", "$covariancePop",
                 "$covarianceSamp", "$median", "$percentile")
 
 
@@ -49,9 +54,9 @@ class _Output:
         if self.name in _UNSUPPORTED:
             raise not_supported(f"the window function {self.name}")
         self.kind = "accumulator"
-        if self.name in _RANK_OPERATORS or self.name in ("$shift", "$locf"):
+        if self.name in _RANK_OPERATORS or self.name in ("$shift", "$locf", "$linearFill"):
             self.kind = self.name
-            if window is not None and self.name != "$locf":
+            if window is not None:
                 raise StoreError(5371601, f"{self.name} does not accept a 'window' field")
             if self.name in _RANK_OPERATORS:
                 if operand != {}:
@@ -63,6 +68,9 @@ class _Output:
             elif self.name == "$shift":
                 self._parse_shift(operand, collation, sort_by)
             else:
+                if self.name == "$linearFill" and (not sort_by or len(sort_by) != 1):
+                    raise StoreError(605001, "$linearFill requires a sortBy with exactly one "
+                                     "field")
                 self.expr = compile_expression(operand, collation)
         else:
             self.accumulator = compile_accumulator(field, {self.name: operand}, collation)
@@ -239,6 +247,8 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
             else:
                 out.append(output.default)
         return out
+    if output.kind == "$linearFill":
+        return _linear_fill(output, rows, scope, sort_by)
     if output.kind == "$locf":
         out, last = [], None
         for row in rows:
@@ -274,3 +284,210 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
 
 def _copy(value: Any) -> Any:
     return copy.copy(value) if isinstance(value, (list, dict)) else value
+
+
+def _linear_fill(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping) -> list[Any]:
+    """``$linearFill``: a null or missing value between two numbers is interpolated along
+    the (numeric or date) sortBy value; before the first or after the last number it stays
+    null."""
+    parts = split_path(next(iter(sort_by)))
+    xs = []
+    for row in rows:
+        x = get_path(row, parts)
+        if dates.is_date(x):
+            x = dates.to_millis(x)
+        elif not numbers.is_number(x):
+            raise StoreError(605001, "$linearFill requires the sortBy field to be a number or a "
+                             f"date, found {x!r}")
+        xs.append(numbers.to_float(x))
+    if len(set(xs)) != len(xs):
+        raise StoreError(6050106, "There can be no repeated values in the sort field")
+    ys = []
+    for row in rows:
+        y = output.expr(_for_doc(scope, row))
+        if not nullish(y) and not numbers.is_number(y):
+            raise StoreError(605001, f"$linearFill only fills numbers, found {y!r}")
+        ys.append(None if nullish(y) else y)
+    out: list[Any] = list(ys)
+    known = [i for i, y in enumerate(ys) if y is not None]
+    for a, b in zip(known, known[1:]):
+        slope = (numbers.to_float(ys[b]) - numbers.to_float(ys[a])) / (xs[b] - xs[a])
+        for i in range(a + 1, b):
+            out[i] = numbers.to_float(ys[a]) + slope * (xs[i] - xs[a])
+    return out
+
+
+def build_fill(spec: Any, collation: Any) -> Stage:
+    """``$fill``: ``value`` outputs become ``$ifNull``, ``method`` outputs ``$locf`` or
+    ``$linearFill`` of a ``$setWindowFields`` over the same partitions and sort."""
+    if not isinstance(spec, Mapping):
+        raise StoreError(FAILED_TO_PARSE, "$fill must be an object")
+    for key in spec:
+        if key not in ("partitionBy", "partitionByFields", "sortBy", "output"):
+            raise StoreError(40415, f"BSON field '$fill.{key}' is an unknown field.")
+    if "partitionBy" in spec and "partitionByFields" in spec:
+        raise StoreError(6050204, "Maximum one of 'partitionBy' and 'partitionByFields' can be "
+                         "specified in '$fill'")
+    output = spec.get("output")
+    if not isinstance(output, Mapping) or not output:
+        raise StoreError(40414, "BSON field '$fill.output' is missing but a required field")
+    partition = spec.get("partitionBy")
+    if "partitionByFields" in spec:
+        fields = spec["partitionByFields"]
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise StoreError(FAILED_TO_PARSE, "'partitionByFields' must be an array of strings")
+        partition = {f"_{i}": "$" + f for i, f in enumerate(fields)}
+    window_outputs: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for field, how in output.items():
+        if not isinstance(how, Mapping) or len(how) != 1 or \
+                next(iter(how)) not in ("value", "method"):
+            raise StoreError(6050203, "Exactly one of 'value' and 'method' must be specified "
+                             f"for the $fill output field '{field}'")
+        if "value" in how:
+            values[field] = {"$ifNull": ["$" + field, how["value"]]}
+        elif how["method"] == "locf":
+            window_outputs[field] = {"$locf": "$" + field}
+        elif how["method"] == "linear":
+            window_outputs[field] = {"$linearFill": "$" + field}
+        else:
+            raise StoreError(6050202, f"Method must be either 'linear' or 'locf', found "
+                             f"{how['method']!r}")
+    stages: list[Stage] = []
+    if window_outputs:
+        window_spec: dict[str, Any] = {"output": window_outputs}
+        if partition is not None:
+            window_spec["partitionBy"] = partition
+        if "sortBy" in spec:
+            window_spec["sortBy"] = spec["sortBy"]
+        stages.append(build(window_spec, collation))
+    elif "sortBy" in spec:
+        stages.append(_sort(spec["sortBy"], collation))
+    if values:
+        from .aggregate import _STAGES
+
+        stages.append(_STAGES["$addFields"](values, collation))
+
+    def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
+        for s in stages:
+            docs = s(docs, ctx, scope)
+        return docs
+    return run
+
+
+def build_densify(spec: Any, collation: Any) -> Stage:
+    """``$densify``: documents for the missing steps of ``field`` in each partition."""
+    if not isinstance(spec, Mapping):
+        raise StoreError(FAILED_TO_PARSE, "$densify must be an object")
+    for key in spec:
+        if key not in ("field", "partitionByFields", "range"):
+            raise StoreError(40415, f"BSON field '$densify.{key}' is an unknown field.")
+    field = spec.get("field")
+    if not isinstance(field, str) or not field:
+        raise StoreError(40414, "BSON field '$densify.field' is missing but a required field")
+    if field.startswith("$"):
+        raise StoreError(5733600, "Cannot densify field that begins with '$'")
+    field_parts = split_path(field)
+    partition_fields = spec.get("partitionByFields", [])
+    if not isinstance(partition_fields, list) or \
+            not all(isinstance(f, str) and f and not f.startswith("$") for f in partition_fields):
+        raise StoreError(8993000, "$densify partitionByFields must be field names")
+    partition_parts = [split_path(f) for f in partition_fields]
+    rng = spec.get("range")
+    if not isinstance(rng, Mapping) or "step" not in rng or "bounds" not in rng:
+        raise StoreError(40414, "BSON field '$densify.range' needs 'step' and 'bounds'")
+    step, unit, bounds = rng["step"], rng.get("unit"), rng["bounds"]
+    if not numbers.is_number(step) or numbers.to_float(step) <= 0:
+        raise StoreError(5733401, "the step parameter in a range statement must be a strictly "
+                         "positive numeric value")
+    if unit is not None:
+        if unit not in dates.UNITS:
+            raise StoreError(FAILED_TO_PARSE, f"unknown time unit value: {unit}")
+        if not numbers.is_integral(step):
+            raise StoreError(5733412, "The step parameter in a range satement must be a whole "
+                             "number when densifying a date range")
+    if bounds not in ("full", "partition") and not (isinstance(bounds, list)
+                                                    and len(bounds) == 2):
+        raise StoreError(5946800, "Bounds must be 'full', 'partition' or an array of two values")
+
+    def value_at(start: Any, k: int) -> Any:
+        if unit is None:
+            return _add_numbers(start, numbers.multiply([k, step]))
+        return dates.from_millis(dates.add(dates.to_millis(start), unit,
+                                           k * numbers.as_int(step), dates.parse_timezone(None)))
+
+    def check(value: Any) -> None:
+        if unit is None and not numbers.is_number(value):
+            raise StoreError(5733201, "Densify field type must be numeric when no unit is given")
+        if unit is not None and not dates.is_date(value):
+            raise StoreError(5733201, "Densify field type must be a date when a unit is given")
+
+    if isinstance(bounds, list):
+        for b in bounds:
+            check(b)
+
+    def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
+        from .bsonorder import sort_key
+
+        passthrough: list[dict] = []
+        partitions: dict[bytes, tuple[list, list[dict]]] = {}
+        for d in docs:
+            value = get_path(d, field_parts)
+            if nullish(value):
+                passthrough.append(d)
+                continue
+            check(value)
+            key_values = [get_path(d, p) for p in partition_parts]
+            key = sort_key(key_values, collation)
+            partitions.setdefault(key, (key_values, []))[1].append(d)
+        yield from passthrough
+        everything = [get_path(d, field_parts) for _, rows in partitions.values() for d in rows]
+        for key_values, rows in partitions.values():
+            present = {sort_key(get_path(d, field_parts)) for d in rows}
+            own = [get_path(d, field_parts) for d in rows]
+            if bounds == "full":
+                low, high = _min(everything), _max(everything)
+            elif bounds == "partition":
+                low, high = _min(own), _max(own)
+            else:
+                low, high = bounds
+            # steps from the lower bound up to the upper bound, excluded (with "full" and
+            # "partition" the upper bound is an existing value, never added)
+            added = []
+            k = 0
+            while True:
+                value = value_at(low, k)
+                if compare(value, high) >= 0:
+                    break
+                if len(added) >= _MAX_DENSIFY:
+                    raise StoreError(5897900, f"$densify would generate more than "
+                                     f"{_MAX_DENSIFY} documents")
+                if sort_key(value) not in present:
+                    new: dict = {}
+                    for parts, v in zip(partition_parts, key_values):
+                        if v is not MISSING:
+                            new = set_path(new, parts, v)
+                    added.append(set_path(new, field_parts, value))
+                k += 1
+            merged = sorted(rows + added, key=lambda d: sort_key(get_path(d, field_parts)))
+            yield from merged
+    return run
+
+
+_MAX_DENSIFY = 500_000  # MongoDB's internalQueryMaxAllowedDensifyDocs
+
+
+def _min(values: list) -> Any:
+    best = values[0]
+    for v in values[1:]:
+        if compare(v, best) < 0:
+            best = v
+    return best
+
+
+def _max(values: list) -> Any:
+    best = values[0]
+    for v in values[1:]:
+        if compare(v, best) > 0:
+            best = v
+    return best

@@ -923,13 +923,86 @@ def test_set_window_fields_range_rank_shift_docs_examples():
         "d": {"$derivative": {"input": "$price"}}}}}]) == 238
 
 
+def test_fill_docs_examples():
+    # docs $fill "Fill Missing Field Values with a Constant Value": filled fields appended
+    sales = [{"date": dt.datetime(2022, 2, 2), "bootsSold": 10, "sandalsSold": 20,
+              "sneakersSold": 12},
+             {"date": dt.datetime(2022, 2, 3), "bootsSold": 7, "sneakersSold": 18},
+             {"date": dt.datetime(2022, 2, 4), "sneakersSold": 5}]
+    out = agg(sales, [{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0},
+                                            "sneakersSold": {"value": 0}}}}])
+    assert out == [sales[0], {**sales[1], "sandalsSold": 0},
+                   {**sales[2], "bootsSold": 0, "sandalsSold": 0}]
+    assert list(out[2]) == ["date", "sneakersSold", "bootsSold", "sandalsSold"]
+    # "... with Linear Interpolation"
+    hours = [dt.datetime(2021, 3, 8, h) for h in range(9, 15)]
+    stock = [{"time": hours[0], "price": 500}, {"time": hours[1]},
+             {"time": hours[2], "price": 515}, {"time": hours[3]}, {"time": hours[4]},
+             {"time": hours[5], "price": 485}]
+    out = agg(stock[::-1], [{"$fill": {"sortBy": {"time": 1},
+                                       "output": {"price": {"method": "linear"}}}}])
+    assert [(d["time"], d["price"]) for d in out] == \
+        list(zip(hours, [500, 507.5, 515, 505, 495, 485]))
+    assert code_of([{"t": 1, "v": 1}, {"t": 1}], [{"$fill": {"sortBy": {"t": 1}, "output": {
+        "v": {"method": "linear"}}}}]) == 6050106
+    # "... Based on the Last Observed Value", per restaurant
+    reviews = [("Joe's Pizza", 8, 90), ("Sally's Deli", 8, 75), ("Joe's Pizza", 9, 92),
+               ("Sally's Deli", 9, None), ("Joe's Pizza", 10, None), ("Sally's Deli", 10, 68),
+               ("Joe's Pizza", 11, 93), ("Sally's Deli", 11, None)]
+    docs = [{"date": dt.datetime(2021, 3, day), "restaurant": r,
+             **({"score": score} if score is not None else {})} for r, day, score in reviews]
+    out = agg(docs, [{"$fill": {"sortBy": {"date": 1},
+                                "partitionBy": {"restaurant": "$restaurant"},
+                                "output": {"score": {"method": "locf"}}}}])
+    assert [(d["restaurant"], d["date"].day, d["score"]) for d in out] == [
+        ("Joe's Pizza", 8, 90), ("Joe's Pizza", 9, 92), ("Joe's Pizza", 10, 92),
+        ("Joe's Pizza", 11, 93), ("Sally's Deli", 8, 75), ("Sally's Deli", 9, 75),
+        ("Sally's Deli", 10, 68), ("Sally's Deli", 11, 68)]
+
+
+def test_densify_docs_examples():
+    # docs $densify "Densify Time Series Data": hourly between the bounds (upper excluded)
+    weather = [{"timestamp": dt.datetime(2021, 5, 18, h), "temp": t}
+               for h, t in ((0, 12), (4, 11), (8, 11), (12, 12))]
+    out = agg(weather, [{"$densify": {"field": "timestamp", "range": {
+        "step": 1, "unit": "hour",
+        "bounds": [dt.datetime(2021, 5, 18, 0), dt.datetime(2021, 5, 18, 8)]}}}])
+    assert [(d["timestamp"].hour, d.get("temp")) for d in out] == [
+        (0, 12), (1, None), (2, None), (3, None), (4, 11), (5, None), (6, None), (7, None),
+        (8, 11), (12, 12)]
+    assert out[1] == {"timestamp": dt.datetime(2021, 5, 18, 1)}
+    # "Densify the Full Range of Values" per variety, and "... within Each Partition"
+    coffee = [{"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+              {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+              {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+              {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+              {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029}]
+
+    def altitudes(bounds):
+        out = agg(coffee, [{"$densify": {"field": "altitude", "partitionByFields": ["variety"],
+                                         "range": {"bounds": bounds, "step": 200}}}])
+        return {v: sorted((d["altitude"], "score" in d) for d in out if d["variety"] == v)
+                for v in ("Arabica Typica", "Gesha")}
+
+    full = altitudes("full")
+    assert full["Arabica Typica"] == [(600, True), (750, True), (800, False), (950, True),
+                                      (1000, False), (1200, False), (1400, False), (1600, False)]
+    assert full["Gesha"] == [(600, False), (800, False), (1000, False), (1200, False),
+                             (1250, True), (1400, False), (1600, False), (1700, True)]
+    partition = altitudes("partition")
+    assert partition["Arabica Typica"] == [(600, True), (750, True), (800, False), (950, True)]
+    assert partition["Gesha"] == [(1250, True), (1450, False), (1650, False), (1700, True)]
+    assert code_of(coffee, [{"$densify": {"field": "altitude", "range": {
+        "bounds": "full", "step": 1, "unit": "hour"}}}]) == 5733201
+
+
 # --- pipeline-level rules ---------------------------------------------------------------------
 
 def test_invalid_and_unsupported_stages_are_errors_before_any_document():
     assert code_of([], [{"$frob": {}}]) == 40324
     assert code_of([], [{"$match": {}, "$limit": 1}]) == 40323
-    assert code_of([], [{"$densify": {"field": "a", "range": {"step": 1, "bounds": "full"}}}]) \
-        == 238
+    assert code_of([], [{"$geoNear": {"near": [0, 0], "distanceField": "d"}}]) == 238
+    assert code_of([], [{"$search": {"text": {"query": "x", "path": "a"}}}]) == 238
     assert code_of([], [{"$project": {"a": {"$nope": 1}}}]) == 168
     assert code_of([], [{"$match": {"a": {"$nope": 1}}}]) == 2
 
