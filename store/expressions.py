@@ -790,6 +790,94 @@ _unary_number("$log10", _float_fn("$log10", math.log10,
                                   "positive number"), 28765)
 
 
+def _trig(name: str, fn: Callable[[float], float],
+          domain: tuple[float, float, bool, bool] | None = None) -> None:
+    """A trigonometric operator: a double result (a Decimal128 for a decimal input, computed
+    in double precision); null/missing gives null; NaN gives NaN; out of domain is an
+    error. ``domain`` is (low, high, low_inclusive, high_inclusive)."""
+
+    @simple(name, 1)
+    def run(values: list, collation: Any) -> Any:
+        v = values[0]
+        if nullish(v):
+            return None
+        if not numbers.is_number(v):
+            raise StoreError(28765, f"{name} only supports numeric types, not {_describe(v)}")
+        x = numbers.to_float(v)
+        if not math.isnan(x) and domain is not None:
+            low, high, low_in, high_in = domain
+            if x < low or x > high or (x == low and not low_in) or (x == high and not high_in):
+                bounds = f"{'[' if low_in else '('}{low:g},{high:g}{']' if high_in else ')'}"
+                raise StoreError(50989, f"cannot apply {name} to {x:g}, value must be in "
+                                 f"{bounds}")
+        result = fn(x) if not math.isnan(x) else math.nan
+        if numbers.kind(v) == numbers.DECIMAL:
+            return numbers.make_decimal(numbers.to_decimal(result))
+        return result
+
+
+_INF = math.inf
+_trig("$sin", math.sin, (-_INF, _INF, False, False))
+_trig("$cos", math.cos, (-_INF, _INF, False, False))
+_trig("$tan", math.tan, (-_INF, _INF, False, False))
+_trig("$asin", math.asin, (-1.0, 1.0, True, True))
+_trig("$acos", math.acos, (-1.0, 1.0, True, True))
+_trig("$atan", math.atan)
+_trig("$sinh", math.sinh)
+_trig("$cosh", math.cosh)
+_trig("$tanh", math.tanh)
+_trig("$asinh", math.asinh)
+_trig("$acosh", math.acosh, (1.0, _INF, True, True))
+_trig("$atanh", math.atanh, (-1.0, 1.0, True, True))
+_trig("$degreesToRadians", math.radians)
+_trig("$radiansToDegrees", math.degrees)
+
+
+@simple("$atan2", 2)
+def _atan2(values: list, collation: Any) -> Any:
+    nums = _numeric_args("$atan2", values, 51044)
+    if nums is None:
+        return None
+    result = math.atan2(numbers.to_float(nums[0]), numbers.to_float(nums[1]))
+    if numbers.DECIMAL in (numbers.kind(nums[0]), numbers.kind(nums[1])):
+        return numbers.make_decimal(numbers.to_decimal(result))
+    return result
+
+
+def _bitwise(name: str, combine: Callable[[int, int], int]) -> None:
+    @simple(name)
+    def run(values: list, collation: Any) -> Any:
+        if any(nullish(v) for v in values):
+            return None
+        result = -1 if name == "$bitAnd" else 0
+        widest = numbers.INT32
+        for v in values:
+            k = numbers.kind(v)
+            if k not in (numbers.INT32, numbers.INT64):
+                raise StoreError(28663, f"{name} only supports int and long operands, not "
+                                 f"{_describe(v)}")
+            widest = max(widest, k)
+            result = combine(result, int(v))
+        return numbers.make_int(result, widest)
+
+
+_bitwise("$bitAnd", lambda a, b: a & b)
+_bitwise("$bitOr", lambda a, b: a | b)
+_bitwise("$bitXor", lambda a, b: a ^ b)
+
+
+@simple("$bitNot", 1)
+def _bit_not(values: list, collation: Any) -> Any:
+    v = values[0]
+    if nullish(v):
+        return None
+    k = numbers.kind(v)
+    if k not in (numbers.INT32, numbers.INT64):
+        raise StoreError(28663, f"$bitNot only supports int and long operands, not "
+                         f"{_describe(v)}")
+    return numbers.make_int(~int(v), k)
+
+
 @simple("$log", 2)
 def _log(values: list, collation: Any) -> Any:
     nums = _numeric_args("$log", values, 28756)

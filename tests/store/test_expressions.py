@@ -158,6 +158,27 @@ def test_unary_math():
     assert ev({"$abs": None}) is None
 
 
+def test_trigonometry_and_bitwise():
+    # docs $sin/$degreesToRadians examples: a double; a decimal input gives a decimal
+    assert ev({"$sin": {"$degreesToRadians": 30}}) == pytest.approx(0.5)
+    assert ev({"$radiansToDegrees": math.pi}) == pytest.approx(180.0)
+    assert type(ev({"$cos": Decimal128("0")})) is Decimal128
+    assert ev({"$atan2": [1, 1]}) == pytest.approx(math.pi / 4)
+    assert ev({"$acos": None}) is None
+    with pytest.raises(StoreError) as err:
+        ev({"$acos": 2})
+    assert err.value.code == 50989
+    with pytest.raises(StoreError):
+        ev({"$sin": float("inf")})
+    # docs $bitAnd / $bitOr / $bitNot: int operands give an int, a long makes a long
+    assert same(ev({"$bitAnd": [0b1100, 0b1010]}), 0b1000)
+    assert same(ev({"$bitOr": [0b1100, Int64(0b0011)]}), Int64(0b1111))
+    assert same(ev({"$bitXor": [5, 3]}), 6)
+    assert same(ev({"$bitNot": 0}), -1)
+    with pytest.raises(StoreError):
+        ev({"$bitAnd": [1, 1.0]})
+
+
 def test_round_half_to_even_and_trunc():
     # docs $round: "rounds to the nearest even value" at .5; docs examples 19.25 → 19.2 etc.
     assert same(ev({"$round": [19.25, 1]}), 19.2)
