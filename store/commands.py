@@ -188,7 +188,9 @@ class _PipelineContext:
         """``$listLocalSessions``: the logical sessions this server has seen, as MongoDB lists them
         (``_id: {id, uid}`` where ``uid`` is the SHA-256 of the user name, here always ``""``)."""
         uid = bson.Binary(hashlib.sha256(b"").digest())
-        return [{"_id": {"id": lsid, "uid": uid}, "lastUse": used}
+        return [{"_id": {"id": lsid, "uid": uid},
+                 "lastUse": datetime.datetime.fromtimestamp(int(used * 1000) / 1000, datetime.timezone.utc
+                                                            ).replace(tzinfo=None)}
                 for lsid, used in list(self.engine._sessions.values())]
 
     def merge_into(self, collection: str, docs: list[dict], on: list[str] | str | None, when_matched: Any,
@@ -258,7 +260,7 @@ class Engine:
         self._cursors: dict[int, Cursor] = {}
         self._cursors_lock = threading.Lock()
         self._connection_ids = itertools.count(1)
-        self._sessions: dict[bytes, tuple[Any, datetime.datetime]] = {}  # lsid id -> (lsid, last use)
+        self._sessions: dict[bytes, tuple[Any, float]] = {}  # lsid id -> (lsid, last use)
         self._scram_auth = None
         if credentials is not None:
             from .auth import ScramVerifier
@@ -282,7 +284,7 @@ class Engine:
                 raise StoreError(errors.UNAUTHORIZED, f"Command {name} requires authentication")
             lsid = cmd.get("lsid")
             if isinstance(lsid, dict) and "id" in lsid:
-                self._sessions[bytes(lsid["id"])] = (lsid["id"], _now())
+                self._sessions[bytes(lsid["id"])] = (lsid["id"], time.time())
                 if len(self._sessions) > _MAX_SESSIONS:  # forget the least recently used half
                     for key, _ in sorted(self._sessions.items(), key=lambda kv: kv[1][1])[:_MAX_SESSIONS // 2]:
                         self._sessions.pop(key, None)
@@ -322,12 +324,6 @@ class Engine:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-def _now() -> datetime.datetime:
-    """The current UTC time as BSON stores it (naive, millisecond precision)."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
 
 def _collection_name(name: str, cmd: dict) -> str:
     value = cmd[name]

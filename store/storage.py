@@ -330,6 +330,7 @@ class Store:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.writer_lock = threading.RLock()
         self._local = threading.local()
+        self._existing: set[str] = set()
 
     # connections
 
@@ -338,7 +339,13 @@ class Store:
         return self.data_dir / f"{db}.sqlite3"
 
     def exists(self, db: str) -> bool:
-        return self.path(db).exists()
+        """Whether ``db``'s file exists (files are never deleted while the server runs)."""
+        if db in self._existing:
+            return True
+        if self.path(db).exists():
+            self._existing.add(db)
+            return True
+        return False
 
     def connection(self, db: str) -> sqlite3.Connection:
         """This thread's connection to ``db``'s file (created, 0600, on first use)."""
