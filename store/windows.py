@@ -22,6 +22,7 @@ no document has (https://www.mongodb.com/docs/manual/reference/operator/aggregat
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -98,6 +99,7 @@ class _Window:
         self.lower: Any = "unbounded"
         self.upper: Any = "unbounded"
         self.unit: str | None = None
+        self._cache: tuple[list[dict], list[int], list[bytes]] | None = None
         if spec is None:
             return
         if not isinstance(spec, Mapping) or not spec:
@@ -145,23 +147,25 @@ class _Window:
             hi = n - 1 if self.upper == "unbounded" else i + (0 if self.upper == "current"
                                                               else numbers.as_int(self.upper))
             return range(max(lo, 0), min(hi, n - 1) + 1)
+        from .bsonorder import sort_key
+
+        if self._cache is None or self._cache[0] is not rows:
+            # the rows are sorted ascending on the one sortBy field: bisect the sort keys of
+            # the rows whose value is in the window's domain (numbers, or dates with a unit)
+            domain = [j for j, row in enumerate(rows)
+                      if self._in_domain(get_path(row, self.sort_parts))]
+            keys = [sort_key(get_path(rows[j], self.sort_parts)) for j in domain]
+            self._cache = (rows, domain, keys)
+        _, domain, keys = self._cache
         value = get_path(rows[i], self.sort_parts)
         if not self._in_domain(value):
             raise StoreError(5429413, "Invalid range: Expected the sortBy field to be a "
                              f"{'date' if self.unit else 'number'}, but it was {value!r}")
-        lower = None if self.lower == "unbounded" else self._shifted(value, self.lower)
-        upper = None if self.upper == "unbounded" else self._shifted(value, self.upper)
-        out = []
-        for j, row in enumerate(rows):
-            v = get_path(row, self.sort_parts)
-            if not self._in_domain(v):
-                continue
-            if lower is not None and compare(v, lower) < 0:
-                continue
-            if upper is not None and compare(v, upper) > 0:
-                continue
-            out.append(j)
-        return out
+        lo = 0 if self.lower == "unbounded" else \
+            bisect.bisect_left(keys, sort_key(self._shifted(value, self.lower)))
+        hi = len(keys) if self.upper == "unbounded" else \
+            bisect.bisect_right(keys, sort_key(self._shifted(value, self.upper)))
+        return domain[lo:hi]
 
     def _in_domain(self, value: Any) -> bool:
         return dates.is_date(value) if self.unit else numbers.is_number(value)
