@@ -531,15 +531,23 @@ def _inclusion_paths(projection: dict) -> list[str] | None:
 
 
 def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callable[[bytes], dict]:
-    """How to decode a candidate: only the paths an inclusion projection, the filter and the
-    sort read (a small part of a large document), or the whole document."""
-    if not projection:
+    """How to decode a candidate: only the paths that the filter, the sort and an inclusion
+    projection read (a small part of a large document), or the whole document when one of
+    them may read anything. Without a projection the decoded document only serves to match
+    and sort: the stored bytes are what goes out."""
+    reads = _filter_paths(filter_) if filter_ else []
+    if reads is None:
         return decode
-    wanted = _inclusion_paths(projection)
-    reads = _filter_paths(filter_)
-    if wanted is None or reads is None:
+    wanted: list[str] = []
+    if projection:
+        inclusion = _inclusion_paths(projection)
+        if inclusion is None:
+            return decode
+        wanted = inclusion
+    paths = wanted + reads + (list(sort) if sort else [])
+    if not paths:
         return decode
-    trie = path_trie(wanted + reads + (list(sort) if sort else []))
+    trie = path_trie(paths)
     return lambda raw: decode(prune(raw, trie))
 
 
@@ -1138,7 +1146,7 @@ def cmd_count(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     elif not filter_:
         n = session.count(coll)
     else:
-        n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None))
+        n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None, load=_loader(None, filter_, None)))
     n = max(0, n - skip)
     if limit:
         n = min(n, limit)
@@ -1575,7 +1583,7 @@ def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                 _check_hint(coll, stmt.get("hint"))
                 if coll is None:
                     continue
-                found = matching(session, coll, query, collation, variables)
+                found = matching(session, coll, query, collation, variables, load=_loader(None, query, None))
                 keys = [k for k, _, _ in (itertools.islice(found, 1) if limit == 1 else found)]
                 for k in keys:
                     session.delete(coll, k)

@@ -471,3 +471,19 @@ def test_bulk_statements_on_the_same_id_see_each_other(store_db):
     assert (result.matched_count, result.modified_count, result.upserted_count) == (6, 6, 1)
     assert list(coll.find().sort("_id", 1)) == [
         {"_id": 1, "n": 102, "flag": True}, {"_id": 2, "n": 0}, {"_id": 3, "n": 12}]
+
+
+def test_filters_sorts_and_counts_on_nested_fields_of_large_documents(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "value": {"key": f"{i % 13:03d}", "big": ["x" * 100] * 20, "n": {"m": i % 4}},
+             "other": {"deep": list(range(30))}} for i in range(120)]
+    coll.insert_many(docs)
+    got = list(coll.find({"value.key": {"$gte": "005", "$lt": "008"}, "value.n.m": {"$ne": 1}})
+                .sort([("value.key", -1), ("_id", 1)]))
+    expected = sorted((d for d in docs if "005" <= d["value"]["key"] < "008" and d["value"]["n"]["m"] != 1),
+                      key=lambda d: (-int(d["value"]["key"]), d["_id"]))
+    assert got == expected
+    assert coll.count_documents({"value.n.m": 2}) == sum(1 for d in docs if d["value"]["n"]["m"] == 2)
+    assert coll.delete_many({"other.deep": 29, "value.n.m": 3}).deleted_count == \
+        sum(1 for d in docs if d["value"]["n"]["m"] == 3)
+    assert coll.count_documents({}) == sum(1 for d in docs if d["value"]["n"]["m"] != 3)
