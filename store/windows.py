@@ -99,7 +99,7 @@ class _Window:
         self.lower: Any = "unbounded"
         self.upper: Any = "unbounded"
         self.unit: str | None = None
-        self._cache: tuple[list[dict], list[int], list[bytes]] | None = None
+        self._cache: tuple[list[dict], list[int], list[tuple]] | None = None
         if spec is None:
             return
         if not isinstance(spec, Mapping) or not spec:
@@ -147,8 +147,7 @@ class _Window:
             hi = n - 1 if self.upper == "unbounded" else i + (0 if self.upper == "current"
                                                               else numbers.as_int(self.upper))
             return range(max(lo, 0), min(hi, n - 1) + 1)
-        from .bsonorder import sort_key
-
+        sort_key = self._key
         if self._cache is None or self._cache[0] is not rows:
             # the rows are sorted ascending on the one sortBy field: bisect the sort keys of
             # the rows whose value is in the window's domain (numbers, or dates with a unit)
@@ -166,6 +165,18 @@ class _Window:
         hi = len(keys) if self.upper == "unbounded" else \
             bisect.bisect_right(keys, sort_key(self._shifted(value, self.upper)))
         return domain[lo:hi]
+
+    def _key(self, value: Any) -> tuple:
+        """An exact ordering key of a number (Python compares int, float and Decimal
+        exactly; NaN sorts first as in MongoDB) or of a date (its milliseconds)."""
+        if self.unit:
+            return (1, dates.to_millis(value))
+        if numbers.kind(value) == numbers.DECIMAL:
+            d = value.to_decimal()
+            return (0, 0) if d.is_nan() else (1, d)
+        if value != value:  # NaN
+            return (0, 0)
+        return (1, value)
 
     def _in_domain(self, value: Any) -> bool:
         return dates.is_date(value) if self.unit else numbers.is_number(value)
