@@ -74,8 +74,13 @@ INVALID_PIPELINE_OPERATOR = 168
 CONVERSION_FAILURE = 241
 
 
-def _error(code: int, message: str) -> StoreError:
-    return StoreError(code, message)
+_CODE_NAMES = {INVALID_PIPELINE_OPERATOR: "InvalidPipelineOperator",
+               CONVERSION_FAILURE: "ConversionFailure"}
+
+
+def _error(code: int, message: str, code_name: str | None = None) -> StoreError:
+    """A StoreError with MongoDB's code name for the codes this module names."""
+    return StoreError(code, message, code_name or _CODE_NAMES.get(code))
 
 
 # ---------------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ def operator(name: str) -> _Op:
     except KeyError:
         if name in _UNSUPPORTED:
             raise not_supported(f"the expression operator {name}") from None
-        raise StoreError(INVALID_PIPELINE_OPERATOR, f"Unrecognized expression '{name}'") from None
+        raise _error(INVALID_PIPELINE_OPERATOR, f"Unrecognized expression '{name}'") from None
 
 
 _UNSUPPORTED = {"$function", "$accumulator", "$meta", "$toHashedIndexKey", "$median",
@@ -1054,7 +1059,7 @@ def to_string(value: Any) -> str:
     if dates.is_date(value):
         return dates.format_date(dates.to_millis(value), "%Y-%m-%dT%H:%M:%S.%LZ",
                                  dates.parse_timezone(None))
-    raise StoreError(CONVERSION_FAILURE, f"Unsupported conversion from {type_name(value)} to "
+    raise _error(CONVERSION_FAILURE, f"Unsupported conversion from {type_name(value)} to "
                      "string in $convert with no onError value")
 
 
@@ -1965,7 +1970,7 @@ def convert(value: Any, to: str) -> Any:
     src = type_name(value)
 
     def fail(detail: str = "") -> StoreError:
-        return StoreError(CONVERSION_FAILURE, f"Unsupported conversion from {src} to {to} in "
+        return _error(CONVERSION_FAILURE, f"Unsupported conversion from {src} to {to} in "
                           f"$convert with no onError value{detail}", "ConversionFailure")
 
     if to == "string":
@@ -1987,30 +1992,30 @@ def convert(value: Any, to: str) -> Any:
             return wrap(1 if value else 0)
         if src in ("int", "long"):
             if not low <= value <= high:
-                raise StoreError(CONVERSION_FAILURE, f"Conversion would overflow target type in "
+                raise _error(CONVERSION_FAILURE, f"Conversion would overflow target type in "
                                  f"$convert with no onError value: {value}", "ConversionFailure")
             return wrap(int(value))
         if src in ("double", "decimal"):
             d = numbers.to_decimal(value) if src == "decimal" else value
             if (src == "double" and not math.isfinite(value)) or \
                     (src == "decimal" and not d.is_finite()):
-                raise StoreError(CONVERSION_FAILURE, "Attempt to convert NaN or infinity value "
+                raise _error(CONVERSION_FAILURE, "Attempt to convert NaN or infinity value "
                                  f"to integer type in $convert with no onError value: {value}",
                                  "ConversionFailure")
             truncated = int(d)
             if not low <= truncated <= high:
-                raise StoreError(CONVERSION_FAILURE, f"Conversion would overflow target type in "
+                raise _error(CONVERSION_FAILURE, f"Conversion would overflow target type in "
                                  f"$convert with no onError value: {value}", "ConversionFailure")
             return wrap(truncated)
         if src == "date" and to == "long":
             return Int64(dates.to_millis(value))
         if src == "string":
             if not re.fullmatch(r"[+-]?\d+", value):
-                raise StoreError(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
+                raise _error(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
                                  "$convert with no onError value", "ConversionFailure")
             number = int(value)
             if not low <= number <= high:
-                raise StoreError(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
+                raise _error(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
                                  "$convert with no onError value: Overflow",
                                  "ConversionFailure")
             return wrap(number)
@@ -2024,7 +2029,7 @@ def convert(value: Any, to: str) -> Any:
             d = value.to_decimal()
             f = float(d)
             if d.is_finite() and math.isinf(f):
-                raise StoreError(CONVERSION_FAILURE, "Conversion would overflow target type in "
+                raise _error(CONVERSION_FAILURE, "Conversion would overflow target type in "
                                  f"$convert with no onError value: {value}", "ConversionFailure")
             return f
         if src == "date":
@@ -2050,7 +2055,7 @@ def convert(value: Any, to: str) -> Any:
                     raise ValueError(value)
                 return numbers.make_decimal(Decimal(value.strip()))
             except (ValueError, ArithmeticError):
-                raise StoreError(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
+                raise _error(CONVERSION_FAILURE, f"Failed to parse number '{value}' in "
                                  "$convert with no onError value", "ConversionFailure") from None
         raise fail()
     if to == "date":
@@ -2059,7 +2064,7 @@ def convert(value: Any, to: str) -> Any:
         if src in ("long", "double", "decimal"):
             d = numbers.to_decimal(value)
             if not d.is_finite():
-                raise StoreError(CONVERSION_FAILURE, "Conversion would overflow target type in "
+                raise _error(CONVERSION_FAILURE, "Conversion would overflow target type in "
                                  f"$convert with no onError value: {value}", "ConversionFailure")
             return dates.from_millis(int(d))
         if src in ("timestamp", "objectId"):
@@ -2072,7 +2077,7 @@ def convert(value: Any, to: str) -> Any:
             return value
         if src == "string":
             if not re.fullmatch(r"[0-9a-fA-F]{24}", value):
-                raise StoreError(CONVERSION_FAILURE, f"Failed to parse objectId '{value}' in "
+                raise _error(CONVERSION_FAILURE, f"Failed to parse objectId '{value}' in "
                                  "$convert with no onError value: Invalid string length for "
                                  "parsing to OID, expected 24 but found "
                                  f"{len(value)}", "ConversionFailure")
@@ -2089,7 +2094,7 @@ def _parse_double(text: str) -> float:
                       "nan": math.nan, "+nan": math.nan, "-nan": math.nan}
     if text.lower() in special_values:
         return special_values[text.lower()]
-    raise StoreError(CONVERSION_FAILURE, f"Failed to parse number '{text}' in $convert with no "
+    raise _error(CONVERSION_FAILURE, f"Failed to parse number '{text}' in $convert with no "
                      "onError value", "ConversionFailure")
 
 
@@ -2293,7 +2298,7 @@ def _date_from_string(operand: Any, collation: Any) -> Compiled:
             return compiled["onNull"](scope) if "onNull" in compiled else None
         try:
             if type(text) is not str:
-                raise StoreError(CONVERSION_FAILURE, f"$dateFromString requires that "
+                raise _error(CONVERSION_FAILURE, f"$dateFromString requires that "
                                  f"'dateString' be a string, found: {_describe(text)} with "
                                  f"value {text!r}", "ConversionFailure")
             if fmt is not MISSING and type(fmt) is not str:
