@@ -25,13 +25,14 @@ import socketserver
 import stat
 import sys
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from . import errors, wire
+import bson
+
+from . import wire
 from .commands import Engine, decode_command
 from .errors import StoreError
 from .storage import Store
@@ -52,6 +53,8 @@ def _process(engine: Engine, request: wire.Request, client) -> bytes | None:
         reply = engine.run(db, cmd, client)
     except StoreError as exc:
         reply = exc.to_reply()
+    except bson.errors.InvalidBSON as exc:
+        reply = StoreError(22, f"invalid BSON in the request: {exc}", "InvalidBSON").to_reply()
     except Exception as exc:  # a bug: report it to the client and the log, never as success
         traceback.print_exc(file=sys.stderr)
         reply = {"ok": 0.0, "errmsg": f"internal error: {type(exc).__name__}: {exc}", "code": 1,
