@@ -32,8 +32,8 @@ from . import numbers
 from .accumulators import compile_accumulator
 from .errors import BAD_VALUE, DUPLICATE_KEY, FAILED_TO_PARSE, TYPE_MISMATCH, StoreError, \
     not_supported
-from .expressions import (MISSING, Compiled, Scope, compile_expression, split_path, truthy,
-                          type_name)
+from .expressions import (MISSING, Compiled, Scope, check_variable_name, compile_expression,
+                          set_now, split_path, truthy, type_name)
 from .expressions import compare as compare_values
 
 
@@ -68,8 +68,10 @@ _WRITE_STAGES = ("$out", "$merge")
 
 def run_pipeline(docs: Iterable[dict], pipeline: list, ctx: PipelineContext, *,
                  collation: Any = None, variables: Mapping | None = None) -> Iterator[dict]:
-    """Run ``pipeline`` over ``docs``; raises StoreError at once for an invalid pipeline and
-    while iterating for an error met in the data (a ``$divide`` by zero, …)."""
+    """Run ``pipeline`` over ``docs``; raises StoreError at once for an invalid pipeline, and
+    for an error met in the data (a ``$divide`` by zero, …) when the stage meets it: while
+    iterating, or already in this call for the stages that need all their input first
+    (``$group``, ``$sort``, ``$count``, ``$out``…)."""
     scope = _command_scope(variables, collation)
     stages = compile_pipeline(pipeline, collation)
     return iter(_chain(stages, docs, ctx, scope))
@@ -116,12 +118,8 @@ def _chain(stages: list[Stage], docs: Iterable[dict], ctx: PipelineContext, scop
 def _command_scope(variables: Mapping | None, collation: Any) -> Scope:
     """The variables of a command: ``let`` expressions evaluated once, and one ``$$NOW``."""
     scope: Scope = {"ROOT": {}, "CURRENT": {}}
-    from .expressions import _now
-
-    _now(scope)
+    set_now(scope)
     for name, expr in (variables or {}).items():
-        from .expressions import check_variable_name
-
         check_variable_name(name)
         scope[name] = compile_expression(expr, collation)(scope)
     return scope
@@ -991,8 +989,6 @@ def _lookup(spec: Any, collation: Any) -> Stage:
         lets = spec.get("let", {})
         if not isinstance(lets, Mapping):
             raise StoreError(FAILED_TO_PARSE, "$lookup argument 'let' must be an object")
-        from .expressions import check_variable_name
-
         for name, expr in lets.items():
             check_variable_name(name)
             let_vars.append((name, compile_expression(expr, collation)))

@@ -255,6 +255,8 @@ def path_value(doc: Any, parts: list[str], i: int = 0) -> Any:
 
 
 def _compile_field_path(text: str) -> Compiled:
+    if text in ("$", "$$"):
+        raise StoreError(16872, f"'{text}' by itself is not a valid FieldPath")
     if text.startswith("$$"):
         name, _, rest = text[2:].partition(".")
         if name not in SYSTEM_VARIABLES:
@@ -264,7 +266,7 @@ def _compile_field_path(text: str) -> Compiled:
             return lambda scope: MISSING
         if name == "NOW":
             def now(scope: Scope) -> Any:
-                value = scope.get("NOW") or _now(scope)
+                value = scope.get("NOW") or set_now(scope)
                 return _variable_path(value, parts) if parts else value
             return now
         if name in ("CLUSTER_TIME", "SEARCH_META", "USER_ROLES"):
@@ -290,8 +292,8 @@ def _compile_field_path(text: str) -> Compiled:
     return lambda scope: path_value(scope["CURRENT"], parts)
 
 
-def _now(scope: Scope) -> dt.datetime:
-    # $$NOW is the same instant for the whole command: remember it in the scope.
+def set_now(scope: Scope) -> dt.datetime:
+    """Fix ``$$NOW`` in ``scope`` (the same instant for a whole command) and return it."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     scope["NOW"] = now
@@ -2462,5 +2464,5 @@ __all__ = [
     "MISSING", "OPERATORS", "compile_expression", "evaluate", "make_scope", "with_document",
     "type_name", "truthy", "nullish", "compare", "values_equal", "unique_values", "path_value",
     "split_path", "to_string", "convert", "average", "std_dev", "merge_object_into",
-    "sort_values", "check_variable_name",
+    "sort_values", "check_variable_name", "set_now",
 ]
