@@ -25,6 +25,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
+from bson.decimal128 import Decimal128
 from bson.int64 import Int64
 from bson.objectid import ObjectId
 
@@ -496,10 +497,28 @@ def _new_root(expr: Any, collation: Any, what: str) -> Stage:
 
 # --- $group and friends ----------------------------------------------------------------
 
-def _group_key(value: Any, collation: Any) -> bytes:
+def _group_key(value: Any, collation: Any) -> Any:
+    """A hashable key equal for BSON-equal values: Python's own equality for strings and
+    numbers (1, 1.0, NumberLong(1) and NumberDecimal("1") are equal and hash alike, as MongoDB
+    groups them), the order-preserving key bytes for anything else or under a collation."""
+    if collation is None:
+        t = type(value)
+        if t is str:
+            return ("s", value)
+        if t in (int, Int64):
+            return ("n", int(value))
+        if t is float:
+            return ("nan",) if value != value else ("n", value)
+        if value is None:
+            return ("null",)
+        if t is Decimal128:
+            d = value.to_decimal()
+            return ("nan",) if d.is_nan() else ("n", d)
+        if t is bool:
+            return ("b", value)
     from .bsonorder import sort_key
 
-    return sort_key(value, collation)
+    return ("x", sort_key(value, collation))
 
 
 @stage("$group")
@@ -529,7 +548,7 @@ def _group_id_expression(expr: Any, collation: Any) -> Compiled:
 def _grouping(key_expr: Compiled, accumulators: list, collation: Any,
               finish: Callable[[list[dict]], Iterable[dict]] | None = None) -> Stage:
     def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
-        groups: dict[bytes, tuple[Any, list]] = {}
+        groups: dict[Any, tuple[Any, list]] = {}
         for d in docs:
             inner = _for_doc(scope, d)
             key = key_expr(inner)

@@ -153,6 +153,12 @@ def test_group_keys_compare_as_bson_values():
     out = agg(docs, [{"$group": {"_id": "$x", "n": {"$sum": 1}}}])
     assert [(d["_id"], type(d["_id"]), d["n"]) for d in out] == \
         [(1, int, 3), ("1", str, 1), (None, type(None), 2)]
+    # every numeric type and NaN: equal values group together, true is not 1
+    docs2 = [{"x": Decimal128("1.00")}, {"x": True}, {"x": float("nan")},
+             {"x": Decimal128("NaN")}, {"x": -0.0}, {"x": 0}, {"x": 1}]
+    out = agg(docs2, [{"$group": {"_id": "$x", "n": {"$sum": 1}}}])
+    assert [d["n"] for d in out] == [2, 1, 2, 2]
+    assert out[0]["_id"] == Decimal128("1.00") and out[1]["_id"] is True
     # inside a document key, a missing field is left out: {} and {x: null} are two groups
     out = agg(docs, [{"$group": {"_id": {"x": "$x"}, "n": {"$sum": 1}}}])
     assert [d["_id"] for d in out] == [{"x": 1}, {"x": "1"}, {"x": None}, {}]
