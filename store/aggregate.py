@@ -616,7 +616,8 @@ def _bucket(spec: Any, collation: Any) -> Stage:
         raise StoreError(40198, "$bucket requires 'groupBy' and 'boundaries' to be specified")
     group_by = spec["groupBy"]
     if not (isinstance(group_by, str) and group_by.startswith("$")) and \
-            not (isinstance(group_by, Mapping) and len(group_by) == 1):
+            not (isinstance(group_by, Mapping) and len(group_by) == 1
+                 and next(iter(group_by)).startswith("$")):
         raise StoreError(40202, "The $bucket 'groupBy' field must be defined as a $-prefixed "
                          "path or an expression")
     boundaries = spec["boundaries"]
