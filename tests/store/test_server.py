@@ -197,6 +197,22 @@ def test_unique_index_raises_duplicate_key(store_db):
         coll.update_one({"_id": 3}, {"$set": {"siret": "0001"}})
     assert coll.find_one({"_id": 3})["siret"] == "0003"
     assert [i["name"] for i in coll.list_indexes()] == ["_id_", "siret_1"]
+    coll.insert_one({"_id": 4})
+    with pytest.raises(DuplicateKeyError):
+        coll.insert_one({"_id": 6})  # a missing field is a null key: one such document only (not sparse)
+
+    other = coll.database.other
+    other.insert_many([{"_id": 10, "k": [1, 2]}, {"_id": 11, "k": 2}])
+    with pytest.raises(OperationFailure) as err:
+        other.create_index("k", unique=True)  # existing documents violate it: no index
+    assert err.value.code == 11000
+    assert [i["name"] for i in other.list_indexes()] == ["_id_"]
+    other.create_index("k", unique=True, name="k_partial", partialFilterExpression={"_id": {"$lt": 11}})
+    other.insert_one({"_id": 12, "k": 2})  # outside the partial index
+    with pytest.raises(DuplicateKeyError):
+        other.insert_one({"_id": 5, "k": 1})
+    other.create_index("s", unique=True, sparse=True)
+    other.insert_many([{"_id": 20}, {"_id": 21}])  # no "s": not in the sparse index
 
 
 def test_ordered_bulk_keeps_what_preceded_the_error_unordered_goes_on(store_db):
