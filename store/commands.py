@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import heapq
 import itertools
 import os
 import platform
@@ -584,12 +585,16 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     load = _loader(projection, filter_, sort)
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
-        rows = [(raw, doc if doc is not None else load(raw))
-                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load)]
-        docs = query.sort_documents([d for _, d in rows], sort, collation)
-        # sort_documents returns the same dict objects: map them back to their stored bytes
-        raw_of = {id(d): raw for raw, d in rows}
-        results: Iterator[tuple[bytes, dict | None]] = ((raw_of[id(d)], d) for d in docs)
+        key = query.compile_sort(sort, collation)
+        rows = ((raw, doc if doc is not None else load(raw))
+                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load))
+        if key is None:
+            ordered = list(rows)
+        elif limit:  # only the first skip + limit are kept in memory (as stable as a sort)
+            ordered = heapq.nsmallest(skip + limit, rows, key=lambda row: key(row[1]))
+        else:
+            ordered = sorted(rows, key=lambda row: key(row[1]))
+        results: Iterator[tuple[bytes, dict | None]] = iter(ordered)
     else:
         results = ((raw, doc) for _, raw, doc in
                    matching(session, coll, filter_, collation, variables, reverse=bool(id_desc), load=load))

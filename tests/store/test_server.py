@@ -503,3 +503,45 @@ def test_filters_sorts_and_counts_on_nested_fields_of_large_documents(store_db):
     assert coll.delete_many({"other.deep": 29, "value.n.m": 3}).deleted_count == \
         sum(1 for d in docs if d["value"]["n"]["m"] == 3)
     assert coll.count_documents({}) == sum(1 for d in docs if d["value"]["n"]["m"] != 3)
+
+
+def test_sort_with_skip_and_limit_and_unacknowledged_writes(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "g": (i * 7) % 10, "h": i % 3} for i in range(60)]
+    coll.insert_many(docs)
+    expected = sorted(docs, key=lambda d: (-d["g"], d["h"], d["_id"]))
+    got = list(coll.find().sort([("g", -1), ("h", 1), ("_id", 1)]).skip(5).limit(7))
+    assert got == expected[5:12]
+    assert list(coll.find().sort([("g", -1), ("h", 1), ("_id", 1)]).skip(55)) == expected[55:]
+
+    from pymongo.write_concern import WriteConcern
+    fire_and_forget = coll.with_options(write_concern=WriteConcern(w=0))
+    fire_and_forget.insert_one({"_id": "w0", "x": 1})  # OP_MSG moreToCome: no reply
+    fire_and_forget.update_one({"_id": "w0"}, {"$set": {"x": 2}})
+    store_db.command("ping")  # same connection: runs after the writes
+    assert coll.find_one({"_id": "w0"}) == {"_id": "w0", "x": 2}
+
+
+def test_op_msg_with_checksum_and_op_query_handshake(store_server):
+    import socket as sockets
+    import struct
+
+    path = store_server.socket_path
+    with sockets.socket(sockets.AF_UNIX) as conn:
+        conn.connect(str(path))
+
+        def reply_of(message: bytes) -> tuple[int, bytes]:
+            conn.sendall(message)
+            header = conn.recv(16, sockets.MSG_WAITALL)
+            length, _, _, opcode = struct.unpack("<iiii", header)
+            return opcode, conn.recv(length - 16, sockets.MSG_WAITALL)
+
+        query = bson.encode({"isMaster": 1})
+        body = struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + query
+        opcode, payload = reply_of(struct.pack("<iiii", 16 + len(body), 1, 0, 2004) + body)
+        assert opcode == 1 and bson.decode(payload[20:])["ismaster"] is True
+
+        cmd = bson.encode({"ping": 1, "$db": "admin"})
+        body = struct.pack("<I", 1) + b"\x00" + cmd + b"\x00\x00\x00\x00"  # checksumPresent, dummy CRC
+        opcode, payload = reply_of(struct.pack("<iiii", 16 + len(body), 2, 0, 2013) + body)
+        assert opcode == 2013 and bson.decode(payload[5:]) == {"ok": 1.0}
