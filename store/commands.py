@@ -1638,10 +1638,9 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
             if sort is not None and _id_order(sort) is None:
                 rows = [(k, raw, doc if doc is not None else decode(raw))
                         for k, raw, doc in matching(session, coll, query, collation, variables)]
+                key = query_mod.compile_sort(sort, collation)
                 if rows:
-                    ordered_docs = query_mod.sort_documents([r[2] for r in rows], sort, collation)
-                    first = ordered_docs[0]
-                    target = next(r for r in rows if r[2] is first)
+                    target = rows[0] if key is None else min(rows, key=lambda r: key(r[2]))  # first of ties
             else:
                 target = next(matching(session, coll, query, collation, variables,
                                        reverse=bool(_id_order(sort))), None)
