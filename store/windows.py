@@ -114,7 +114,8 @@ class _Window:
         self.kind = "range" if "range" in spec else "documents"
         bounds = spec.get(self.kind)
         if not isinstance(bounds, list) or len(bounds) != 2:
-            raise StoreError(FAILED_TO_PARSE, f"Window bounds must be a 2-element array: {bounds!r}")
+            raise StoreError(FAILED_TO_PARSE,
+                             f"Window bounds must be a 2-element array: {bounds!r}")
         for bound in bounds:
             if bound not in ("unbounded", "current") and not numbers.is_number(bound):
                 raise StoreError(FAILED_TO_PARSE, f"Unexpected bound for a window: {bound!r}")
