@@ -24,9 +24,14 @@ import pytest
 from bson.binary import Binary
 from bson.codec_options import CodecOptions
 from bson.decimal128 import Decimal128
+from bson.code import Code
 from bson.int64 import Int64
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
+from bson.regex import Regex
+from bson.timestamp import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import InsertOne, MongoClient, ReplaceOne, UpdateOne
@@ -58,6 +63,9 @@ scalars = st.one_of(
     st.none(),
     st.text(max_size=8),
     st.from_regex(r"\A[0-9]{1,12}\Z"),
+    st.builds(Regex, st.text(alphabet="ab.*", max_size=4), st.sampled_from(["", "i", "ims", "x"])),
+    st.builds(Timestamp, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+    st.sampled_from([MinKey(), MaxKey(), Code("f()")]),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
                       max_leaves=8)
