@@ -29,7 +29,7 @@ from typing import Any
 
 from . import dates, numbers
 from .accumulators import compile_accumulator
-from .aggregate import PipelineContext, Stage, _for_doc, _sort, get_path, set_path
+from .aggregate import PipelineContext, Stage, for_document, get_path, set_path, sort_stage
 from .errors import FAILED_TO_PARSE, StoreError, not_supported
 from .expressions import MISSING, Scope, compare, compile_expression, nullish, split_path
 
@@ -211,7 +211,7 @@ def build(spec: Any, collation: Any) -> Stage:
         raise StoreError(40414, "BSON field '$setWindowFields.output' is missing but a required "
                          "field")
     sort_by = spec.get("sortBy")
-    sort_stage = _sort(sort_by, collation) if sort_by is not None else None
+    sorting = sort_stage(sort_by, collation) if sort_by is not None else None
     partition = compile_expression(spec.get("partitionBy"), collation)
     outputs = [_Output(field, out, collation, sort_by) for field, out in spec["output"].items()]
 
@@ -220,13 +220,13 @@ def build(spec: Any, collation: Any) -> Stage:
 
         partitions: dict[bytes, list[dict]] = {}
         for d in docs:
-            key = partition(_for_doc(scope, d))
+            key = partition(for_document(scope, d))
             partitions.setdefault(sort_key(None if key is MISSING else key, collation),
                                   []).append(d)
         for key in sorted(partitions):
             rows = partitions[key]
-            if sort_stage is not None:
-                rows = list(sort_stage(rows, ctx, scope))
+            if sorting is not None:
+                rows = list(sorting(rows, ctx, scope))
             results = [_column(o, rows, scope, sort_by) for o in outputs]
             for i, row in enumerate(rows):
                 out = dict(row)
@@ -258,7 +258,7 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
         for i in range(n):
             j = i + output.by
             if 0 <= j < n:
-                v = output.expr(_for_doc(scope, rows[j]))
+                v = output.expr(for_document(scope, rows[j]))
                 out.append(None if v is MISSING else v)
             else:
                 out.append(output.default)
@@ -268,7 +268,7 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
     if output.kind == "$locf":
         out, last = [], None
         for row in rows:
-            v = output.expr(_for_doc(scope, row))
+            v = output.expr(for_document(scope, row))
             if not nullish(v):
                 last = v
             out.append(last)
@@ -278,7 +278,7 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
         if window.upper == "unbounded":
             state = output.accumulator.new(None, scope)
             for row in rows:
-                state.add(_for_doc(scope, row))
+                state.add(for_document(scope, row))
             result = state.result()
             return [_copy(result) for _ in range(n)]
         if window.upper == "current":
@@ -286,14 +286,14 @@ def _column(output: _Output, rows: list[dict], scope: Scope, sort_by: Mapping | 
             state = output.accumulator.new(None, scope)
             out = []
             for row in rows:
-                state.add(_for_doc(scope, row))
+                state.add(for_document(scope, row))
                 out.append(_copy(state.result()))
             return out
     out = []
     for i in range(n):
         state = output.accumulator.new(None, scope)
         for j in window.indexes(rows, i):
-            state.add(_for_doc(scope, rows[j]))
+            state.add(for_document(scope, rows[j]))
         out.append(state.result())
     return out
 
@@ -320,7 +320,7 @@ def _linear_fill(output: _Output, rows: list[dict], scope: Scope, sort_by: Mappi
         raise StoreError(6050106, "There can be no repeated values in the sort field")
     ys = []
     for row in rows:
-        y = output.expr(_for_doc(scope, row))
+        y = output.expr(for_document(scope, row))
         if not nullish(y) and not numbers.is_number(y):
             raise StoreError(605001, f"$linearFill only fills numbers, found {y!r}")
         ys.append(None if nullish(y) else y)
@@ -378,11 +378,11 @@ def build_fill(spec: Any, collation: Any) -> Stage:
             window_spec["sortBy"] = spec["sortBy"]
         stages.append(build(window_spec, collation))
     elif "sortBy" in spec:
-        stages.append(_sort(spec["sortBy"], collation))
+        stages.append(sort_stage(spec["sortBy"], collation))
     if values:
-        from .aggregate import _STAGES
+        from .aggregate import STAGES
 
-        stages.append(_STAGES["$addFields"](values, collation))
+        stages.append(STAGES["$addFields"](values, collation))
 
     def run(docs: Iterable[dict], ctx: PipelineContext, scope: Scope) -> Iterable[dict]:
         for s in stages:
