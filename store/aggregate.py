@@ -9,13 +9,14 @@ documents. Stages never modify the documents they receive.
 ``ctx`` (:class:`PipelineContext`) is how the stages that read or write other collections
 (``$lookup``, ``$graphLookup``, ``$unionWith``, ``$out``, ``$merge``) reach the database.
 
-Stages (https://www.mongodb.com/docs/manual/reference/operator/aggregation-pipeline/):
-``$match $project $addFields $set $unset $group $sort $limit $skip $unwind $lookup
-$graphLookup $count $facet $replaceRoot $replaceWith $sortByCount $bucket $sample
-$unionWith $documents $out $merge $redact $bucketAuto`` (without ``granularity``) and, in
-:mod:`store.windows`, ``$setWindowFields $fill $densify``. Known stages the store does not
-implement (``$geoNear``, ``$search``, ``$collStats``, …) raise
-StoreError NotImplemented; unknown names raise 40324 as in MongoDB.
+Stages (https://www.mongodb.com/docs/manual/reference/operator/aggregation-pipeline/): here
+``$match $sort $limit $skip $sample $unwind $facet $redact $out $merge``; in
+:mod:`.agg_reshape` ``$project $addFields $set $unset $replaceRoot $replaceWith``; in
+:mod:`.agg_group` ``$group $count $sortByCount $bucket $bucketAuto`` (without
+``granularity``); in :mod:`.agg_lookup` ``$lookup $graphLookup $unionWith $documents``; in
+:mod:`.windows` ``$setWindowFields $fill $densify``. Known stages the store does not
+implement (``$geoNear``, ``$search``, ``$collStats``, …) raise StoreError NotImplemented;
+unknown names raise 40324 as in MongoDB.
 """
 
 from __future__ import annotations
