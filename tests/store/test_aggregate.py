@@ -581,6 +581,32 @@ def test_lookup_equijoin_semantics_like_the_server_jstest():
     assert sorted(d["_id"] for d in out[0]["m"]) == [0, 1, 2]
 
 
+def test_lookup_nan_and_deep_paths_like_the_server_jstest():
+    # lookup_equijoin_semantics.js: testMatchingNaN and testMatchingDeepPathToScalar
+    nan = float("nan")
+    docs = [{"_id": 0, "a": nan}, {"_id": 1, "a": Decimal128("NaN")}, {"_id": 2, "a": [1, nan]},
+            {"_id": 3, "a": [1, Decimal128("NaN")]}, {"_id": 10, "a": None},
+            {"_id": 11, "no_a": 42}]
+    out = agg(docs, [{"$lookup": {"from": "f", "localField": "a", "foreignField": "b",
+                                  "as": "m"}}], Collections(f=[{"_id": 0, "b": nan}]))
+    assert sorted(d["_id"] for d in out if d["m"]) == [0, 1, 2, 3]
+    deep = [{"_id": 0, "a": {"b": {"c": 1}}}, {"_id": 1, "a": {"b": {"c": [[2, 3], 1]}}},
+            {"_id": 2, "a": {"b": [{"c": 2}, {"c": 1}]}},
+            {"_id": 3, "a": {"b": [{"c": None}, {"c": 1}]}},
+            {"_id": 15, "a": [{"b": [{"c": 1}]}]},
+            {"_id": 16, "a": [{"b": {"c": 3}}, {"b": [{"c": 1}, {"c": 2}]}]},
+            {"_id": 22, "a": [{"no_b": 2}, {"b": [{"no_c": 3}, {"c": 1}]}]},
+            {"_id": 100, "a": {"b": {"c": [[1, 2], 3]}}},
+            {"_id": 103, "a": [{"b": [{"c": [[1, 2], 3]}]}]}]
+    out = agg(deep, [{"$lookup": {"from": "f", "localField": "a.b.c", "foreignField": "key",
+                                  "as": "m"}}], Collections(f=[{"_id": 0, "key": 1}]))
+    assert sorted(d["_id"] for d in out if d["m"]) == [0, 1, 2, 3, 15, 16, 22]
+    out = agg([{"_id": 0, "key": 1}], [{"$lookup": {"from": "f", "localField": "key",
+                                                    "foreignField": "a.b.c", "as": "m"}}],
+              Collections(f=deep))
+    assert sorted(d["_id"] for d in out[0]["m"]) == [0, 1, 2, 3, 15, 16, 22]
+
+
 def test_lookup_numbers_match_across_types_and_errors():
     out = agg([{"_id": 1, "k": 1}], [{"$lookup": {"from": "f", "localField": "k",
                                                   "foreignField": "k", "as": "m"}}],
