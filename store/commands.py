@@ -874,6 +874,8 @@ def cmd_drop(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
 
 
 def cmd_rename_collection(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    if db != "admin":
+        raise StoreError(errors.UNAUTHORIZED, "renameCollection may only be run against the admin database.")
     source, target = cmd["renameCollection"], cmd.get("to")
     if not isinstance(source, str) or not isinstance(target, str) or "." not in source or "." not in target:
         raise StoreError(errors.INVALID_NAMESPACE, "Invalid namespace specified")
