@@ -212,6 +212,7 @@ class Index:
     tbl: str
     spec: dict
     fields: list[str] = field(default_factory=list)
+    _partial: Any = field(default=None, repr=False, compare=False)  # compiled partialFilterExpression
 
     @property
     def unique(self) -> bool:
@@ -225,8 +226,10 @@ class Index:
         """``(key, auxiliary, values)`` of ``doc`` in this index (none if the partial filter excludes it)."""
         partial = self.spec.get("partialFilterExpression")
         if partial is not None:
-            from .query import compile_filter
-            if not compile_filter(partial)(doc):
+            if self._partial is None:
+                from .query import compile_filter
+                self._partial = compile_filter(partial)
+            if not self._partial(doc):
                 return []
         per_field = [_field_keys(doc, f, self.sparse) for f in self.fields]
         if self.sparse and all(not k for k in per_field):
