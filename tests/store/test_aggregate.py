@@ -262,8 +262,8 @@ def test_group_errors():
 # --- $project, $addFields, $unset ---------------------------------------------------------
 
 BOOKS = [
-    {"_id": 1, "title": "abc123", "isbn": "0001122223334", "author": {"last": "zzz", "first": "aaa"},
-     "copies": 5, "lastModified": "2016-07-28"},
+    {"_id": 1, "title": "abc123", "isbn": "0001122223334",
+     "author": {"last": "zzz", "first": "aaa"}, "copies": 5, "lastModified": "2016-07-28"},
     {"_id": 2, "title": "Baked Goods", "isbn": "9999999999999",
      "author": {"last": "xyz", "first": "abc", "middle": ""}, "copies": 2,
      "lastModified": "2017-07-21"},
@@ -1081,3 +1081,180 @@ def test_inclusion_and_exclusion_of_complementary_fields_agree(doc, fields):
     included = agg([doc], [{"$project": {f: 1 for f in sorted(fields)}}])
     excluded = agg([doc], [{"$project": {f: 0 for f in sorted(set("abcdef") - fields)}}])
     assert included == excluded == [{k: v for k, v in doc.items() if k == "_id" or k in fields}]
+
+
+# lookup_equijoin_semantics.js (mongodb/mongo): the rest of its document sets, verbatim
+EQUIJOIN_PATH_TO_ARRAY = [
+    {'_id': 0, 'a': {'x': [[1, 2], 3], 'y': 4}},
+    {'_id': 1, 'a': [{'x': [[1, 2], 3]}, {'x': 4}]},
+    {'_id': 2, 'a': [{'x': [[1, 2], 3]}, {'x': None}]},
+    {'_id': 3, 'a': [{'x': [[1, 2], 3]}, {'no_x': 4}]},
+    {'_id': 4, 'a': {'x': [1, 2], 'y': 4}},
+    {'_id': 5, 'a': [{'x': [1, 2]}, {'x': 4}]},
+    {'_id': 6, 'a': [{'x': [1, 2]}, {'x': None}]},
+    {'_id': 7, 'a': [{'x': [1, 2]}, {'no_x': 4}]},
+    {'_id': 10, 'a': {'x': [2, 1], 'y': [1, 2]}},
+    {'_id': 11, 'a': {'x': [[2, 1], 3], 'y': [[1, 2], 3]}},
+    {'_id': 12, 'a': [{'x': 1}, {'x': 2}]},
+    {'_id': 13, 'a': {'x': [[[1, 2], 3]]}},
+    {'_id': 14, 'a': [{'x': [[[1, 2], 3]]}]},
+    {'_id': 15, 'a': {'no_x': [[1, 2], 3]}},
+]
+EQUIJOIN_MISSING_ON_PATH = [
+    {'_id': 0, 'a': {'no_x': 1}},
+    {'_id': 1, 'a': {'no_x': [1, 2]}},
+    {'_id': 2, 'a': [{'no_x': 1}, {'no_x': 2}]},
+    {'_id': 3, 'a': [{'no_x': 2}, {'x': 1}]},
+    {'_id': 4, 'a': [{'no_x': [1, 2]}, {'x': 1}]},
+    {'_id': 5, 'a': {'x': None}},
+    {'_id': 6, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 7, 'a': [{'x': None}, {'x': [1]}]},
+    {'_id': 8, 'no_a': 1},
+    {'_id': 9, 'a': [1]},
+    {'_id': 10, 'a': []},
+    {'_id': 11, 'a': [[1]]},
+    {'_id': 12, 'a': [[]]},
+    {'_id': 20, 'a': {'x': 2, 'y': 1}},
+    {'_id': 21, 'a': [{'x': 2}, {'x': 3}]},
+]
+EQUIJOIN_SCALARS_ON_PATH = [
+    {'_id': 0, 'a': 1},
+    {'_id': 1, 'no_a': 1},
+    {'_id': 2, 'a': [1]},
+    {'_id': 3, 'a': {'b': 1}},
+    {'_id': 4, 'a': {'no_b': 1}},
+    {'_id': 5, 'a': {'b': [1]}},
+    {'_id': 6, 'a': [{'b': {'no_c': 1}}, 1]},
+    {'_id': 7, 'a': {'b': [{'no_c': 1}, 1]}},
+]
+EQUIJOIN_EMPTY_TOP_LEVEL = [
+    {'_id': 0, 'a': [[]]},
+    {'_id': 1, 'a': [[], 1]},
+    {'_id': 2, 'a': [[], None]},
+    {'_id': 3, 'a': []},
+    {'_id': 10, 'no_a': 1},
+    {'_id': 11, 'a': None},
+    {'_id': 12, 'a': [None]},
+    {'_id': 13, 'a': [None, 1]},
+    {'_id': 20, 'a': 1},
+    {'_id': 21, 'a': [[[], 1], 2]},
+    {'_id': 22, 'a': [1, 2]},
+    {'_id': 23, 'a': [[None, 1], 2]},
+]
+EQUIJOIN_DEEP_EMPTY = [
+    {'_id': 0, 'a': {'b': {'c': []}}},
+    {'_id': 1, 'a': {'b': [{'c': []}, {'c': []}]}},
+    {'_id': 2, 'a': {'b': [{'no_c': 42}, {'c': []}, {'c': []}]}},
+    {'_id': 3, 'a': [{'b': {'c': []}}, {'b': {'c': []}}]},
+    {'_id': 4, 'a': [{'b': {'no_c': 42}}, {'b': {'c': []}}, {'b': {'c': []}}]},
+    {'_id': 5, 'a': {'b': {'c': [[]]}}},
+    {'_id': 6, 'a': {'b': [{'c': []}, {'c': [[]]}]}},
+    {'_id': 7, 'a': {'b': [{'no_c': 42}, {'c': []}, {'c': [[]]}]}},
+    {'_id': 8, 'a': [{'b': {'c': []}}, {'b': {'c': [[]]}}]},
+    {'_id': 9, 'a': [{'b': {'no_c': 42}}, {'b': {'c': []}}, {'b': {'c': [[]]}}]},
+]
+EQUIJOIN_EMPTY_ON_PATH = [
+    {'_id': 0, 'a': {'x': [[]], 'y': 1}},
+    {'_id': 1, 'a': [{'x': [[]]}]},
+    {'_id': 2, 'a': [{'x': [[]]}, {'x': 1}]},
+    {'_id': 3, 'a': [{'x': [[]]}, {'x': None}]},
+    {'_id': 4, 'a': [{'x': [[]]}, {'no_x': 1}]},
+    {'_id': 5, 'a': {'x': [[], 1]}},
+    {'_id': 10, 'a': {'x': [], 'y': 1}},
+    {'_id': 11, 'a': [{'x': []}, {'x': 1}]},
+    {'_id': 12, 'a': [{'x': []}, {'x': None}]},
+    {'_id': 13, 'a': [{'x': []}, {'no_x': 1}]},
+    {'_id': 20, 'no_a': 1},
+    {'_id': 21, 'a': {'no_x': 1}},
+    {'_id': 22, 'a': [{'no_x': 1}, {'no_x': 2}]},
+    {'_id': 23, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 30, 'a': []},
+    {'_id': 31, 'a': [1]},
+    {'_id': 32, 'a': [None, 1]},
+    {'_id': 33, 'a': [[]]},
+    {'_id': 34, 'a': [[1], 2]},
+    {'_id': 40, 'a': {'x': 1}},
+    {'_id': 41, 'a': {'x': [[[], 1], 2]}},
+    {'_id': 42, 'a': {'x': [1, 2]}},
+    {'_id': 43, 'a': {'x': [[None, 1], 2]}},
+    {'_id': 44, 'a': [{'x': 1}]},
+    {'_id': 45, 'a': [{'x': [[[], 1], 2]}]},
+    {'_id': 46, 'a': [{'x': [1, 2]}]},
+    {'_id': 47, 'a': [{'x': [[None, 1], 2]}]},
+]
+EQUIJOIN_NUMERIC_SCALAR = [
+    {'_id': 0, 'a': [{'x': 1}, {'x': 2}]},
+    {'_id': 1, 'a': [{'x': [2, 3, 1]}]},
+    {'_id': 2, 'a': [{'x': 1}, {'y': 1}]},
+    {'_id': 10, 'a': [{'x': 2}, {'x': 1}]},
+    {'_id': 11, 'a': [{'x': [2, 3]}]},
+    {'_id': 12, 'a': {'x': 1}},
+    {'_id': 13, 'a': {'x': [1, 2]}},
+    {'_id': 14, 'a': [{'y': 1}, {'x': 1}]},
+]
+EQUIJOIN_NUMERIC_NULL = [
+    {'_id': 0, 'a': {'x': 1}},
+    {'_id': 1, 'a': {'x': [1, 2]}},
+    {'_id': 2, 'a': [{'y': 1}, {'x': 1}]},
+    {'_id': 3, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 4, 'a': [{'x': [1, None]}, {'x': 1}]},
+    {'_id': 5, 'a': [1, 2]},
+    {'_id': 10, 'a': [{'x': 1}, {'y': 1}]},
+    {'_id': 11, 'a': [{'x': [1, 2]}]},
+]
+EQUIJOIN_CASES = [
+    # (local documents or record, localField, foreign record or documents, foreignField, ids)
+    ("locals", EQUIJOIN_PATH_TO_ARRAY, "a.x", {"_id": 0, "b": [1, 2]}, "b",
+     [0, 1, 2, 3, 4, 5, 6, 7, 10, 12]),
+    ("foreign", {"_id": 0, "b": [1, 2]}, "b", EQUIJOIN_PATH_TO_ARRAY, "a.x", [4, 5, 6, 7, 10, 12]),
+    ("locals", EQUIJOIN_PATH_TO_ARRAY, "a.x", {"_id": 0, "b": [[1, 2], 42]}, "b", [0, 1, 2, 3]),
+    ("foreign", {"_id": 0, "b": [[1, 2], 42]}, "b", EQUIJOIN_PATH_TO_ARRAY, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7]),
+    ("locals", EQUIJOIN_MISSING_ON_PATH, "a.x", {"_id": 0, "b": None}, "b",
+     [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_MISSING_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ("locals", EQUIJOIN_MISSING_ON_PATH, "a.x", {"_id": 0, "no_b": 1}, "b",
+     [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("foreign", {"_id": 0, "no_b": 1}, "b", EQUIJOIN_MISSING_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ("locals", EQUIJOIN_SCALARS_ON_PATH, "a.b.c", {"_id": 0, "b": None}, "b",
+     [0, 1, 2, 3, 4, 5, 6, 7]),
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_SCALARS_ON_PATH, "a.b.c", [0, 1, 3, 4, 6, 7]),
+    ("locals", EQUIJOIN_EMPTY_TOP_LEVEL, "a", {"_id": 0, "b": []}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": []}, "b", EQUIJOIN_EMPTY_TOP_LEVEL, "a", [2, 10, 11, 12, 13]),
+    ("locals", EQUIJOIN_EMPTY_TOP_LEVEL, "a", {"_id": 0, "b": [[], 42]}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": [[], 42]}, "b", EQUIJOIN_EMPTY_TOP_LEVEL, "a", [0, 1, 2, 3]),
+    ("locals", EQUIJOIN_DEEP_EMPTY, "a.b.c", {"_id": 0, "b": None}, "b", [0, 1, 2, 3, 4]),
+    ("locals", EQUIJOIN_DEEP_EMPTY, "a.b.c", {"_id": 0, "b": []}, "b", [5, 6, 7, 8, 9]),
+    ("locals", EQUIJOIN_EMPTY_ON_PATH, "a.x", {"_id": 0, "b": []}, "b", [0, 1, 2, 3, 4, 5]),
+    ("foreign", {"_id": 0, "b": []}, "b", EQUIJOIN_EMPTY_ON_PATH, "a.x",
+     [3, 4, 12, 13, 20, 21, 22, 23]),
+    ("locals", EQUIJOIN_EMPTY_ON_PATH, "a.x", {"_id": 0, "b": [[], 42]}, "b",
+     [0, 1, 2, 3, 4, 5]),
+    ("foreign", {"_id": 0, "b": [[], 42]}, "b", EQUIJOIN_EMPTY_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 10, 11, 12, 13]),
+    ("locals", EQUIJOIN_NUMERIC_SCALAR, "a.0.x", {"_id": 0, "b": 1}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": 1}, "b", EQUIJOIN_NUMERIC_SCALAR, "a.0.x", [0, 1, 2]),
+    ("locals", EQUIJOIN_NUMERIC_NULL, "a.0.x", {"_id": 0, "b": None}, "b", [0, 1, 2, 3, 4, 5]),
+    # 10 and 11 match by the query semantics of "a.0.x" (SERVER-64221 in the jstest)
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_NUMERIC_NULL, "a.0.x",
+     [0, 1, 2, 3, 4, 10, 11]),
+]
+
+
+@pytest.mark.parametrize("side, local, local_field, foreign, foreign_field, expected",
+                         EQUIJOIN_CASES)
+def test_lookup_equijoin_jstest_cases(side, local, local_field, foreign, foreign_field,
+                                      expected):
+    """Which local documents match one foreign record ("locals"), or which foreign documents
+    one local record matches ("foreign"), exactly as the server's jstest expects."""
+    locals_ = local if side == "locals" else [local]
+    foreigns = [foreign] if side == "locals" else foreign
+    out = agg(locals_, [{"$lookup": {"from": "f", "localField": local_field,
+                                     "foreignField": foreign_field, "as": "m"}}],
+              Collections(f=foreigns))
+    if side == "locals":
+        assert sorted(d["_id"] for d in out if d["m"]) == expected
+    else:
+        assert sorted(m["_id"] for m in out[0]["m"]) == expected
