@@ -695,7 +695,7 @@ def database_file_mode_ok(path: Path) -> bool:
 
 # --- partial decoding ------------------------------------------------------------------------
 
-PathTrie = dict  # name -> PathTrie, or True when the whole value under that name is needed
+PathTrie = dict  # UTF-8 field name -> PathTrie, or True when the whole value under that name is needed
 
 
 def path_trie(paths: Iterable[str]) -> PathTrie:
@@ -703,7 +703,7 @@ def path_trie(paths: Iterable[str]) -> PathTrie:
     trie: PathTrie = {}
     for path in paths:
         node = trie
-        parts = path.split(".")
+        parts = [part.encode() for part in path.split(".")]
         for part in parts[:-1]:
             child = node.get(part)
             if child is True:
@@ -722,18 +722,22 @@ def prune(raw: bytes, trie: PathTrie) -> bytes:
     the full document (arrays keep their elements, which paths through arrays need). Costs a
     walk over the elements of the documents on the paths, never a decode.
     """
+    body = _pruned_elements(raw, 4, len(raw) - 1, trie)
+    return _INT32.pack(len(body) + 5) + body + b"\x00"
+
+
+def _pruned_elements(raw: bytes, pos: int, end: int, trie: PathTrie) -> bytes:
+    """The kept elements of the document whose elements span ``raw[pos:end]``."""
     parts: list[bytes] = []
-    pos = 4
-    end = len(raw) - 1
     while pos < end:
         type_byte = raw[pos]
         name_end = raw.index(b"\x00", pos + 1)
         value_end = _element_end(raw, name_end + 1, type_byte)
-        node = trie.get(raw[pos + 1:name_end].decode())
+        node = trie.get(raw[pos + 1:name_end])
         if node is True or (node is not None and type_byte != 0x03):
             parts.append(raw[pos:value_end])
         elif node is not None:
-            parts.append(raw[pos:name_end + 1] + prune(raw[name_end + 1:value_end], node))
+            sub = _pruned_elements(raw, name_end + 5, value_end - 1, node)
+            parts.append(raw[pos:name_end + 1] + _INT32.pack(len(sub) + 5) + sub + b"\x00")
         pos = value_end
-    body = b"".join(parts)
-    return _INT32.pack(len(body) + 5) + body + b"\x00"
+    return b"".join(parts)
