@@ -333,6 +333,45 @@ def test_project_through_arrays():
         [{"_id": 1, "a": {"b": 1}}]
 
 
+def test_project_jstests():
+    # jstests/aggregation/sources/project/handle_missing_subpath.js (order matters there)
+    docs = [{"_id": 0, "a": 1}, {"_id": 1, "foo": 2}, {"_id": 2, "foo": {"bar": 3}}]
+    out = agg(docs, [{"$project": {"_id": 0, "foo.bar": 1, "field": "$foo", "path": "$foo.bar"}}])
+    assert out == [{}, {"field": 2}, {"foo": {"bar": 3}, "field": {"bar": 3}, "path": 3}]
+    assert [list(d) for d in out] == [[], ["field"], ["foo", "field", "path"]]
+    # project_with_expressions.js: dotted and nested forms, computed and included siblings
+    doc = {"_id": 0, "a": {"subObj1": {"p": 1}, "subObj2": {"p": 1}, "subObj3": {"p": 1}}}
+    expected = [{"a": {"subObj2": {"p": 1}, "subObj3": {}, "subObj1": 1}}]
+    for projection in (
+            {"_id": 0, "a.subObj1": {"$literal": 1}, "a.subObj2": 1, "a.subObj3.q": 1},
+            {"_id": 0, "a.subObj2": 1, "a.subObj1": {"$literal": 1}, "a.subObj3.q": {"r": 1}},
+            {"_id": 0, "a": {"subObj1": {"$literal": 1}, "subObj2": 1, "subObj3": {"q": {"r": 1}}}},
+            {"_id": 0, "a": {"subObj2": 1, "subObj1": {"$literal": 1}, "subObj3": {"q": 1}}}):
+        assert agg([doc], [{"$project": projection}]) == expected
+    # non_existent_subfield.js (the same as find's projection)
+    docs = [{"_id": 1, "a": [1]}, {"_id": 2, "a": {"c": 1}},
+            {"_id": 3, "a": [{"c": 1}, {"b": 1, "c": 1}, {"c": 1}]}, {"_id": 4, "a": 1},
+            {"_id": 5, "b": 1}]
+    assert agg(docs, [{"$project": {"a.b": 1}}]) == [
+        {"_id": 1, "a": []}, {"_id": 2, "a": {}}, {"_id": 3, "a": [{}, {"b": 1}, {}]},
+        {"_id": 4}, {"_id": 5}]
+    # inclusion_accepts_all_numeric_types.js
+    assert agg([{"_id": 9, "key": 4, "v": 3, "x": 2}],
+               [{"$project": {"_id": 0, "key": Int64(1), "v": 1.0, "x": 1}}]) == \
+        [{"key": 4, "v": 3, "x": 2}]
+    # exclusion_projection_does_not_affect_field_order.js: $addFields keeps existing fields in
+    # place and appends new ones in specification order
+    docs = [{"_id": 1}, {"_id": 2, "c": 1}, {"_id": 3, "y": 1, "z": 1}]
+    out = agg(docs, [{"$project": {"b": 0, "c": 0}},
+                     {"$addFields": {"x": 3, "y": 4, "b": 5, "c": 6, "a": 7}}])
+    assert [list(d.items()) for d in out] == [
+        [("_id", 1), ("x", 3), ("y", 4), ("b", 5), ("c", 6), ("a", 7)],
+        [("_id", 2), ("x", 3), ("y", 4), ("b", 5), ("c", 6), ("a", 7)],
+        [("_id", 3), ("y", 4), ("z", 1), ("x", 3), ("b", 5), ("c", 6), ("a", 7)]]
+    assert agg([{"_id": 4, "c": {"y": 11, "z": 22, "a": 33}, "a": 1}],
+               [{"$project": {"c.z": 0}}]) == [{"_id": 4, "c": {"y": 11, "a": 33}, "a": 1}]
+
+
 def test_project_errors():
     # mixing inclusion and exclusion (other than _id) is refused, as is an expression in an
     # exclusion projection, an empty projection, and path collisions
