@@ -66,8 +66,20 @@ def _group(spec: Any, collation: Any) -> Stage:
 
 
 def _group_id_expression(expr: Any, collation: Any) -> Compiled:
-    # A document _id whose fields are all expressions groups by the evaluated document;
-    # a field that evaluates to missing is left out of it (so {} and {a: null} differ).
+    """The group key of a document. A document ``_id`` groups by the evaluated document,
+    with MongoDB's quirk (DocumentSourceGroup::computeId, jstests groupMissing.js): with one
+    field, a missing value is null (``{a: "$a"}`` puts {} and {a: null} in one group
+    ``{a: null}``); with several, a missing field is left out (``{b: 1}`` and
+    ``{a: null, b: 1}`` are two groups)."""
+    if isinstance(expr, Mapping) and len(expr) == 1 and not next(iter(expr)).startswith("$"):
+        name = next(iter(expr))
+        compile_expression(expr, collation)  # the checks of an object expression
+        field = compile_expression(expr[name], collation)
+
+        def single_field(scope: Scope) -> Any:
+            value = field(scope)
+            return {name: None if value is MISSING else value}
+        return single_field
     return compile_expression(expr, collation)
 
 

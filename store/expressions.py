@@ -518,6 +518,15 @@ def _literal(operand: Any, collation: Any) -> Compiled:
     return lambda scope: operand
 
 
+OPERATORS["$const"] = OPERATORS["$literal"]  # MongoDB's older spelling of $literal
+
+
+@special("$expr")
+def _expr(operand: Any, collation: Any) -> Compiled:
+    # {$expr: <expression>} inside an expression is the expression itself
+    return compile_expression(operand, collation)
+
+
 @special("$let")
 def _let(operand: Any, collation: Any) -> Compiled:
     if not isinstance(operand, Mapping) or set(operand) != {"vars", "in"}:

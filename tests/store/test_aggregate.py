@@ -159,10 +159,23 @@ def test_group_keys_compare_as_bson_values():
     out = agg(docs2, [{"$group": {"_id": "$x", "n": {"$sum": 1}}}])
     assert [d["n"] for d in out] == [2, 1, 2, 2]
     assert out[0]["_id"] == Decimal128("1.00") and out[1]["_id"] is True
-    # inside a document key, a missing field is left out: {} and {x: null} are two groups
+    # a document key of one field takes a missing value as null (jstests groupMissing.js:
+    # {a: null} and {} make one group {_id: {a: null}})
     out = agg(docs, [{"$group": {"_id": {"x": "$x"}, "n": {"$sum": 1}}}])
-    assert [d["_id"] for d in out] == [{"x": 1}, {"x": "1"}, {"x": None}, {}]
-    assert [d["n"] for d in out] == [3, 1, 1, 1]
+    assert [d["_id"] for d in out] == [{"x": 1}, {"x": "1"}, {"x": None}]
+    assert [d["n"] for d in out] == [3, 1, 2]
+    # with several fields a missing one is left out: {b: 1} and {a: null, b: 1} are two groups
+    docs = [{"a": None, "b": 1}, {"b": 1}, {"a": None, "b": 1}]
+    out = agg(docs, [{"$group": {"_id": {"a": "$a", "b": "$b"}}}])
+    assert out == [{"_id": {"a": None, "b": 1}}, {"_id": {"b": 1}}]
+    # group_key_is_array.js and group_by_empty_object.js
+    docs = [{"x": None}, {"y": None}, {"x": None, "y": None}]
+    assert agg(docs, [{"$group": {"_id": ["$x", "$y"]}}])[0]["_id"] == \
+        agg(docs, [{"$group": {"_id": {"z": ["$x", "$y"]}}}])[0]["_id"]["z"]
+    two = [{"_id": 1, "x": 1}, {"_id": 2, "x": 2}]
+    for key in ({}, {"$expr": {}}, {"$expr": {"$const": {}}}, {"$expr": {"$expr": {}}}):
+        assert agg(two, [{"$group": {"_id": key}}]) == [{"_id": {}}]
+    assert agg(two, [{"$sortByCount": {"$expr": {}}}]) == [{"_id": {}, "count": 2}]
 
 
 def test_sum_and_avg_type_rules():
