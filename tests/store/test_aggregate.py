@@ -178,6 +178,28 @@ def test_group_keys_compare_as_bson_values():
     assert agg(two, [{"$sortByCount": {"$expr": {}}}]) == [{"_id": {}, "count": 2}]
 
 
+def test_group_respects_the_collation():
+    # jstests/aggregation/sources/group/collation_group.js and numeric_grouping.js
+    from sf.store.bsonorder import Collation
+
+    case_insensitive = Collation.from_spec({"locale": "en_US", "strength": 2})
+    docs = [{"_id": 0, "str": "A", "str2": "á"}, {"_id": 1, "str": "a", "str2": "a"},
+            {"_id": 2, "str": "B", "str2": "é"}, {"_id": 3, "str": "b", "str2": "e"}]
+    assert len(agg(docs, [{"$group": {"_id": "$str"}}], collation=case_insensitive)) == 2
+    assert len(agg(docs, [{"$sortByCount": "$str2"}], collation=case_insensitive)) == 4
+    out = agg(docs, [{"$group": {"_id": None, "set": {"$addToSet": "$str"}}}],
+              collation=case_insensitive)
+    assert len(out[0]["set"]) == 2
+    numeric = Collation.from_spec({"locale": "en_US", "numericOrdering": True})
+    assert agg([{"num": "100"}, {"num": "2"}],
+               [{"$group": {"_id": None, "min": {"$min": "$num"}, "max": {"$max": "$num"}}}],
+               collation=numeric) == [{"_id": None, "min": "2", "max": "100"}]
+    keys = [(24, 17), (Int64(24), 8), (24.0, 5), (42, 11), (Int64(42), 13), (42.0, 6)]
+    out = agg([{"key": k, "value": v} for k, v in keys],
+              [{"$group": {"_id": "$key", "s": {"$sum": "$value"}}}])
+    assert [d["s"] for d in out] == [30, 30]
+
+
 def test_sum_and_avg_type_rules():
     # docs $sum: non-numeric values are ignored; int overflows to long, long to double
     assert agg([{"v": 2147483647}, {"v": 1}], [{"$group": {"_id": None, "s": {"$sum": "$v"}}}]) \
