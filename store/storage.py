@@ -608,6 +608,12 @@ class Session:
             self.conn.execute(f'DELETE FROM "{index.tbl}" WHERE id=?', (k,))
             self._add_index_keys(coll, index, k, new)
 
+    def replace_raw(self, coll: Collection, k: bytes, raw: bytes) -> None:
+        """Store ``raw`` at key ``k`` when the change touches no indexed field (the caller
+        checked): the index tables stay as they are."""
+        self._check_writable()
+        self.conn.execute(f'UPDATE "{coll.tbl}" SET doc=? WHERE k=?', (raw, k))
+
     def delete(self, coll: Collection, k: bytes) -> None:
         self._check_writable()
         self.conn.execute(f'DELETE FROM "{coll.tbl}" WHERE k=?', (k,))
@@ -740,4 +746,47 @@ def _pruned_elements(raw: bytes, pos: int, end: int, trie: PathTrie) -> bytes:
             sub = _pruned_elements(raw, name_end + 5, value_end - 1, node)
             parts.append(raw[pos:name_end + 1] + _INT32.pack(len(sub) + 5) + sub + b"\x00")
         pos = value_end
+    return b"".join(parts)
+
+
+def splice(raw: bytes, new: dict, trie: PathTrie) -> bytes:
+    """``raw`` with the part that ``prune(raw, trie)`` selected replaced by ``new`` (that part
+    after an update): untouched elements keep their bytes and place, updated values take the
+    place of the old ones, removed ones go, and fields the update created are appended at the
+    level where they appear, in ``new``'s order — which is where a whole-document update puts
+    them. Only values under ``trie``'s paths are encoded again.
+    """
+    body = _spliced_elements(raw, 4, len(raw) - 1, new, trie)
+    return _INT32.pack(len(body) + 5) + body + b"\x00"
+
+
+def _element(name: str, value: Any) -> bytes:
+    """The BSON bytes of one element ``name: value``."""
+    return encode({name: value})[4:-1]
+
+
+def _spliced_elements(raw: bytes, pos: int, end: int, new: dict, trie: PathTrie) -> bytes:
+    parts: list[bytes] = []
+    seen: set[str] = set()
+    while pos < end:
+        type_byte = raw[pos]
+        name_end = raw.index(b"\x00", pos + 1)
+        value_end = _element_end(raw, name_end + 1, type_byte)
+        node = trie.get(raw[pos + 1:name_end])
+        if node is None:
+            parts.append(raw[pos:value_end])
+        else:
+            name = raw[pos + 1:name_end].decode()
+            seen.add(name)
+            if name not in new:
+                pass  # removed by the update
+            elif node is True or type_byte != 0x03 or type(new[name]) is not dict:
+                parts.append(_element(name, new[name]))
+            else:
+                sub = _spliced_elements(raw, name_end + 5, value_end - 1, new[name], node)
+                parts.append(raw[pos:name_end + 1] + _INT32.pack(len(sub) + 5) + sub + b"\x00")
+        pos = value_end
+    for name, value in new.items():
+        if name not in seen:
+            parts.append(_element(name, value))
     return b"".join(parts)

@@ -553,3 +553,46 @@ def test_op_msg_with_checksum_and_op_query_handshake(store_server):
         body = struct.pack("<I", 1) + b"\x00" + cmd + b"\x00\x00\x00\x00"  # checksumPresent, dummy CRC
         opcode, payload = reply_of(struct.pack("<iiii", 16 + len(body), 2, 0, 2013) + body)
         assert opcode == 2013 and bson.decode(payload[5:]) == {"ok": 1.0}
+
+
+# --- updates applied to the touched parts only ------------------------------------------------
+
+small_names = st.sampled_from(["a", "b", "c", "0"])
+small_values = st.recursive(st.one_of(st.integers(-3, 3), st.sampled_from(["s", True, None, 1.5])),
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(small_names, inner, max_size=3),
+                            max_leaves=6)
+small_docs = st.dictionaries(small_names, small_values, max_size=4)
+update_paths = st.lists(small_names, min_size=1, max_size=3).map(".".join)
+operators = st.one_of(
+    st.tuples(st.just("$set"), update_paths, small_values),
+    st.tuples(st.just("$unset"), update_paths, st.just("")),
+    st.tuples(st.just("$inc"), update_paths, st.integers(-2, 2)),
+    st.tuples(st.just("$min"), update_paths, st.integers(-2, 2)),
+    st.tuples(st.just("$push"), update_paths, st.integers(0, 2)),
+    st.tuples(st.just("$rename"), update_paths, update_paths),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=small_docs, ops=st.lists(operators, min_size=1, max_size=3))
+def test_partial_updates_store_what_a_whole_document_update_gives(raw_coll, body, ops):
+    from sf.store.errors import StoreError
+    from sf.store.update import apply_update
+
+    raw, coll = raw_coll
+    update: dict = {}
+    for op, path, arg in ops:
+        update.setdefault(op, {})[path] = arg
+    doc_id = ObjectId()
+    coll.insert_one({"_id": doc_id, **body})
+    before = stored(raw, doc_id)
+    try:
+        expected = encode(apply_update(decode(before), update, query={"_id": doc_id}))  # the oracle
+    except StoreError as exc:
+        with pytest.raises(OperationFailure) as err:
+            coll.update_one({"_id": doc_id}, update)
+        assert err.value.code == exc.code
+        assert stored(raw, doc_id) == before
+        return
+    coll.update_one({"_id": doc_id}, update)
+    assert stored(raw, doc_id) == expected
