@@ -8,7 +8,11 @@ which transaction, and shapes the replies as MongoDB 7.0 does.
 
 Speed: a document is decoded at most once per command, and only when a filter, projection,
 sort or update needs it; documents that go out unchanged are sent as their stored bytes
-(``RawBSONDocument``). Every write command runs in one SQLite transaction.
+(``RawBSONDocument``). When a filter, sort and inclusion projection read only some paths,
+only those parts of a document are decoded (:func:`.storage.prune`); an operator update
+addressed by ``_id`` decodes, updates and re-encodes only the parts it touches
+(:func:`.storage.splice`). Bulk updates read their ``_id``-addressed documents in a few
+queries up front (:class:`_PointCache`). Every write command runs in one SQLite transaction.
 
 Failure modes: a :class:`.errors.StoreError` raised anywhere becomes an ``{ok: 0}`` reply
 (or a ``writeErrors`` entry for one statement of a write command); any other exception is
