@@ -31,6 +31,7 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -128,15 +129,55 @@ def check_id(value: Any) -> None:
                          "_id fields may not contain '$'-prefixed fields")
 
 
+_EMPTY_TIMESTAMP = b"\x00" * 8
+_timestamp_lock = threading.Lock()
+_last_timestamp = [0, 0]
+
+
+def _next_timestamp() -> bytes:
+    """A new, increasing ``Timestamp(seconds, increment)`` as its 8 BSON bytes."""
+    with _timestamp_lock:
+        now = int(time.time())
+        if now == _last_timestamp[0]:
+            _last_timestamp[1] += 1
+        else:
+            _last_timestamp[0], _last_timestamp[1] = now, 1
+        return struct.pack("<II", _last_timestamp[1], _last_timestamp[0])
+
+
+def _fill_empty_timestamps(raw: bytes) -> bytes:
+    """MongoDB's insert rule: a top-level field (other than ``_id``) holding the empty
+    timestamp ``Timestamp(0, 0)`` gets the current time instead."""
+    parts: list[bytes] = []
+    pos, end, changed = 4, len(raw) - 1, False
+    while pos < end:
+        type_byte = raw[pos]
+        name_end = raw.index(b"\x00", pos + 1)
+        value_end = _element_end(raw, name_end + 1, type_byte)
+        if type_byte == 0x11 and raw[name_end + 1:value_end] == _EMPTY_TIMESTAMP and raw[pos + 1:name_end] != b"_id":
+            parts.append(raw[pos:name_end + 1] + _next_timestamp())
+            changed = True
+        else:
+            parts.append(raw[pos:value_end])
+        pos = value_end
+    if not changed:
+        return raw
+    body = b"".join(parts)
+    return _INT32.pack(len(body) + 5) + body + b"\x00"
+
+
 def prepare_insert(raw: bytes) -> tuple[Any, bytes, dict | None]:
     """``(_id, raw, decoded_or_None)`` for a document to insert, as MongoDB stores it.
 
     A document whose first field is ``_id`` is kept byte for byte; one without ``_id`` gets
-    a new ObjectId, and one whose ``_id`` is elsewhere has it moved first (what mongod does).
+    a new ObjectId, and one whose ``_id`` is elsewhere has it moved first (what mongod does);
+    a top-level ``Timestamp(0, 0)`` becomes the current time (also what mongod does).
     Raises StoreError for an invalid ``_id`` or a document over 16 MiB.
     """
     if len(raw) > 16 * 1024 * 1024:
         raise StoreError(10334, "object to insert too large", "BSONObjectTooLarge")
+    if _EMPTY_TIMESTAMP in raw:
+        raw = _fill_empty_timestamps(raw)
     doc_id = leading_id(raw)
     if doc_id is not NO_ID:
         check_id(doc_id)

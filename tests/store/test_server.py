@@ -64,7 +64,7 @@ scalars = st.one_of(
     st.text(max_size=8),
     st.from_regex(r"\A[0-9]{1,12}\Z"),
     st.builds(Regex, st.text(alphabet="ab.*", max_size=4), st.sampled_from(["", "i", "ims", "x"])),
-    st.builds(Timestamp, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+    st.builds(Timestamp, st.integers(1, 2**32 - 1), st.integers(0, 2**32 - 1)),  # (0, 0): see below
     st.sampled_from([MinKey(), MaxKey(), Code("f()")]),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
@@ -596,3 +596,13 @@ def test_partial_updates_store_what_a_whole_document_update_gives(raw_coll, body
         return
     coll.update_one({"_id": doc_id}, update)
     assert stored(raw, doc_id) == expected
+
+
+def test_insert_fills_top_level_empty_timestamps_as_mongodb(store_db):
+    coll = store_db.get_collection("c", codec_options=CODEC)
+    coll.insert_one({"_id": 1, "t": Timestamp(0, 0), "n": {"t": Timestamp(0, 0)}})
+    doc = coll.find_one({"_id": 1})
+    assert doc["t"].time >= int(time.time()) - 60 and doc["t"].inc >= 1
+    assert doc["n"]["t"] == Timestamp(0, 0)  # only top-level fields are filled
+    coll.insert_one({"_id": Timestamp(0, 0)})  # nor is _id
+    assert coll.find_one({"_id": Timestamp(0, 0)}) == {"_id": Timestamp(0, 0)}
