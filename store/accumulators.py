@@ -19,8 +19,9 @@ from typing import Any
 
 from . import numbers
 from .errors import FAILED_TO_PARSE, StoreError, not_supported
-from .expressions import (MISSING, Compiled, Scope, average, compare, compile_expression,
-                          merge_object_into, nullish, std_dev)
+from .expr_arithmetic import average, std_dev
+from .expr_arrays import merge_object_into
+from .expressions import MISSING, Compiled, Scope, compare, compile_expression, nullish
 
 
 class Accumulator:
@@ -54,7 +55,7 @@ class _Sum:
 
     def __init__(self, expr: Compiled) -> None:
         self.expr = expr
-        self.total = numbers.Summation()
+        self.total = numbers.Summation(accumulator=True)
 
     def add(self, scope: Scope) -> None:
         v = self.expr(scope)

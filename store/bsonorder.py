@@ -69,7 +69,6 @@ RANK_CODE_WITH_SCOPE = 65
 RANK_MAXKEY = 127
 
 
-
 def type_rank(value: Any) -> int:
     """The canonical type rank of ``value`` (lower sorts first); raises StoreError for non-BSON."""
     t = type(value)
@@ -493,13 +492,14 @@ class Collation:
     backwards: bool = False
 
     @staticmethod
-    def from_spec(spec: Mapping[str, Any] | None) -> Collation | None:
-        """Parse a ``collation`` document; None for no collation or ``{locale: "simple"}``.
+    def from_spec(spec: Mapping[str, Any] | Collation | None) -> Collation | None:
+        """Parse a ``collation`` document; None for no collation or ``{locale: "simple"}``
+        (a :class:`Collation` is returned as it is).
 
         Raises StoreError for a missing locale, unknown fields or invalid values.
         """
-        if spec is None:
-            return None
+        if spec is None or isinstance(spec, Collation):
+            return spec
         if not isinstance(spec, Mapping):
             raise StoreError(14, "collation must be an object", "TypeMismatch")
         for name in spec:

@@ -8,7 +8,11 @@ which transaction, and shapes the replies as MongoDB 7.0 does.
 
 Speed: a document is decoded at most once per command, and only when a filter, projection,
 sort or update needs it; documents that go out unchanged are sent as their stored bytes
-(``RawBSONDocument``). Every write command runs in one SQLite transaction.
+(``RawBSONDocument``). When a filter, sort and inclusion projection read only some paths,
+only those parts of a document are decoded (:func:`.storage.prune`); an operator update
+addressed by ``_id`` decodes, updates and re-encodes only the parts it touches
+(:func:`.storage.splice`). Bulk updates read their ``_id``-addressed documents in a few
+queries up front (:class:`_PointCache`). Every write command runs in one SQLite transaction.
 
 Failure modes: a :class:`.errors.StoreError` raised anywhere becomes an ``{ok: 0}`` reply
 (or a ``writeErrors`` entry for one statement of a write command); any other exception is
@@ -18,6 +22,8 @@ reported as InternalError (code 1) with its message, never as a success.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import heapq
 import itertools
 import os
 import platform
@@ -38,8 +44,8 @@ from . import errors
 from .bsonorder import Collation, encode_key
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
-from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id,
-                      prefix_successor, prepare_insert)
+from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
+                      prefix_successor, prepare_insert, prune, duplicate_key_error, view_error, splice, PathTrie)
 
 RAW_CODEC = CODEC.with_options(document_class=RawBSONDocument)
 MAX_BSON_SIZE = 16 * 1024 * 1024
@@ -48,6 +54,7 @@ MAX_WRITE_BATCH = 100_000
 DEFAULT_FIRST_BATCH = 101
 _BATCH_BYTES = MAX_BSON_SIZE - 16 * 1024  # room for the reply's envelope
 _CURSOR_IDLE_S = 600.0
+_MAX_SESSIONS = 10_000
 _START = time.time()
 
 #: Fields every command may carry (driver and session plumbing this standalone server ignores).
@@ -62,10 +69,16 @@ def _unknown_fields(name: str, cmd: dict, allowed: set[str]) -> None:
             raise StoreError(40415, f"BSON field '{name}.{key}' is an unknown field.")
 
 
+_PURE: tuple = ()
+
+
 def _pure():
     """The pure modules (imported late so that a missing one fails the command, not the server)."""
-    from . import query, update
-    return query, update
+    global _PURE
+    if not _PURE:
+        from . import query, update
+        _PURE = (query, update)
+    return _PURE
 
 
 # --- command decoding ------------------------------------------------------------------------
@@ -158,6 +171,8 @@ class _PipelineContext:
         coll = session.collection(collection)
         if coll is None:
             return iter(())
+        if coll.is_view:
+            return view_documents(self.engine, self.db, coll, [], None, None)
         return (decode(raw) for _, raw in session.scan(coll))
 
     def write_out(self, collection: str, docs: list[dict]) -> None:
@@ -173,6 +188,15 @@ class _PipelineContext:
                 if "_id" not in doc:
                     doc = {"_id": bson.ObjectId(), **doc}
                 session.insert(coll, doc["_id"], encode(doc), doc)
+
+    def local_sessions(self) -> list[dict]:
+        """``$listLocalSessions``: the logical sessions this server has seen, as MongoDB lists them
+        (``_id: {id, uid}`` where ``uid`` is the SHA-256 of the user name, here always ``""``)."""
+        uid = bson.Binary(hashlib.sha256(b"").digest())
+        return [{"_id": {"id": lsid, "uid": uid},
+                 "lastUse": datetime.datetime.fromtimestamp(int(used * 1000) / 1000, datetime.timezone.utc
+                                                            ).replace(tzinfo=None)}
+                for lsid, used in list(self.engine._sessions.values())]
 
     def merge_into(self, collection: str, docs: list[dict], on: list[str] | str | None, when_matched: Any,
                    when_not_matched: str) -> None:
@@ -213,6 +237,10 @@ class _PipelineContext:
                 old = old if old is not None else decode(raw)
                 if when_matched == "keepExisting":
                     continue
+                if when_matched == "fail":  # what inserting the document into the target would raise
+                    index = "_id_" if fields == ["_id"] else next(
+                        i.name for i in coll.indexes if i.unique and sorted(i.fields) == sorted(fields))
+                    raise duplicate_key_error(coll.ns, index, {f: 1 for f in fields}, list(key.values()))
                 from .aggregate import merge_matched
                 new = merge_matched(old, doc, when_matched)
                 if "_id" in new and not _same_id(new["_id"], old["_id"]):
@@ -237,6 +265,7 @@ class Engine:
         self._cursors: dict[int, Cursor] = {}
         self._cursors_lock = threading.Lock()
         self._connection_ids = itertools.count(1)
+        self._sessions: dict[bytes, tuple[Any, float]] = {}  # lsid id -> (lsid, last use)
         self._scram_auth = None
         if credentials is not None:
             from .auth import ScramVerifier
@@ -258,6 +287,12 @@ class Engine:
                 raise StoreError(errors.COMMAND_NOT_FOUND, f"no such command: '{name}'")
             if not client.authenticated and name not in _NO_AUTH:
                 raise StoreError(errors.UNAUTHORIZED, f"Command {name} requires authentication")
+            lsid = cmd.get("lsid")
+            if isinstance(lsid, dict) and "id" in lsid:
+                self._sessions[bytes(lsid["id"])] = (lsid["id"], time.time())
+                if len(self._sessions) > _MAX_SESSIONS:  # forget the least recently used half
+                    for key, _ in sorted(self._sessions.items(), key=lambda kv: kv[1][1])[:_MAX_SESSIONS // 2]:
+                        self._sessions.pop(key, None)
             if "startTransaction" in cmd or "autocommit" in cmd:
                 raise StoreError(errors.ILLEGAL_OPERATION,
                                  "Transaction numbers are only allowed on a replica set member or mongos")
@@ -435,9 +470,10 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
 
 def matching(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
              variables: dict | None = None, reverse: bool = False,
-             ) -> Iterator[tuple[bytes, bytes, dict | None]]:
+             load: Callable[[bytes], dict] = decode) -> Iterator[tuple[bytes, bytes, dict | None]]:
     """``(k, raw, doc)`` of the documents matching ``filter_`` (``doc`` None when the filter
-    needed no decoding)."""
+    needed no decoding; else ``load(raw)``, the decoded document or the part of it the
+    caller asked for)."""
     exact = _exact_id_keys(filter_, collation) if filter_ else None
     source = candidates(session, coll, filter_, collation, reverse, exact)
     if not filter_ or exact is not None:
@@ -447,9 +483,77 @@ def matching(session: Session, coll: Collection, filter_: dict, collation: Colla
     query, _ = _pure()
     match = query.compile_filter(filter_, collation, variables)
     for k, raw in source:
-        doc = decode(raw)
+        doc = load(raw)
         if match(doc):
             yield k, raw, doc
+
+
+def _filter_paths(filter_: dict) -> list[str] | None:
+    """The field paths a filter reads, or None when it may read anything (``$expr``, ``$where``…).
+
+    Field-level operators (``$gt``, ``$elemMatch``, ``$not``…) read only their field's value.
+    """
+    paths: list[str] = []
+    for key, cond in filter_.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(cond, list):
+                return None
+            for clause in cond:
+                sub = _filter_paths(clause) if isinstance(clause, dict) else None
+                if sub is None:
+                    return None
+                paths.extend(sub)
+        elif key == "$comment":
+            continue
+        elif key.startswith("$"):
+            return None
+        else:
+            paths.append(key)
+    return paths
+
+
+def _inclusion_paths(projection: dict) -> list[str] | None:
+    """The paths of a plain inclusion projection (``{a: 1, "b.c": true}``, ``_id`` implied
+    unless excluded), or None for any other projection."""
+    paths = []
+    keep_id = True
+    for key, value in projection.items():
+        if type(value) is bool or isinstance(value, (int, float, Int64)):
+            truthy = bool(value)
+        else:
+            return None
+        if "$" in key:
+            return None
+        if key == "_id":
+            keep_id = truthy
+            continue
+        if not truthy:
+            return None
+        paths.append(key)
+    if not paths:
+        return None
+    return paths + (["_id"] if keep_id else [])
+
+
+def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callable[[bytes], dict]:
+    """How to decode a candidate: only the paths that the filter, the sort and an inclusion
+    projection read (a small part of a large document), or the whole document when one of
+    them may read anything. Without a projection the decoded document only serves to match
+    and sort: the stored bytes are what goes out."""
+    reads = _filter_paths(filter_) if filter_ else []
+    if reads is None:
+        return decode
+    wanted: list[str] = []
+    if projection:
+        inclusion = _inclusion_paths(projection)
+        if inclusion is None:
+            return decode
+        wanted = inclusion
+    paths = wanted + reads + (list(sort) if sort else [])
+    if not paths:
+        return decode
+    trie = path_trie(paths)
+    return lambda raw: decode(prune(raw, trie))
 
 
 def _sort_spec(sort: Any) -> dict | None:
@@ -476,26 +580,66 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     """The raw result documents of a ``find`` (lazy unless a sort needs them all)."""
     if coll is None:
         return iter(())
+    if coll.is_view:
+        return (encode(d) for d in view_documents(engine, db, coll, _find_stages(filter_, sort, skip, limit, projection),
+                                                  collation, variables))
     session = engine.store.read(db)
+    query, _ = _pure()
+    shape = query.compile_projection(projection, collation=collation, variables=variables) if projection else None
+    load = _loader(projection, filter_, sort)
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
-        rows = [(raw, doc if doc is not None else decode(raw))
-                for _, raw, doc in matching(session, coll, filter_, collation, variables)]
-        query, _ = _pure()
-        docs = query.sort_documents([d for _, d in rows], sort, collation)
-        # sort_documents returns the same dict objects: map them back to their stored bytes
-        raw_of = {id(d): raw for raw, d in rows}
-        results: Iterator[tuple[bytes, dict | None]] = ((raw_of[id(d)], d) for d in docs)
+        key = query.compile_sort(sort, collation)
+        rows = ((raw, doc if doc is not None else load(raw))
+                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load))
+        if key is None:
+            ordered = list(rows)
+        elif limit:  # only the first skip + limit are kept in memory (as stable as a sort)
+            ordered = heapq.nsmallest(skip + limit, rows, key=lambda row: key(row[1]))
+        else:
+            ordered = sorted(rows, key=lambda row: key(row[1]))
+        results: Iterator[tuple[bytes, dict | None]] = iter(ordered)
     else:
         results = ((raw, doc) for _, raw, doc in
-                   matching(session, coll, filter_, collation, variables, reverse=bool(id_desc)))
+                   matching(session, coll, filter_, collation, variables, reverse=bool(id_desc), load=load))
     if skip or limit:
         results = itertools.islice(results, skip, skip + limit if limit else None)
-    if not projection:
+    if shape is None:
         return (raw for raw, _ in results)
-    query, _ = _pure()
-    return (encode(query.project(doc if doc is not None else decode(raw), projection, matched_filter=filter_))
-            for raw, doc in results)
+    return (encode(shape(doc if doc is not None else load(raw), filter_)) for raw, doc in results)
+
+
+def view_documents(engine: Engine, db: str, view: Collection, extra: list, collation: Collation | None,
+                   variables: dict | None) -> Iterator[dict]:
+    """The documents of ``view`` (views on views resolved) through the ``extra`` stages."""
+    from .aggregate import run_pipeline
+    pipeline = list(extra)
+    coll: Collection | None = view
+    for _ in range(21):
+        if coll is None or not coll.is_view:
+            break
+        pipeline = list(coll.options.get("pipeline") or []) + pipeline
+        coll = _read_collection(engine, db, coll.options["viewOn"])
+    else:
+        raise StoreError(errors.BAD_VALUE, f"View depth too deep or view cycle detected; maximum depth is 20")
+    docs: Iterable[dict] = () if coll is None else (decode(raw) for _, raw in engine.store.read(db).scan(coll))
+    return run_pipeline(docs, pipeline, _PipelineContext(engine, db), collation=collation, variables=variables)
+
+
+def _find_stages(filter_: dict, sort: dict | None, skip: int, limit: int, projection: dict | None) -> list[dict]:
+    """The aggregation stages that a ``find`` on a view runs (MongoDB rewrites it the same way)."""
+    stages: list[dict] = []
+    if filter_:
+        stages.append({"$match": filter_})
+    if sort:
+        stages.append({"$sort": sort})
+    if skip:
+        stages.append({"$skip": skip})
+    if limit:
+        stages.append({"$limit": limit})
+    if projection:
+        stages.append({"$project": projection})
+    return stages
 
 
 # --- handshake and administration ------------------------------------------------------------
@@ -593,6 +737,13 @@ def cmd_ok(engine, db, cmd, client) -> dict:
     return {"ok": 1.0}
 
 
+def cmd_end_sessions(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    for lsid in cmd.get(next(iter(cmd))) or []:
+        if isinstance(lsid, dict) and "id" in lsid:
+            engine._sessions.pop(bytes(lsid["id"]), None)
+    return {"ok": 1.0}
+
+
 def cmd_logout(engine, db, cmd, client) -> dict:
     if engine.credentials is not None:
         client.authenticated = False
@@ -650,7 +801,17 @@ def cmd_drop_database(engine: Engine, db: str, cmd: dict, client: ClientState) -
     return {"ok": 1.0}
 
 
+def _writable(session: Session, name: str) -> Collection | None:
+    """The collection ``name`` for a write or index command (None if missing; 166 for a view)."""
+    coll = session.collection(name)
+    if coll is not None and coll.is_view:
+        raise view_error(coll)
+    return coll
+
+
 def _collection_info(coll: Collection) -> dict:
+    if coll.is_view:
+        return {"name": coll.name, "type": "view", "options": coll.options, "info": {"readOnly": True}}
     return {"name": coll.name, "type": "collection", "options": coll.options,
             "info": {"readOnly": False, "uuid": bson.Binary(uuid.UUID(coll.tbl[2:]).bytes, 4)},
             "idIndex": ID_INDEX_SPEC}
@@ -680,6 +841,19 @@ def cmd_list_collections(engine: Engine, db: str, cmd: dict, client: ClientState
 def cmd_create(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     name = _collection_name("create", cmd)
     options = {k: v for k, v in cmd.items() if k != "create" and k not in GENERIC_FIELDS}
+    if "viewOn" in options:
+        view_on, pipeline = options.pop("viewOn"), options.pop("pipeline", [])
+        if not isinstance(view_on, str) or not view_on:
+            raise StoreError(errors.TYPE_MISMATCH, "'viewOn' must be a non-empty string")
+        if not isinstance(pipeline, list):
+            raise StoreError(errors.TYPE_MISMATCH, "'pipeline' must be an array")
+        if options:
+            raise not_supported(f"create option(s) {sorted(options)} of a view")
+        from .aggregate import compile_pipeline
+        compile_pipeline(pipeline)  # an invalid pipeline fails now, as in MongoDB
+        with engine.store.write(db) as session:
+            session.create_view(name, view_on, pipeline)
+        return {"ok": 1.0}
     unsupported = set(options) - {"idIndex", "storageEngine", "indexOptionDefaults"}
     if unsupported:
         raise not_supported(f"create option(s) {sorted(unsupported)}")
@@ -698,10 +872,14 @@ def cmd_drop(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
             return {"ok": 1.0}
         n = len(coll.indexes) + 1
         session.drop_collection(name)
+    if coll.is_view:
+        return {"ok": 1.0}
     return {"nIndexesWas": n, "ns": f"{db}.{name}", "ok": 1.0}
 
 
 def cmd_rename_collection(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
+    if db != "admin":
+        raise StoreError(errors.UNAUTHORIZED, "renameCollection may only be run against the admin database.")
     source, target = cmd["renameCollection"], cmd.get("to")
     if not isinstance(source, str) or not isinstance(target, str) or "." not in source or "." not in target:
         raise StoreError(errors.INVALID_NAMESPACE, "Invalid namespace specified")
@@ -710,8 +888,11 @@ def cmd_rename_collection(engine: Engine, db: str, cmd: dict, client: ClientStat
     if sdb != tdb:
         raise not_supported("renameCollection across databases")
     with engine.store.write(sdb) as session:
-        if session.collection(sname) is None:
+        source_coll = session.collection(sname)
+        if source_coll is None:
             raise StoreError(errors.NAMESPACE_NOT_FOUND, "source namespace does not exist")
+        if source_coll.is_view:
+            raise view_error(source_coll)
         if session.collection(tname) is not None:
             if not cmd.get("dropTarget"):
                 raise StoreError(errors.NAMESPACE_EXISTS, "target namespace exists")
@@ -737,6 +918,8 @@ def cmd_list_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) ->
     coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
     if coll is None:
         raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns does not exist: {db}.{name}")
+    if coll.is_view:
+        raise view_error(coll)
     specs = [ID_INDEX_SPEC] + [i.spec for i in coll.indexes]
     batch = (cmd.get("cursor") or {}).get("batchSize")
     return engine.open_cursor(f"{db}.{name}", (encode(s) for s in specs),
@@ -778,7 +961,7 @@ def cmd_create_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) 
         raise StoreError(errors.BAD_VALUE, "Must specify at least one index to create")
     parsed = [_index_spec(s) for s in specs]
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         created_collection = coll is None
         if coll is None:
             coll = session.create_collection(name)
@@ -801,7 +984,7 @@ def cmd_drop_indexes(engine: Engine, db: str, cmd: dict, client: ClientState) ->
     name = _collection_name("dropIndexes", cmd)
     target = cmd.get("index")
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         if coll is None:
             raise StoreError(errors.NAMESPACE_NOT_FOUND, f"ns not found {db}.{name}")
         before = len(coll.indexes) + 1
@@ -831,12 +1014,15 @@ def _stats(session: Session, coll: Collection) -> tuple[int, int]:
 
 
 def cmd_db_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
-    collections = objects = data = indexes = 0
+    collections = views = objects = data = indexes = 0
     if engine.store.exists(db):
         session = engine.store.read(db)
         for name in session.collection_names():
             coll = session.collection(name)
             if coll is None:
+                continue
+            if coll.is_view:
+                views += 1
                 continue
             n, size = _stats(session, coll)
             collections += 1
@@ -844,7 +1030,7 @@ def cmd_db_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
             data += size
             indexes += len(coll.indexes) + 1
     storage = engine.store.size_on_disk(db) if engine.store.exists(db) else 0
-    return {"db": db, "collections": collections, "views": 0, "objects": objects,
+    return {"db": db, "collections": collections, "views": views, "objects": objects,
             "avgObjSize": (data / objects) if objects else 0.0, "dataSize": float(data),
             "storageSize": float(storage), "indexes": indexes, "indexSize": 0.0, "totalSize": float(storage),
             "scaleFactor": 1.0, "ok": 1.0}
@@ -855,6 +1041,8 @@ def cmd_coll_stats(engine: Engine, db: str, cmd: dict, client: ClientState) -> d
     coll = engine.store.read(db).collection(name) if engine.store.exists(db) else None
     if coll is None:
         raise StoreError(errors.NAMESPACE_NOT_FOUND, f"Collection [{db}.{name}] not found.")
+    if coll.is_view:
+        raise view_error(coll)
     n, size = _stats(engine.store.read(db), coll)
     return {"ns": coll.ns, "count": n, "size": size, "avgObjSize": (size // n) if n else 0,
             "storageSize": size, "nindexes": len(coll.indexes) + 1, "totalIndexSize": 0,
@@ -963,10 +1151,13 @@ def cmd_count(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     if coll is None:
         return {"n": 0, "ok": 1.0}
     session = engine.store.read(db)
-    if not filter_:
+    if coll.is_view:
+        n = sum(1 for _ in view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
+                                          _collation(cmd), None))
+    elif not filter_:
         n = session.count(coll)
     else:
-        n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None))
+        n = sum(1 for _ in matching(session, coll, filter_, _collation(cmd), None, load=_loader(None, filter_, None)))
     n = max(0, n - skip)
     if limit:
         n = min(n, limit)
@@ -987,8 +1178,17 @@ def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
     if coll is not None:
         query, _ = _pure()
         seen: set = set()
-        for _, raw, doc in matching(engine.store.read(db), coll, filter_, collation, None):
-            for value in query.get_path_values(doc if doc is not None else decode(raw), key):
+        if coll.is_view:
+            docs: Iterable[dict] = view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
+                                                  collation, None)
+        else:
+            reads = _filter_paths(filter_)
+            trie = path_trie([key] + reads) if reads is not None else None
+            load = (lambda raw: decode(prune(raw, trie))) if trie is not None else decode
+            docs = (doc if doc is not None else load(raw)
+                    for _, raw, doc in matching(engine.store.read(db), coll, filter_, collation, None, load=load))
+        for doc in docs:
+            for value in query.get_path_values(doc, key):
                 items = value if isinstance(value, list) else [value]
                 for item in items:
                     marker = _distinct_key(item, collation)
@@ -1025,9 +1225,16 @@ def cmd_aggregate(engine: Engine, db: str, cmd: dict, client: ClientState) -> di
     collation = _collation(cmd)
     from .aggregate import run_pipeline
     ctx = _PipelineContext(engine, db)
+    view = None
     if target == 1 or (isinstance(target, float) and target == 1):
         docs: Iterable[dict] = iter(())
         ns = f"{db}.$cmd.aggregate"
+        if pipeline and isinstance(pipeline[0], dict) and "$listLocalSessions" in pipeline[0]:
+            # server state, so answered here: the sessions this server has seen
+            spec = pipeline[0]["$listLocalSessions"]
+            if not isinstance(spec, dict) or set(spec) - {"allUsers", "users"}:
+                raise StoreError(errors.BAD_VALUE, "$listLocalSessions takes {allUsers: bool} or {users: [...]}")
+            docs, pipeline = ctx.local_sessions(), pipeline[1:]
     else:
         name = _collection_name("aggregate", cmd)
         ns = f"{db}.{name}"
@@ -1036,13 +1243,18 @@ def cmd_aggregate(engine: Engine, db: str, cmd: dict, client: ClientState) -> di
         first_match = pipeline[0].get("$match") if pipeline and isinstance(pipeline[0], dict) else None
         if coll is None:
             docs = iter(())
+        elif coll.is_view:
+            view, docs = coll, iter(())
         elif isinstance(first_match, dict) and "$expr" not in first_match:
             # the first $match only narrows the candidates; run_pipeline applies it again
             docs = (decode(raw) for _, raw in candidates(engine.store.read(db), coll, first_match, collation))
         else:
             docs = (decode(raw) for _, raw in engine.store.read(db).scan(coll))
     writes = any(isinstance(s, dict) and ("$out" in s or "$merge" in s) for s in pipeline)
-    results = run_pipeline(docs, pipeline, ctx, collation=collation, variables=cmd.get("let"))
+    if view is not None:
+        results = view_documents(engine, db, view, pipeline, collation, cmd.get("let"))
+    else:
+        results = run_pipeline(docs, pipeline, ctx, collation=collation, variables=cmd.get("let"))
     if writes:
         list(results)
         return engine.open_cursor(ns, iter(()), first, False)
@@ -1118,10 +1330,10 @@ def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
         todo = prepared
         if ordered and write_errors:
             todo = [p for p in prepared if p[0] < write_errors[0]["index"]]
-        if not coll.indexes and todo:
+        if todo and not any(index.unique for index in coll.indexes):
             try:
                 with _savepoint(session, "bulk"):
-                    session.insert_many(coll, [(doc_id, data) for _, doc_id, data, _ in todo])
+                    session.insert_many(coll, [(doc_id, data, doc) for _, doc_id, data, doc in todo])
                 n = len(todo)
                 todo = []
             except sqlite3.IntegrityError:
@@ -1165,6 +1377,33 @@ class _Updater:
             raise StoreError(errors.FAILED_TO_PARSE, "Update argument must be either an object or an array")
         if self.replacement and array_filters:
             raise StoreError(errors.FAILED_TO_PARSE, "arrayFilters may not be specified for replacement updates")
+        self._trie: PathTrie | None | bool = False  # not computed yet
+
+    def splice_trie(self) -> PathTrie | None:
+        """The paths an operator update reads and writes, when every operator is local to its
+        path (so that updating only those parts of a document is the same as updating all of
+        it); None for replacements, pipelines, positional paths and unknown operators."""
+        if self._trie is not False:
+            return self._trie
+        trie = None
+        if not self.replacement and isinstance(self.spec, dict):
+            paths = ["_id"]
+            for op, fields in self.spec.items():
+                if op not in _FIELD_LOCAL_OPERATORS or not isinstance(fields, dict):
+                    paths = []
+                    break
+                for path, arg in fields.items():
+                    if "$" in path or (op == "$rename" and (not isinstance(arg, str) or "$" in arg)):
+                        paths = []
+                        break
+                    paths.append(path)
+                    if op == "$rename":
+                        paths.append(arg)
+                if not paths:
+                    break
+            trie = path_trie(paths) if paths else None
+        self._trie = trie
+        return trie
 
     def apply(self, doc: dict, query: dict) -> dict:
         """The updated document (``doc`` itself when the update changes nothing)."""
@@ -1188,13 +1427,14 @@ class _Updater:
         return {"_id": doc_id, **new}
 
 
-def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict) -> bool:
-    """Store ``new`` over ``old``; False (nothing written) when the bytes are the same."""
+def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old: dict, new: dict
+                   ) -> bytes | None:
+    """Store ``new`` over ``old``: its bytes, or None (nothing written) when they are the same."""
     if new is old:
-        return False
+        return None
     data = encode(new)
     if data == raw:
-        return False
+        return None
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17419, "Resulting document after update is larger than 16777216")
     if coll.indexes:
@@ -1202,10 +1442,11 @@ def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old
             session.replace(coll, k, data, old, new)
     else:
         session.replace(coll, k, data, old, new)
-    return True
+    return data
 
 
-def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
+def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
+    """Insert a document the store built (an upsert); returns its bytes."""
     data = encode(doc)
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17420, "Document to upsert is larger than 16777216")
@@ -1214,40 +1455,146 @@ def _insert_new(session: Session, coll: Collection, doc: dict) -> None:
             session.insert(coll, doc["_id"], data, doc)
     else:
         session.insert(coll, doc["_id"], data, doc)
+    return data
+
+
+_FIELD_LOCAL_OPERATORS = {"$set", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$push", "$addToSet",
+                           "$pop", "$pull", "$pullAll", "$bit", "$rename"}
+
+
+def _splice_trie(coll: Collection, updater: _Updater) -> PathTrie | None:
+    """The paths of an update that may be applied to the parts of documents it touches
+    (:func:`.storage.splice`): a field-local operator update touching no indexed field."""
+    trie = updater.splice_trie()
+    if trie is None:
+        return None
+    touched = set(trie) - {b"_id"}
+    for index in coll.indexes:
+        if "partialFilterExpression" in index.spec:
+            return None
+        if any(f.split(".")[0].encode() in touched for f in index.fields):
+            return None
+    return trie
+
+
+def _update_spliced(session: Session, coll: Collection, k: bytes, raw: bytes, updater: _Updater, query: dict,
+                    trie: PathTrie) -> bytes | None:
+    """Update a stored document by decoding, updating and encoding again only the parts the
+    update touches (a $set of one month in a 50 KB history re-encodes that month, not the
+    history). Returns the new bytes, or None when nothing changed."""
+    part = decode(prune(raw, trie))
+    new = updater.apply(part, query)
+    if new is part:
+        return None
+    data = splice(raw, new, trie)
+    if data == raw:
+        return None
+    if len(data) > MAX_BSON_SIZE:
+        raise StoreError(17419, "Resulting document after update is larger than 16777216")
+    session.replace_raw(coll, k, data)
+    return data
+
+
+class _PointCache:
+    """The documents a bulk write command addresses by ``_id``, read in a few queries up front.
+
+    Statements of the form ``{_id: v}`` / ``{_id: {$in: [...]}}`` then find their document
+    here instead of querying SQLite one by one; every write of the command goes through
+    :meth:`put`, and a statement with any other filter (which may write any document)
+    disables the cache for the rest of the command.
+    """
+
+    def __init__(self) -> None:
+        self.docs: dict[bytes, bytes | None] = {}
+        self.valid = True
+
+    def prefetch(self, session: Session, coll: Collection, keys: set[bytes]) -> None:
+        self.docs = dict.fromkeys(keys)
+        self.docs.update(session.get_many(coll, list(keys)))
+
+    def lookup(self, keys: list[bytes]) -> list[tuple[bytes, bytes]] | None:
+        """``(k, raw)`` of the existing documents among ``keys`` in key order; None if unknown."""
+        if not self.valid:
+            return None
+        docs = self.docs
+        if any(k not in docs for k in keys):
+            return None
+        return [(k, docs[k]) for k in sorted(set(keys)) if docs[k] is not None]  # type: ignore[misc]
+
+    def put(self, k: bytes, raw: bytes) -> None:
+        self.docs[k] = raw
+
+
+_STATEMENT_FIELDS = {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c", "sort"}
 
 
 def _update_one_statement(session: Session, coll: Collection, stmt: dict, variables: dict | None,
-                          ) -> tuple[int, int, Any]:
+                          cache: _PointCache | None = None) -> tuple[int, int, Any]:
     """Run one update statement: ``(matched, modified, upserted_id or NO_ID)``."""
-    _unknown_fields("update.updates", stmt, {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c",
-                                             "sort"})
+    _unknown_fields("update.updates", stmt, _STATEMENT_FIELDS)
     query = stmt.get("q")
     if not isinstance(query, dict):
         raise StoreError(errors.FAILED_TO_PARSE, "BSON field 'update.updates.q' is missing but a required field")
     if "sort" in stmt:
         raise not_supported("update with sort")
-    collation = Collation.from_spec(stmt.get("collation"))
-    statement_vars = dict(variables or {})
+    collation = Collation.from_spec(stmt["collation"]) if "collation" in stmt else None
+    statement_vars = variables
     if isinstance(stmt.get("c"), dict):
-        statement_vars.update(stmt["c"])
-    updater = _Updater(stmt.get("u"), stmt.get("arrayFilters"), collation, statement_vars or None)
+        statement_vars = {**(variables or {}), **stmt["c"]}
+    updater = _Updater(stmt.get("u"), stmt.get("arrayFilters"), collation, statement_vars)
     multi = bool(stmt.get("multi"))
     if multi and updater.replacement:
         raise StoreError(errors.FAILED_TO_PARSE, "multi update is not supported for replacement-style update")
-    _check_hint(coll, stmt.get("hint"))
-    found = matching(session, coll, query, collation, statement_vars or None)
-    targets = list(found) if multi else list(itertools.islice(found, 1))
+    if "hint" in stmt:
+        _check_hint(coll, stmt["hint"])
+    exact = _exact_id_keys(query, collation) if cache is not None and query else None
+    rows = cache.lookup(exact) if exact is not None else None  # type: ignore[union-attr]
+    if rows is not None:
+        targets: list[tuple[bytes, bytes, dict | None]] = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
+    else:
+        if cache is not None:
+            cache.valid = False
+        found = matching(session, coll, query, collation, statement_vars)
+        targets = list(found) if multi else list(itertools.islice(found, 1))
     matched = modified = 0
+    trie = _splice_trie(coll, updater) if targets else None
     for k, raw, doc in targets:
-        old = doc if doc is not None else decode(raw)
-        new = updater.apply(old, query)
         matched += 1
-        modified += _write_updated(session, coll, k, raw, old, new)
+        if doc is None and trie is not None:
+            data = _update_spliced(session, coll, k, raw, updater, query, trie)
+        else:
+            old = doc if doc is not None else decode(raw)
+            new = updater.apply(old, query)
+            data = _write_updated(session, coll, k, raw, old, new)
+        if data is not None:
+            modified += 1
+            if cache is not None:
+                cache.put(k, data)
     if matched or not stmt.get("upsert"):
         return matched, modified, NO_ID
     new = updater.upsert_doc(query)
-    _insert_new(session, coll, new)
+    data = _insert_new(session, coll, new)
+    if cache is not None:
+        cache.put(encode_key(new["_id"]), data)
     return 1, 0, new["_id"]
+
+
+def _point_cache(session: Session, coll: Collection | None, statements: list) -> _PointCache | None:
+    """A :class:`_PointCache` of the ``_id``-addressed statements of a bulk command (None for
+    a command of one statement or when the collection does not exist yet)."""
+    if coll is None or len(statements) < 2:
+        return None
+    keys: set[bytes] = set()
+    for stmt in statements:
+        if isinstance(stmt, dict) and isinstance(stmt.get("q"), dict) and "collation" not in stmt and stmt["q"]:
+            exact = _exact_id_keys(stmt["q"], None)
+            if exact is not None:
+                keys.update(exact)
+    if not keys:
+        return None
+    cache = _PointCache()
+    cache.prefetch(session, coll, keys)
+    return cache
 
 
 def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
@@ -1260,7 +1607,8 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     upserted: list[dict] = []
     write_errors: list[dict] = []
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
+        cache = _point_cache(session, coll, statements)
         for i, stmt in enumerate(statements):
             try:
                 if not isinstance(stmt, dict):
@@ -1271,7 +1619,8 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                         _Updater(stmt.get("u"), stmt.get("arrayFilters"), None, None)
                         continue
                     coll = session.ensure_collection(name)
-                matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables)
+                    cache = _point_cache(session, coll, statements)
+                matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables, cache)
                 n += matched
                 modified += changed
                 if upserted_id is not NO_ID:
@@ -1295,7 +1644,7 @@ def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     n = 0
     write_errors: list[dict] = []
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         for i, stmt in enumerate(statements):
             try:
                 if not isinstance(stmt, dict):
@@ -1313,7 +1662,7 @@ def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                 _check_hint(coll, stmt.get("hint"))
                 if coll is None:
                     continue
-                found = matching(session, coll, query, collation, variables)
+                found = matching(session, coll, query, collation, variables, load=_loader(None, query, None))
                 keys = [k for k, _, _ in (itertools.islice(found, 1) if limit == 1 else found)]
                 for k in keys:
                     session.delete(coll, k)
@@ -1356,17 +1705,16 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
         return query_mod.project(doc, fields, matched_filter=query)
 
     with engine.store.write(db) as session:
-        coll = session.collection(name)
+        coll = _writable(session, name)
         _check_hint(coll, cmd.get("hint"))
         target = None
         if coll is not None:
             if sort is not None and _id_order(sort) is None:
                 rows = [(k, raw, doc if doc is not None else decode(raw))
                         for k, raw, doc in matching(session, coll, query, collation, variables)]
+                key = query_mod.compile_sort(sort, collation)
                 if rows:
-                    ordered_docs = query_mod.sort_documents([r[2] for r in rows], sort, collation)
-                    first = ordered_docs[0]
-                    target = next(r for r in rows if r[2] is first)
+                    target = rows[0] if key is None else min(rows, key=lambda r: key(r[2]))  # first of ties
             else:
                 target = next(matching(session, coll, query, collation, variables,
                                        reverse=bool(_id_order(sort))), None)
@@ -1398,7 +1746,7 @@ _HANDLERS: dict[str, Callable[[Engine, str, dict, ClientState], dict]] = {
     "ping": cmd_ping, "buildInfo": cmd_build_info, "buildinfo": cmd_build_info,
     "getParameter": cmd_get_parameter, "getCmdLineOpts": cmd_get_cmd_line_opts, "hostInfo": cmd_host_info,
     "serverStatus": cmd_server_status, "connectionStatus": cmd_connection_status, "getLog": cmd_get_log,
-    "whatsmyuri": cmd_whatsmyuri, "endSessions": cmd_ok, "killSessions": cmd_ok, "killAllSessions": cmd_ok,
+    "whatsmyuri": cmd_whatsmyuri, "endSessions": cmd_end_sessions, "killSessions": cmd_end_sessions, "killAllSessions": cmd_ok,
     "refreshSessions": cmd_ok, "logout": cmd_logout, "saslStart": cmd_sasl_start,
     "saslContinue": cmd_sasl_continue, "listDatabases": cmd_list_databases, "dropDatabase": cmd_drop_database,
     "listCollections": cmd_list_collections, "create": cmd_create, "drop": cmd_drop,

@@ -87,6 +87,8 @@ def local(ms: int, tz: dt.tzinfo) -> dt.datetime:
     if not _MIN_MS <= ms <= _MAX_MS:
         raise StoreError(BAD_VALUE, "date outside the years 1-9999 cannot be broken into parts "
                          "by the sf embedded store")
+    if tz is _UTC:
+        return EPOCH + dt.timedelta(milliseconds=ms)
     aware = dt.datetime(1970, 1, 1, tzinfo=_UTC) + dt.timedelta(milliseconds=ms)
     return aware.astimezone(tz).replace(tzinfo=None)
 
@@ -129,61 +131,62 @@ def format_date(ms: int, fmt: str, tz: dt.tzinfo) -> str:
     """``$dateToString``: ``fmt`` with MongoDB's ``%`` specifiers."""
     d = local(ms, tz)
     out: list[str] = []
+    for literal, spec in _parse_format(fmt):
+        if spec is None:
+            out.append(literal)
+        elif spec in ("z", "Z"):
+            minutes = offset_minutes(ms, tz)
+            if spec == "z":
+                sign = "-" if minutes < 0 else "+"
+                out.append(f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}")
+            else:
+                # minutes offset: MongoDB's documented output has no '+' ("270", "-300")
+                out.append(f"{minutes}")
+        else:
+            out.append(_FORMATTERS[spec](d))
+    return "".join(out)
+
+
+_FORMATTERS: dict[str, Any] = {
+    "Y": lambda d: f"{d.year:04d}",
+    "m": lambda d: f"{d.month:02d}",
+    "d": lambda d: f"{d.day:02d}",
+    "H": lambda d: f"{d.hour:02d}",
+    "M": lambda d: f"{d.minute:02d}",
+    "S": lambda d: f"{d.second:02d}",
+    "L": lambda d: f"{d.microsecond // 1000:03d}",
+    "j": lambda d: f"{d.timetuple().tm_yday:03d}",
+    "w": lambda d: str(day_of_week(d)),
+    "u": lambda d: str(d.isoweekday()),
+    "U": lambda d: f"{week_of_year(d):02d}",
+    "V": lambda d: f"{d.isocalendar()[1]:02d}",
+    "G": lambda d: f"{d.isocalendar()[0]:04d}",
+    "b": lambda d: MONTH_NAMES[d.month - 1][:3],
+    "B": lambda d: MONTH_NAMES[d.month - 1],
+    "%": lambda d: "%",
+}
+
+
+@lru_cache(maxsize=128)
+def _parse_format(fmt: str) -> tuple[tuple[str, str | None], ...]:
+    """A format string as (literal, None) and ("", specifier) pieces; StoreError 18535 /
+    18536 for a trailing '%' or an unknown specifier."""
+    pieces: list[tuple[str, str | None]] = []
     i = 0
     while i < len(fmt):
         ch = fmt[i]
         if ch != "%":
-            out.append(ch)
+            pieces.append((ch, None))
             i += 1
             continue
         if i + 1 >= len(fmt):
             raise StoreError(18535, "Unmatched '%' at end of format string")
         spec = fmt[i + 1]
-        i += 2
-        iso = d.isocalendar()
-        if spec == "Y":
-            out.append(f"{d.year:04d}")
-        elif spec == "m":
-            out.append(f"{d.month:02d}")
-        elif spec == "d":
-            out.append(f"{d.day:02d}")
-        elif spec == "H":
-            out.append(f"{d.hour:02d}")
-        elif spec == "M":
-            out.append(f"{d.minute:02d}")
-        elif spec == "S":
-            out.append(f"{d.second:02d}")
-        elif spec == "L":
-            out.append(f"{d.microsecond // 1000:03d}")
-        elif spec == "j":
-            out.append(f"{d.timetuple().tm_yday:03d}")
-        elif spec == "w":
-            out.append(str(day_of_week(d)))
-        elif spec == "u":
-            out.append(str(iso[2]))
-        elif spec == "U":
-            out.append(f"{week_of_year(d):02d}")
-        elif spec == "V":
-            out.append(f"{iso[1]:02d}")
-        elif spec == "G":
-            out.append(f"{iso[0]:04d}")
-        elif spec == "b":
-            out.append(MONTH_NAMES[d.month - 1][:3])
-        elif spec == "B":
-            out.append(MONTH_NAMES[d.month - 1])
-        elif spec in ("z", "Z"):
-            minutes = offset_minutes(ms, tz)
-            sign = "-" if minutes < 0 else "+"
-            if spec == "z":
-                out.append(f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}")
-            else:
-                # minutes offset: MongoDB's documented output has no '+' ("270", "-300")
-                out.append(f"{minutes}")
-        elif spec == "%":
-            out.append("%")
-        else:
+        if spec not in _FORMATTERS and spec not in ("z", "Z"):
             raise StoreError(18536, f"Invalid format character '%{spec}' in format string")
-    return "".join(out)
+        pieces.append(("", spec))
+        i += 2
+    return tuple(pieces)
 
 
 _PARSE_SPECS = {

@@ -87,9 +87,13 @@ class Summation:
     ``$avg``). Integers are added exactly, doubles by :func:`float_sum`, decimals in the
     Decimal128 context."""
 
-    __slots__ = ("widest", "integers", "doubles", "decimals", "count")
+    __slots__ = ("widest", "integers", "doubles", "decimals", "count", "accumulator")
 
-    def __init__(self) -> None:
+    def __init__(self, accumulator: bool = False) -> None:
+        # The $sum/$avg accumulators turn their non-decimal total into a decimal with 34
+        # digits (MongoDB's DoubleDoubleSummation::getDecimal); expressions such as $add
+        # convert each double with 15 digits (Value::coerceToDecimal).
+        self.accumulator = accumulator
         self.widest = INT32
         self.integers = 0
         self.doubles: list[float] = []
@@ -117,6 +121,13 @@ class Summation:
         return float_sum([*self.doubles, high, low])
 
     def as_decimal(self) -> Decimal:
+        if self.accumulator:
+            with decimal.localcontext() as exact:
+                exact.prec = 1100  # enough for an exact sum of doubles and integers
+                rest = sum((Decimal(d) for d in self.doubles), Decimal(self.integers))
+            if not self.doubles and not self.integers:
+                return self.decimals
+            return DECIMAL_CONTEXT.add(self.decimals, DECIMAL_CONTEXT.plus(rest))
         total = DECIMAL_CONTEXT.add(self.decimals, Decimal(self.integers))
         for d in self.doubles:
             total = DECIMAL_CONTEXT.add(total, to_decimal(d))

@@ -86,29 +86,31 @@ def _number_of(value: Any) -> int | None:
 
 
 class _Parser:
-    """Builds the projection tree: nested dicts of field name → node."""
+    """Builds the projection tree (nested dicts of field name → node) as MongoDB's
+    projection_parser.cpp does, with its error codes."""
 
     def __init__(self, collation: Collation | None) -> None:
         self.collation = collation
         self.root: dict[str, Any] = {}
-        self.inclusion: bool | None = None   # decided by the first include/exclude seen
-        self.id_mode: str | None = None      # how _id itself was specified
+        self.inclusion: bool | None = None  # set by the first inclusion, exclusion or expression
+        self.has_slice = False
+        self.has_elem_match = False
         self.has_positional = False
-        self.first_field: str | None = None
+        self.id_included = False            # top-level {_id: 1}
+        self.id_excluded = False            # top-level {_id: 0}
 
-    def mark(self, include: bool, path: str) -> None:
-        if self.inclusion is None:
-            self.inclusion = include
-        elif self.inclusion != include:
-            if include:
+    def set_type(self, inclusion: bool, path: str) -> None:
+        if self.inclusion is not None and self.inclusion != inclusion:
+            if inclusion:
                 raise StoreError(31253, f"Cannot do inclusion on field {path} in exclusion projection")
             raise StoreError(31254, f"Cannot do exclusion on field {path} in inclusion projection")
+        self.inclusion = inclusion
 
     def add(self, path: str, node: Any) -> None:
         parts = path.split(".")
         for part in parts:
             if not part:
-                raise StoreError(BAD_VALUE, f"FieldPath field names may not be empty strings: {path}")
+                raise StoreError(15998, "FieldPath field names may not be empty strings.")
             if part.startswith("$"):
                 raise StoreError(16410, "FieldPath field names may not start with '$'. "
                                         "Consider using $getField or $setField.")
@@ -125,57 +127,100 @@ class _Parser:
             raise StoreError(31250, f"Path collision at {path}")
         tree[last] = node
 
-    def field(self, path: str, value: Any) -> None:
-        if path.endswith(".$") or path == "$":
-            self.positional(path, value)
-            return
-        if "$" in path.split(".")[0] or any(p.startswith("$") for p in path.split(".")):
-            raise StoreError(16410, "FieldPath field names may not start with '$'. "
-                                    "Consider using $getField or $setField.")
-        if type(value) is bool or bsonorder.is_number(value):
-            include = bool(value) if type(value) is bool else _truthy_number(value)
-            if path == "_id":
-                self.id_mode = _INCLUDE if include else _EXCLUDE
-                return
-            self.mark(include, path)
-            self.add(path, _INCLUDE if include else _EXCLUDE)
-            return
+    def field(self, path: str, value: Any, top: bool = True) -> None:
+        if ".$." in path:
+            raise StoreError(31394, "As of 4.4, it's illegal to specify positional operator in the middle of a path."
+                                    "Positional projection may only be used at the end, for example: a.b.$. If the "
+                                    "query previously used a form like a.b.$.d, remove the parts following the '$' "
+                                    "and the results will be equivalent.")
+        positional = path.endswith(".$") or path == "$"
         if isinstance(value, Mapping):
+            if positional:
+                raise StoreError(31271, "positional projection cannot be used with an expression or sub object")
             if not value:
-                raise StoreError(51270, f"An empty sub-projection is not a valid value. Found empty object at path {path}")
-            names = list(value)
-            operators = [n for n in names if n.startswith("$")]
-            if operators and len(operators) != len(names):
-                raise StoreError(BAD_VALUE, f"Invalid projection document: field {path} mixes operators and fields")
-            if operators:
-                self.operator(path, value)
+                raise StoreError(51270, f"Invalid empty sub-projection: {path}")
+            first = next(iter(value))
+            if len(value) == 1 and first.startswith("$"):
+                self.operator(path, first, value[first], top)
                 return
             for name, sub in value.items():
-                self.field(f"{path}.{name}", sub)
+                self.field(f"{path}.{name}", sub, top=False)
             return
-        # Literals and expression strings / arrays are computed fields.
-        self.computed(path, value)
+        if type(value) is bool or bsonorder.is_number(value):
+            is_id = top and path == "_id"
+            if (bool(value) if type(value) is bool else _truthy_number(value)):
+                if positional:
+                    self.positional(path)
+                else:
+                    self.add(path, _INCLUDE)
+                    self.id_included |= is_id
+                if not is_id:
+                    self.set_type(True, path)
+            else:
+                if positional:
+                    raise StoreError(31395, "positional projection cannot be used with exclusion")
+                self.add(path, _EXCLUDE)
+                if is_id:
+                    self.id_excluded = True
+                else:
+                    self.set_type(False, path)
+            return
+        if positional:
+            raise StoreError(31308, "positional projection cannot be used with a literal")
+        # Any other value is a literal or an expression operand ({a: "$b"}, {a: "text"}).
+        computed = _Computed(self.compile(value, path))
+        if self.inclusion is False:
+            raise StoreError(31310, f"Cannot use an expression {value!r} in an exclusion projection")
+        self.add(path, computed)
+        self.inclusion = True
 
-    def operator(self, path: str, spec: Mapping[str, Any]) -> None:
-        name = next(iter(spec))
-        arg = spec[name]
-        if name == "$meta":
-            raise not_supported("$meta projections")
-        if name == "$slice" and len(spec) == 1:
-            self.add(path, self.slice(arg))
-            return
-        if name == "$elemMatch" and len(spec) == 1:
-            if "." in path:
-                raise StoreError(31275, "Cannot use $elemMatch projection on a nested field.")
+    def operator(self, path: str, name: str, arg: Any, top: bool) -> None:
+        if name == "$slice":
+            try:
+                self.add(path, self.slice(arg))
+                self.has_slice = True
+                return
+            except StoreError as find_error:
+                if find_error.code in (31249, 31250, 16410, 15998):
+                    raise
+                try:  # the aggregation $slice expression ({$slice: ["$a", 1]})
+                    self.expression(path, {name: arg})
+                except StoreError:
+                    raise find_error from None
+                return
+        if name == "$elemMatch":
             if not isinstance(arg, Mapping):
-                raise StoreError(BAD_VALUE, "elemMatch: Invalid argument, object required.")
+                raise StoreError(31274, "elemMatch: Invalid argument, object required, but got "
+                                        f"{type(arg).__name__}")
+            if self.has_positional:
+                raise StoreError(31255, "Cannot specify positional operator and $elemMatch.")
+            if "." in path or not top:
+                raise StoreError(31275, "Cannot use $elemMatch projection on a nested field.")
             from .query import compile_filter  # query imports this module
 
             matcher = compile_filter({path: {"$elemMatch": arg}}, self.collation)
-            self.mark(True, path)
             self.add(path, _ElemMatch(lambda element, m=matcher, p=path: m({p: [element]})))
+            self.has_elem_match = True
             return
-        self.computed(path, spec)
+        if name == "$meta":
+            raise not_supported("$meta projections")
+        self.expression(path, {name: arg})
+
+    def expression(self, path: str, spec: Mapping[str, Any]) -> None:
+        if self.inclusion is False:
+            raise StoreError(31252, "Cannot use expression other than $meta in exclusion projection")
+        self.add(path, _Computed(self.compile(spec, path)))
+        self.inclusion = True
+
+    def compile(self, expression: Any, path: str) -> Callable[[dict], Any]:
+        from .expressions import compile_expression  # the aggregation helper's module
+
+        try:
+            return compile_expression(expression, self.collation)
+        except StoreError as exc:
+            if exc.code == 168 and isinstance(expression, Mapping):  # not an expression name
+                raise StoreError(31325, f"Unknown expression {next(iter(expression))}") from None
+            raise
 
     def slice(self, arg: Any) -> _Slice:
         """A find ``$slice``: a number, or ``[skip, limit]`` (MongoDB's codes for bad arguments)."""
@@ -184,7 +229,7 @@ class _Parser:
             return _Slice(None, n)
         if isinstance(arg, list):
             if len(arg) != 2:
-                raise StoreError(BAD_VALUE, "$slice array wrong size")
+                raise StoreError(31272, "$slice array argument should be of form [skip, limit]")
             skip, limit = _number_of(arg[0]), _number_of(arg[1])
             if skip is None:
                 raise StoreError(31257, f"$slice expects the skip argument to be a number, got {arg[0]!r}")
@@ -193,34 +238,27 @@ class _Parser:
             if limit <= 0:
                 raise StoreError(31259, f"$slice limit must be positive, got {limit}")
             return _Slice(skip, limit)
-        raise StoreError(BAD_VALUE, "$slice only supports numbers and [skip, limit] arrays")
+        raise StoreError(31273, "$slice only supports numbers and [skip, limit] arrays")
 
-    def computed(self, path: str, expression: Any) -> None:
-        if self.inclusion is False:
-            raise StoreError(31252, "Cannot use expression in exclusion projection")
-        if path == "_id":
-            self.id_mode = "computed"
-        else:
-            self.mark(True, path)
-        from .expressions import compile_expression  # the aggregation helper's module
-
-        self.add(path, _Computed(compile_expression(expression, self.collation)))
-
-    def positional(self, path: str, value: Any) -> None:
+    def positional(self, path: str) -> None:
         if self.has_positional:
-            raise StoreError(BAD_VALUE, "Cannot specify more than one positional proj. per query.")
-        field = path[:-2]
-        if not field or "$" in field:
-            raise StoreError(BAD_VALUE, "Positional projection may only be used at the end, "
-                                        "for example: a.b.$. If the query traverses multiple arrays, "
-                                        "the positional projection is not supported")
-        if isinstance(value, Mapping) or not (type(value) is bool or bsonorder.is_number(value)):
-            raise StoreError(31271, "positional projection cannot be used with an expression or sub object")
-        if not (bool(value) if type(value) is bool else _truthy_number(value)):
-            raise StoreError(31395, "positional projection cannot be used with exclusion")
+            raise StoreError(31276, "Cannot specify more than one positional projection per query.")
+        if self.has_elem_match:
+            raise StoreError(31256, "Cannot specify positional operator and $elemMatch.")
+        if path in (".$", "$"):
+            raise StoreError(5392900, f"Projection on field {path} is invalid")
+        self.add(path[:-2], _Positional())
         self.has_positional = True
-        self.mark(True, path)
-        self.add(field, _Positional())
+
+    def projection_type(self) -> bool:
+        """Inclusion (True) or exclusion, with MongoDB's rules for $slice/$elemMatch/_id alone."""
+        if self.inclusion is not None:
+            return self.inclusion
+        if self.has_slice:
+            return self.id_included
+        if self.has_elem_match:
+            return True
+        return self.id_included
 
 
 def _truthy_number(value: Any) -> bool:
@@ -239,25 +277,18 @@ class Projection:
         parser = _Parser(collation)
         for path, value in spec.items():
             parser.field(path, value)
-        self.tree = parser.root
+        self.inclusion = parser.projection_type()
+        tree = parser.root
+        id_specified = any(path == "_id" or path.startswith("_id.") for path in spec)
+        if not id_specified and self.inclusion:
+            tree["_id"] = _INCLUDE
+        if not self.inclusion and parser.id_included:
+            del tree["_id"]  # {_id: 1} in an exclusion only keeps _id, as it would be anyway
+        self.tree = tree
         self.variables = dict(variables or {})
         self.collation = collation
         self.has_positional = parser.has_positional
-        # Only $slice (or nothing but _id: 0) makes an exclusion; _id alone with 1 an inclusion.
-        if parser.inclusion is None:
-            parser.inclusion = parser.id_mode == _INCLUDE or parser.id_mode == "computed"
-        self.inclusion = parser.inclusion
-        self.has_late = _has_late(self.tree)
-        if parser.id_mode == _EXCLUDE:
-            if "_id" not in self.tree and self.inclusion is False:
-                self.tree["_id"] = _EXCLUDE
-            self.include_id = False
-        elif parser.id_mode in (_INCLUDE, None) and "_id" not in self.tree:
-            self.include_id = True
-            if self.inclusion:
-                self.tree["_id"] = _INCLUDE
-        else:
-            self.include_id = True
+        self.has_late = _has_late(tree)
 
     def __call__(self, doc: Document, matched_filter: Mapping[str, Any] | None = None) -> Document:
         positional = self._positional_index(doc, matched_filter) if self.has_positional else None
@@ -320,8 +351,8 @@ class Projection:
         the index of its first element that satisfies the filter's conditions on that array."""
         path = _positional_path(self.tree)
         parts = path.split(".")
-        if matched_filter is None or not _mentions_field(matched_filter, parts[0]):
-            raise StoreError(BAD_VALUE, f"Positional projection '{path}.$' does not match the query document.")
+        if matched_filter is None:
+            raise StoreError(51050, "Projections with a positional operator require a matcher")
         value: Any = doc
         array_parts: tuple[str, ...] | None = None
         for i, part in enumerate(parts):
@@ -336,7 +367,7 @@ class Projection:
         from .query import compile_filter
 
         prefix = ".".join(array_parts)
-        conditions = _conditions_on(matched_filter, prefix)
+        conditions = _conditions_on(matched_filter, prefix, doc, self.collation)
         if not conditions:
             raise _positional_error()
         predicate = compile_filter({"$and": conditions}, self.collation, self.variables)
@@ -377,29 +408,26 @@ def _positional_path(tree: Mapping[str, Any], prefix: str = "") -> str:
     return ""
 
 
-def _mentions_field(filter: Mapping[str, Any], field: str) -> bool:
-    """Whether a condition of the filter (logical operators included) is on ``field`` or below."""
-    for name, value in filter.items():
-        if name in ("$and", "$or", "$nor") and isinstance(value, list):
-            if any(isinstance(sub, Mapping) and _mentions_field(sub, field) for sub in value):
-                return True
-        elif name.split(".")[0] == field:
-            return True
-    return False
+def _conditions_on(filter: Mapping[str, Any], prefix: str, doc: Document, collation: Collation | None) -> list[dict]:
+    """The positive conditions of ``filter`` on ``prefix`` or below that decided the match:
+    top-level ones, those of ``$and``, and those of the first ``$or`` branch ``doc`` matches.
 
-
-def _conditions_on(filter: Mapping[str, Any], prefix: str) -> list[dict]:
-    """The positive top-level (and ``$and``) conditions of ``filter`` on ``prefix`` or below.
-
-    Negations ($ne, $nin, $not, $exists: false) are left out: in MongoDB they never record
-    which array element matched.
+    Negations ($ne, $nin, $not, $exists: false, $nor) are left out: in MongoDB they never
+    record which array element matched.
     """
+    from .query import compile_filter
+
     out = []
     for name, value in filter.items():
         if name == "$and" and isinstance(value, list):
             for sub in value:
                 if isinstance(sub, Mapping):
-                    out += _conditions_on(sub, prefix)
+                    out += _conditions_on(sub, prefix, doc, collation)
+        elif name == "$or" and isinstance(value, list):
+            for sub in value:
+                if isinstance(sub, Mapping) and compile_filter(sub, collation)(doc):
+                    out += _conditions_on(sub, prefix, doc, collation)
+                    break
         elif name == prefix or name.startswith(prefix + "."):
             if isinstance(value, Mapping) and value and next(iter(value)).startswith("$"):
                 value = {op: arg for op, arg in value.items()
@@ -455,6 +483,11 @@ def _exclude(tree: Mapping[str, Any], doc: Mapping[str, Any]) -> dict:
             continue
         elif isinstance(node, _Slice):
             out[name] = node.apply(value)
+        elif isinstance(node, _ElemMatch):
+            # In place: the first matching element, or no field at all.
+            found = next((e for e in value if node.predicate(e)), _ABSENT) if isinstance(value, list) else _ABSENT
+            if found is not _ABSENT:
+                out[name] = [found]
         elif isinstance(node, dict):
             out[name] = _exclude_value(node, value)
         else:  # pragma: no cover - the parser allows nothing else in an exclusion

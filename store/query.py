@@ -1,4 +1,4 @@
-"""MongoDB query filters, dotted paths, sorts and the key ranges a filter allows.
+"""MongoDB query filters and dotted paths; the entry point for sorts, key ranges and projections.
 
 - :func:`compile_filter` turns a filter document into a predicate over decoded documents,
   with MongoDB 7.0's semantics: a dotted path that crosses arrays reaches every element; a
@@ -7,10 +7,9 @@
   bracketing); ``$ne``/``$nin``/``$not`` negate the whole path. Invalid filters raise
   :class:`StoreError` with MongoDB's code (BadValue 2 for an unknown operator).
 - :func:`get_path_values` — the values a path reaches (``distinct``, index keys).
-- :func:`sort_documents` — MongoDB's sort (array fields sort by their smallest element
-  ascending, their largest descending; missing sorts as null; stable).
 - :func:`key_ranges` — the ``encode_key`` ranges a field must fall into for a document to
-  match (the storage layer's index fast path).
+  match (the storage layer's index fast path; in :mod:`.keyranges`).
+- :func:`sort_documents` / :func:`compile_sort` — sorts (in :mod:`.sorting`).
 - :func:`project` / :func:`compile_projection` — ``find`` projections (in :mod:`.projection`).
 
 The path traversal follows MongoDB's ``BSONElementIterator`` (src/mongo/db/matcher/path.cpp).
@@ -21,21 +20,19 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bson.binary import Binary
 from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
-from bson.max_key import MaxKey
-from bson.min_key import MinKey
 from bson.regex import Regex
 
 from . import bsonorder
 from .bsonorder import (
-    NUMBER_TYPES, RANK_ARRAY, RANK_MAXKEY, RANK_MINKEY, RANK_NULL, RANK_NUMBER, TYPE_ALIASES,
-    TYPE_NAMES, Collation, bson_type, compare, encode_key, regex_flags, sort_key, type_rank,
+    NUMBER_TYPES, RANK_MAXKEY, RANK_MINKEY, RANK_NULL, RANK_NUMBER, TYPE_ALIASES, TYPE_NAMES,
+    Collation, bson_type, compare, regex_flags, sort_key, type_rank,
 )
 from .errors import BAD_VALUE, StoreError, not_supported
 
@@ -296,7 +293,77 @@ def _comparison_test(op: str, rhs: Any, collation: Collation | None) -> Callable
 
 
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
-_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+    "space": "\\s", "blank": " \\t", "xdigit": "0-9A-Fa-f", "word": "\\w", "cntrl": "\\x00-\\x1f\\x7f",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"), "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e",
+}
+
+
+def _pcre_to_python(pattern: str) -> str:
+    """Rewrite the PCRE constructs Python's ``re`` spells differently or lacks.
+
+    ``\\Q…\\E`` quoting, ``\\z`` (Python's ``\\Z``), ``\\Z`` (end or before a final newline),
+    ``\\h``, ``(?<name>…)``, ``\\k<name>`` and POSIX classes such as ``[[:alpha:]]``; the rest is
+    the same.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    class_start = -1  # index where the current [...] class's content starts, -1 outside
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            d = pattern[i + 1]
+            if d == "Q":
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(pattern[i + 2:end]))
+                i = end + 2
+                continue
+            if class_start < 0 and d == "k" and i + 2 < n and pattern[i + 2] in "<'{":
+                close = pattern.find({"<": ">", "'": "'", "{": "}"}[pattern[i + 2]], i + 3)
+                if close > 0:  # \k<name>: a back reference by name
+                    out.append(f"(?P={pattern[i + 3:close]})")
+                    i = close + 1
+                    continue
+            if class_start < 0 and d == "z":
+                out.append("\\Z")
+            elif class_start < 0 and d == "Z":
+                out.append("(?=\\n?\\Z)")
+            elif d == "h":
+                out.append(" \\t" if class_start >= 0 else "[ \\t]")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if class_start >= 0:
+            if c == "[" and pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                name = pattern[i + 2:end] if end > 0 else ""
+                if name in _POSIX_CLASSES:
+                    out.append(_POSIX_CLASSES[name])
+                    i = end + 2
+                    continue
+            if c == "]" and i > class_start:
+                class_start = -1
+            elif c == "[":
+                out.append("\\[")  # a literal [ inside a class (Python would warn of a nested set)
+                i += 1
+                continue
+        elif c == "[":
+            class_start = i + 1
+            if pattern.startswith("^", class_start):
+                out.append("[^")
+                i += 2
+                class_start += 1
+                continue
+        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
+            out.append("(?P<")
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def compile_regex(pattern: str, options: str) -> re.Pattern[str]:
@@ -321,8 +388,7 @@ def _compile_cached(pattern: str, flags: int) -> re.Pattern[str]:
     key = (pattern, flags)
     compiled = _REGEX_CACHE.get(key)
     if compiled is None:
-        # PCRE's (?<name>...) is Python's (?P<name>...).
-        compiled = re.compile(_NAMED_GROUP.sub("(?P<", pattern), flags)
+        compiled = re.compile(_pcre_to_python(pattern), flags)
         if len(_REGEX_CACHE) > 1000:
             _REGEX_CACHE.clear()
         _REGEX_CACHE[key] = compiled
@@ -377,7 +443,9 @@ def _in_test(values: list, collation: Collation | None) -> Callable[[Any], bool]
     return test
 
 
-def _type_test(spec: Any) -> Callable[[Any], bool]:
+def _type_test(spec: Any, path: str = "$type") -> Callable[[Any], bool]:
+    if isinstance(spec, list) and not spec:
+        raise StoreError(9, f"{path} must match at least one type")
     codes: set[int] = set()
     for item in spec if isinstance(spec, list) else [spec]:
         if type(item) is str:
@@ -551,6 +619,7 @@ class _Compiler:
     def __init__(self, collation: Collation | None, variables: Mapping[str, Any] | None) -> None:
         self.collation = collation
         self.variables = dict(variables or {})
+        self.path = ""  # the field being compiled (for error messages)
 
     # Filters -------------------------------------------------------------------------
 
@@ -569,6 +638,7 @@ class _Compiler:
         if name.startswith("$"):
             return self.top_level_operator(name, value, top_level)
         parts = split_path(name)
+        self.path = name
         clauses = self.field(value)
         if len(clauses) == 1:
             clause = clauses[0]
@@ -679,7 +749,7 @@ class _Compiler:
             leaf = _Leaf(lambda v: v is not MISSING)
             return leaf if _truthy(arg, MISSING) else _Not([leaf])
         if name == "$type":
-            return _Leaf(_type_test(arg))
+            return _Leaf(_type_test(arg, self.path))
         if name == "$not":
             if _is_regex(arg):
                 return _Not([_Leaf(_regex_test(*_regex_of(arg)))])
@@ -772,235 +842,19 @@ def matches(doc: Document, filter: Mapping[str, Any] | None, collation: Collatio
     return compile_filter(filter, collation)(doc)
 
 
-# --- sorts ----------------------------------------------------------------------------
-
-# An empty array sorts as "undefined", below null (docs "Comparison/Sort Order").
-_EMPTY_ARRAY_KEY = bytes([_MISSING_RANK])
-_NULL_KEY = sort_key(None)
-_COMPLEMENT = bytes(255 - i for i in range(256))
-
-
-def parse_sort(sort_spec: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> list[tuple[str, int]]:
-    """``{a: 1, b: -1}`` → ``[("a", 1), ("b", -1)]``; StoreError for anything but 1/-1."""
-    if not sort_spec:
-        return []
-    items = sort_spec.items() if isinstance(sort_spec, Mapping) else sort_spec
-    keys = []
-    for name, direction in items:
-        if not name:
-            raise StoreError(BAD_VALUE, "FieldPath cannot be constructed with empty string")
-        if name.startswith("$"):
-            raise StoreError(BAD_VALUE, f"FieldPath field names may not start with '$'. Consider using $getField or $setField.")
-        if isinstance(direction, Mapping) and "$meta" in direction:
-            raise not_supported("sorting by $meta")
-        if not bsonorder.is_number(direction) or _integral(direction) not in (1, -1):
-            raise StoreError(15975, "$sort key ordering must be 1 (for ascending) or -1 (for descending)")
-        keys.append((name, _integral(direction)))
-    return keys
+# Sorts, key ranges and projections live in their own modules, which import this one; the
+# store's other modules import them from here, resolved on first use (PEP 562).
+_REEXPORTS = {
+    "compile_sort": "sorting", "parse_sort": "sorting", "sort_documents": "sorting",
+    "key_ranges": "keyranges", "KeyRange": "keyranges",
+    "project": "projection", "compile_projection": "projection", "Projection": "projection",
+}
 
 
-def _field_sort_key(doc: Mapping, parts: tuple[str, ...], descending: bool, collation: Collation | None) -> bytes:
-    """The key of one sort field: the smallest (ascending) or largest (descending) value the
-    path reaches, leaf arrays contributing their elements; missing is null."""
-    keys = []
-    for value in path_values(doc, parts, NO_TRAVERSAL):
-        if isinstance(value, list):
-            if value:
-                keys.extend(sort_key(v, collation) for v in value)
-            else:
-                keys.append(_EMPTY_ARRAY_KEY)
-        elif value is MISSING:
-            keys.append(_NULL_KEY)
-        else:
-            keys.append(sort_key(value, collation))
-    if not keys:
-        return _NULL_KEY
-    return max(keys) if descending else min(keys)
+def __getattr__(name: str) -> Any:
+    module = _REEXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-
-def compile_sort(sort_spec: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
-                 collation: Collation | Mapping | None = None) -> Callable[[Mapping], bytes] | None:
-    """A key function ``doc -> bytes`` ordering documents as MongoDB's sort does (None: no sort).
-
-    Descending fields use the complement of their self-delimiting key, so one bytes key
-    orders by every field at once.
-    """
-    keys = [(split_path(name), direction == -1) for name, direction in parse_sort(sort_spec)]
-    if not keys:
-        return None
-    coll = _as_collation(collation)
-
-    def key(doc: Mapping) -> bytes:
-        out = bytearray()
-        for parts, descending in keys:
-            part = _field_sort_key(doc, parts, descending, coll)
-            out += part.translate(_COMPLEMENT) if descending else part
-        return bytes(out)
-
-    return key
-
-
-def sort_documents(docs: Iterable[Document], sort_spec: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
-                   collation: Collation | Mapping | None = None) -> list[Document]:
-    """The documents in MongoDB's sort order (stable: ties keep their input order)."""
-    key = compile_sort(sort_spec, collation)
-    return list(docs) if key is None else sorted(docs, key=key)
-
-
-# --- key ranges for the storage layer ---------------------------------------------------
-
-KeyRange = tuple[bytes, bytes, bool, bool]
-
-
-def _collation_sensitive(value: Any) -> bool:
-    if type(value) is str:
-        return True
-    if isinstance(value, Mapping):
-        return any(_collation_sensitive(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_collation_sensitive(v) for v in value)
-    return False
-
-
-def _point(value: Any, collation: Collation | None) -> list[KeyRange] | None:
-    if value is None or isinstance(value, list) or _is_regex(value):
-        return None  # null also matches missing; arrays and regexes match more than one key
-    if collation is not None and _collation_sensitive(value):
-        return None
-    key = encode_key(value)
-    return [(key, key, True, True)]
-
-
-def _comparison_range(op: str, rhs: Any, collation: Collation | None) -> list[KeyRange] | None:
-    if rhs is None or isinstance(rhs, (list, MinKey, MaxKey)):
-        return None
-    if collation is not None and _collation_sensitive(rhs):
-        return None
-    if _is_nan(rhs):  # only NaN can match (and only with $gte/$lte)
-        return _point(rhs, None)
-    key = encode_key(rhs)
-    rank = type_rank(rhs)
-    type_low, type_high = bytes([rank]), bytes([rank + 1])
-    if op == _GT:
-        return [(key, type_high, False, False)]
-    if op == _GTE:
-        return [(key, type_high, True, False)]
-    if op == _LT:
-        return [(type_low, key, True, False)]
-    return [(type_low, key, True, True)]
-
-
-def _condition_ranges(value: Any, collation: Collation | None) -> list[list[KeyRange]]:
-    """The range lists each necessary condition of ``{field: value}`` gives (all must hold)."""
-    if not _is_operator_document(value):
-        if _is_regex(value):
-            return []
-        point = _point(value, collation)
-        return [point] if point is not None else []
-    out = []
-    for op, arg in value.items():
-        ranges = None
-        if op == "$eq":
-            ranges = _point(arg, collation)
-        elif op == "$in" and isinstance(arg, list):
-            ranges = []
-            for item in arg:
-                point = _point(item, collation)
-                if point is None:
-                    ranges = None
-                    break
-                ranges += point
-        elif op in (_GT, _GTE, _LT, _LTE):
-            ranges = _comparison_range(op, arg, collation)
-        if ranges is not None:
-            out.append(_merge(ranges))
-    return out
-
-
-def _merge(ranges: list[KeyRange]) -> list[KeyRange]:
-    """Sorted, non-overlapping ranges covering the same keys."""
-    ranges = sorted(ranges, key=lambda r: (r[0], not r[2]))
-    merged: list[KeyRange] = []
-    for low, high, low_in, high_in in ranges:
-        if merged:
-            m_low, m_high, m_low_in, m_high_in = merged[-1]
-            if low < m_high or (low == m_high and (low_in or m_high_in)):
-                if high > m_high or (high == m_high and high_in):
-                    merged[-1] = (m_low, high, m_low_in, high_in if high > m_high else (high_in or m_high_in))
-                continue
-        merged.append((low, high, low_in, high_in))
-    return merged
-
-
-def _intersect(a: list[KeyRange], b: list[KeyRange]) -> list[KeyRange]:
-    out = []
-    for a_low, a_high, a_low_in, a_high_in in a:
-        for b_low, b_high, b_low_in, b_high_in in b:
-            if a_low > b_low or (a_low == b_low and not a_low_in):
-                low, low_in = a_low, a_low_in
-            else:
-                low, low_in = b_low, b_low_in
-            if a_high < b_high or (a_high == b_high and not a_high_in):
-                high, high_in = a_high, a_high_in
-            else:
-                high, high_in = b_high, b_high_in
-            if low < high or (low == high and low_in and high_in):
-                out.append((low, high, low_in, high_in))
-    return _merge(out)
-
-
-def _conditions(filter: Mapping[str, Any], field: str, collation: Collation | None, multikey: bool) -> list:
-    conditions: list[list[KeyRange]] = []
-    for name, value in filter.items():
-        if name == field:
-            conditions += _condition_ranges(value, collation)
-        elif name == "$and" and isinstance(value, list):
-            for sub in value:
-                if isinstance(sub, Mapping):
-                    conditions += _conditions(sub, field, collation, multikey)
-        elif name == "$or" and isinstance(value, list) and value:
-            union: list[KeyRange] = []
-            for sub in value:
-                ranges = key_ranges(sub, field, collation=collation, multikey=multikey) \
-                    if isinstance(sub, Mapping) else None
-                if ranges is None:
-                    break
-                union += ranges
-            else:
-                conditions.append(_merge(union))
-    return conditions
-
-
-def key_ranges(filter: Mapping[str, Any] | None, field: str, *, collation: Collation | Mapping | None = None,
-               multikey: bool | None = None) -> list[KeyRange] | None:
-    """Ranges of ``encode_key`` bytes that ``field``'s value (or, for an array, one of its
-    elements) must fall into for a document to match ``filter``; None if the filter does not
-    narrow ``field``; ``[]`` if nothing can match.
-
-    Each range is ``(lower, upper, lower_inclusive, upper_inclusive)``; ranges are sorted and
-    do not overlap. They may admit more than the filter does (the caller re-checks with
-    :func:`compile_filter`) but never less: comparisons stay within their type's bracket
-    (``{$gt: 5}`` only reaches numbers), null, arrays, regexes and collation-sensitive strings
-    do not narrow. ``multikey`` (default: every field but ``_id``) says the field may hold
-    arrays: then conditions cannot be intersected (``{a: {$gt: 1, $lt: 5}}`` matches
-    ``a: [0, 9]``) and the narrowest single condition is used.
-    """
-    if not filter:
-        return None
-    coll = _as_collation(collation)
-    if multikey is None:
-        multikey = field != "_id"
-    conditions = _conditions(filter, field, coll, multikey)
-    if not conditions:
-        return None
-    if multikey:
-        # Any one necessary condition is a valid superset: prefer the one with point ranges.
-        return min(conditions, key=lambda r: (not all(x[0] == x[1] for x in r), len(r)))
-    result = conditions[0]
-    for other in conditions[1:]:
-        result = _intersect(result, other)
-    return result
-
-
-# Projections live in their own module; the store's other modules import them from here.
-from .projection import Projection, compile_projection, project  # noqa: E402
+    return getattr(importlib.import_module(f".{module}", __package__), name)

@@ -11,26 +11,31 @@ Privacy: data files are created 0600 (the process umask is 0077), a Unix socket 
 0600 and only inside a directory that its owner alone may enter (0700), and a TCP server
 should be given ``--auth-file`` (SCRAM-SHA-256, see :mod:`.auth`).
 
-:func:`start_server` runs the same server in a thread of the calling process (tests, tools).
+:func:`start_server` runs the same server in a thread of the calling process (tests, tools);
+:func:`spawn` starts it as a child process and waits until it is ready.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import socket
 import socketserver
 import stat
+import subprocess
 import sys
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from . import errors, wire
+import bson
+
+from . import wire
 from .commands import Engine, decode_command
 from .errors import StoreError
 from .storage import Store
@@ -51,6 +56,8 @@ def _process(engine: Engine, request: wire.Request, client) -> bytes | None:
         reply = engine.run(db, cmd, client)
     except StoreError as exc:
         reply = exc.to_reply()
+    except bson.errors.InvalidBSON as exc:
+        reply = StoreError(22, f"invalid BSON in the request: {exc}", "InvalidBSON").to_reply()
     except Exception as exc:  # a bug: report it to the client and the log, never as success
         traceback.print_exc(file=sys.stderr)
         reply = {"ok": 0.0, "errmsg": f"internal error: {type(exc).__name__}: {exc}", "code": 1,
@@ -177,6 +184,55 @@ def start_server(data_dir: str | Path, *, socket_path: str | Path | None = None,
     return RunningServer(uri, server, thread, engine, path)
 
 
+@dataclass
+class ServerProcess:
+    """A server child process started by :func:`spawn` (``uri`` from its ``ready`` line)."""
+
+    uri: str
+    process: subprocess.Popen
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (the running transaction finishes), then SIGKILL after ``timeout`` seconds."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn(data_dir: str | Path, *, socket_path: str | Path | None = None, host: str | None = None, port: int = 0,
+          auth_file: str | Path | None = None, parent_pid: int | None = None, timeout: float = 30.0,
+          stderr: Any = None) -> ServerProcess:
+    """Start ``python -m sf.store.server`` and wait for its ``ready`` line.
+
+    ``parent_pid`` defaults to this process (the server exits when it dies). Raises
+    RuntimeError with the server's last error line if it does not start within ``timeout``.
+    """
+    args = [sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir)]
+    if socket_path is not None:
+        args += ["--socket", str(socket_path)]
+    else:
+        args += ["--host", host or "127.0.0.1", "--port", str(port)]
+    if auth_file is not None:
+        args += ["--auth-file", str(auth_file)]
+    args += ["--parent-pid", str(parent_pid if parent_pid is not None else os.getpid())]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr if stderr is not None else subprocess.PIPE,
+                               text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout)
+    line = lines[0] if lines else ""
+    if not line.startswith("ready "):
+        process.kill()
+        _, err = process.communicate()
+        tail = (err or line or "no output").strip().splitlines()[-1:]
+        raise RuntimeError(f"the store server did not start: {tail[0] if tail else 'no output'}")
+    return ServerProcess(line.split(" ", 1)[1].strip(), process)
+
+
 def _watch_parent(parent_pid: int, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         try:
@@ -204,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.umask(0o077)  # every file the server creates (SQLite db, WAL, shm) is private
+    # Decoded documents are trees without cycles; the cyclic collector, triggered every 700
+    # allocations, would otherwise walk them again and again during bulk decoding.
+    gc.freeze()
+    gc.set_threshold(200_000, 20, 100)
     credentials = None
     try:
         if args.auth_file:
@@ -215,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
+    if args.host and not credentials and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving {args.host} without --auth-file: anyone who reaches this port can read "
+              f"and write every database", file=sys.stderr)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.parent_pid:

@@ -169,8 +169,10 @@ def apply_update(doc: dict, update: Mapping | list, *, query: Mapping | None = N
     ``now`` fixes the time of ``$currentDate`` (default: the current UTC time).
     Raises StoreError as described in the module docstring.
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now.tzinfo is not None:
+        now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON dates hold milliseconds
     if isinstance(update, list):
         new = _apply_pipeline(doc, update, is_upsert_insert, collation, variables, now)
     elif not isinstance(update, Mapping):
@@ -1429,12 +1431,12 @@ def _collect_equalities(filter: Mapping, out: dict[str, Any]) -> None:
         if key == "$expr":
             raise _error(QUERY_FEATURE_NOT_ALLOWED, "$expr is not allowed in the query of an upsert",
                              )
-        if key == "$and":
+        if key == "$and" and isinstance(value, list):
             for clause in value:
-                _collect_equalities(clause, out)
-        elif key in ("$or", "$nor"):
-            if key == "$or" and isinstance(value, list) and len(value) == 1:
-                _collect_equalities(value[0], out)
+                if isinstance(clause, Mapping):
+                    _collect_equalities(clause, out)
+        elif key == "$or" and isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
+            _collect_equalities(value[0], out)  # a one-clause $or is its clause
         elif key.startswith("$"):
             continue
         else:

@@ -89,10 +89,13 @@ def read_request(stream: BinaryIO) -> Request | None:
     if length < 16 or length > MAX_MESSAGE_SIZE:
         raise ProtocolError(f"invalid message length {length}")
     payload = _read_exact(stream, length - 16)
-    if opcode == OP_MSG:
-        return _parse_op_msg(request_id, payload)
-    if opcode == OP_QUERY:
-        return _parse_op_query(request_id, payload)
+    try:
+        if opcode == OP_MSG:
+            return _parse_op_msg(request_id, payload)
+        if opcode == OP_QUERY:
+            return _parse_op_query(request_id, payload)
+    except (struct.error, ValueError, IndexError) as exc:  # sizes or terminators out of place
+        raise ProtocolError(f"malformed message: {exc}") from None
     raise ProtocolError(f"unsupported opcode {opcode}")
 
 

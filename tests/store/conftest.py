@@ -11,18 +11,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from sf.store.server import RunningServer, start_server
+from sf.store.server import RunningServer, ServerProcess, spawn, start_server
 
 
 def private_dir(path: Path) -> Path:
@@ -63,39 +60,29 @@ def store_db(store_client: MongoClient) -> Iterator[Database]:
         store_client.drop_database(name)
 
 
-@dataclass
-class StoreProcess:
-    """A server child process: its ``uri`` (from its ``ready`` line) and ``process``."""
-
-    uri: str
-    process: subprocess.Popen
-
-
 @pytest.fixture
-def spawn_store(tmp_path: Path) -> Iterator[Callable[..., StoreProcess]]:
-    """``spawn_store(data_dir, *server_args)`` starts a server process and waits for ``ready``.
+def spawn_store(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """``spawn_store(data_dir, *server_args)`` starts a server process and waits for ``ready``
+    (RuntimeError with its error line if it does not start).
 
     Without ``--host``, it listens on a socket in a private directory under ``tmp_path``.
     """
-    children: list[subprocess.Popen] = []
+    children: list[ServerProcess] = []
 
-    def spawn(data_dir: Path, *args: str) -> StoreProcess:
-        if "--host" not in args and "--socket" not in args:
-            sock_dir = private_dir(tmp_path / f"sock{len(children)}")
-            args = ("--socket", str(sock_dir / "s.sock"), *args)
-        process = subprocess.Popen([sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir), *args],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        children.append(process)
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("ready "):
-            process.kill()
-            raise RuntimeError(f"server did not start: {line!r} {process.stderr.read()}")  # type: ignore[union-attr]
-        return StoreProcess(line.split(" ", 1)[1].strip(), process)
+    def start(data_dir: Path, *args: str) -> ServerProcess:
+        options = dict(zip(args[::2], args[1::2]))
+        socket_path = options.get("--socket")
+        if "--host" not in options and socket_path is None:
+            socket_path = str(private_dir(tmp_path / f"sock{len(children)}") / "s.sock")
+        server = spawn(data_dir, socket_path=socket_path, host=options.get("--host"),
+                       port=int(options.get("--port", 0)), auth_file=options.get("--auth-file"))
+        children.append(server)
+        return server
 
     try:
-        yield spawn
+        yield start
     finally:
         for child in children:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
+            if child.process.poll() is None:
+                child.process.kill()
+            child.process.wait()

@@ -14,6 +14,8 @@ import datetime as dt
 
 import pytest
 from bson.decimal128 import Decimal128
+from hypothesis import given
+from hypothesis import strategies as st
 from bson.int64 import Int64
 
 from sf.store.aggregate import WhenMatchedPipeline, merge_matched, run_pipeline
@@ -151,10 +153,51 @@ def test_group_keys_compare_as_bson_values():
     out = agg(docs, [{"$group": {"_id": "$x", "n": {"$sum": 1}}}])
     assert [(d["_id"], type(d["_id"]), d["n"]) for d in out] == \
         [(1, int, 3), ("1", str, 1), (None, type(None), 2)]
-    # inside a document key, a missing field is left out: {} and {x: null} are two groups
+    # every numeric type and NaN: equal values group together, true is not 1
+    docs2 = [{"x": Decimal128("1.00")}, {"x": True}, {"x": float("nan")},
+             {"x": Decimal128("NaN")}, {"x": -0.0}, {"x": 0}, {"x": 1}]
+    out = agg(docs2, [{"$group": {"_id": "$x", "n": {"$sum": 1}}}])
+    assert [d["n"] for d in out] == [2, 1, 2, 2]
+    assert out[0]["_id"] == Decimal128("1.00") and out[1]["_id"] is True
+    # a document key of one field takes a missing value as null (jstests groupMissing.js:
+    # {a: null} and {} make one group {_id: {a: null}})
     out = agg(docs, [{"$group": {"_id": {"x": "$x"}, "n": {"$sum": 1}}}])
-    assert [d["_id"] for d in out] == [{"x": 1}, {"x": "1"}, {"x": None}, {}]
-    assert [d["n"] for d in out] == [3, 1, 1, 1]
+    assert [d["_id"] for d in out] == [{"x": 1}, {"x": "1"}, {"x": None}]
+    assert [d["n"] for d in out] == [3, 1, 2]
+    # with several fields a missing one is left out: {b: 1} and {a: null, b: 1} are two groups
+    docs = [{"a": None, "b": 1}, {"b": 1}, {"a": None, "b": 1}]
+    out = agg(docs, [{"$group": {"_id": {"a": "$a", "b": "$b"}}}])
+    assert out == [{"_id": {"a": None, "b": 1}}, {"_id": {"b": 1}}]
+    # group_key_is_array.js and group_by_empty_object.js
+    docs = [{"x": None}, {"y": None}, {"x": None, "y": None}]
+    assert agg(docs, [{"$group": {"_id": ["$x", "$y"]}}])[0]["_id"] == \
+        agg(docs, [{"$group": {"_id": {"z": ["$x", "$y"]}}}])[0]["_id"]["z"]
+    two = [{"_id": 1, "x": 1}, {"_id": 2, "x": 2}]
+    for key in ({}, {"$expr": {}}, {"$expr": {"$const": {}}}, {"$expr": {"$expr": {}}}):
+        assert agg(two, [{"$group": {"_id": key}}]) == [{"_id": {}}]
+    assert agg(two, [{"$sortByCount": {"$expr": {}}}]) == [{"_id": {}, "count": 2}]
+
+
+def test_group_respects_the_collation():
+    # jstests/aggregation/sources/group/collation_group.js and numeric_grouping.js
+    from sf.store.bsonorder import Collation
+
+    case_insensitive = Collation.from_spec({"locale": "en_US", "strength": 2})
+    docs = [{"_id": 0, "str": "A", "str2": "á"}, {"_id": 1, "str": "a", "str2": "a"},
+            {"_id": 2, "str": "B", "str2": "é"}, {"_id": 3, "str": "b", "str2": "e"}]
+    assert len(agg(docs, [{"$group": {"_id": "$str"}}], collation=case_insensitive)) == 2
+    assert len(agg(docs, [{"$sortByCount": "$str2"}], collation=case_insensitive)) == 4
+    out = agg(docs, [{"$group": {"_id": None, "set": {"$addToSet": "$str"}}}],
+              collation=case_insensitive)
+    assert len(out[0]["set"]) == 2
+    numeric = Collation.from_spec({"locale": "en_US", "numericOrdering": True})
+    assert agg([{"num": "100"}, {"num": "2"}],
+               [{"$group": {"_id": None, "min": {"$min": "$num"}, "max": {"$max": "$num"}}}],
+               collation=numeric) == [{"_id": None, "min": "2", "max": "100"}]
+    keys = [(24, 17), (Int64(24), 8), (24.0, 5), (42, 11), (Int64(42), 13), (42.0, 6)]
+    out = agg([{"key": k, "value": v} for k, v in keys],
+              [{"$group": {"_id": "$key", "s": {"$sum": "$value"}}}])
+    assert [d["s"] for d in out] == [30, 30]
 
 
 def test_sum_and_avg_type_rules():
@@ -254,8 +297,8 @@ def test_group_errors():
 # --- $project, $addFields, $unset ---------------------------------------------------------
 
 BOOKS = [
-    {"_id": 1, "title": "abc123", "isbn": "0001122223334", "author": {"last": "zzz", "first": "aaa"},
-     "copies": 5, "lastModified": "2016-07-28"},
+    {"_id": 1, "title": "abc123", "isbn": "0001122223334",
+     "author": {"last": "zzz", "first": "aaa"}, "copies": 5, "lastModified": "2016-07-28"},
     {"_id": 2, "title": "Baked Goods", "isbn": "9999999999999",
      "author": {"last": "xyz", "first": "abc", "middle": ""}, "copies": 2,
      "lastModified": "2017-07-21"},
@@ -323,6 +366,45 @@ def test_project_through_arrays():
     # a computed sub-field replaces scalars by documents
     assert agg([{"_id": 1, "a": 1}], [{"$project": {"a.b": {"$literal": 1}}}]) == \
         [{"_id": 1, "a": {"b": 1}}]
+
+
+def test_project_jstests():
+    # jstests/aggregation/sources/project/handle_missing_subpath.js (order matters there)
+    docs = [{"_id": 0, "a": 1}, {"_id": 1, "foo": 2}, {"_id": 2, "foo": {"bar": 3}}]
+    out = agg(docs, [{"$project": {"_id": 0, "foo.bar": 1, "field": "$foo", "path": "$foo.bar"}}])
+    assert out == [{}, {"field": 2}, {"foo": {"bar": 3}, "field": {"bar": 3}, "path": 3}]
+    assert [list(d) for d in out] == [[], ["field"], ["foo", "field", "path"]]
+    # project_with_expressions.js: dotted and nested forms, computed and included siblings
+    doc = {"_id": 0, "a": {"subObj1": {"p": 1}, "subObj2": {"p": 1}, "subObj3": {"p": 1}}}
+    expected = [{"a": {"subObj2": {"p": 1}, "subObj3": {}, "subObj1": 1}}]
+    for projection in (
+            {"_id": 0, "a.subObj1": {"$literal": 1}, "a.subObj2": 1, "a.subObj3.q": 1},
+            {"_id": 0, "a.subObj2": 1, "a.subObj1": {"$literal": 1}, "a.subObj3.q": {"r": 1}},
+            {"_id": 0, "a": {"subObj1": {"$literal": 1}, "subObj2": 1, "subObj3": {"q": {"r": 1}}}},
+            {"_id": 0, "a": {"subObj2": 1, "subObj1": {"$literal": 1}, "subObj3": {"q": 1}}}):
+        assert agg([doc], [{"$project": projection}]) == expected
+    # non_existent_subfield.js (the same as find's projection)
+    docs = [{"_id": 1, "a": [1]}, {"_id": 2, "a": {"c": 1}},
+            {"_id": 3, "a": [{"c": 1}, {"b": 1, "c": 1}, {"c": 1}]}, {"_id": 4, "a": 1},
+            {"_id": 5, "b": 1}]
+    assert agg(docs, [{"$project": {"a.b": 1}}]) == [
+        {"_id": 1, "a": []}, {"_id": 2, "a": {}}, {"_id": 3, "a": [{}, {"b": 1}, {}]},
+        {"_id": 4}, {"_id": 5}]
+    # inclusion_accepts_all_numeric_types.js
+    assert agg([{"_id": 9, "key": 4, "v": 3, "x": 2}],
+               [{"$project": {"_id": 0, "key": Int64(1), "v": 1.0, "x": 1}}]) == \
+        [{"key": 4, "v": 3, "x": 2}]
+    # exclusion_projection_does_not_affect_field_order.js: $addFields keeps existing fields in
+    # place and appends new ones in specification order
+    docs = [{"_id": 1}, {"_id": 2, "c": 1}, {"_id": 3, "y": 1, "z": 1}]
+    out = agg(docs, [{"$project": {"b": 0, "c": 0}},
+                     {"$addFields": {"x": 3, "y": 4, "b": 5, "c": 6, "a": 7}}])
+    assert [list(d.items()) for d in out] == [
+        [("_id", 1), ("x", 3), ("y", 4), ("b", 5), ("c", 6), ("a", 7)],
+        [("_id", 2), ("x", 3), ("y", 4), ("b", 5), ("c", 6), ("a", 7)],
+        [("_id", 3), ("y", 4), ("z", 1), ("x", 3), ("b", 5), ("c", 6), ("a", 7)]]
+    assert agg([{"_id": 4, "c": {"y": 11, "z": 22, "a": 33}, "a": 1}],
+               [{"$project": {"c.z": 0}}]) == [{"_id": 4, "c": {"y": 11, "a": 33}, "a": 1}]
 
 
 def test_project_errors():
@@ -516,6 +598,17 @@ def test_lookup_let_pipeline_docs_example():
         [{"warehouse": "A", "instock": 120}, {"warehouse": "B", "instock": 60}],
         [{"warehouse": "A", "instock": 80}],
         [{"warehouse": "A", "instock": 80}]]
+    # the $expr $eq lookup by value keeps $eq's semantics: a missing let variable equals a
+    # missing field only, 1 equals 1.0, and the rest of the $match still applies
+    out = agg([{"_id": "no item"}, {"_id": "x", "item": 1}],
+              [{"$lookup": {"from": "w", "let": {"it": "$item"},
+                            "pipeline": [{"$match": {"$expr": {"$eq": ["$stock_item", "$$it"]},
+                                                     "ok": True}}],
+                            "as": "m"}}],
+              Collections(w=[{"_id": 1, "ok": True}, {"_id": 2, "stock_item": None, "ok": True},
+                             {"_id": 3, "stock_item": 1.0, "ok": True},
+                             {"_id": 4, "stock_item": 1, "ok": False}]))
+    assert [[m["_id"] for m in d["m"]] for d in out] == [[1], [3]]
     # concise syntax (5.0+): localField/foreignField and a pipeline together
     out = agg(orders, [{"$lookup": {"from": "warehouses", "localField": "item",
                                     "foreignField": "stock_item",
@@ -560,6 +653,32 @@ def test_lookup_equijoin_semantics_like_the_server_jstest():
                                                              "foreignField": "a", "as": "m"}}],
               Collections(f=arrays))
     assert sorted(d["_id"] for d in out[0]["m"]) == [0, 1, 2]
+
+
+def test_lookup_nan_and_deep_paths_like_the_server_jstest():
+    # lookup_equijoin_semantics.js: testMatchingNaN and testMatchingDeepPathToScalar
+    nan = float("nan")
+    docs = [{"_id": 0, "a": nan}, {"_id": 1, "a": Decimal128("NaN")}, {"_id": 2, "a": [1, nan]},
+            {"_id": 3, "a": [1, Decimal128("NaN")]}, {"_id": 10, "a": None},
+            {"_id": 11, "no_a": 42}]
+    out = agg(docs, [{"$lookup": {"from": "f", "localField": "a", "foreignField": "b",
+                                  "as": "m"}}], Collections(f=[{"_id": 0, "b": nan}]))
+    assert sorted(d["_id"] for d in out if d["m"]) == [0, 1, 2, 3]
+    deep = [{"_id": 0, "a": {"b": {"c": 1}}}, {"_id": 1, "a": {"b": {"c": [[2, 3], 1]}}},
+            {"_id": 2, "a": {"b": [{"c": 2}, {"c": 1}]}},
+            {"_id": 3, "a": {"b": [{"c": None}, {"c": 1}]}},
+            {"_id": 15, "a": [{"b": [{"c": 1}]}]},
+            {"_id": 16, "a": [{"b": {"c": 3}}, {"b": [{"c": 1}, {"c": 2}]}]},
+            {"_id": 22, "a": [{"no_b": 2}, {"b": [{"no_c": 3}, {"c": 1}]}]},
+            {"_id": 100, "a": {"b": {"c": [[1, 2], 3]}}},
+            {"_id": 103, "a": [{"b": [{"c": [[1, 2], 3]}]}]}]
+    out = agg(deep, [{"$lookup": {"from": "f", "localField": "a.b.c", "foreignField": "key",
+                                  "as": "m"}}], Collections(f=[{"_id": 0, "key": 1}]))
+    assert sorted(d["_id"] for d in out if d["m"]) == [0, 1, 2, 3, 15, 16, 22]
+    out = agg([{"_id": 0, "key": 1}], [{"$lookup": {"from": "f", "localField": "key",
+                                                    "foreignField": "a.b.c", "as": "m"}}],
+              Collections(f=deep))
+    assert sorted(d["_id"] for d in out[0]["m"]) == [0, 1, 2, 3, 15, 16, 22]
 
 
 def test_lookup_numbers_match_across_types_and_errors():
@@ -655,6 +774,61 @@ def test_bucket_docs_example():
     assert code_of([{"year_born": 1900}], [{"$bucket": {"groupBy": "$year_born",
                                                         "boundaries": [1840, 1850]}}]) == 40066
     assert code_of([{}], [{"$bucket": {"groupBy": "$y", "boundaries": [2, 1]}}]) == 40194
+
+
+ARTWORK = [
+    {"_id": 1, "title": "The Pillars of Society", "artist": "Grosz", "year": 1926,
+     "price": Decimal128("199.99"), "dimensions": {"height": 39, "width": 21, "units": "in"}},
+    {"_id": 2, "title": "Melancholy III", "artist": "Munch", "year": 1902,
+     "price": Decimal128("280.00"), "dimensions": {"height": 49, "width": 32, "units": "in"}},
+    {"_id": 3, "title": "Dancer", "artist": "Miro", "year": 1925,
+     "price": Decimal128("76.04"), "dimensions": {"height": 25, "width": 20, "units": "in"}},
+    {"_id": 4, "title": "The Great Wave off Kanagawa", "artist": "Hokusai",
+     "price": Decimal128("167.30"), "dimensions": {"height": 24, "width": 36, "units": "in"}},
+    {"_id": 5, "title": "The Persistence of Memory", "artist": "Dali", "year": 1931,
+     "price": Decimal128("483.00"), "dimensions": {"height": 20, "width": 24, "units": "in"}},
+    {"_id": 6, "title": "Composition VII", "artist": "Kandinsky", "year": 1913,
+     "price": Decimal128("385.00"), "dimensions": {"height": 30, "width": 46, "units": "in"}},
+    {"_id": 7, "title": "The Scream", "artist": "Munch",
+     "price": Decimal128("159.00"), "dimensions": {"height": 24, "width": 18, "units": "in"}},
+    {"_id": 8, "title": "Blue Flower", "artist": "O'Keefe", "year": 1918,
+     "price": Decimal128("118.42"), "dimensions": {"height": 24, "width": 20, "units": "in"}},
+]
+
+
+def test_bucket_auto_docs_examples():
+    # docs $bucketAuto "Multi-Faceted Aggregation" on the artwork collection
+    out = agg(ARTWORK, [{"$facet": {
+        "price": [{"$bucketAuto": {"groupBy": "$price", "buckets": 4}}],
+        "year": [{"$bucketAuto": {"groupBy": "$year", "buckets": 3,
+                                  "output": {"count": {"$sum": 1}, "years": {"$push": "$year"}}}}],
+        "area": [{"$bucketAuto": {"groupBy": {"$multiply": ["$dimensions.height",
+                                                            "$dimensions.width"]},
+                                  "buckets": 4,
+                                  "output": {"count": {"$sum": 1},
+                                             "titles": {"$push": "$title"}}}}]}}])
+    assert out == [{
+        "area": [
+            {"_id": {"min": 432, "max": 500}, "count": 3,
+             "titles": ["The Scream", "The Persistence of Memory", "Blue Flower"]},
+            {"_id": {"min": 500, "max": 864}, "count": 2,
+             "titles": ["Dancer", "The Pillars of Society"]},
+            {"_id": {"min": 864, "max": 1568}, "count": 2,
+             "titles": ["The Great Wave off Kanagawa", "Composition VII"]},
+            {"_id": {"min": 1568, "max": 1568}, "count": 1, "titles": ["Melancholy III"]}],
+        "price": [
+            {"_id": {"min": Decimal128("76.04"), "max": Decimal128("159.00")}, "count": 2},
+            {"_id": {"min": Decimal128("159.00"), "max": Decimal128("199.99")}, "count": 2},
+            {"_id": {"min": Decimal128("199.99"), "max": Decimal128("385.00")}, "count": 2},
+            {"_id": {"min": Decimal128("385.00"), "max": Decimal128("483.00")}, "count": 2}],
+        "year": [
+            {"_id": {"min": None, "max": 1913}, "count": 3, "years": [1902]},
+            {"_id": {"min": 1913, "max": 1926}, "count": 3, "years": [1913, 1918, 1925]},
+            {"_id": {"min": 1926, "max": 1931}, "count": 2, "years": [1926, 1931]}]}]
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "$a", "buckets": 0}}]) == 40243
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "a", "buckets": 2}}]) == 40239
+    assert code_of([{}], [{"$bucketAuto": {"groupBy": "$a", "buckets": 2,
+                                           "granularity": "R5"}}]) == 238
 
 
 def test_sort_by_count_docs_example():
@@ -759,12 +933,182 @@ def test_redact():
     assert out == [{"_id": 1, "level": 1, "b": [{"level": 2, "x": 1}]}]
 
 
+# --- $setWindowFields ----------------------------------------------------------------------
+
+CAKE_SALES = [
+    {"_id": 0, "type": "chocolate", "orderDate": dt.datetime(2020, 5, 18, 14, 10, 30),
+     "state": "CA", "price": 13, "quantity": 120},
+    {"_id": 1, "type": "chocolate", "orderDate": dt.datetime(2021, 3, 20, 11, 30, 5),
+     "state": "WA", "price": 14, "quantity": 140},
+    {"_id": 2, "type": "vanilla", "orderDate": dt.datetime(2021, 1, 11, 6, 31, 15),
+     "state": "CA", "price": 12, "quantity": 145},
+    {"_id": 3, "type": "vanilla", "orderDate": dt.datetime(2020, 2, 8, 13, 13, 23),
+     "state": "WA", "price": 13, "quantity": 104},
+    {"_id": 4, "type": "strawberry", "orderDate": dt.datetime(2019, 5, 18, 16, 9, 1),
+     "state": "CA", "price": 41, "quantity": 162},
+    {"_id": 5, "type": "strawberry", "orderDate": dt.datetime(2019, 1, 8, 6, 12, 3),
+     "state": "WA", "price": 43, "quantity": 134},
+]
+
+
+def test_set_window_fields_documents_windows_docs_examples():
+    # docs $setWindowFields "Cumulative Quantity for Each State": partitions in key order,
+    # each sorted by orderDate
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForState": {
+            "$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}])
+    assert [(d["_id"], d["cumulativeQuantityForState"]) for d in out] == \
+        [(4, 162), (0, 282), (2, 427), (5, 134), (3, 238), (1, 378)]
+    assert out[0] == {**CAKE_SALES[4], "cumulativeQuantityForState": 162}
+    # "Cumulative Quantity for Each Year"
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": {"$year": "$orderDate"}, "sortBy": {"orderDate": 1},
+        "output": {"cumulativeQuantityForYear": {
+            "$sum": "$quantity", "window": {"documents": ["unbounded", "current"]}}}}}])
+    assert [(d["_id"], d["cumulativeQuantityForYear"]) for d in out] == \
+        [(5, 134), (4, 296), (3, 104), (0, 224), (2, 145), (1, 285)]
+    # "Moving Average Quantity for Each Year": the previous and the current document
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": {"$year": "$orderDate"}, "sortBy": {"orderDate": 1},
+        "output": {"averageQuantity": {"$avg": "$quantity",
+                                       "window": {"documents": [-1, 0]}}}}}])
+    assert [(d["_id"], d["averageQuantity"]) for d in out] == \
+        [(5, 134), (4, 148), (3, 104), (0, 112), (2, 145), (1, 142.5)]
+    # default window: the whole partition; empty windows give 0 for $sum
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "output": {"total": {"$sum": "$quantity"},
+                                            "all": {"$push": "$_id"}}}}])
+    assert {(d["state"], d["total"]) for d in out} == {("CA", 427), ("WA", 378)}
+    assert sorted(out[0]["all"]) == [0, 2, 4]
+    out = agg(CAKE_SALES[:2], [{"$setWindowFields": {
+        "sortBy": {"orderDate": 1},
+        "output": {"next": {"$sum": "$quantity", "window": {"documents": [1, 1]}}}}}])
+    assert [d["next"] for d in out] == [140, 0]
+
+
+def test_set_window_fields_range_rank_shift_docs_examples():
+    # docs $setWindowFields "Range Window ... Quantity for Similar Prices" (within 10)
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"price": 1},
+        "output": {"quantityFromSimilarOrders": {"$sum": "$quantity",
+                                                 "window": {"range": [-10, 10]}}}}}])
+    assert [(d["_id"], d["quantityFromSimilarOrders"]) for d in out] == \
+        [(2, 265), (0, 265), (4, 162), (3, 244), (1, 244), (5, 134)]
+    # "Time Range Window with a Positive Upper Bound": every earlier order and those of the
+    # next 10 months
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"orderDate": 1},
+        "output": {"recentOrders": {"$push": "$orderDate",
+                                    "window": {"range": ["unbounded", 10], "unit": "month"}}}}}])
+    ca = [dt.datetime(2019, 5, 18, 16, 9, 1), dt.datetime(2020, 5, 18, 14, 10, 30),
+          dt.datetime(2021, 1, 11, 6, 31, 15)]
+    wa = [dt.datetime(2019, 1, 8, 6, 12, 3), dt.datetime(2020, 2, 8, 13, 13, 23),
+          dt.datetime(2021, 3, 20, 11, 30, 5)]
+    assert [d["recentOrders"] for d in out] == [ca[:1], ca, ca, wa[:1], wa[:2], wa]
+    # docs $rank / $denseRank / $documentNumber: quantity descending per state
+    out = agg(CAKE_SALES + [{"_id": 6, "state": "CA", "quantity": 145}], [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {"rank": {"$rank": {}}, "dense": {"$denseRank": {}},
+                   "n": {"$documentNumber": {}}}}}])
+    assert [(d["_id"], d["rank"], d["dense"], d["n"]) for d in out] == \
+        [(4, 1, 1, 1), (2, 2, 2, 2), (6, 2, 2, 3), (0, 4, 3, 4),
+         (1, 1, 1, 1), (5, 2, 2, 2), (3, 3, 3, 3)]
+    # docs $shift: the next order's quantity, default when there is none
+    out = agg(CAKE_SALES, [{"$setWindowFields": {
+        "partitionBy": "$state", "sortBy": {"quantity": -1},
+        "output": {"shiftQuantityForState": {"$shift": {"output": "$quantity", "by": 1,
+                                                        "default": "Not available"}}}}}])
+    assert [d["shiftQuantityForState"] for d in out] == \
+        [145, 120, "Not available", 134, 104, "Not available"]
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {"output": {"r": {"$rank": {}}}}}]) \
+        == 5371602
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {
+        "output": {"s": {"$sum": "$quantity", "window": {"documents": [-1, 0]}}}}}]) == 5339901
+    assert code_of(CAKE_SALES, [{"$setWindowFields": {"sortBy": {"price": 1}, "output": {
+        "d": {"$derivative": {"input": "$price"}}}}}]) == 238
+
+
+def test_fill_docs_examples():
+    # docs $fill "Fill Missing Field Values with a Constant Value": filled fields appended
+    sales = [{"date": dt.datetime(2022, 2, 2), "bootsSold": 10, "sandalsSold": 20,
+              "sneakersSold": 12},
+             {"date": dt.datetime(2022, 2, 3), "bootsSold": 7, "sneakersSold": 18},
+             {"date": dt.datetime(2022, 2, 4), "sneakersSold": 5}]
+    out = agg(sales, [{"$fill": {"output": {"bootsSold": {"value": 0}, "sandalsSold": {"value": 0},
+                                            "sneakersSold": {"value": 0}}}}])
+    assert out == [sales[0], {**sales[1], "sandalsSold": 0},
+                   {**sales[2], "bootsSold": 0, "sandalsSold": 0}]
+    assert list(out[2]) == ["date", "sneakersSold", "bootsSold", "sandalsSold"]
+    # "... with Linear Interpolation"
+    hours = [dt.datetime(2021, 3, 8, h) for h in range(9, 15)]
+    stock = [{"time": hours[0], "price": 500}, {"time": hours[1]},
+             {"time": hours[2], "price": 515}, {"time": hours[3]}, {"time": hours[4]},
+             {"time": hours[5], "price": 485}]
+    out = agg(stock[::-1], [{"$fill": {"sortBy": {"time": 1},
+                                       "output": {"price": {"method": "linear"}}}}])
+    assert [(d["time"], d["price"]) for d in out] == \
+        list(zip(hours, [500, 507.5, 515, 505, 495, 485]))
+    assert code_of([{"t": 1, "v": 1}, {"t": 1}], [{"$fill": {"sortBy": {"t": 1}, "output": {
+        "v": {"method": "linear"}}}}]) == 6050106
+    # "... Based on the Last Observed Value", per restaurant
+    reviews = [("Joe's Pizza", 8, 90), ("Sally's Deli", 8, 75), ("Joe's Pizza", 9, 92),
+               ("Sally's Deli", 9, None), ("Joe's Pizza", 10, None), ("Sally's Deli", 10, 68),
+               ("Joe's Pizza", 11, 93), ("Sally's Deli", 11, None)]
+    docs = [{"date": dt.datetime(2021, 3, day), "restaurant": r,
+             **({"score": score} if score is not None else {})} for r, day, score in reviews]
+    out = agg(docs, [{"$fill": {"sortBy": {"date": 1},
+                                "partitionBy": {"restaurant": "$restaurant"},
+                                "output": {"score": {"method": "locf"}}}}])
+    assert [(d["restaurant"], d["date"].day, d["score"]) for d in out] == [
+        ("Joe's Pizza", 8, 90), ("Joe's Pizza", 9, 92), ("Joe's Pizza", 10, 92),
+        ("Joe's Pizza", 11, 93), ("Sally's Deli", 8, 75), ("Sally's Deli", 9, 75),
+        ("Sally's Deli", 10, 68), ("Sally's Deli", 11, 68)]
+
+
+def test_densify_docs_examples():
+    # docs $densify "Densify Time Series Data": hourly between the bounds (upper excluded)
+    weather = [{"timestamp": dt.datetime(2021, 5, 18, h), "temp": t}
+               for h, t in ((0, 12), (4, 11), (8, 11), (12, 12))]
+    out = agg(weather, [{"$densify": {"field": "timestamp", "range": {
+        "step": 1, "unit": "hour",
+        "bounds": [dt.datetime(2021, 5, 18, 0), dt.datetime(2021, 5, 18, 8)]}}}])
+    assert [(d["timestamp"].hour, d.get("temp")) for d in out] == [
+        (0, 12), (1, None), (2, None), (3, None), (4, 11), (5, None), (6, None), (7, None),
+        (8, 11), (12, 12)]
+    assert out[1] == {"timestamp": dt.datetime(2021, 5, 18, 1)}
+    # "Densify the Full Range of Values" per variety, and "... within Each Partition"
+    coffee = [{"altitude": 600, "variety": "Arabica Typica", "score": 68.3},
+              {"altitude": 750, "variety": "Arabica Typica", "score": 69.5},
+              {"altitude": 950, "variety": "Arabica Typica", "score": 70.5},
+              {"altitude": 1250, "variety": "Gesha", "score": 88.15},
+              {"altitude": 1700, "variety": "Gesha", "score": 95.5, "price": 1029}]
+
+    def altitudes(bounds):
+        out = agg(coffee, [{"$densify": {"field": "altitude", "partitionByFields": ["variety"],
+                                         "range": {"bounds": bounds, "step": 200}}}])
+        return {v: sorted((d["altitude"], "score" in d) for d in out if d["variety"] == v)
+                for v in ("Arabica Typica", "Gesha")}
+
+    full = altitudes("full")
+    assert full["Arabica Typica"] == [(600, True), (750, True), (800, False), (950, True),
+                                      (1000, False), (1200, False), (1400, False), (1600, False)]
+    assert full["Gesha"] == [(600, False), (800, False), (1000, False), (1200, False),
+                             (1250, True), (1400, False), (1600, False), (1700, True)]
+    partition = altitudes("partition")
+    assert partition["Arabica Typica"] == [(600, True), (750, True), (800, False), (950, True)]
+    assert partition["Gesha"] == [(1250, True), (1450, False), (1650, False), (1700, True)]
+    assert code_of(coffee, [{"$densify": {"field": "altitude", "range": {
+        "bounds": "full", "step": 1, "unit": "hour"}}}]) == 5733201
+
+
 # --- pipeline-level rules ---------------------------------------------------------------------
 
 def test_invalid_and_unsupported_stages_are_errors_before_any_document():
     assert code_of([], [{"$frob": {}}]) == 40324
     assert code_of([], [{"$match": {}, "$limit": 1}]) == 40323
-    assert code_of([], [{"$setWindowFields": {}}]) == 238
+    assert code_of([], [{"$geoNear": {"near": [0, 0], "distanceField": "d"}}]) == 238
+    assert code_of([], [{"$search": {"text": {"query": "x", "path": "a"}}}]) == 238
     assert code_of([], [{"$project": {"a": {"$nope": 1}}}]) == 168
     assert code_of([], [{"$match": {"a": {"$nope": 1}}}]) == 2
 
@@ -777,3 +1121,214 @@ def test_command_let_variables_and_now():
     out = agg([{"_id": 1, "a": 2}, {"_id": 2, "a": 10}],
               [{"$match": {"$expr": {"$gt": ["$a", "$$limit"]}}}], variables={"limit": 5})
     assert out == [{"_id": 2, "a": 10}]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_INT32 = st.integers(-(2**31), 2**31 - 1)
+_SCALARS = st.one_of(_INT32, st.text(max_size=3), st.none(), st.booleans(),
+                     st.floats(allow_nan=False, allow_infinity=False, width=32))
+
+
+@given(st.lists(st.lists(_SCALARS, max_size=4), max_size=6))
+def test_unwind_then_group_push_rebuilds_the_arrays(arrays):
+    docs = [{"_id": i, "a": a} for i, a in enumerate(arrays)]
+    out = agg(docs, [{"$unwind": "$a"}, {"$group": {"_id": "$_id", "a": {"$push": "$a"}}}])
+    assert {d["_id"]: d["a"] for d in out} == {i: a for i, a in enumerate(arrays) if a}
+
+
+@given(st.lists(_INT32, max_size=30))
+def test_sum_of_int32_values_is_exact_with_mongodb_result_type(values):
+    out = agg([{"v": v} for v in values] + [{"v": "x"}],
+              [{"$group": {"_id": None, "s": {"$sum": "$v"}, "n": {"$count": {}}}}])
+    total = out[0]["s"]
+    assert total == sum(values)
+    fits_int32 = -(2**31) <= sum(values) < 2**31
+    assert type(total) is (int if fits_int32 else Int64)
+    assert out[0]["n"] == len(values) + 1
+
+
+@given(st.dictionaries(st.sampled_from("abcdef"), _SCALARS, min_size=1),
+       st.sets(st.sampled_from("abcdef"), min_size=1, max_size=5))
+def test_inclusion_and_exclusion_of_complementary_fields_agree(doc, fields):
+    doc = {"_id": 0, **doc}
+    included = agg([doc], [{"$project": {f: 1 for f in sorted(fields)}}])
+    excluded = agg([doc], [{"$project": {f: 0 for f in sorted(set("abcdef") - fields)}}])
+    assert included == excluded == [{k: v for k, v in doc.items() if k == "_id" or k in fields}]
+
+
+# lookup_equijoin_semantics.js (mongodb/mongo): the rest of its document sets, verbatim
+EQUIJOIN_PATH_TO_ARRAY = [
+    {'_id': 0, 'a': {'x': [[1, 2], 3], 'y': 4}},
+    {'_id': 1, 'a': [{'x': [[1, 2], 3]}, {'x': 4}]},
+    {'_id': 2, 'a': [{'x': [[1, 2], 3]}, {'x': None}]},
+    {'_id': 3, 'a': [{'x': [[1, 2], 3]}, {'no_x': 4}]},
+    {'_id': 4, 'a': {'x': [1, 2], 'y': 4}},
+    {'_id': 5, 'a': [{'x': [1, 2]}, {'x': 4}]},
+    {'_id': 6, 'a': [{'x': [1, 2]}, {'x': None}]},
+    {'_id': 7, 'a': [{'x': [1, 2]}, {'no_x': 4}]},
+    {'_id': 10, 'a': {'x': [2, 1], 'y': [1, 2]}},
+    {'_id': 11, 'a': {'x': [[2, 1], 3], 'y': [[1, 2], 3]}},
+    {'_id': 12, 'a': [{'x': 1}, {'x': 2}]},
+    {'_id': 13, 'a': {'x': [[[1, 2], 3]]}},
+    {'_id': 14, 'a': [{'x': [[[1, 2], 3]]}]},
+    {'_id': 15, 'a': {'no_x': [[1, 2], 3]}},
+]
+EQUIJOIN_MISSING_ON_PATH = [
+    {'_id': 0, 'a': {'no_x': 1}},
+    {'_id': 1, 'a': {'no_x': [1, 2]}},
+    {'_id': 2, 'a': [{'no_x': 1}, {'no_x': 2}]},
+    {'_id': 3, 'a': [{'no_x': 2}, {'x': 1}]},
+    {'_id': 4, 'a': [{'no_x': [1, 2]}, {'x': 1}]},
+    {'_id': 5, 'a': {'x': None}},
+    {'_id': 6, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 7, 'a': [{'x': None}, {'x': [1]}]},
+    {'_id': 8, 'no_a': 1},
+    {'_id': 9, 'a': [1]},
+    {'_id': 10, 'a': []},
+    {'_id': 11, 'a': [[1]]},
+    {'_id': 12, 'a': [[]]},
+    {'_id': 20, 'a': {'x': 2, 'y': 1}},
+    {'_id': 21, 'a': [{'x': 2}, {'x': 3}]},
+]
+EQUIJOIN_SCALARS_ON_PATH = [
+    {'_id': 0, 'a': 1},
+    {'_id': 1, 'no_a': 1},
+    {'_id': 2, 'a': [1]},
+    {'_id': 3, 'a': {'b': 1}},
+    {'_id': 4, 'a': {'no_b': 1}},
+    {'_id': 5, 'a': {'b': [1]}},
+    {'_id': 6, 'a': [{'b': {'no_c': 1}}, 1]},
+    {'_id': 7, 'a': {'b': [{'no_c': 1}, 1]}},
+]
+EQUIJOIN_EMPTY_TOP_LEVEL = [
+    {'_id': 0, 'a': [[]]},
+    {'_id': 1, 'a': [[], 1]},
+    {'_id': 2, 'a': [[], None]},
+    {'_id': 3, 'a': []},
+    {'_id': 10, 'no_a': 1},
+    {'_id': 11, 'a': None},
+    {'_id': 12, 'a': [None]},
+    {'_id': 13, 'a': [None, 1]},
+    {'_id': 20, 'a': 1},
+    {'_id': 21, 'a': [[[], 1], 2]},
+    {'_id': 22, 'a': [1, 2]},
+    {'_id': 23, 'a': [[None, 1], 2]},
+]
+EQUIJOIN_DEEP_EMPTY = [
+    {'_id': 0, 'a': {'b': {'c': []}}},
+    {'_id': 1, 'a': {'b': [{'c': []}, {'c': []}]}},
+    {'_id': 2, 'a': {'b': [{'no_c': 42}, {'c': []}, {'c': []}]}},
+    {'_id': 3, 'a': [{'b': {'c': []}}, {'b': {'c': []}}]},
+    {'_id': 4, 'a': [{'b': {'no_c': 42}}, {'b': {'c': []}}, {'b': {'c': []}}]},
+    {'_id': 5, 'a': {'b': {'c': [[]]}}},
+    {'_id': 6, 'a': {'b': [{'c': []}, {'c': [[]]}]}},
+    {'_id': 7, 'a': {'b': [{'no_c': 42}, {'c': []}, {'c': [[]]}]}},
+    {'_id': 8, 'a': [{'b': {'c': []}}, {'b': {'c': [[]]}}]},
+    {'_id': 9, 'a': [{'b': {'no_c': 42}}, {'b': {'c': []}}, {'b': {'c': [[]]}}]},
+]
+EQUIJOIN_EMPTY_ON_PATH = [
+    {'_id': 0, 'a': {'x': [[]], 'y': 1}},
+    {'_id': 1, 'a': [{'x': [[]]}]},
+    {'_id': 2, 'a': [{'x': [[]]}, {'x': 1}]},
+    {'_id': 3, 'a': [{'x': [[]]}, {'x': None}]},
+    {'_id': 4, 'a': [{'x': [[]]}, {'no_x': 1}]},
+    {'_id': 5, 'a': {'x': [[], 1]}},
+    {'_id': 10, 'a': {'x': [], 'y': 1}},
+    {'_id': 11, 'a': [{'x': []}, {'x': 1}]},
+    {'_id': 12, 'a': [{'x': []}, {'x': None}]},
+    {'_id': 13, 'a': [{'x': []}, {'no_x': 1}]},
+    {'_id': 20, 'no_a': 1},
+    {'_id': 21, 'a': {'no_x': 1}},
+    {'_id': 22, 'a': [{'no_x': 1}, {'no_x': 2}]},
+    {'_id': 23, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 30, 'a': []},
+    {'_id': 31, 'a': [1]},
+    {'_id': 32, 'a': [None, 1]},
+    {'_id': 33, 'a': [[]]},
+    {'_id': 34, 'a': [[1], 2]},
+    {'_id': 40, 'a': {'x': 1}},
+    {'_id': 41, 'a': {'x': [[[], 1], 2]}},
+    {'_id': 42, 'a': {'x': [1, 2]}},
+    {'_id': 43, 'a': {'x': [[None, 1], 2]}},
+    {'_id': 44, 'a': [{'x': 1}]},
+    {'_id': 45, 'a': [{'x': [[[], 1], 2]}]},
+    {'_id': 46, 'a': [{'x': [1, 2]}]},
+    {'_id': 47, 'a': [{'x': [[None, 1], 2]}]},
+]
+EQUIJOIN_NUMERIC_SCALAR = [
+    {'_id': 0, 'a': [{'x': 1}, {'x': 2}]},
+    {'_id': 1, 'a': [{'x': [2, 3, 1]}]},
+    {'_id': 2, 'a': [{'x': 1}, {'y': 1}]},
+    {'_id': 10, 'a': [{'x': 2}, {'x': 1}]},
+    {'_id': 11, 'a': [{'x': [2, 3]}]},
+    {'_id': 12, 'a': {'x': 1}},
+    {'_id': 13, 'a': {'x': [1, 2]}},
+    {'_id': 14, 'a': [{'y': 1}, {'x': 1}]},
+]
+EQUIJOIN_NUMERIC_NULL = [
+    {'_id': 0, 'a': {'x': 1}},
+    {'_id': 1, 'a': {'x': [1, 2]}},
+    {'_id': 2, 'a': [{'y': 1}, {'x': 1}]},
+    {'_id': 3, 'a': [{'x': None}, {'x': 1}]},
+    {'_id': 4, 'a': [{'x': [1, None]}, {'x': 1}]},
+    {'_id': 5, 'a': [1, 2]},
+    {'_id': 10, 'a': [{'x': 1}, {'y': 1}]},
+    {'_id': 11, 'a': [{'x': [1, 2]}]},
+]
+EQUIJOIN_CASES = [
+    # (local documents or record, localField, foreign record or documents, foreignField, ids)
+    ("locals", EQUIJOIN_PATH_TO_ARRAY, "a.x", {"_id": 0, "b": [1, 2]}, "b",
+     [0, 1, 2, 3, 4, 5, 6, 7, 10, 12]),
+    ("foreign", {"_id": 0, "b": [1, 2]}, "b", EQUIJOIN_PATH_TO_ARRAY, "a.x", [4, 5, 6, 7, 10, 12]),
+    ("locals", EQUIJOIN_PATH_TO_ARRAY, "a.x", {"_id": 0, "b": [[1, 2], 42]}, "b", [0, 1, 2, 3]),
+    ("foreign", {"_id": 0, "b": [[1, 2], 42]}, "b", EQUIJOIN_PATH_TO_ARRAY, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7]),
+    ("locals", EQUIJOIN_MISSING_ON_PATH, "a.x", {"_id": 0, "b": None}, "b",
+     [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_MISSING_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ("locals", EQUIJOIN_MISSING_ON_PATH, "a.x", {"_id": 0, "no_b": 1}, "b",
+     [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("foreign", {"_id": 0, "no_b": 1}, "b", EQUIJOIN_MISSING_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    ("locals", EQUIJOIN_SCALARS_ON_PATH, "a.b.c", {"_id": 0, "b": None}, "b",
+     [0, 1, 2, 3, 4, 5, 6, 7]),
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_SCALARS_ON_PATH, "a.b.c", [0, 1, 3, 4, 6, 7]),
+    ("locals", EQUIJOIN_EMPTY_TOP_LEVEL, "a", {"_id": 0, "b": []}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": []}, "b", EQUIJOIN_EMPTY_TOP_LEVEL, "a", [2, 10, 11, 12, 13]),
+    ("locals", EQUIJOIN_EMPTY_TOP_LEVEL, "a", {"_id": 0, "b": [[], 42]}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": [[], 42]}, "b", EQUIJOIN_EMPTY_TOP_LEVEL, "a", [0, 1, 2, 3]),
+    ("locals", EQUIJOIN_DEEP_EMPTY, "a.b.c", {"_id": 0, "b": None}, "b", [0, 1, 2, 3, 4]),
+    ("locals", EQUIJOIN_DEEP_EMPTY, "a.b.c", {"_id": 0, "b": []}, "b", [5, 6, 7, 8, 9]),
+    ("locals", EQUIJOIN_EMPTY_ON_PATH, "a.x", {"_id": 0, "b": []}, "b", [0, 1, 2, 3, 4, 5]),
+    ("foreign", {"_id": 0, "b": []}, "b", EQUIJOIN_EMPTY_ON_PATH, "a.x",
+     [3, 4, 12, 13, 20, 21, 22, 23]),
+    ("locals", EQUIJOIN_EMPTY_ON_PATH, "a.x", {"_id": 0, "b": [[], 42]}, "b",
+     [0, 1, 2, 3, 4, 5]),
+    ("foreign", {"_id": 0, "b": [[], 42]}, "b", EQUIJOIN_EMPTY_ON_PATH, "a.x",
+     [0, 1, 2, 3, 4, 5, 10, 11, 12, 13]),
+    ("locals", EQUIJOIN_NUMERIC_SCALAR, "a.0.x", {"_id": 0, "b": 1}, "b", [0, 1, 2]),
+    ("foreign", {"_id": 0, "b": 1}, "b", EQUIJOIN_NUMERIC_SCALAR, "a.0.x", [0, 1, 2]),
+    ("locals", EQUIJOIN_NUMERIC_NULL, "a.0.x", {"_id": 0, "b": None}, "b", [0, 1, 2, 3, 4, 5]),
+    # 10 and 11 match by the query semantics of "a.0.x" (SERVER-64221 in the jstest)
+    ("foreign", {"_id": 0, "b": None}, "b", EQUIJOIN_NUMERIC_NULL, "a.0.x",
+     [0, 1, 2, 3, 4, 10, 11]),
+]
+
+
+@pytest.mark.parametrize("side, local, local_field, foreign, foreign_field, expected",
+                         EQUIJOIN_CASES)
+def test_lookup_equijoin_jstest_cases(side, local, local_field, foreign, foreign_field,
+                                      expected):
+    """Which local documents match one foreign record ("locals"), or which foreign documents
+    one local record matches ("foreign"), exactly as the server's jstest expects."""
+    locals_ = local if side == "locals" else [local]
+    foreigns = [foreign] if side == "locals" else foreign
+    out = agg(locals_, [{"$lookup": {"from": "f", "localField": local_field,
+                                     "foreignField": foreign_field, "as": "m"}}],
+              Collections(f=foreigns))
+    if side == "locals":
+        assert sorted(d["_id"] for d in out if d["m"]) == expected
+    else:
+        assert sorted(m["_id"] for m in out[0]["m"]) == expected

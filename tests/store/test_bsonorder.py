@@ -219,3 +219,17 @@ def test_doubles_encode_like_their_exact_decimal128(x) -> None:
     assert compare(Decimal128(str(exact)), x) == 0
     if x != 0:
         assert encode_key(x) != encode_key(-x)
+
+
+@pytest.mark.parametrize("value, code", [
+    # docs: "$type" / "BSON Types": the numbers and aliases of each type.
+    (1.5, 1), ("s", 2), ({}, 3), (DBRef("c", 1), 3), ([], 4), (b"", 5), (Binary(b"", 4), 5),
+    (ObjectId("000000000000000000000000"), 7), (False, 8), (datetime.datetime(2020, 1, 1), 9),
+    (DatetimeMS(0), 9), (None, 10), (Regex("a"), 11), (Code("x"), 13), (Code("x", {}), 15),
+    (1, 16), (-2**31, 16), (2**31, 18), (Int64(1), 18), (Timestamp(0, 0), 17), (Decimal128("1"), 19),
+    (MinKey(), -1), (MaxKey(), 127),
+])
+def test_bson_type(value, code) -> None:
+    from sf.store.bsonorder import TYPE_ALIASES, bson_type
+    assert bson_type(value) == code
+    assert code in TYPE_ALIASES.values()

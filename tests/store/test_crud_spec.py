@@ -1,7 +1,8 @@
-"""MongoDB's CRUD specification tests against the new store (``python -m sf.store.server``).
+"""MongoDB's CRUD specification tests against the new store (``sf.store``).
 
 One case per spec test of ``tests/data/mongodb-crud-unified/`` (run by
-``tests/store/unified_runner.py``, event assertions ignored): a test whose
+``tests/store/unified_runner.py``, event assertions ignored) against the session's store
+server (``store_server`` of ``tests/store/conftest.py``): a test whose
 ``runOnRequirements`` the store (a standalone MongoDB 7.0) does not meet is skipped as *not
 applicable*; a test listed in ``crud_spec_known_failures.py`` is ``xfail(strict=True)`` so a
 fixed one is noticed. ``test_pass_rate`` asserts that at least 95 % of the applicable tests
@@ -10,12 +11,9 @@ pass and prints the rate. The runner's own rules are checked first, with no serv
 
 from __future__ import annotations
 
+import copy
 import datetime
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from bson.int64 import Int64
@@ -25,12 +23,14 @@ from .crud_spec_known_failures import KNOWN_FAILURES
 from .unified_runner import (
     Matcher,
     Result,
+    RunnerError,
     ServerInfo,
     SpecFailure,
     SpecTest,
     exactly_equal,
     load_spec_tests,
     not_applicable,
+    operation_kwargs,
     pass_rate,
     run_one,
     run_spec_test,
@@ -106,6 +106,15 @@ def test_requirements_decide_applicability():
         server)
 
 
+def test_unknown_arguments_are_runner_errors():
+    with pytest.raises(RunnerError):
+        operation_kwargs("find", {"filter": {}, "noSuchOption": 1})
+    with pytest.raises(RunnerError):
+        operation_kwargs("noSuchOperation", {})
+    with pytest.raises(RunnerError):
+        operation_kwargs("findOneAndUpdate", {"filter": {}, "update": {}, "returnDocument": "Later"})
+
+
 def test_known_failures_exist():
     assert set(KNOWN_FAILURES) <= {t.id for t in SPEC_TESTS}
 
@@ -114,24 +123,14 @@ def test_known_failures_exist():
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MongoClient, ServerInfo]]:
-    """A fresh store server on a Unix socket: (uri, the runner's client, what it claims)."""
-    data_dir = tmp_path_factory.mktemp("crudspec")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir),
-         "--socket", str(data_dir / "store.sock"), "--parent-pid", str(os.getpid())],
-        stdout=subprocess.PIPE, text=True)
+def store(store_server) -> Iterator[tuple[str, MongoClient, ServerInfo]]:
+    """The session's store server (tests/store/conftest.py): (uri, the runner's client, what
+    the server claims to be)."""
+    client: MongoClient = MongoClient(store_server.uri, serverSelectionTimeoutMS=10_000)
     try:
-        line = process.stdout.readline().split()
-        if line[:1] != ["ready"]:
-            pytest.fail(f"sf.store.server did not start (printed {line!r}, exit {process.poll()})")
-        uri = line[1]
-        client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000)
-        yield uri, client, ServerInfo.probe(client, uri)
-        client.close()
+        yield store_server.uri, client, ServerInfo.probe(client, store_server.uri)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        client.close()
 
 
 def _param(test: SpecTest):
@@ -151,6 +150,25 @@ def test_spec(spec_test: SpecTest, store) -> None:
     _verdicts[spec_test.id] = Result(spec_test, "failed", "crashed")
     run_spec_test(spec_test, uri, client)
     _verdicts[spec_test.id] = Result(spec_test, "passed")
+
+
+def _altered(test: SpecTest, change) -> SpecTest:
+    altered = copy.deepcopy(test.test)
+    change(altered)
+    return SpecTest(test.file, test.description, test.file_spec, altered)
+
+
+def test_runner_notices_a_wrong_result_or_outcome(store) -> None:
+    """The runner can fail: a passing spec test with a wrong expectation does not pass."""
+    uri, client, _ = store
+    test = next(t for t in SPEC_TESTS if t.id == "insertOne: InsertOne with a non-existing document")
+    run_spec_test(test, uri, client)
+    wrong_id = _altered(test, lambda t: t["operations"][0].update(
+        expectResult={"$$unsetOrMatches": {"insertedId": {"$$unsetOrMatches": 3}}}))
+    wrong_doc = _altered(test, lambda t: t["outcome"][0]["documents"][1].update(x=True))
+    for wrong in (wrong_id, wrong_doc):
+        with pytest.raises(SpecFailure):
+            run_spec_test(wrong, uri, client)
 
 
 def test_pass_rate(store, capsys) -> None:

@@ -57,6 +57,9 @@ def test_system_variables():
     assert ev("$$ROOT", doc) is doc
     assert ev("$$CURRENT.a.b", doc) == 2
     assert ev("$$REMOVE", doc) is MISSING
+    # a variable holding an array is traversed like a field
+    assert ev({"$let": {"vars": {"v": [{"x": 1}, 2, {"x": 3}]}, "in": "$$v.x"}}) == [1, 3]
+    assert ev({"$let": {"vars": {"CURRENT": "$a"}, "in": "$b"}}, doc) == 2
     now = ev("$$NOW")
     assert isinstance(now, dt.datetime) and now.microsecond % 1000 == 0
     with pytest.raises(StoreError) as err:
@@ -153,6 +156,27 @@ def test_unary_math():
         ev({"$sqrt": -1})
     assert err.value.code == 28714
     assert ev({"$abs": None}) is None
+
+
+def test_trigonometry_and_bitwise():
+    # docs $sin/$degreesToRadians examples: a double; a decimal input gives a decimal
+    assert ev({"$sin": {"$degreesToRadians": 30}}) == pytest.approx(0.5)
+    assert ev({"$radiansToDegrees": math.pi}) == pytest.approx(180.0)
+    assert type(ev({"$cos": Decimal128("0")})) is Decimal128
+    assert ev({"$atan2": [1, 1]}) == pytest.approx(math.pi / 4)
+    assert ev({"$acos": None}) is None
+    with pytest.raises(StoreError) as err:
+        ev({"$acos": 2})
+    assert err.value.code == 50989
+    with pytest.raises(StoreError):
+        ev({"$sin": float("inf")})
+    # docs $bitAnd / $bitOr / $bitNot: int operands give an int, a long makes a long
+    assert same(ev({"$bitAnd": [0b1100, 0b1010]}), 0b1000)
+    assert same(ev({"$bitOr": [0b1100, Int64(0b0011)]}), Int64(0b1111))
+    assert same(ev({"$bitXor": [5, 3]}), 6)
+    assert same(ev({"$bitNot": 0}), -1)
+    with pytest.raises(StoreError):
+        ev({"$bitAnd": [1, 1.0]})
 
 
 def test_round_half_to_even_and_trunc():
@@ -344,6 +368,15 @@ def test_object_operators():
     assert ev({"$mergeObjects": [{"a": 1, "b": 1}, None, {"b": 2}]}) == {"a": 1, "b": 2}
     assert ev({"$getField": "price.usd"}, {"price.usd": 45}) == 45
     assert ev({"$getField": {"field": "a", "input": {"a": 2}}}) == 2
+    # docs $getField: a field name starting with $ through $literal; a missing field is
+    # missing, a null or missing input gives null, any other non-object is an error
+    assert ev({"$getField": {"$literal": "$price"}}, {"$price": 499.99}) == 499.99
+    assert ev({"$getField": {"field": {"$literal": "$small"}, "input": "$quantity"}},
+              {"quantity": {"$large": 45, "$small": 5}}) == 5
+    assert ev({"$getField": "nope"}, {"a": 1}) is MISSING
+    assert ev({"$getField": {"field": "a", "input": "$nope"}}) is None
+    with pytest.raises(StoreError):
+        ev({"$getField": {"field": "a", "input": 5}})
     assert ev({"$setField": {"field": "a.b", "input": {"x": 1}, "value": 2}}) == \
         {"x": 1, "a.b": 2}
     assert ev({"$setField": {"field": "x", "input": {"x": 1, "y": 2}, "value": "$$REMOVE"}}) == \
@@ -476,6 +509,34 @@ def test_date_from_string_and_parts():
     assert ev({"$dateToParts": {"date": dt.datetime(2017, 1, 1, 1, 29, 9, 123000)}}) == \
         {"year": 2017, "month": 1, "day": 1, "hour": 1, "minute": 29, "second": 9,
          "millisecond": 123}
+
+
+def test_date_trunc_docs_examples():
+    # docs $dateTrunc "Truncate Order Dates in a $project Pipeline Stage": two-week bins,
+    # weeks starting on Monday, in Los Angeles time
+    orders = {0: (dt.datetime(2020, 5, 18, 14, 10, 30), dt.datetime(2020, 5, 11, 7)),
+              1: (dt.datetime(2021, 3, 20, 11, 30, 5), dt.datetime(2021, 3, 15, 7)),
+              2: (dt.datetime(2021, 1, 11, 6, 31, 15), dt.datetime(2021, 1, 4, 8)),
+              3: (dt.datetime(2020, 2, 8, 13, 13, 23), dt.datetime(2020, 2, 3, 8)),
+              4: (dt.datetime(2019, 5, 18, 16, 9, 1), dt.datetime(2019, 5, 13, 7)),
+              5: (dt.datetime(2019, 1, 8, 6, 12, 3), dt.datetime(2019, 1, 7, 8))}
+    expr = {"$dateTrunc": {"date": "$orderDate", "unit": "week", "binSize": 2,
+                           "timezone": "America/Los_Angeles", "startOfWeek": "Monday"}}
+    for order_date, truncated in orders.values():
+        assert ev(expr, {"orderDate": order_date}) == truncated
+    # "... in a $group Pipeline Stage": six-month bins from 2000-01-01
+    six = {"$dateTrunc": {"date": "$d", "unit": "month", "binSize": 6}}
+    assert ev(six, {"d": dt.datetime(2020, 5, 18)}) == dt.datetime(2020, 1, 1)
+    assert ev(six, {"d": dt.datetime(2021, 3, 20)}) == dt.datetime(2021, 1, 1)
+    # docs: binSize 2 hours on 2021-03-20T11:30:05Z gives 10:00
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20, 11, 30, 5), "unit": "hour",
+                              "binSize": 2}}) == dt.datetime(2021, 3, 20, 10)
+    # null for a null input, and for a week unit with a null startOfWeek only
+    assert ev({"$dateTrunc": {"date": None, "unit": "day"}}) is None
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20, 11), "unit": "day",
+                              "startOfWeek": None}}) == dt.datetime(2021, 3, 20)
+    assert ev({"$dateTrunc": {"date": dt.datetime(2021, 3, 20), "unit": "week",
+                              "startOfWeek": None}}) is None
 
 
 def test_date_trunc_add_diff():

@@ -379,7 +379,7 @@ def test_traps(filter, docs, expected) -> None:
     ({"a": {"$in": [{"$gt": 1}]}}, 2), ({"a": {"$size": -1}}, 2), ({"a": {"$size": 1.5}}, 2),
     ({"a": {"$size": "1"}}, 2), ({"a": {"$all": 1}}, 2), ({"a": {"$elemMatch": 1}}, 2),
     ({"$where": "true"}, 238), ({"$text": {"$search": "x"}}, 238), ({"$jsonSchema": {}}, 238),
-    ({"a": {"$near": [0, 0]}}, 238),
+    ({"a": {"$near": [0, 0]}}, 238), ({"a": {"$type": []}}, 9),
 ])
 def test_invalid_or_unsupported_filters(filter, code) -> None:
     with pytest.raises(StoreError) as err:
@@ -504,8 +504,11 @@ def test_slice_of_embedded_array_in_inclusion_and_exclusion() -> None:
     assert project(doc, {"_id": 0, "details.colors": {"$slice": 1}}) == \
         {"item": "socks", "qty": 100, "details": {"colors": ["blue"], "sizes": ["S", "M", "L"]}}
     assert project({"_id": 1, "a": 5}, {"a": {"$slice": 1}}) == {"_id": 1, "a": 5}
-    with pytest.raises(StoreError):
-        compile_projection({"a": {"$slice": [1, 0]}})
+    # With _id: 1, a find $slice makes an inclusion (projection_parser.cpp computeProjectionType).
+    assert project({"_id": 1, "a": [1, 2], "b": 3}, {"_id": 1, "a": {"$slice": 1}}) == {"_id": 1, "a": [1]}
+    assert project({"_id": 1, "a": [1, 2], "b": 3}, {"_id": 0, "a": {"$slice": 1}}) == {"a": [1], "b": 3}
+    # A $slice that is not find's syntax is the aggregation expression.
+    assert project({"_id": 1, "a": [1, 2, 3]}, {"x": {"$slice": ["$a", 2]}}) == {"_id": 1, "x": [1, 2]}
 
 
 # docs: "$elemMatch (projection)"
@@ -561,9 +564,15 @@ def test_positional_projection() -> None:
         {"_id": 8, "grades": [{"grade": 92, "mean": 88, "std": 8}]}]
     elem = {"grades": {"$elemMatch": {"mean": {"$gt": 70}, "grade": {"$gt": 90}}}}
     assert project(graded[1], {"grades.$": 1}, matched_filter=elem) == {"_id": 8, "grades": [graded[1]["grades"][0]]}
+    # The branch of $or that matched decides.
+    either = {"$or": [{"semester": 9}, {"grades": {"$gt": 88}}]}
+    assert project(students[1], {"grades.$": 1}, matched_filter=either) == {"_id": 2, "grades": [90]}
     with pytest.raises(StoreError) as err:
         project(students[0], {"grades.$": 1}, matched_filter={"semester": 1})
-    assert err.value.code == 2  # the query has no condition on grades
+    assert err.value.code == 51246  # the query has no condition on grades
+    with pytest.raises(StoreError) as err:
+        project(students[0], {"grades.$": 1})
+    assert err.value.code == 51050
     with pytest.raises(StoreError) as err:
         project(students[0], {"grades.$": 1}, matched_filter={"grades": {"$not": {"$gt": 100}}})
     assert err.value.code == 51246
@@ -572,9 +581,11 @@ def test_positional_projection() -> None:
 @pytest.mark.parametrize("projection, code", [
     ({"a": 1, "b": 0}, 31254), ({"a": 0, "b": 1}, 31253), ({"a": 1, "a.b": 1}, 31249),
     ({"a.b": 1, "a": 1}, 31250), ({"a": {}}, 51270), ({"$a": 1}, 16410), ({"a": {"$meta": "textScore"}}, 238),
-    ({"a": 0, "b": {"$elemMatch": {"x": 1}}}, 31253), ({"a": 0, "b": {"$add": [1, 2]}}, 31252),
-    ({"a": {"$slice": [1]}}, 2), ({"a": {"$slice": ["x", 1]}}, 31257), ({"a": {"$slice": [1, "x"]}}, 31258),
-    ({"a": {"$slice": [1, -1]}}, 31259), ({"a": {"$slice": "x"}}, 2), ({"a.$": 1, "b.$": 1}, 2),
+    ({"a": 0, "b": {"$add": [1, 2]}}, 31252), ({"a": 0, "b": "x"}, 31310), ({"b": "x", "a": 0}, 31254),
+    ({"a": {"$slice": [1, 2, 3, 4]}}, 31272), ({"a": {"$slice": "x"}}, 31273),
+    ({"a.$": 1, "b.$": 1}, 31276), ({"a.$": 0}, 31395), ({"a.$": "x"}, 31308), ({"a.$": {"b": 1}}, 31271),
+    ({"a.$.b": 1}, 31394), ({"a": {"$foo": 1}}, 31325), ({"a": {"$elemMatch": 1}}, 31274),
+    ({"a.$": 1, "b": {"$elemMatch": {}}}, 31255), ({"b": {"$elemMatch": {}}, "a.$": 1}, 31256),
 ])
 def test_projection_errors(projection, code) -> None:
     with pytest.raises(StoreError) as err:
@@ -764,15 +775,55 @@ comparable = st.one_of(
 
 @given(comparable, comparable, st.sampled_from(["$eq", "$lt", "$lte", "$gt", "$gte"]))
 def test_comparison_operators_follow_the_bson_order(value, rhs, op) -> None:
-    # Reference: same canonical type (MinKey/MaxKey compare with all), NaN only equal to NaN.
+    # Reference (MongoDB's ComparisonMatchExpression): values of different canonical types never
+    # compare, except against MinKey/MaxKey; then NaN equals NaN only and is neither < nor >.
     from sf.store.bsonorder import compare, is_nan, type_rank
     c = compare(value, rhs)
-    if type_rank(value) != type_rank(rhs) and not isinstance(rhs, (MinKey, MaxKey)):
-        expected = False
-    elif op != "$eq" and (is_nan(value) or is_nan(rhs)) and not (is_nan(value) and is_nan(rhs)):
-        expected = False
+    if type_rank(value) != type_rank(rhs):
+        expected = isinstance(rhs, (MinKey, MaxKey)) and op != "$eq" and (c < 0 if op in ("$lt", "$lte") else c > 0)
+    elif is_nan(value) or is_nan(rhs):
+        expected = op in ("$eq", "$lte", "$gte") and is_nan(value) and is_nan(rhs)
     else:
         expected = {"$eq": c == 0, "$lt": c < 0, "$lte": c <= 0, "$gt": c > 0, "$gte": c >= 0}[op]
-    if isinstance(rhs, (MinKey, MaxKey)) and op == "$eq":
-        expected = c == 0
     assert compile_filter({"f": {op: rhs}})({"f": value}) == expected
+
+
+def test_elem_match_in_an_exclusion_projection_stays_in_place() -> None:
+    doc = {"_id": 1, "a": 1, "s": [{"x": 1}, {"x": 2}], "z": 0}
+    assert project(doc, {"a": 0, "s": {"$elemMatch": {"x": 2}}}) == {"_id": 1, "s": [{"x": 2}], "z": 0}
+    assert project(doc, {"a": 0, "s": {"$elemMatch": {"x": 3}}}) == {"_id": 1, "z": 0}
+    # $elemMatch alone (whatever _id says) is an inclusion.
+    assert project(doc, {"_id": 0, "s": {"$elemMatch": {"x": 1}}}) == {"s": [{"x": 1}]}
+
+
+# The index contract the storage layer relies on: a document matching {path: x} or {path: {$gt: x}}
+# for a scalar x (not null) has a value among get_path_values(doc, path) that does.
+leaf_values = st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", 1.5, None, True]))
+documents = st.recursive(
+    leaf_values,
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(["a", "b", "0", "1"]), children, max_size=3)),
+    max_leaves=10,
+).map(lambda v: v if isinstance(v, dict) else {"a": v})
+paths = st.lists(st.sampled_from(["a", "b", "0", "1"]), min_size=1, max_size=3).map(".".join)
+
+
+@given(documents, paths, st.sampled_from([0, 1, 2, 3, "a", "b", 1.5, True]), st.sampled_from(["$eq", "$gt", "$lte"]))
+def test_path_values_hold_every_value_a_comparison_can_match(doc, path, x, op) -> None:
+    values = get_path_values(doc, path)
+    for v in values:
+        assert compile_filter({path: {"$eq": v}})(doc)  # each value reached is matched by equality
+    if compile_filter({path: {op: x}})(doc):
+        # ({"v": [v]} tests v as one value: a path expands a leaf array one level only.)
+        assert any(compile_filter({"v": {op: x}})({"v": [v]}) for v in values)
+
+
+@pytest.mark.parametrize("pattern, text, found", [
+    # PCRE constructs Python spells differently: \z, \Z, \Q...\E, POSIX classes, named groups.
+    (r"^ab\z", "ab", True), (r"^ab\z", "ab\n", False), (r"^ab\Z", "ab\n", True), (r"^ab\Z", "ab\nc", False),
+    (r"\Q1.5\E", "1x5", False), (r"\Q1.5\E", "1.5", True), (r"^[[:digit:]]+$", "123", True),
+    (r"^[[:alpha:]]+$", "ab1", False), (r"^[^[:space:]]+$", "a b", False), (r"(?<y>\d{4})-\k<y>", "2020-2020", True),
+    (r"(?<=a)b", "ab", True), (r"[]a]", "]", True), (r"\h", "\t", True),
+])
+def test_pcre_patterns(pattern, text, found) -> None:
+    assert ids({"s": {"$regex": pattern}}, [{"_id": 1, "s": text}]) == ([1] if found else [])

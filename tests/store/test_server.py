@@ -13,6 +13,8 @@ import os
 import random
 import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,9 +24,14 @@ import pytest
 from bson.binary import Binary
 from bson.codec_options import CodecOptions
 from bson.decimal128 import Decimal128
+from bson.code import Code
 from bson.int64 import Int64
+from bson.max_key import MaxKey
+from bson.min_key import MinKey
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
+from bson.regex import Regex
+from bson.timestamp import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import InsertOne, MongoClient, ReplaceOne, UpdateOne
@@ -56,6 +63,9 @@ scalars = st.one_of(
     st.none(),
     st.text(max_size=8),
     st.from_regex(r"\A[0-9]{1,12}\Z"),
+    st.builds(Regex, st.text(alphabet="ab.*", max_size=4), st.sampled_from(["", "i", "ims", "x"])),
+    st.builds(Timestamp, st.integers(1, 2**32 - 1), st.integers(0, 2**32 - 1)),  # (0, 0): see below
+    st.sampled_from([MinKey(), MaxKey(), Code("f()")]),
 )
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(names, inner, max_size=3),
                       max_leaves=8)
@@ -195,6 +205,22 @@ def test_unique_index_raises_duplicate_key(store_db):
         coll.update_one({"_id": 3}, {"$set": {"siret": "0001"}})
     assert coll.find_one({"_id": 3})["siret"] == "0003"
     assert [i["name"] for i in coll.list_indexes()] == ["_id_", "siret_1"]
+    coll.insert_one({"_id": 4})
+    with pytest.raises(DuplicateKeyError):
+        coll.insert_one({"_id": 6})  # a missing field is a null key: one such document only (not sparse)
+
+    other = coll.database.other
+    other.insert_many([{"_id": 10, "k": [1, 2]}, {"_id": 11, "k": 2}])
+    with pytest.raises(OperationFailure) as err:
+        other.create_index("k", unique=True)  # existing documents violate it: no index
+    assert err.value.code == 11000
+    assert [i["name"] for i in other.list_indexes()] == ["_id_"]
+    other.create_index("k", unique=True, name="k_partial", partialFilterExpression={"_id": {"$lt": 11}})
+    other.insert_one({"_id": 12, "k": 2})  # outside the partial index
+    with pytest.raises(DuplicateKeyError):
+        other.insert_one({"_id": 5, "k": 1})
+    other.create_index("s", unique=True, sparse=True)
+    other.insert_many([{"_id": 20}, {"_id": 21}])  # no "s": not in the sparse index
 
 
 def test_ordered_bulk_keeps_what_preceded_the_error_unordered_goes_on(store_db):
@@ -340,3 +366,243 @@ def test_tcp_with_auth_file_requires_scram_sha_256(tmp_path, spawn_store, free_p
 def test_codec_round_trip_used_by_the_tests_is_exact():
     doc = {"_id": 1, "i": 1, "l": Int64(1), "f": -0.0, "b": True, "n": None}
     assert encode(decode(raw_of(doc))) == raw_of(doc)
+
+
+def test_projection_with_filter_on_other_fields_through_arrays(store_db):
+    coll = store_db.c
+    coll.insert_many([
+        {"_id": 1, "a": [{"b": 1, "c": "x"}, {"b": 2, "c": "y"}], "d": {"e": 1, "f": 2}, "g": 5},
+        {"_id": 2, "a": [{"b": 3, "c": "z"}], "d": {"e": 1, "f": 3}, "g": 6},
+        {"_id": 3, "a": {"b": 2, "c": "w"}, "d": {"e": 2, "f": 4}},
+    ])
+    found = list(coll.find({"a.b": 2, "d.e": 1}, {"a.c": 1, "d.f": 1}))
+    assert found == [{"_id": 1, "a": [{"c": "x"}, {"c": "y"}], "d": {"f": 2}}]
+    found = list(coll.find({"g": {"$gte": 5}}, {"g": 1, "_id": 0}).sort("g", -1))
+    assert found == [{"g": 6}, {"g": 5}]
+    found = list(coll.find({"$or": [{"d.f": 4}, {"g": 6}]}, {"d": 1}))
+    assert found == [{"_id": 2, "d": {"e": 1, "f": 3}}, {"_id": 3, "d": {"e": 2, "f": 4}}]
+
+
+def test_collections_and_indexes_commands(store_db):
+    store_db.create_collection("a")
+    store_db.b.insert_one({"x": 1})
+    assert sorted(store_db.list_collection_names()) == ["a", "b"]
+    assert [c["name"] for c in store_db.list_collections(filter={"name": "b"})] == ["b"]
+    store_db.b.rename("c")
+    assert sorted(store_db.list_collection_names()) == ["a", "c"]
+    assert store_db.c.find_one({}, {"_id": 0}) == {"x": 1}
+    store_db.c.create_index([("x", 1), ("y", -1)], name="xy")
+    store_db.c.create_index("z", sparse=True)
+    assert [i["name"] for i in store_db.c.list_indexes()] == ["_id_", "xy", "z_1"]
+    store_db.c.drop_index("xy")
+    assert [i["name"] for i in store_db.c.list_indexes()] == ["_id_", "z_1"]
+    with pytest.raises(OperationFailure) as err:
+        store_db.c.drop_index("_id_")
+    assert err.value.code == 72
+    store_db.c.drop()
+    assert store_db.list_collection_names() == ["a"]
+
+
+def test_secondary_index_narrows_without_changing_results(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "k": i % 7, "tags": [i % 3, "t"], "s": str(i % 5)} for i in range(200)]
+    coll.insert_many(docs)
+    queries = [{"k": 3}, {"k": {"$in": [1, 2]}}, {"k": {"$gt": 4}}, {"tags": 2}, {"tags": [0, "t"]},
+               {"s": {"$lt": "2"}}, {"k": {"$gt": 1, "$lt": 3}}, {"tags": {"$size": 2}}]
+    before = [[d["_id"] for d in coll.find(q)] for q in queries]
+    coll.create_index("k")
+    coll.create_index("tags")
+    coll.create_index("s")
+    after = [[d["_id"] for d in coll.find(q)] for q in queries]
+    assert after == before and all(before)
+    coll.update_many({"k": 3}, {"$set": {"k": 30}})
+    assert coll.count_documents({"k": 3}) == 0 and coll.count_documents({"k": 30}) == len(before[0])
+    more = [{"_id": 1000 + i, "k": i % 7, "tags": [i % 3]} for i in range(50)]
+    coll.insert_many(more)  # indexed as they are inserted
+    assert [d["_id"] for d in coll.find({"k": 3})] == [d["_id"] for d in more if d["k"] == 3]
+    assert [d["_id"] for d in coll.find({"tags": 2, "_id": {"$gte": 1000}})] == \
+        [d["_id"] for d in more if 2 in d["tags"]]
+    coll.delete_many({"k": {"$in": [1, 2]}})
+    assert coll.count_documents({"k": {"$in": [1, 2]}}) == 0
+    assert coll.count_documents({"k": 4}) == len([d for d in docs + more if d["k"] == 4])
+
+
+def test_views_read_through_their_pipeline_and_refuse_writes(store_db):
+    store_db.c.insert_many([{"_id": i, "x": i * 11} for i in range(1, 4)])
+    store_db.create_collection("v", viewOn="c", pipeline=[{"$match": {"_id": {"$gt": 1}}}])
+    store_db.create_collection("vv", viewOn="v", pipeline=[{"$project": {"x": 1}}])
+    assert store_db.v.estimated_document_count() == 2
+    assert store_db.v.count_documents({"x": {"$gt": 25}}) == 1
+    assert list(store_db.vv.find({}, {"_id": 0}).sort("x", -1)) == [{"x": 33}, {"x": 22}]
+    assert sorted(store_db.v.distinct("x")) == [22, 33]
+    kinds = {c["name"]: c["type"] for c in store_db.list_collections()}
+    assert kinds == {"c": "collection", "v": "view", "vv": "view"}
+    with pytest.raises(OperationFailure) as err:
+        store_db.v.insert_one({"_id": 9})
+    assert err.value.code == 166
+    store_db.v.drop()
+    assert "v" not in store_db.list_collection_names()
+
+
+def test_server_exits_when_its_parent_dies_and_ignores_sigint(tmp_path):
+    sock_dir = tmp_path / "sock"
+    sock_dir.mkdir(mode=0o700)
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'sf.store.server', '--data-dir', sys.argv[1], '--socket',"
+        " sys.argv[2], '--parent-pid', str(os.getpid())], stdout=subprocess.PIPE, text=True)\n"
+        "print(p.stdout.readline().strip(), p.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, str(tmp_path / "data"), str(sock_dir / "s.sock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        words = parent.stdout.readline().split()  # type: ignore[union-attr]
+        assert words[0] == "ready"
+        server_pid = int(words[2])
+        os.kill(server_pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.kill(server_pid, 0)  # still alive: SIGINT is the parent's business
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(server_pid, signal.SIGKILL)
+            pytest.fail("the server outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_bulk_statements_on_the_same_id_see_each_other(store_db):
+    coll = store_db.c
+    coll.insert_many([{"_id": 1, "n": 0}, {"_id": 2, "n": 0}])
+    result = coll.bulk_write([
+        UpdateOne({"_id": 1}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": 3}, {"$set": {"n": 10}}, upsert=True),
+        UpdateOne({"_id": 3}, {"$inc": {"n": 1}}, upsert=True),
+        UpdateOne({"_id": {"$in": [1, 2]}}, {"$inc": {"n": 100}}),
+        UpdateOne({"n": {"$gte": 11}}, {"$set": {"flag": True}}),  # any filter: cached reads must not go stale
+        UpdateOne({"_id": 3}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": 1}, {"$inc": {"n": 1}}),
+    ], ordered=False)
+    assert (result.matched_count, result.modified_count, result.upserted_count) == (6, 6, 1)
+    assert list(coll.find().sort("_id", 1)) == [
+        {"_id": 1, "n": 102, "flag": True}, {"_id": 2, "n": 0}, {"_id": 3, "n": 12}]
+
+
+def test_filters_sorts_and_counts_on_nested_fields_of_large_documents(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "value": {"key": f"{i % 13:03d}", "big": ["x" * 100] * 20, "n": {"m": i % 4}},
+             "other": {"deep": list(range(30))}} for i in range(120)]
+    coll.insert_many(docs)
+    got = list(coll.find({"value.key": {"$gte": "005", "$lt": "008"}, "value.n.m": {"$ne": 1}})
+                .sort([("value.key", -1), ("_id", 1)]))
+    expected = sorted((d for d in docs if "005" <= d["value"]["key"] < "008" and d["value"]["n"]["m"] != 1),
+                      key=lambda d: (-int(d["value"]["key"]), d["_id"]))
+    assert got == expected
+    assert coll.count_documents({"value.n.m": 2}) == sum(1 for d in docs if d["value"]["n"]["m"] == 2)
+    assert coll.delete_many({"other.deep": 29, "value.n.m": 3}).deleted_count == \
+        sum(1 for d in docs if d["value"]["n"]["m"] == 3)
+    assert coll.count_documents({}) == sum(1 for d in docs if d["value"]["n"]["m"] != 3)
+
+
+def test_sort_with_skip_and_limit_and_unacknowledged_writes(store_db):
+    coll = store_db.c
+    docs = [{"_id": i, "g": (i * 7) % 10, "h": i % 3} for i in range(60)]
+    coll.insert_many(docs)
+    expected = sorted(docs, key=lambda d: (-d["g"], d["h"], d["_id"]))
+    got = list(coll.find().sort([("g", -1), ("h", 1), ("_id", 1)]).skip(5).limit(7))
+    assert got == expected[5:12]
+    assert list(coll.find().sort([("g", -1), ("h", 1), ("_id", 1)]).skip(55)) == expected[55:]
+
+    from pymongo.write_concern import WriteConcern
+    fire_and_forget = coll.with_options(write_concern=WriteConcern(w=0))
+    fire_and_forget.insert_one({"_id": "w0", "x": 1})  # OP_MSG moreToCome: no reply
+    fire_and_forget.update_one({"_id": "w0"}, {"$set": {"x": 2}})
+    store_db.command("ping")  # same connection: runs after the writes
+    assert coll.find_one({"_id": "w0"}) == {"_id": "w0", "x": 2}
+
+
+def test_op_msg_with_checksum_and_op_query_handshake(store_server):
+    import socket as sockets
+    import struct
+
+    path = store_server.socket_path
+    with sockets.socket(sockets.AF_UNIX) as conn:
+        conn.connect(str(path))
+
+        def reply_of(message: bytes) -> tuple[int, bytes]:
+            conn.sendall(message)
+            header = conn.recv(16, sockets.MSG_WAITALL)
+            length, _, _, opcode = struct.unpack("<iiii", header)
+            return opcode, conn.recv(length - 16, sockets.MSG_WAITALL)
+
+        query = bson.encode({"isMaster": 1})
+        body = struct.pack("<i", 0) + b"admin.$cmd\x00" + struct.pack("<ii", 0, -1) + query
+        opcode, payload = reply_of(struct.pack("<iiii", 16 + len(body), 1, 0, 2004) + body)
+        assert opcode == 1 and bson.decode(payload[20:])["ismaster"] is True
+
+        cmd = bson.encode({"ping": 1, "$db": "admin"})
+        body = struct.pack("<I", 1) + b"\x00" + cmd + b"\x00\x00\x00\x00"  # checksumPresent, dummy CRC
+        opcode, payload = reply_of(struct.pack("<iiii", 16 + len(body), 2, 0, 2013) + body)
+        assert opcode == 2013 and bson.decode(payload[5:]) == {"ok": 1.0}
+
+
+# --- updates applied to the touched parts only ------------------------------------------------
+
+small_names = st.sampled_from(["a", "b", "c", "0"])
+small_values = st.recursive(st.one_of(st.integers(-3, 3), st.sampled_from(["s", True, None, 1.5])),
+                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(small_names, inner, max_size=3),
+                            max_leaves=6)
+small_docs = st.dictionaries(small_names, small_values, max_size=4)
+update_paths = st.lists(small_names, min_size=1, max_size=3).map(".".join)
+operators = st.one_of(
+    st.tuples(st.just("$set"), update_paths, small_values),
+    st.tuples(st.just("$unset"), update_paths, st.just("")),
+    st.tuples(st.just("$inc"), update_paths, st.integers(-2, 2)),
+    st.tuples(st.just("$min"), update_paths, st.integers(-2, 2)),
+    st.tuples(st.just("$push"), update_paths, st.integers(0, 2)),
+    st.tuples(st.just("$rename"), update_paths, update_paths),
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=small_docs, ops=st.lists(operators, min_size=1, max_size=3))
+def test_partial_updates_store_what_a_whole_document_update_gives(raw_coll, body, ops):
+    from sf.store.errors import StoreError
+    from sf.store.update import apply_update
+
+    raw, coll = raw_coll
+    update: dict = {}
+    for op, path, arg in ops:
+        update.setdefault(op, {})[path] = arg
+    doc_id = ObjectId()
+    coll.insert_one({"_id": doc_id, **body})
+    before = stored(raw, doc_id)
+    try:
+        expected = encode(apply_update(decode(before), update, query={"_id": doc_id}))  # the oracle
+    except StoreError as exc:
+        with pytest.raises(OperationFailure) as err:
+            coll.update_one({"_id": doc_id}, update)
+        assert err.value.code == exc.code
+        assert stored(raw, doc_id) == before
+        return
+    coll.update_one({"_id": doc_id}, update)
+    assert stored(raw, doc_id) == expected
+
+
+def test_insert_fills_top_level_empty_timestamps_as_mongodb(store_db):
+    coll = store_db.get_collection("c", codec_options=CODEC)
+    coll.insert_one({"_id": 1, "t": Timestamp(0, 0), "n": {"t": Timestamp(0, 0)}})
+    doc = coll.find_one({"_id": 1})
+    assert doc["t"].time >= int(time.time()) - 60 and doc["t"].inc >= 1
+    assert doc["n"]["t"] == Timestamp(0, 0)  # only top-level fields are filled
+    coll.insert_one({"_id": Timestamp(0, 0)})  # nor is _id
+    assert coll.find_one({"_id": Timestamp(0, 0)}) == {"_id": Timestamp(0, 0)}

@@ -552,3 +552,37 @@ def test_set_keeps_any_bson_value_and_its_type(value, previous) -> None:
     result = apply_update(doc, update)
     assert codec.encode(result) == codec.encode({"_id": 1, "v": update["$set"]["v"], "n": {"v": update["$set"]["v"]}})
     assert codec.encode(codec.decode(codec.encode(result))) == codec.encode(result)
+
+
+paths = st.lists(st.sampled_from(["a", "b", "0", "1", "$[]", "$[x]"]), min_size=1, max_size=3).map(".".join)
+small_values = st.one_of(int32s, st.floats(allow_nan=False, width=32), st.text(max_size=2), st.none(),
+                         st.lists(int32s, max_size=3), st.dictionaries(st.sampled_from(["a", "b"]), int32s, max_size=2))
+operations = st.one_of(
+    st.builds(lambda p, v: {"$set": {p: v}}, paths, small_values),
+    st.builds(lambda p: {"$unset": {p: ""}}, paths),
+    st.builds(lambda p, v: {"$inc": {p: v}}, paths, int32s),
+    st.builds(lambda p, v: {"$push": {p: {"$each": v, "$sort": 1, "$slice": -3}}}, paths, st.lists(int32s, max_size=3)),
+    st.builds(lambda p, v: {"$addToSet": {p: v}}, paths, small_values),
+    st.builds(lambda p, v: {"$pull": {p: v}}, paths, small_values),
+    st.builds(lambda p: {"$pop": {p: -1}}, paths),
+    st.builds(lambda p, q: {"$rename": {p: q}}, st.sampled_from(["a", "b.a", "a.b"]), st.sampled_from(["c", "b.c", "d.e"])),
+)
+documents = st.dictionaries(st.sampled_from(["a", "b", "c"]), bson_values, max_size=3).map(lambda d: {"_id": 1, **d})
+
+
+@given(documents, operations)
+def test_an_update_never_modifies_its_input(doc, update) -> None:
+    doc = codec.decode(codec.encode(doc))
+    before = codec.encode(doc)
+    filters = [{"x": {"$exists": True}}] if "$[x]" in str(update) else None
+    try:
+        result = apply_update(doc, update, array_filters=filters)
+    except StoreError as error:
+        assert error.code in {2, 9, 14, 28, 40, 66}  # invalid for this document, never a crash
+        result = doc
+    assert codec.encode(doc) == before
+    if result is not doc and codec.encode(result) == before:
+        # MongoDB also reports these as changes: $unset of a null element, $push with $sort,
+        # $rename onto an equal value, $inc of NaN (NaN is never identical to itself).
+        assert {"$unset", "$push", "$rename", "$inc"} & set(update)
+    codec.encode(result)
