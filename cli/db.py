@@ -80,8 +80,10 @@ def serve(ctx: typer.Context,
         options = "?authSource=admin" if password else ""
         uri = f"mongodb://{credentials}{host}:{port}/{settings.db_name}{options}"
         server_file = write_server_file(settings.home, {"uri": uri, "data_dir": str(data_dir), "auth": bool(password)})
-        # SIGTERM (a service manager, `kill`) stops the server the same way as Ctrl-C.
+        # SIGTERM (a service manager, `kill`) stops the server the same way as Ctrl-C; SIGINT too
+        # when a script started us in the background (where the shell makes SIGINT ignored).
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         err_console.print(f"Serving {data_dir} on {host}:{port} ({'no authentication' if no_auth else 'user sf'}) "
                           f"— Ctrl-C to stop.\nConnect with:  mongosh \"$(sf db uri)\"")
         try:
