@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +45,7 @@ from . import errors
 from .bsonorder import encode_key
 from .codec import CODEC, decode, encode
 from .errors import StoreError
+from .query import MISSING, NO_TRAVERSAL, compile_filter, path_values, split_path
 
 _SCAN_CHUNK = 500
 _PAGE_SIZE = 16384
@@ -194,49 +195,34 @@ def prepare_insert(raw: bytes) -> tuple[Any, bytes, dict | None]:
 # --- index keys ------------------------------------------------------------------------------
 
 def field_values(doc: dict, path: str) -> list[Any]:
-    """All values ``path`` reaches in ``doc`` (``_MISSING`` for a miss; arrays at the end are
-    not expanded). Intermediate arrays are expanded, and a numeric component both indexes an
-    array and names a field of its documents: a superset of MongoDB's index keys, which is
-    what an index that only narrows candidates needs."""
-    out: list[Any] = []
+    """The values ``path`` reaches in ``doc`` as the filter matcher sees them, leaf arrays
+    whole (:data:`.query.MISSING` where a branch of the path reaches nothing).
 
-    def walk(value: Any, parts: Sequence[str]) -> None:
-        if not parts:
-            out.append(value)
-            return
-        head, rest = parts[0], parts[1:]
-        if isinstance(value, dict):
-            if head in value:
-                walk(value[head], rest)
-            else:
-                out.append(_MISSING)
-        elif isinstance(value, list):
-            found = False
-            if head.isdigit() and int(head) < len(value):
-                found = True
-                walk(value[int(head)], rest)
-            for element in value:
-                if isinstance(element, dict):
-                    found = True
-                    walk(element, parts)
-            if not found:
-                out.append(_MISSING)
-        else:
-            out.append(_MISSING)
-
-    walk(doc, path.split("."))
-    return out
+    This is :func:`.query.path_values` itself (intermediate arrays expanded, a numeric
+    component both indexing an array and naming a field of its documents, DBRefs followed as
+    ``{$ref, $id, $db}`` documents), so that an index holds a key for every value a filter
+    can test and never hides a matching document.
+    """
+    return path_values(doc, split_path(path), NO_TRAVERSAL)
 
 
 def _field_keys(doc: dict, path: str, sparse: bool) -> list[tuple[bytes, bool, Any]]:
-    """``(encoded key, whole_array, value)`` of one indexed field; empty when ``sparse`` and missing."""
+    """``(encoded key, whole_array, value)`` of one indexed field; empty when ``sparse`` and missing.
+
+    Each value the path reaches gives its key; an array gives each of its elements (what a
+    unique index enforces) and itself whole (``whole_array``, for equality to an array) —
+    together every value the matcher tests in its traversing mode. A branch reaching nothing
+    gives null (what ``{field: null}`` matches), unless nothing is reached at all and the index
+    is sparse.
+    """
     keys: list[tuple[bytes, bool, Any]] = []
     values = field_values(doc, path)
-    present = [v for v in values if v is not _MISSING]
-    if not present:
+    if all(v is MISSING for v in values):
         return [] if sparse else [(encode_key(None), False, None)]
-    for value in present:
-        if isinstance(value, list):
+    for value in values:
+        if value is MISSING:
+            keys.append((encode_key(None), False, None))
+        elif isinstance(value, list):
             keys.append((encode_key(value), not value == [], value))
             for element in value:
                 keys.append((encode_key(element), False, element))
@@ -268,7 +254,6 @@ class Index:
         partial = self.spec.get("partialFilterExpression")
         if partial is not None:
             if self._partial is None:
-                from .query import compile_filter
                 self._partial = compile_filter(partial)
             if not self._partial(doc):
                 return []
