@@ -17,7 +17,11 @@ Layout (one SQLite file per database, ``<data_dir>/<db>.sqlite3``, mode 0600, WA
 Concurrency: every client connection (thread) has its own SQLite connection per database; a
 single process-wide writer lock serialises write transactions (:meth:`Store.write`), reads
 run concurrently on their own connections (WAL snapshots). A write command runs in one
-transaction: it is whole or absent after a crash.
+transaction (``BEGIN IMMEDIATE``): it is whole or absent after a crash. Several server
+processes may share one data directory: SQLite's file locks serialise their write
+transactions (a writer waits up to :data:`BUSY_TIMEOUT_S` for another), and nothing of the
+catalogue is cached between transactions, so each write sees the others' collections and
+indexes.
 
 Failure modes: :class:`.errors.StoreError` (InvalidNamespace for a bad name, DuplicateKey for
 a unique-index violation, NamespaceExists/NamespaceNotFound, IndexNotFound, …); SQLite I/O
@@ -48,6 +52,11 @@ from .errors import StoreError
 from .query import MISSING, NO_TRAVERSAL, compile_filter, path_values, split_path
 
 _SCAN_CHUNK = 500
+# Several server processes may serve one data directory (each `sf` command starts its own):
+# a write waits this long for another process's write transaction (SQLite's busy timeout)
+# before failing with "database is locked". A bulk command of the engine holds the lock
+# for seconds at most; a minute leaves room for a loaded machine.
+BUSY_TIMEOUT_S = 60.0
 _PAGE_SIZE = 16384
 _IN_CHUNK = 400
 _INT32 = struct.Struct("<i")
@@ -386,7 +395,8 @@ class Store:
             new = not path.exists()
             if new:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_S)
             if new:
                 # 16 KiB pages: a 30-70 KB document spans 2-5 pages instead of 8-18 (measured
                 # 2-3x faster inserts and updates of such documents, small documents unchanged).
