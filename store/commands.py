@@ -1698,11 +1698,14 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
         raise StoreError(errors.FAILED_TO_PARSE, "Either an update or remove=true must be specified")
     updater = None if remove else _Updater(spec, cmd.get("arrayFilters"), collation, variables)
     query_mod, _ = _pure()
+    # Parsed once, before any write (an invalid projection fails the command untouched), with
+    # the command's collation and variables ($elemMatch under a collation, $$var in expressions).
+    projection = query_mod.compile_projection(fields, collation=collation, variables=variables) if fields else None
 
     def shape(doc: dict | None) -> dict | None:
-        if doc is None or not fields:
+        if doc is None or projection is None:
             return doc
-        return query_mod.project(doc, fields, matched_filter=query)
+        return projection(doc, query)
 
     with engine.store.write(db) as session:
         coll = _writable(session, name)
