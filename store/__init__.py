@@ -8,6 +8,7 @@ Modules (each has one job; the pure ones know nothing of SQLite or sockets):
 
 - :mod:`.errors` — :class:`StoreError`, a MongoDB server error (code, code name, message).
 - :mod:`.codec` — stored BSON bytes to Python values and back, unchanged.
+- :mod:`.clock` — the unique timestamps that fill ``Timestamp(0, 0)`` and ``$currentDate``.
 - :mod:`.bsonorder` — MongoDB's comparison order of BSON values, collations, and an
   order-preserving byte encoding of values (keys of ``_id`` and of indexes in SQLite).
 - :mod:`.numbers` — int32, int64, double and Decimal128 arithmetic as MongoDB does it.

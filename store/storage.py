@@ -35,7 +35,6 @@ import os
 import sqlite3
 import struct
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ import bson
 
 from . import errors
 from .bsonorder import encode_key
+from .clock import next_timestamp
 from .codec import CODEC, decode, encode
 from .errors import StoreError
 from .query import MISSING, NO_TRAVERSAL, compile_filter, path_values, split_path
@@ -140,19 +140,12 @@ def check_id(value: Any) -> None:
 
 
 _EMPTY_TIMESTAMP = b"\x00" * 8
-_timestamp_lock = threading.Lock()
-_last_timestamp = [0, 0]
 
 
 def _next_timestamp() -> bytes:
     """A new, increasing ``Timestamp(seconds, increment)`` as its 8 BSON bytes."""
-    with _timestamp_lock:
-        now = int(time.time())
-        if now == _last_timestamp[0]:
-            _last_timestamp[1] += 1
-        else:
-            _last_timestamp[0], _last_timestamp[1] = now, 1
-        return struct.pack("<II", _last_timestamp[1], _last_timestamp[0])
+    ts = next_timestamp()
+    return struct.pack("<II", ts.inc, ts.time)
 
 
 def _fill_empty_timestamps(raw: bytes) -> bytes:
