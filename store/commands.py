@@ -936,6 +936,8 @@ def _index_spec(spec: Any) -> dict:
     if unknown:
         raise not_supported(f"index option(s) {sorted(unknown)}")
     for path, direction in spec["key"].items():
+        if path == "$**" or path.endswith(".$**"):
+            raise not_supported("wildcard indexes")
         if type(direction) is bool or not isinstance(direction, (int, float, Int64)) or direction == 0:
             raise not_supported(f"index type {direction!r} (only ascending/descending indexes)")
         if not path or path.startswith("$"):
@@ -1336,8 +1338,8 @@ def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                     session.insert_many(coll, [(doc_id, data, doc) for _, doc_id, data, doc in todo])
                 n = len(todo)
                 todo = []
-            except sqlite3.IntegrityError:
-                pass  # a duplicate somewhere: redo one by one to find it
+            except (sqlite3.IntegrityError, StoreError):
+                pass  # a duplicate or unindexable document somewhere: redo one by one to find it
         for i, doc_id, data, doc in todo:
             try:
                 with _savepoint(session, "doc"):

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
+from bson.dbref import DBRef
 
 from . import errors
 from .bsonorder import encode_key
@@ -233,6 +234,49 @@ def _field_keys(doc: dict, path: str, sparse: bool) -> list[tuple[bytes, bool, A
     return keys
 
 
+def _first_array(value: Any, parts: list[str]) -> tuple[list, str, list[str]] | None:
+    """The first array on the path ``parts`` from ``value``: ``(array, its field name, the
+    rest of the path)``, or None. A numeric component right after an array selects one
+    element (a positional path), which is followed instead of counting the array."""
+    name = ""
+    for i, part in enumerate(parts):
+        if type(value) is DBRef:
+            value = value.as_doc()
+        if isinstance(value, list):
+            if part.isascii() and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+                name = part
+                continue
+            return value, name, parts[i:]
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value, name = value[part], part
+    if isinstance(value, list):
+        return value, name, []
+    return None
+
+
+def check_parallel_arrays(doc: Any, paths: list[list[str]]) -> None:
+    """CannotIndexParallelArrays (171) when two paths of a compound index reach different
+    arrays of ``doc`` (MongoDB cannot index the product of two arrays; one array, or several
+    paths through the same array, are fine — then each element is checked the same way)."""
+    found: list[tuple[list, str, list[str]]] = []
+    for parts in paths:
+        hit = _first_array(doc, parts)
+        if hit is None:
+            continue
+        for array, name, _ in found:
+            if array is not hit[0]:
+                raise StoreError(errors.CANNOT_INDEX_PARALLEL_ARRAYS,
+                                 f"cannot index parallel arrays [{hit[1]}] [{name}]")
+        found.append(hit)
+    if len(found) > 1:  # several paths through one array: their rests within each element
+        rests = [rest for _, _, rest in found if rest]
+        if len(rests) > 1:
+            for element in found[0][0]:
+                check_parallel_arrays(element, rests)
+
+
 @dataclass
 class Index:
     """A secondary index: its spec document and its table."""
@@ -259,6 +303,8 @@ class Index:
                 self._partial = compile_filter(partial)
             if not self._partial(doc):
                 return []
+        if len(self.fields) > 1:
+            check_parallel_arrays(doc, [f.split(".") for f in self.fields])
         per_field = [_field_keys(doc, f, self.sparse) for f in self.fields]
         if self.sparse and all(not k for k in per_field):
             return []

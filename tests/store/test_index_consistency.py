@@ -138,3 +138,50 @@ def test_index_keys_of_a_dbref_path_are_its_ids() -> None:
     index = Index("i", "t", {"key": {"r.$id": 1}, "name": "i"}, ["r.$id"])
     keys = {key for key, _, _ in index.keys({"r": DBRef("x", 5)})}
     assert keys == {encode_key(5)}
+
+
+# --- parallel arrays -------------------------------------------------------------------------
+
+def test_a_compound_index_refuses_parallel_arrays(store_db) -> None:
+    """MongoDB cannot index two arrays of one document in one compound index: the write
+    fails with CannotIndexParallelArrays (171), "cannot index parallel arrays [b] [a]"."""
+    from pymongo.errors import BulkWriteError, OperationFailure, WriteError
+    import pytest
+
+    coll = store_db["par"]
+    coll.create_index([("a", 1), ("b", 1)])
+    with pytest.raises(WriteError) as info:
+        coll.insert_one({"_id": 1, "a": [1, 2], "b": [3, 4]})
+    assert info.value.code == 171 and "cannot index parallel arrays [b] [a]" in str(info.value)
+    coll.insert_one({"_id": 2, "a": [1, 2], "b": 3})  # one array is fine
+    coll.insert_one({"_id": 3, "a": {"x": [1]}, "b": {"y": 5}})
+    with pytest.raises(WriteError) as info:
+        coll.update_one({"_id": 2}, {"$set": {"b": [5]}})
+    assert info.value.code == 171
+    with pytest.raises(BulkWriteError) as bulk:  # within a bulk insert: that document only
+        coll.insert_many([{"_id": 4, "a": 1}, {"_id": 5, "a": [1], "b": [2]}, {"_id": 6}], ordered=False)
+    assert [e["code"] for e in bulk.value.details["writeErrors"]] == [171]
+    assert sorted(d["_id"] for d in coll.find()) == [2, 3, 4, 6]
+    assert coll.find_one({"_id": 2})["b"] == 3
+    # Building the index over a collection that holds parallel arrays fails, leaving no index.
+    other = store_db["par2"]
+    other.insert_one({"a": [1], "b": [2]})
+    with pytest.raises(OperationFailure) as info:
+        other.create_index([("a", 1), ("b", 1)])
+    assert info.value.code == 171
+    assert list(other.index_information()) == ["_id_"]
+
+
+def test_paths_through_one_array_are_not_parallel(store_db) -> None:
+    """Two indexed paths through the same array are allowed (``{"a.b": 1, "a.c": 1}``),
+    unless they reach different arrays inside one of its elements."""
+    from pymongo.errors import WriteError
+    import pytest
+
+    coll = store_db["same"]
+    coll.create_index([("a.b", 1), ("a.c", 1)])
+    coll.insert_one({"_id": 1, "a": [{"b": 1, "c": 2}, {"b": 3, "c": 4}]})
+    assert [d["_id"] for d in coll.find({"a.b": 3})] == [1]
+    with pytest.raises(WriteError) as info:
+        coll.insert_one({"_id": 2, "a": [{"b": [1], "c": [2]}]})
+    assert info.value.code == 171 and "[c] [b]" in str(info.value)
