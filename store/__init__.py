@@ -12,6 +12,7 @@ Modules (each has one job; the pure ones know nothing of SQLite or sockets):
 - :mod:`.bsonorder` — MongoDB's comparison order of BSON values, collations, and an
   order-preserving byte encoding of values (keys of ``_id`` and of indexes in SQLite).
 - :mod:`.numbers` — int32, int64, double and Decimal128 arithmetic as MongoDB does it.
+- :mod:`.pcre` — MongoDB's PCRE regexes as Python ``re`` patterns.
 - :mod:`.query` — filters (query operators) and dotted paths; the entry point of
   :mod:`.projection` (``find`` projections), :mod:`.sorting` (sort orders) and
   :mod:`.keyranges` (the index ranges a filter allows).

@@ -242,15 +242,13 @@ def test_regexes_run_on_python_re(store_db) -> None:
     assert [d["_id"] for d in coll.find({"s": {"$regex": "^(?<x>[[:alpha:]])\\k<x>\\Qb\\E$"}})] == [2]
 
 
-def test_decimal_sum_of_mixed_doubles_keeps_fewer_trailing_zeros(store_db) -> None:
-    """`$sum` of Decimal128 and doubles gives the right value but may show fewer trailing zeros than MongoDB (which converts the double total to 15 significant digits)."""
+def test_decimal_sum_of_mixed_doubles_may_differ_in_trailing_zeros(store_db) -> None:
+    """`$sum` of Decimal128 and doubles gives the right value, but its Decimal128 exponent (trailing zeros) may differ from MongoDB's, which converts the double part of the total with 34 digits."""
     coll = store_db["c"]
     coll.insert_many([{"v": Decimal128("1.10")}, {"v": 1.0}, {"v": 2.0}])
     (row,) = coll.aggregate([{"$group": {"_id": None, "s": {"$sum": "$v"}}}])
     assert isinstance(row["s"], Decimal128) and row["s"].to_decimal() == Decimal128("4.1").to_decimal()
-    assert str(row["s"]) == "4.10"  # mongod: "4.10000000000000"
-    (row,) = coll.aggregate([{"$limit": 1}, {"$project": {"x": {"$add": [Decimal128("1.10"), 1.0]}}}])
-    assert str(row["x"]) == "2.10000000000000"  # $add converts like mongod
+    assert str(row["s"]) == "4.10"
 
 
 def _raw_with_undefined(doc_id: int) -> RawBSONDocument:
