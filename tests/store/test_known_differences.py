@@ -173,7 +173,7 @@ def test_some_window_functions_not_implemented(store_db, operator, operand) -> N
 
 
 def test_median_and_percentile_accumulators_not_implemented(store_db) -> None:
-    """The `$median` and `$percentile` accumulators and expressions are NotImplemented (238)."""
+    """The `$median` and `$percentile` accumulators are NotImplemented (238)."""
     coll = store_db["c"]
     coll.insert_many([{"v": i} for i in range(3)])
     refused(lambda: coll.aggregate([{"$group": {"_id": None, "m": {"$median": {"input": "$v", "method": "approximate"}}}}]))
@@ -230,7 +230,7 @@ def test_non_simple_collations_order_punctuation_by_code_point(store_db) -> None
 
 
 def test_regexes_run_on_python_re(store_db) -> None:
-    """Regexes run on Python's `re` after a rewrite of PCRE syntax: PCRE-only constructs (recursion, `\\p{..}` properties, possessive `\\K`, …) are refused as invalid (51091 in `$regex`, 51111 in `$regexMatch`)."""
+    """Regexes run on Python's `re` after a rewrite of PCRE syntax: PCRE-only constructs (recursion, `\\p{..}` properties, `\\K`, …) are refused as invalid (51091 in `$regex`, 51111 in `$regexMatch`)."""
     coll = store_db["c"]
     coll.insert_many([{"_id": 1, "s": "ab"}, {"_id": 2, "s": "aab"}])
     refused(lambda: coll.find({"s": {"$regex": "^(a(?1)?b)$"}}), code=51091)
@@ -271,7 +271,7 @@ def test_undefined_read_back_as_null_once_its_document_is_rewritten(store_db) ->
 
 
 def test_range_windows_cost_documents_times_window(store_db) -> None:
-    """`$setWindowFields` range windows give MongoDB's results but recompute each window (cost: documents × window size, MongoDB: linear)."""
+    """`$setWindowFields` range windows give MongoDB's results but recompute each window (cost: documents × window size; MongoDB slides them)."""
     coll = store_db["c"]
     times = [0, 1, 1, 3, 4, 4, 4, 9]
     coll.insert_many([{"_id": i, "t": t, "v": i + 1} for i, t in enumerate(times)])
