@@ -99,6 +99,8 @@ def compile_pipeline(pipeline: Any, collation: Any = None, *, nested: str | None
         if name == "$facet" and nested == "$facet":
             raise StoreError(40600, "$facet is not allowed to be used within a $facet stage")
         builder = STAGES.get(name)
+        if name == "$changeStream":  # what a standalone mongod answers (change streams need a replica set)
+            raise StoreError(40573, "The $changeStream stage is only supported on replica sets")
         if builder is None:
             if name in UNSUPPORTED_STAGES:
                 raise not_supported(f"the aggregation stage {name}")

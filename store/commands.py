@@ -936,6 +936,8 @@ def _index_spec(spec: Any) -> dict:
     if unknown:
         raise not_supported(f"index option(s) {sorted(unknown)}")
     for path, direction in spec["key"].items():
+        if path == "$**" or path.endswith(".$**"):
+            raise not_supported("wildcard indexes")
         if type(direction) is bool or not isinstance(direction, (int, float, Int64)) or direction == 0:
             raise not_supported(f"index type {direction!r} (only ascending/descending indexes)")
         if not path or path.startswith("$"):
@@ -1336,8 +1338,8 @@ def cmd_insert(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                     session.insert_many(coll, [(doc_id, data, doc) for _, doc_id, data, doc in todo])
                 n = len(todo)
                 todo = []
-            except sqlite3.IntegrityError:
-                pass  # a duplicate somewhere: redo one by one to find it
+            except (sqlite3.IntegrityError, StoreError):
+                pass  # a duplicate or unindexable document somewhere: redo one by one to find it
         for i, doc_id, data, doc in todo:
             try:
                 with _savepoint(session, "doc"):
@@ -1698,11 +1700,14 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
         raise StoreError(errors.FAILED_TO_PARSE, "Either an update or remove=true must be specified")
     updater = None if remove else _Updater(spec, cmd.get("arrayFilters"), collation, variables)
     query_mod, _ = _pure()
+    # Parsed once, before any write (an invalid projection fails the command untouched), with
+    # the command's collation and variables ($elemMatch under a collation, $$var in expressions).
+    projection = query_mod.compile_projection(fields, collation=collation, variables=variables) if fields else None
 
     def shape(doc: dict | None) -> dict | None:
-        if doc is None or not fields:
+        if doc is None or projection is None:
             return doc
-        return query_mod.project(doc, fields, matched_filter=query)
+        return projection(doc, query)
 
     with engine.store.write(db) as session:
         coll = _writable(session, name)

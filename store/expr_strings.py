@@ -4,7 +4,7 @@ $regexFind $regexFindAll`` (MongoDB 7.0,
 https://www.mongodb.com/docs/manual/reference/operator/aggregation/#string-expression-operators).
 
 Case changes are ASCII-only and ``$substrBytes`` counts UTF-8 bytes, as in MongoDB; regexes
-are PCRE patterns run by Python's ``re`` (the common syntax is the same).
+are PCRE patterns run by Python's ``re`` after the rewrite of :mod:`.pcre` (as for ``$regex``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bson.timestamp import Timestamp
 from . import dates, numbers
 from .errors import StoreError
 from .expressions import MISSING, named, nullish, simple, to_string, type_name
+from .pcre import pcre_to_python
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -295,7 +296,7 @@ def _regex_cache(pattern: str, flags: int) -> re.Pattern[str]:
     if compiled is None:
         if len(_REGEXES) > 512:
             _REGEXES.clear()
-        compiled = _REGEXES[key] = re.compile(pattern, flags)
+        compiled = _REGEXES[key] = re.compile(pcre_to_python(pattern), flags)
     return compiled
 
 

@@ -35,6 +35,7 @@ from .bsonorder import (
     Collation, bson_type, compare, regex_flags, sort_key, type_rank,
 )
 from .errors import BAD_VALUE, StoreError, not_supported
+from .pcre import pcre_to_python
 
 Document = dict[str, Any]
 Predicate = Callable[[Document], bool]
@@ -293,79 +294,6 @@ def _comparison_test(op: str, rhs: Any, collation: Collation | None) -> Callable
 
 
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
-_POSIX_CLASSES = {
-    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
-    "space": "\\s", "blank": " \\t", "xdigit": "0-9A-Fa-f", "word": "\\w", "cntrl": "\\x00-\\x1f\\x7f",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"), "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e",
-}
-
-
-def _pcre_to_python(pattern: str) -> str:
-    """Rewrite the PCRE constructs Python's ``re`` spells differently or lacks.
-
-    ``\\Q…\\E`` quoting, ``\\z`` (Python's ``\\Z``), ``\\Z`` (end or before a final newline),
-    ``\\h``, ``(?<name>…)``, ``\\k<name>`` and POSIX classes such as ``[[:alpha:]]``; the rest is
-    the same.
-    """
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    class_start = -1  # index where the current [...] class's content starts, -1 outside
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            d = pattern[i + 1]
-            if d == "Q":
-                end = pattern.find("\\E", i + 2)
-                end = n if end < 0 else end
-                out.append(re.escape(pattern[i + 2:end]))
-                i = end + 2
-                continue
-            if class_start < 0 and d == "k" and i + 2 < n and pattern[i + 2] in "<'{":
-                close = pattern.find({"<": ">", "'": "'", "{": "}"}[pattern[i + 2]], i + 3)
-                if close > 0:  # \k<name>: a back reference by name
-                    out.append(f"(?P={pattern[i + 3:close]})")
-                    i = close + 1
-                    continue
-            if class_start < 0 and d == "z":
-                out.append("\\Z")
-            elif class_start < 0 and d == "Z":
-                out.append("(?=\\n?\\Z)")
-            elif d == "h":
-                out.append(" \\t" if class_start >= 0 else "[ \\t]")
-            else:
-                out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if class_start >= 0:
-            if c == "[" and pattern.startswith("[:", i):
-                end = pattern.find(":]", i + 2)
-                name = pattern[i + 2:end] if end > 0 else ""
-                if name in _POSIX_CLASSES:
-                    out.append(_POSIX_CLASSES[name])
-                    i = end + 2
-                    continue
-            if c == "]" and i > class_start:
-                class_start = -1
-            elif c == "[":
-                out.append("\\[")  # a literal [ inside a class (Python would warn of a nested set)
-                i += 1
-                continue
-        elif c == "[":
-            class_start = i + 1
-            if pattern.startswith("^", class_start):
-                out.append("[^")
-                i += 2
-                class_start += 1
-                continue
-        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
-            out.append("(?P<")
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
 def compile_regex(pattern: str, options: str) -> re.Pattern[str]:
     """A Python regex for a MongoDB (PCRE) pattern and options; StoreError if invalid."""
     flags = 0
@@ -388,7 +316,7 @@ def _compile_cached(pattern: str, flags: int) -> re.Pattern[str]:
     key = (pattern, flags)
     compiled = _REGEX_CACHE.get(key)
     if compiled is None:
-        compiled = re.compile(_pcre_to_python(pattern), flags)
+        compiled = re.compile(pcre_to_python(pattern), flags)
         if len(_REGEX_CACHE) > 1000:
             _REGEX_CACHE.clear()
         _REGEX_CACHE[key] = compiled

@@ -17,7 +17,11 @@ Layout (one SQLite file per database, ``<data_dir>/<db>.sqlite3``, mode 0600, WA
 Concurrency: every client connection (thread) has its own SQLite connection per database; a
 single process-wide writer lock serialises write transactions (:meth:`Store.write`), reads
 run concurrently on their own connections (WAL snapshots). A write command runs in one
-transaction: it is whole or absent after a crash.
+transaction (``BEGIN IMMEDIATE``): it is whole or absent after a crash. Several server
+processes may share one data directory: SQLite's file locks serialise their write
+transactions (a writer waits up to :data:`BUSY_TIMEOUT_S` for another), and nothing of the
+catalogue is cached between transactions, so each write sees the others' collections and
+indexes.
 
 Failure modes: :class:`.errors.StoreError` (InvalidNamespace for a bad name, DuplicateKey for
 a unique-index violation, NamespaceExists/NamespaceNotFound, IndexNotFound, …); SQLite I/O
@@ -31,22 +35,29 @@ import os
 import sqlite3
 import struct
 import threading
-import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bson
+from bson.dbref import DBRef
 
 from . import errors
 from .bsonorder import encode_key
+from .clock import next_timestamp
 from .codec import CODEC, decode, encode
 from .errors import StoreError
+from .query import MISSING, NO_TRAVERSAL, compile_filter, path_values, split_path
 
 _SCAN_CHUNK = 500
+# Several server processes may serve one data directory (each `sf` command starts its own):
+# a write waits this long for another process's write transaction (SQLite's busy timeout)
+# before failing with "database is locked". A bulk command of the engine holds the lock
+# for seconds at most; a minute leaves room for a loaded machine.
+BUSY_TIMEOUT_S = 60.0
 _PAGE_SIZE = 16384
 _IN_CHUNK = 400
 _INT32 = struct.Struct("<i")
@@ -130,19 +141,12 @@ def check_id(value: Any) -> None:
 
 
 _EMPTY_TIMESTAMP = b"\x00" * 8
-_timestamp_lock = threading.Lock()
-_last_timestamp = [0, 0]
 
 
 def _next_timestamp() -> bytes:
     """A new, increasing ``Timestamp(seconds, increment)`` as its 8 BSON bytes."""
-    with _timestamp_lock:
-        now = int(time.time())
-        if now == _last_timestamp[0]:
-            _last_timestamp[1] += 1
-        else:
-            _last_timestamp[0], _last_timestamp[1] = now, 1
-        return struct.pack("<II", _last_timestamp[1], _last_timestamp[0])
+    ts = next_timestamp()
+    return struct.pack("<II", ts.inc, ts.time)
 
 
 def _fill_empty_timestamps(raw: bytes) -> bytes:
@@ -194,55 +198,83 @@ def prepare_insert(raw: bytes) -> tuple[Any, bytes, dict | None]:
 # --- index keys ------------------------------------------------------------------------------
 
 def field_values(doc: dict, path: str) -> list[Any]:
-    """All values ``path`` reaches in ``doc`` (``_MISSING`` for a miss; arrays at the end are
-    not expanded). Intermediate arrays are expanded, and a numeric component both indexes an
-    array and names a field of its documents: a superset of MongoDB's index keys, which is
-    what an index that only narrows candidates needs."""
-    out: list[Any] = []
+    """The values ``path`` reaches in ``doc`` as the filter matcher sees them, leaf arrays
+    whole (:data:`.query.MISSING` where a branch of the path reaches nothing).
 
-    def walk(value: Any, parts: Sequence[str]) -> None:
-        if not parts:
-            out.append(value)
-            return
-        head, rest = parts[0], parts[1:]
-        if isinstance(value, dict):
-            if head in value:
-                walk(value[head], rest)
-            else:
-                out.append(_MISSING)
-        elif isinstance(value, list):
-            found = False
-            if head.isdigit() and int(head) < len(value):
-                found = True
-                walk(value[int(head)], rest)
-            for element in value:
-                if isinstance(element, dict):
-                    found = True
-                    walk(element, parts)
-            if not found:
-                out.append(_MISSING)
-        else:
-            out.append(_MISSING)
-
-    walk(doc, path.split("."))
-    return out
+    This is :func:`.query.path_values` itself (intermediate arrays expanded, a numeric
+    component both indexing an array and naming a field of its documents, DBRefs followed as
+    ``{$ref, $id, $db}`` documents), so that an index holds a key for every value a filter
+    can test and never hides a matching document.
+    """
+    return path_values(doc, split_path(path), NO_TRAVERSAL)
 
 
 def _field_keys(doc: dict, path: str, sparse: bool) -> list[tuple[bytes, bool, Any]]:
-    """``(encoded key, whole_array, value)`` of one indexed field; empty when ``sparse`` and missing."""
+    """``(encoded key, whole_array, value)`` of one indexed field; empty when ``sparse`` and missing.
+
+    Each value the path reaches gives its key; an array gives each of its elements (what a
+    unique index enforces) and itself whole (``whole_array``, for equality to an array) —
+    together every value the matcher tests in its traversing mode. A branch reaching nothing
+    gives null (what ``{field: null}`` matches), unless nothing is reached at all and the index
+    is sparse.
+    """
     keys: list[tuple[bytes, bool, Any]] = []
     values = field_values(doc, path)
-    present = [v for v in values if v is not _MISSING]
-    if not present:
+    if all(v is MISSING for v in values):
         return [] if sparse else [(encode_key(None), False, None)]
-    for value in present:
-        if isinstance(value, list):
+    for value in values:
+        if value is MISSING:
+            keys.append((encode_key(None), False, None))
+        elif isinstance(value, list):
             keys.append((encode_key(value), not value == [], value))
             for element in value:
                 keys.append((encode_key(element), False, element))
         else:
             keys.append((encode_key(value), False, value))
     return keys
+
+
+def _first_array(value: Any, parts: list[str]) -> tuple[list, str, list[str]] | None:
+    """The first array on the path ``parts`` from ``value``: ``(array, its field name, the
+    rest of the path)``, or None. A numeric component right after an array selects one
+    element (a positional path), which is followed instead of counting the array."""
+    name = ""
+    for i, part in enumerate(parts):
+        if type(value) is DBRef:
+            value = value.as_doc()
+        if isinstance(value, list):
+            if part.isascii() and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+                name = part
+                continue
+            return value, name, parts[i:]
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value, name = value[part], part
+    if isinstance(value, list):
+        return value, name, []
+    return None
+
+
+def check_parallel_arrays(doc: Any, paths: list[list[str]]) -> None:
+    """CannotIndexParallelArrays (171) when two paths of a compound index reach different
+    arrays of ``doc`` (MongoDB cannot index the product of two arrays; one array, or several
+    paths through the same array, are fine — then each element is checked the same way)."""
+    found: list[tuple[list, str, list[str]]] = []
+    for parts in paths:
+        hit = _first_array(doc, parts)
+        if hit is None:
+            continue
+        for array, name, _ in found:
+            if array is not hit[0]:
+                raise StoreError(errors.CANNOT_INDEX_PARALLEL_ARRAYS,
+                                 f"cannot index parallel arrays [{hit[1]}] [{name}]")
+        found.append(hit)
+    if len(found) > 1:  # several paths through one array: their rests within each element
+        rests = [rest for _, _, rest in found if rest]
+        if len(rests) > 1:
+            for element in found[0][0]:
+                check_parallel_arrays(element, rests)
 
 
 @dataclass
@@ -268,10 +300,11 @@ class Index:
         partial = self.spec.get("partialFilterExpression")
         if partial is not None:
             if self._partial is None:
-                from .query import compile_filter
                 self._partial = compile_filter(partial)
             if not self._partial(doc):
                 return []
+        if len(self.fields) > 1:
+            check_parallel_arrays(doc, [f.split(".") for f in self.fields])
         per_field = [_field_keys(doc, f, self.sparse) for f in self.fields]
         if self.sparse and all(not k for k in per_field):
             return []
@@ -401,7 +434,8 @@ class Store:
             new = not path.exists()
             if new:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_S)
             if new:
                 # 16 KiB pages: a 30-70 KB document spans 2-5 pages instead of 8-18 (measured
                 # 2-3x faster inserts and updates of such documents, small documents unchanged).

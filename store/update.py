@@ -41,7 +41,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
-import itertools
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -56,6 +55,7 @@ from bson.regex import Regex
 from bson.timestamp import Timestamp
 
 from . import codec
+from .clock import next_timestamp
 from .errors import (
     BAD_VALUE,
     CONFLICTING_UPDATE_OPERATORS,
@@ -739,7 +739,6 @@ class _Max(_Compare):
 
 @_modifier("$currentDate")
 class _CurrentDate(_Leaf):
-    _ticks = itertools.count(1)
 
     def __init__(self, arg, parts, collation):
         super().__init__(arg, parts, collation)
@@ -766,8 +765,7 @@ class _CurrentDate(_Leaf):
     def create(self, ctx):
         if self.as_date:
             return ctx.now
-        seconds = int(ctx.now.replace(tzinfo=datetime.timezone.utc).timestamp())
-        return Timestamp(seconds, next(self._ticks) % 2**32 or 1)
+        return next_timestamp(int(ctx.now.replace(tzinfo=datetime.timezone.utc).timestamp()))
 
 
 def _parse_integer(value: Any) -> int | None:
@@ -1349,9 +1347,8 @@ def _apply_replacement(doc: dict, replacement: Mapping, upsert: bool, now: datet
     at the top level become the current time; ``_id`` may not change."""
     new_fields = _copy_tree(dict(replacement))
     for key, value in new_fields.items():
-        if type(value) is Timestamp and value.time == 0 and value.inc == 0:
-            new_fields[key] = Timestamp(int(now.replace(tzinfo=datetime.timezone.utc).timestamp()),
-                                        next(_CurrentDate._ticks) % 2**32 or 1)
+        if type(value) is Timestamp and value.time == 0 and value.inc == 0 and key != "_id":
+            new_fields[key] = next_timestamp(int(now.replace(tzinfo=datetime.timezone.utc).timestamp()))
     return _replace(doc, new_fields, allow_dollar=upsert)
 
 

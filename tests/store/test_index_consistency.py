@@ -1,0 +1,187 @@
+"""Indexes never hide a matching document: ``find`` through a secondary index returns the
+same documents as a collection scan, whatever the documents (arrays, nested documents,
+DBRefs) and the simple filter on the indexed path.
+
+The store narrows candidates with an index (``store.commands.candidates``) whenever a filter
+constrains the index's first field, so the property compares an indexed collection with an
+unindexed copy holding the same documents.
+"""
+
+from __future__ import annotations
+
+from bson.dbref import DBRef
+from bson.int64 import Int64
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sf.store.bsonorder import encode_key
+from sf.store.query import compile_filter
+from sf.store.storage import Index
+
+# Few distinct values so that random filters and documents meet often.
+scalars = st.one_of(
+    st.sampled_from([0, 1, 2, 5]),
+    st.sampled_from([1.0, 2.5, -0.0, float("nan")]),
+    st.sampled_from([Int64(1), Int64(5)]),
+    st.sampled_from(["", "a", "b", "5"]),
+    st.sampled_from([None, True, False]),
+)
+leaf_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["b", "c", "0"]), inner, max_size=2),
+    max_leaves=6,
+)
+dbrefs = st.builds(DBRef, st.sampled_from(["x", "y"]), scalars)
+# A value of ``a``: anything above, a DBRef, documents holding DBRefs, arrays of those.
+a_values = st.one_of(
+    leaf_values,
+    dbrefs,
+    st.dictionaries(st.sampled_from(["b", "c"]), st.one_of(leaf_values, dbrefs), max_size=2),
+    st.lists(st.one_of(leaf_values, dbrefs, st.fixed_dictionaries({"b": st.one_of(leaf_values, dbrefs)})),
+             max_size=3),
+)
+documents = st.lists(st.fixed_dictionaries({}, optional={"a": a_values}), max_size=6)
+
+PATHS = ["a", "a.b", "a.0", "a.b.c", "a.$id", "a.b.$id", "a.$ref"]
+operands = st.one_of(scalars, st.lists(scalars, max_size=2), st.dictionaries(st.sampled_from(["b", "c"]), scalars,
+                                                                              max_size=1))
+
+
+def conditions() -> st.SearchStrategy:
+    """Conditions on one path that the index fast path narrows (equality, $in, comparisons)."""
+    return st.one_of(
+        operands,
+        st.builds(lambda v: {"$eq": v}, operands),
+        st.builds(lambda vs: {"$in": vs}, st.lists(operands, min_size=1, max_size=3)),
+        st.builds(lambda op, v: {op: v}, st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), operands),
+        st.builds(lambda lo, hi: {"$gte": lo, "$lt": hi}, scalars, scalars),
+    )
+
+
+def filters(path: str) -> st.SearchStrategy:
+    single = st.builds(lambda c: {path: c}, conditions())
+    return st.one_of(
+        single,
+        st.builds(lambda a, b: {"$and": [a, b]}, single, single),
+        st.builds(lambda a, b: {"$or": [a, b]}, single, single),
+    )
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[str, list[dict], dict]:
+    path = draw(st.sampled_from(PATHS))
+    return path, draw(documents), draw(filters(path))
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_a_matching_document_has_an_index_key_the_filter_ranges_admit(case) -> None:
+    """Pure form of the property, on many examples: whenever the filter matches a document,
+    one of the document's index keys lies in the ranges ``key_ranges`` gives for the path."""
+    from sf.store.commands import _byte_ranges
+    from sf.store.query import key_ranges
+
+    path, docs, filter_ = case
+    ranges = key_ranges(filter_, path)
+    if ranges is None:
+        return
+    spans = _byte_ranges(ranges)
+    index = Index("i", "t", {"key": {path: 1}, "name": "i"}, [path])
+    match = compile_filter(filter_)
+    for doc in docs:
+        if match(doc):
+            keys = [key for key, _, _ in index.keys(doc)]
+            assert any((lo is None or key >= lo) and (hi is None or key < hi) for key in keys for lo, hi in spans), \
+                (doc, filter_, ranges)
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=cases())
+def test_find_through_an_index_returns_what_a_collection_scan_returns(store_db, case) -> None:
+    """Through the server: an indexed collection and an unindexed copy answer alike (also
+    with the index hinted, and with ``$natural`` on the indexed one)."""
+    path, docs, filter_ = case
+    plain, indexed = store_db["plain"], store_db["indexed"]
+    plain.drop()
+    indexed.drop()
+    indexed.create_index([(path, 1)], name="by_path")
+    rows = [{"_id": i, **doc} for i, doc in enumerate(docs)]
+    if rows:
+        plain.insert_many(rows)
+        indexed.insert_many(rows)
+    expected = [d["_id"] for d in plain.find(filter_, {"_id": 1})]
+    assert expected == sorted(d["_id"] for d in rows if compile_filter(filter_)(d))  # the matcher, per document
+    assert [d["_id"] for d in indexed.find(filter_, {"_id": 1})] == expected
+    assert [d["_id"] for d in indexed.find(filter_, {"_id": 1}).hint("by_path")] == expected
+    assert [d["_id"] for d in indexed.find(filter_, {"_id": 1}).hint([("$natural", 1)])] == expected
+    assert indexed.count_documents(filter_) == len(expected)
+
+
+def test_an_index_on_a_dbref_field_finds_the_documents_referring_to_an_id(store_db) -> None:
+    """``{"r.$id": 5}`` reaches into DBRefs; an index on ``r.$id`` must hold those keys."""
+    coll = store_db["refs"]
+    coll.create_index([("r.$id", 1)])
+    coll.insert_many([
+        {"_id": 1, "r": DBRef("x", 5)},
+        {"_id": 2, "r": [DBRef("x", 4), DBRef("y", 5)]},
+        {"_id": 3, "r": {"$id": 6}},
+        {"_id": 4},
+    ])
+    assert [d["_id"] for d in coll.find({"r.$id": 5})] == [1, 2]
+    assert [d["_id"] for d in coll.find({"r.$id": {"$gte": 5}})] == [1, 2, 3]
+    assert [d["_id"] for d in coll.find({"r.$id": {"$in": [4, 6]}})] == [2, 3]
+
+
+def test_index_keys_of_a_dbref_path_are_its_ids() -> None:
+    """The index builder follows a DBRef as the document ``{$ref, $id}`` (as the matcher does)."""
+    index = Index("i", "t", {"key": {"r.$id": 1}, "name": "i"}, ["r.$id"])
+    keys = {key for key, _, _ in index.keys({"r": DBRef("x", 5)})}
+    assert keys == {encode_key(5)}
+
+
+# --- parallel arrays -------------------------------------------------------------------------
+
+def test_a_compound_index_refuses_parallel_arrays(store_db) -> None:
+    """MongoDB cannot index two arrays of one document in one compound index: the write
+    fails with CannotIndexParallelArrays (171), "cannot index parallel arrays [b] [a]"."""
+    from pymongo.errors import BulkWriteError, OperationFailure, WriteError
+    import pytest
+
+    coll = store_db["par"]
+    coll.create_index([("a", 1), ("b", 1)])
+    with pytest.raises(WriteError) as info:
+        coll.insert_one({"_id": 1, "a": [1, 2], "b": [3, 4]})
+    assert info.value.code == 171 and "cannot index parallel arrays [b] [a]" in str(info.value)
+    coll.insert_one({"_id": 2, "a": [1, 2], "b": 3})  # one array is fine
+    coll.insert_one({"_id": 3, "a": {"x": [1]}, "b": {"y": 5}})
+    with pytest.raises(WriteError) as info:
+        coll.update_one({"_id": 2}, {"$set": {"b": [5]}})
+    assert info.value.code == 171
+    with pytest.raises(BulkWriteError) as bulk:  # within a bulk insert: that document only
+        coll.insert_many([{"_id": 4, "a": 1}, {"_id": 5, "a": [1], "b": [2]}, {"_id": 6}], ordered=False)
+    assert [e["code"] for e in bulk.value.details["writeErrors"]] == [171]
+    assert sorted(d["_id"] for d in coll.find()) == [2, 3, 4, 6]
+    assert coll.find_one({"_id": 2})["b"] == 3
+    # Building the index over a collection that holds parallel arrays fails, leaving no index.
+    other = store_db["par2"]
+    other.insert_one({"a": [1], "b": [2]})
+    with pytest.raises(OperationFailure) as info:
+        other.create_index([("a", 1), ("b", 1)])
+    assert info.value.code == 171
+    assert list(other.index_information()) == ["_id_"]
+
+
+def test_paths_through_one_array_are_not_parallel(store_db) -> None:
+    """Two indexed paths through the same array are allowed (``{"a.b": 1, "a.c": 1}``),
+    unless they reach different arrays inside one of its elements."""
+    from pymongo.errors import WriteError
+    import pytest
+
+    coll = store_db["same"]
+    coll.create_index([("a.b", 1), ("a.c", 1)])
+    coll.insert_one({"_id": 1, "a": [{"b": 1, "c": 2}, {"b": 3, "c": 4}]})
+    assert [d["_id"] for d in coll.find({"a.b": 3})] == [1]
+    with pytest.raises(WriteError) as info:
+        coll.insert_one({"_id": 2, "a": [{"b": [1], "c": [2]}]})
+    assert info.value.code == 171 and "[c] [b]" in str(info.value)
