@@ -1176,10 +1176,11 @@ def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
     collation = _collation(cmd)
     coll = _read_collection(engine, db, name)
     _check_hint(coll, cmd.get("hint"))
-    values: list = []
+    # MongoDB collects distinct values in a set ordered by BSON comparison (under the
+    # collation), so they come back sorted: keep them by their order-preserving key.
+    by_key: dict = {}
     if coll is not None:
         query, _ = _pure()
-        seen: set = set()
         if coll.is_view:
             docs: Iterable[dict] = view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
                                                   collation, None)
@@ -1193,11 +1194,8 @@ def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
             for value in query.get_path_values(doc, key):
                 items = value if isinstance(value, list) else [value]
                 for item in items:
-                    marker = _distinct_key(item, collation)
-                    if marker not in seen:
-                        seen.add(marker)
-                        values.append(item)
-    return {"values": values, "ok": 1.0}
+                    by_key.setdefault(_distinct_key(item, collation), item)
+    return {"values": [by_key[k] for k in sorted(by_key)], "ok": 1.0}
 
 
 def _distinct_key(value: Any, collation: Collation | None) -> bytes:

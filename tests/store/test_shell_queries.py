@@ -8,6 +8,7 @@ mongosh run needs the ``mongosh`` executable (``npm install mongosh``; found on 
 from __future__ import annotations
 
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -94,3 +95,12 @@ def test_mongosh_gets_the_documented_answer(shell_db: Database, mongo_uri: str):
     for query, answer in zip(QUERIES, answers):
         got = json_util.loads(answer, json_options=json_util.CANONICAL_JSON_OPTIONS.with_options(tz_aware=False))
         assert _canonical(_loose(got), query.ordered) == _canonical(_loose(query.expected), query.ordered), query.title
+
+
+def test_the_readme_lists_every_known_difference_with_an_existing_test():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- store-differences:start -->")[1].split("<!-- store-differences:end -->")[0]
+    cited = re.findall(r"tests/store/test_known_differences\.py::(test_\w+)", block)
+    source = (ROOT / "tests" / "store" / "test_known_differences.py").read_text()
+    defined = set(re.findall(r"^def (test_\w+)", source, re.MULTILINE))
+    assert cited and set(cited) == defined, (set(cited) ^ defined)
