@@ -94,7 +94,9 @@ class _Batch:
 
 
 def _batch(file: FileHeader, ctx: ParseContext) -> _Batch:
-    """FatalFileError when the batch has no ``date_debut``/``date_fin`` or no usable mapping."""
+    """FatalFileError when the batch has no ``date_debut``/``date_fin`` or no usable mapping.
+    Checked once the header is read, like every parser's setup: a file that is also
+    unreadable or lacks a column reports that first (it used to report the batch first)."""
     if ctx.date_debut is None or ctx.date_fin is None:
         raise FatalFileError(file.path, "date_debut et date_fin du batch requises pour les comptes")
     mapping = resolve_mapping(ctx, file.path)

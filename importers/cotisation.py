@@ -43,7 +43,7 @@ from sf.importers.identity import canonical_value
 from sf.importers.perimeter import AccountMapping
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord
 from sf.importers.table import FILTERED, Emitted, Line, TableFile
-from sf.importers.urssaf import ZERO_TIME, UrssafParser, account_siret
+from sf.importers.urssaf import UrssafParser, period_siret
 
 __all__ = ["COLUMNS", "PARSER", "CotisationParser", "CotisationRecord"]
 
@@ -64,8 +64,7 @@ def row(line: Line) -> Emitted:
     """The SIRET and record of one line: an invalid period is an error and the lookup then
     uses Go's zero date, as the original did."""
     compte = line["Compte"]
-    periode: Periode | None = line.convert(urssaf_period, line["periode"])
-    siret = account_siret(line, compte, periode.start if periode is not None else ZERO_TIME)
+    periode, siret = period_siret(line, compte, "periode")
     if siret is None:
         return FILTERED
     return siret, CotisationRecord.build(numero_compte=compte, periode=periode,

@@ -23,11 +23,10 @@ from sf.importers.convert import (
     parse_float,
     parse_int,
     urssaf_date,
-    urssaf_period,
 )
 from sf.importers.records import SourceRecord
 from sf.importers.table import FILTERED, Emitted, Line
-from sf.importers.urssaf import ZERO_TIME, UrssafParser, account_siret
+from sf.importers.urssaf import UrssafParser, period_siret
 
 __all__ = ["COLUMNS", "PARSER", "DebitRecord"]
 
@@ -72,8 +71,7 @@ def row(line: Line) -> Emitted:
     """The SIRET and record of one line: an invalid period is an error and the lookup then
     uses Go's zero date, as the original did."""
     compte = line["num_cpte"]
-    periode: Periode | None = line.convert(urssaf_period, line["Periode"])
-    siret = account_siret(line, compte, periode.start if periode is not None else ZERO_TIME)
+    periode, siret = period_siret(line, compte, "Periode")
     if siret is None:
         return FILTERED
     return siret, DebitRecord.build(

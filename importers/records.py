@@ -51,21 +51,26 @@ class SourceRecord(BaseModel):
         per-class template is computed once. An unknown field name raises TypeError
         (``model_construct`` would drop it silently).
         """
-        plan = _PLANS.get(cls) or _plan(cls)
+        plan = _PLANS.get(cls, _MISSING)
+        if plan is _MISSING:
+            plan = _plan(cls)
         if plan is None:
             return cls.model_construct(**values)
-        template, required, names = plan
-        if not names.issuperset(values):
-            raise TypeError(f"{cls.__name__}: unknown field(s) {sorted(set(values) - names)}")
+        template, required, every_field = plan
         data = template.copy()
         data.update(values)
-        if required:
+        if len(data) != len(template):
+            raise TypeError(f"{cls.__name__}: unknown field(s) {sorted(set(values) - every_field)}")
+        if len(values) == len(template):
+            given = every_field  # shared by the records given every field (they are frozen)
+        else:
+            given = set(values)
             for name in required:
                 if data[name] is _MISSING:
                     del data[name]
         record = _new(cls)
         _set(record, "__dict__", data)
-        _set(record, "__pydantic_fields_set__", set(values))
+        _set(record, "__pydantic_fields_set__", given)
         _set(record, "__pydantic_extra__", None)
         _set(record, "__pydantic_private__", None)
         return record
@@ -91,9 +96,9 @@ _new = object.__new__
 _set = object.__setattr__
 _MISSING = object()
 
-#: Per record class: (field template, required field names, all field names), or None when
-#: the class needs pydantic's own ``model_construct``.
-_Plan = tuple[dict[str, Any], tuple[str, ...], frozenset[str]] | None
+#: Per record class: (field template, required field names, the set of every field name), or
+#: None when the class needs pydantic's own ``model_construct``.
+_Plan = tuple[dict[str, Any], tuple[str, ...], set[str]] | None
 _PLANS: dict[type, _Plan] = {}
 
 
@@ -111,7 +116,7 @@ def _plan(cls: type[SourceRecord]) -> _Plan:
     if plain:
         template = {name: (_MISSING if field.is_required() else field.default) for name, field in fields.items()}
         required = tuple(name for name, field in fields.items() if field.is_required())
-        plan = (template, required, frozenset(fields))
+        plan = (template, required, set(fields))
     _PLANS[cls] = plan
     return plan
 

@@ -244,7 +244,7 @@ def _line_function(parser: TableParser, positions: dict[str, int], state: Any) -
         number, _, fields, error = item
         if fields is None:
             return ParsedLine(number, errors=[error or "invalid CSV record"])
-        current = Line(zip(names, cells(fields), strict=True))
+        current = Line(zip(names, cells(fields)))  # noqa: B905 - same length by construction
         current.number = number
         current.fields = fields
         current.file = state

@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sf.importers.convert import Periode, urssaf_period
 from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import FatalFileError, Header
 from sf.importers.records import ParseContext
 from sf.importers.table import FileHeader, Line, RowFunction, TableParser
 
-__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafParser", "account_siret", "resolve_mapping", "urssaf_header"]
+__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafParser", "account_siret", "period_siret", "resolve_mapping", "urssaf_header"]
 
 #: Go's zero ``time.Time`` (0001-01-01 UTC): the lookup date the original used when a
 #: line's period could not be parsed (it precedes every closing date).
@@ -60,6 +61,14 @@ def _mapping(file: FileHeader, ctx: ParseContext) -> AccountMapping | None:
     """The per-file state of an URSSAF parser: the account mapping in the v2022 layout, None
     in HEAD's (the file has its ``siret`` column)."""
     return None if "siret" in file.positions else resolve_mapping(ctx, file.path)
+
+
+def period_siret(line: Line, compte: str, column: str) -> tuple[Periode | None, str | None]:
+    """The period of ``column`` (None, its error recorded, when invalid) and the key of the
+    line at the period's start — at Go's zero date when the period is invalid, as the
+    original looked it up (see :func:`account_siret`)."""
+    periode: Periode | None = line.convert(urssaf_period, line[column])
+    return periode, account_siret(line, compte, periode.start if periode is not None else ZERO_TIME)
 
 
 def account_siret(line: Line, compte: str, moment: datetime) -> str | None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sf.importers.apdemande import APDemande
-from sf.importers.convert import Periode
+from sf.importers.convert import ConversionError, Periode, parse_int
 from sf.importers.diane import Diane
 from sf.importers.paydex import Paydex
 from sf.importers.reading import FatalFileError
@@ -47,6 +47,13 @@ def test_build_refuses_unknown_fields():
         Diane.build(exercice_diane=2017, chiffre_affaires=1.0)
 
 
+def test_build_given_every_field():
+    moment = datetime(2020, 1, 1, tzinfo=UTC)
+    fast, slow = Paydex.build(nb_jours=3, date_valeur=moment), Paydex.model_construct(nb_jours=3, date_valeur=moment)
+    assert fast == slow and list(fast.__dict__) == list(slow.__dict__) == ["date_valeur", "nb_jours"]
+    assert fast.model_fields_set == slow.model_fields_set == {"nb_jours", "date_valeur"}
+
+
 def test_frozen_records_stay_frozen():
     record = Paydex.build(nb_jours=3, date_valeur=datetime(2020, 1, 1, tzinfo=UTC))
     with pytest.raises(Exception, match="frozen"):
@@ -58,19 +65,13 @@ class _Pair(SourceRecord):
     b: int | None = None
 
 
-def _int(text: str) -> int:
-    from sf.importers.convert import parse_int
-    return parse_int(text)  # type: ignore[return-value]
-
-
 def _row(line: Line):
     if line["a"] == "skip":
         return FILTERED
     if line["a"] == "stop":
-        from sf.importers.convert import ConversionError
-        line.convert(_int, "x")
+        line.convert(parse_int, "x")
         raise ConversionError("stopped")
-    return line["a"], _Pair.build(a=line["a"], b=line.convert(_int, line["b"]))
+    return line["a"], _Pair.build(a=line["a"], b=line.convert(parse_int, line["b"]))
 
 
 def test_header_is_checked_when_parse_is_called(tmp_path):
