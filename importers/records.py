@@ -56,12 +56,12 @@ class SourceRecord(BaseModel):
             plan = _plan(cls)
         if plan is None:
             return cls.model_construct(**values)
-        template, required, every_field = plan
+        template, required, every_field, size = plan
         data = template.copy()
         data.update(values)
-        if len(data) != len(template):
+        if len(data) != size:
             raise TypeError(f"{cls.__name__}: unknown field(s) {sorted(set(values) - every_field)}")
-        if len(values) == len(template):
+        if len(values) == size:
             given = every_field  # shared by the records given every field (they are frozen)
         else:
             given = set(values)
@@ -96,9 +96,9 @@ _new = object.__new__
 _set = object.__setattr__
 _MISSING = object()
 
-#: Per record class: (field template, required field names, the set of every field name), or
-#: None when the class needs pydantic's own ``model_construct``.
-_Plan = tuple[dict[str, Any], tuple[str, ...], set[str]] | None
+#: Per record class: (field template, required field names, the set of every field name, the
+#: number of fields), or None when the class needs pydantic's own ``model_construct``.
+_Plan = tuple[dict[str, Any], tuple[str, ...], set[str], int] | None
 _PLANS: dict[type, _Plan] = {}
 
 
@@ -116,7 +116,7 @@ def _plan(cls: type[SourceRecord]) -> _Plan:
     if plain:
         template = {name: (_MISSING if field.is_required() else field.default) for name, field in fields.items()}
         required = tuple(name for name, field in fields.items() if field.is_required())
-        plan = (template, required, set(fields))
+        plan = (template, required, set(fields), len(fields))
     _PLANS[cls] = plan
     return plan
 

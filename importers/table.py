@@ -88,13 +88,12 @@ def case_insensitive(names: list[str], path: str) -> Header:
 
 class Line(dict[str, Any]):
     """One record given to a row function: its cells by declared column name (``line["SIREN"]``;
-    an optional column absent from the header is absent here), plus ``number`` (line of the
-    file, header = 1), ``fields`` (every cell, in file order), ``file`` (what the parser's
-    ``setup`` returned for this file) and ``errors`` (messages recorded so far)."""
+    an optional column absent from the header is absent here), plus ``fields`` (every cell,
+    in file order), ``file`` (what the parser's ``setup`` returned for this file) and
+    ``errors`` (messages recorded so far). The skeleton numbers the lines, not the rows."""
 
-    __slots__ = ("errors", "fields", "file", "number")
+    __slots__ = ("errors", "fields", "file")
 
-    number: int
     fields: list[Any]
     file: Any
     errors: list[str]
@@ -245,7 +244,6 @@ def _line_function(parser: TableParser, positions: dict[str, int], state: Any) -
         if fields is None:
             return ParsedLine(number, errors=[error or "invalid CSV record"])
         current = Line(zip(names, cells(fields)))  # noqa: B905 - same length by construction
-        current.number = number
         current.fields = fields
         current.file = state
         errors: list[str] = []
