@@ -39,7 +39,7 @@ ranges and the perimeter.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from operator import itemgetter
 from typing import Any, Final, Protocol
 
@@ -137,6 +137,7 @@ RowFunction = Callable[[Line], Emitted]
 Setup = Callable[[FileHeader, ParseContext], Any]
 
 
+@dataclass
 class TableParser:
     """A source parser from its declaration (see the module docstring).
 
@@ -149,24 +150,23 @@ class TableParser:
     ``keeps_records_with_errors``: see the module docstring.
     """
 
-    def __init__(self, file_type: str, *, scope: Scope, columns: Sequence[str], row: RowFunction,
-                 tuple_type: str | None = None, sep: str = ";", lazy_quotes: bool = False,
-                 encoding: str | Callable[[str], str] = "utf-8", header: HeaderRule = case_insensitive,
-                 optional: Sequence[str] = (), setup: Setup | None = None,
-                 reader: Callable[[str], Reader] | None = None, keeps_records_with_errors: bool = False) -> None:
-        self.file_type = file_type
-        self.tuple_type = tuple_type or file_type
-        self.scope: Scope = scope
-        self.columns = tuple(columns)
-        self.optional = tuple(optional)
-        self.row = row
-        self.sep = sep
-        self.lazy_quotes = lazy_quotes
-        self.encoding = encoding
-        self.header = header
-        self.setup = setup
-        self.reader = reader
-        self.keeps_records_with_errors = keeps_records_with_errors
+    file_type: str
+    _: KW_ONLY
+    scope: Scope
+    columns: Sequence[str]
+    row: RowFunction
+    tuple_type: str = ""
+    sep: str = ";"
+    lazy_quotes: bool = False
+    encoding: str | Callable[[str], str] = "utf-8"
+    header: HeaderRule = case_insensitive
+    optional: Sequence[str] = ()
+    setup: Setup | None = None
+    reader: Callable[[str], Reader] | None = None
+    keeps_records_with_errors: bool = False
+
+    def __post_init__(self) -> None:
+        self.tuple_type = self.tuple_type or self.file_type
 
     def open_csv(self, path: str) -> Reader:
         """The CSV reader of ``path`` (header read); FatalFileError when unreadable."""
