@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sf.importers.convert import ConversionError, urssaf_date
-from sf.importers.perimeter import MAPPING_COLUMNS, AccountMapping
-from sf.importers.reading import FatalFileError, GoCsvReader, Header, strip_scheme
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import urssaf_date
+from sf.importers.perimeter import MAPPING_COLUMNS, AccountMapping, Perimeter
+from sf.importers.reading import FatalFileError
+from sf.importers.records import ParseContext, SourceRecord
+from sf.importers.table import FILTERED, Emitted, FileHeader, Line, TableParser
 from sf.importers.urssaf import resolve_mapping
 
-__all__ = ["PARSER", "AdminUrssafParser", "CompteRecord", "designated_months", "monthly_series"]
+__all__ = ["PARSER", "CompteRecord", "designated_months", "monthly_series"]
 
 _SIRET = re.compile(r"[0-9]{14}")
 
@@ -82,50 +83,41 @@ def designated_months(mapping: AccountMapping, compte: str, siret: str, closing:
     return series[first:stop]
 
 
-class AdminUrssafParser:
-    """Parser of admin_urssaf files (module instance: ``PARSER``); tuples of type ``compte``."""
+@dataclass(frozen=True)
+class _Batch:
+    """What the rows need of the batch: the account mapping, the months of the batch
+    period and the perimeter (None: no filter)."""
 
-    file_type = "admin_urssaf"
-    tuple_type = "compte"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per line of the file. FatalFileError when the batch has no
-        ``date_debut``/``date_fin``, no usable mapping, or the file cannot be read."""
-        display, _ = strip_scheme(path)
-        if ctx.date_debut is None or ctx.date_fin is None:
-            raise FatalFileError(display, "date_debut et date_fin du batch requises pour les comptes")
-        mapping = resolve_mapping(ctx, display)
-        series = monthly_series(ctx.date_debut, ctx.date_fin)
-        perimeter = ctx.perimeter
-        construct = CompteRecord.from_converted
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            header = Header(reader.header, case_insensitive=True, path=reader.path)
-            i_compte, i_siret, i_closing = header.require(*MAPPING_COLUMNS).values()
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, errors=[record.error or "invalid CSV record"])
-                    continue
-                compte, siret = row[i_compte], row[i_siret]
-                try:
-                    closing = urssaf_date(row[i_closing] or "9990101")
-                except ConversionError as exc:
-                    yield ParsedLine(record.number, errors=[str(exc)])
-                    continue
-                if not _SIRET.fullmatch(siret):
-                    yield ParsedLine(record.number, errors=[f"siret invalide : {siret}"])
-                    continue
-                if perimeter is not None and not perimeter.contains(siret):
-                    yield ParsedLine(record.number, filtered=True)
-                    continue
-                months = designated_months(mapping, compte, siret, closing, series)
-                if not months:  # closed before the period, or superseded by a later file
-                    yield ParsedLine(record.number, filtered=True)
-                    continue
-                yield ParsedLine(record.number, [
-                    Tuple("compte", siret, "etablissement",
-                          construct({"siret": siret, "numero_compte": compte, "periode": periode}))
-                    for periode in months])
+    mapping: AccountMapping
+    series: list[datetime]
+    perimeter: Perimeter | None
 
 
-PARSER = AdminUrssafParser()
+def _batch(file: FileHeader, ctx: ParseContext) -> _Batch:
+    """FatalFileError when the batch has no ``date_debut``/``date_fin`` or no usable mapping.
+    Checked once the header is read, like every parser's setup: a file that is also
+    unreadable or lacks a column reports that first (it used to report the batch first)."""
+    if ctx.date_debut is None or ctx.date_fin is None:
+        raise FatalFileError(file.path, "date_debut et date_fin du batch requises pour les comptes")
+    mapping = resolve_mapping(ctx, file.path)
+    return _Batch(mapping, monthly_series(ctx.date_debut, ctx.date_fin), ctx.perimeter)
+
+
+def row(line: Line) -> Emitted:
+    """One ``compte`` record per month the line designates (see the module docstring)."""
+    batch: _Batch = line.file
+    compte, siret = line["compte"], line["siret"]
+    closing = urssaf_date(line["date_disp_siret"] or "9990101")
+    if not _SIRET.fullmatch(siret):
+        line.errors.append(f"siret invalide : {siret}")
+        return None
+    if batch.perimeter is not None and not batch.perimeter.contains(siret):
+        return FILTERED
+    months = designated_months(batch.mapping, compte, siret, closing, batch.series)
+    if not months:  # closed before the period, or superseded by a later file
+        return FILTERED
+    return [(siret, CompteRecord.build(siret=siret, numero_compte=compte, periode=periode)) for periode in months]
+
+
+PARSER = TableParser("admin_urssaf", scope="etablissement", tuple_type="compte", columns=MAPPING_COLUMNS, row=row,
+                     setup=_batch)

@@ -14,22 +14,15 @@ Output: tuples of type ``apconso`` holding :class:`APConso`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
 
-from sf.importers.convert import (
-    ConversionError,
-    int_from_float,
-    parse_date,
-    parse_float,
-)
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import int_from_float, parse_date, parse_float
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "REQUIRED_COLUMNS", "APConso", "ApconsoParser"]
+__all__ = ["COLUMNS", "PARSER", "APConso"]
 
-REQUIRED_COLUMNS = ("ID_DA", "ETAB_SIRET", "HEURES", "MONTANTS", "EFFECTIFS", "MOIS")
+COLUMNS = ("ID_DA", "ETAB_SIRET", "HEURES", "MONTANTS", "EFFECTIFS", "MOIS")
 
 
 class APConso(SourceRecord):
@@ -42,39 +35,19 @@ class APConso(SourceRecord):
     periode: datetime
 
 
-_new_apconso = fast_constructor(APConso)
+def _mois(text: str) -> datetime:
+    return parse_date(text, "2006-01-02")
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    errors: list[str] = []
-
-    def convert(column: str, converter: Callable[[str], Any]) -> Any:
-        try:
-            return converter(fields[at[column]])
-        except ConversionError as exc:
-            errors.append(str(exc))
-            return None
-
-    heures = convert("HEURES", parse_float)
-    montant = convert("MONTANTS", parse_float)
-    effectif = convert("EFFECTIFS", int_from_float)
-    periode = convert("MOIS", lambda s: parse_date(s, "2006-01-02"))
-    if errors:
-        return ParsedLine(number, errors=errors)
-    record = _new_apconso(id_conso=fields[at["ID_DA"]], heure_consomme=heures, montant=montant,
-                          effectif=effectif, periode=periode)
-    return ParsedLine(number, tuples=[Tuple("apconso", fields[at["ETAB_SIRET"]], "etablissement", record)])
+def row(line: Line) -> Emitted:
+    """The ETAB_SIRET and record of one line (rejected on any conversion error)."""
+    return line["ETAB_SIRET"], APConso.build(
+        id_conso=line["ID_DA"],
+        heure_consomme=line.convert(parse_float, line["HEURES"]),
+        montant=line.convert(parse_float, line["MONTANTS"]),
+        effectif=line.convert(int_from_float, line["EFFECTIFS"]),
+        periode=line.convert(_mois, line["MOIS"]),
+    )
 
 
-class ApconsoParser:
-    """Parser of ``consommation_ap.csv`` files (see module docstring)."""
-
-    file_type = "apconso"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=",", lazy_quotes=False, required=REQUIRED_COLUMNS, row_parser=_row)
-
-
-PARSER = ApconsoParser()
+PARSER = TableParser("apconso", scope="etablissement", columns=COLUMNS, row=row, sep=",", encoding="utf-8-sig")

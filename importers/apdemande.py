@@ -28,7 +28,7 @@ Key: ``ETAB_SIRET`` (scope etablissement, not stored). Output: tuples ``apdemand
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -41,14 +41,14 @@ from sf.importers.convert import (
     parse_float,
     parse_int,
 )
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "REQUIRED_COLUMNS", "APDemande", "ApdemandeParser", "parse_dares_date"]
+__all__ = ["COLUMNS", "PARSER", "APDemande", "parse_dares_date"]
 
-REQUIRED_COLUMNS = ("ID_DA", "ETAB_SIRET", "EFF_ENT", "EFF_ETAB", "DATE_STATUT", "DATE_DEB", "DATE_FIN", "HTA",
-                    "MTA", "EFF_AUTO", "MOTIF_RECOURS_SE", "PERIMETRE_AP", "S_HEURE_CONSOM_TOT",
-                    "S_EFF_CONSOM_TOT", "S_MONTANT_CONSOM_TOT")
+COLUMNS = ("ID_DA", "ETAB_SIRET", "EFF_ENT", "EFF_ETAB", "DATE_STATUT", "DATE_DEB", "DATE_FIN", "HTA", "MTA",
+           "EFF_AUTO", "MOTIF_RECOURS_SE", "PERIMETRE_AP", "S_HEURE_CONSOM_TOT", "S_EFF_CONSOM_TOT",
+           "S_MONTANT_CONSOM_TOT")
 
 EMPTY_SIRET = "invalidLine: siret unspecified"
 
@@ -71,9 +71,6 @@ class APDemande(SourceRecord):
     perimetre: int | None = None
 
 
-_new_apdemande = fast_constructor(APDemande)
-
-
 _MIDNIGHT = " 00:00:00"
 
 
@@ -88,6 +85,7 @@ def parse_dares_date(s: str) -> datetime:
         raise
 
 
+# (field, column, converter), in the order the original converted them.
 _CONVERSIONS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("effectif_entreprise", "EFF_ENT", int_from_float),
     ("effectif", "EFF_ETAB", int_from_float),
@@ -105,33 +103,15 @@ _CONVERSIONS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
 )
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    siret = fields[at["ETAB_SIRET"]]
+def row(line: Line) -> Emitted:
+    """The ETAB_SIRET and record of one line (rejected on an empty SIRET or any conversion error)."""
+    siret = line["ETAB_SIRET"]
     if siret == "":
-        return ParsedLine(number, errors=[EMPTY_SIRET])
-    values: dict[str, Any] = {}
-    errors: list[str] = []
-    for name, column, converter in _CONVERSIONS:
-        try:
-            values[name] = converter(fields[at[column]])
-        except ConversionError as exc:
-            errors.append(str(exc))
-    if errors:
-        return ParsedLine(number, errors=errors)
+        raise ConversionError(EMPTY_SIRET)
+    values = {name: line.convert(converter, line[column]) for name, column, converter in _CONVERSIONS}
     periode = Periode.model_construct(start=values.pop("debut"), end=values.pop("fin"))
-    record = _new_apdemande(id_demande=fields[at["ID_DA"]], periode=periode, **values)
-    return ParsedLine(number, tuples=[Tuple("apdemande", siret, "etablissement", record)])
+    return siret, APDemande.build(id_demande=line["ID_DA"], periode=periode, **values)
 
 
-class ApdemandeParser:
-    """Parser of ``demande_ap.csv`` files (see module docstring)."""
-
-    file_type = "apdemande"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=",", lazy_quotes=True, required=REQUIRED_COLUMNS, row_parser=_row)
-
-
-PARSER = ApdemandeParser()
+PARSER = TableParser("apdemande", scope="etablissement", columns=COLUMNS, row=row, sep=",", lazy_quotes=True,
+                     encoding="utf-8-sig")

@@ -21,17 +21,16 @@ every other missing value. Key: SIREN (entreprise), also stored as ``siren``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 from sf.importers.convert import ConversionError, parse_date, parse_float, parse_int
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["BDF", "PARSER", "REQUIRED_COLUMNS", "BdfParser", "parse_arrete_bilan"]
+__all__ = ["BDF", "COLUMNS", "PARSER", "parse_arrete_bilan"]
 
-REQUIRED_COLUMNS = ("D1", "ANNEE", "ARRETE_BILAN", "DENOM", "SECTEUR", "POIDS_FRNG", "TX_MARGE", "DELAI_FRS",
-                    "POIDS_DFISC_SOC", "POIDS_FIN_CT", "POIDS_FRAIS_FIN")
+COLUMNS = ("D1", "ANNEE", "ARRETE_BILAN", "DENOM", "SECTEUR", "POIDS_FRNG", "TX_MARGE", "DELAI_FRS",
+           "POIDS_DFISC_SOC", "POIDS_FIN_CT", "POIDS_FRAIS_FIN")
 
 # Replacement order of the original: French abbreviation, then English, month by month.
 _MONTHS: tuple[tuple[str, str], ...] = (
@@ -64,8 +63,6 @@ class BDF(SourceRecord):
     frais_financier: float | None = None
 
 
-_new_bdf = fast_constructor(BDF)
-
 
 def parse_arrete_bilan(s: str) -> datetime:
     """``31DEC2012`` / ``31déc2012`` / ``31-12-2012`` → 2012-12-31 (UTC); ConversionError
@@ -84,32 +81,17 @@ def parse_arrete_bilan(s: str) -> datetime:
                               f"{str(exc).rsplit(': ', 1)[-1]}") from None
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    errors: list[str] = []
-    values: dict[str, object] = {}
-    for name, column, converter in (("annee_bdf", "ANNEE", parse_int),
-                                    ("arrete_bilan_bdf", "ARRETE_BILAN", parse_arrete_bilan),
-                                    *((n, c, parse_float) for n, c in _RATIOS)):
-        try:
-            values[name] = converter(fields[at[column]])
-        except ConversionError as exc:
-            errors.append(str(exc))
-    if errors:
-        return ParsedLine(number, errors=errors)
-    siren = fields[at["D1"]].replace(" ", "")
-    record = _new_bdf(siren=siren, raison_sociale=fields[at["DENOM"]], secteur=fields[at["SECTEUR"]], **values)
-    return ParsedLine(number, tuples=[Tuple("bdf", siren, "entreprise", record)])
+def row(line: Line) -> Emitted:
+    """The SIREN and record of one line (rejected on any conversion error)."""
+    siren = line["D1"].replace(" ", "")
+    return siren, BDF.build(
+        siren=siren,
+        annee_bdf=line.convert(parse_int, line["ANNEE"]),
+        arrete_bilan_bdf=line.convert(parse_arrete_bilan, line["ARRETE_BILAN"]),
+        raison_sociale=line["DENOM"],
+        secteur=line["SECTEUR"],
+        **{name: line.convert(parse_float, line[column]) for name, column in _RATIOS},
+    )
 
 
-class BdfParser:
-    """Parser of Banque de France ratio files (see module docstring)."""
-
-    file_type = "bdf"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=";", lazy_quotes=True, required=REQUIRED_COLUMNS, row_parser=_row)
-
-
-PARSER = BdfParser()
+PARSER = TableParser("bdf", scope="entreprise", columns=COLUMNS, row=row, lazy_quotes=True, encoding="utf-8-sig")

@@ -12,15 +12,14 @@ The account number is not stored (as in the original, whose schema forbids it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, urssaf_date
-from sf.importers.reading import GoCsvReader
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import open_urssaf
+from sf.importers.convert import urssaf_date
+from sf.importers.records import SourceRecord
+from sf.importers.table import FILTERED, Emitted, Line
+from sf.importers.urssaf import UrssafParser, account_siret
 
-__all__ = ["PARSER", "CcsfParser", "CcsfRecord"]
+__all__ = ["COLUMNS", "PARSER", "CcsfRecord"]
 
 
 class CcsfRecord(SourceRecord):
@@ -34,39 +33,14 @@ class CcsfRecord(SourceRecord):
 COLUMNS = ("Compte", "Date_de_traitement", "Code_externe_stade", "Code_externe_action")
 
 
-class CcsfParser:
-    """Parser of ccsf files (module instance: ``PARSER``)."""
-
-    file_type = "ccsf"
-    tuple_type = "ccsf"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, a column
-        is missing or (v2022 layout) the batch has no usable account mapping."""
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            urssaf = open_urssaf(reader, ctx, COLUMNS)
-            i_compte, i_date, i_stade, i_action = urssaf.positions.values()
-            i_siret, mapping = urssaf.siret_index, urssaf.mapping
-            construct = CcsfRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                try:
-                    date_traitement = urssaf_date(row[i_date])
-                except ConversionError as exc:
-                    yield ParsedLine(record.number, [], [str(exc)])
-                    continue
-                if mapping is not None:
-                    siret = mapping.siret_for(row[i_compte], date_traitement)
-                    if siret is None:
-                        yield ParsedLine(record.number, filtered=True)
-                        continue
-                else:
-                    siret = row[i_siret]  # type: ignore[index]
-                item = construct({"date_traitement": date_traitement, "stade": row[i_stade], "action": row[i_action]})
-                yield ParsedLine(record.number, [Tuple("ccsf", siret, "etablissement", item)])
+def row(line: Line) -> Emitted:
+    """The SIRET and record of one line: an invalid date rejects it before the lookup."""
+    date_traitement = urssaf_date(line["Date_de_traitement"])
+    siret = account_siret(line, line["Compte"], date_traitement)
+    if siret is None:
+        return FILTERED
+    return siret, CcsfRecord.build(date_traitement=date_traitement, stade=line["Code_externe_stade"],
+                                   action=line["Code_externe_action"])
 
 
-PARSER = CcsfParser()
+PARSER = UrssafParser("ccsf", columns=COLUMNS, row=row)

@@ -41,11 +41,11 @@ from sf.importers.columnar import (
 from sf.importers.convert import ConversionError, Periode, comma_float, urssaf_period
 from sf.importers.identity import canonical_value
 from sf.importers.perimeter import AccountMapping
-from sf.importers.reading import GoCsvReader
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import ZERO_TIME, UrssafLayout, open_urssaf
+from sf.importers.records import ParseContext, ParsedLine, SourceRecord
+from sf.importers.table import FILTERED, Emitted, Line, TableFile
+from sf.importers.urssaf import UrssafParser, period_siret
 
-__all__ = ["PARSER", "CotisationParser", "CotisationRecord"]
+__all__ = ["COLUMNS", "PARSER", "CotisationParser", "CotisationRecord"]
 
 
 class CotisationRecord(SourceRecord):
@@ -60,89 +60,47 @@ class CotisationRecord(SourceRecord):
 COLUMNS = ("Compte", "periode", "enc_direct", "cotis_due")
 
 
-LineParser = Callable[[int, list[str]], ParsedLine]
+def row(line: Line) -> Emitted:
+    """The SIRET and record of one line: an invalid period is an error and the lookup then
+    uses Go's zero date, as the original did."""
+    compte = line["Compte"]
+    periode, siret = period_siret(line, compte, "periode")
+    if siret is None:
+        return FILTERED
+    return siret, CotisationRecord.build(numero_compte=compte, periode=periode,
+                                         encaisse=line.convert(comma_float, line["enc_direct"]),
+                                         du=line.convert(comma_float, line["cotis_due"]))
 
 
-def _line_parser(layout: UrssafLayout, mapping: AccountMapping | None) -> LineParser:
-    """The per-line conversion of one error-free CSV record (both entry points use it)."""
-    i_compte, i_periode, i_encaisse, i_du = layout.header.require(*COLUMNS).values()
-    i_siret = layout.siret_index
-    construct = CotisationRecord.from_converted
+class CotisationParser(UrssafParser):
+    """The cotisation parser, with the column-wise fast path ``parse_blocks``."""
 
-    def parse_line(number: int, fields: list[str]) -> ParsedLine:
-        errors: list[str] = []
-        compte = fields[i_compte]
-        try:
-            periode = urssaf_period(fields[i_periode])
-            start = periode.start
-        except ConversionError as exc:
-            errors.append(str(exc))
-            periode = None
-            start = ZERO_TIME
-        if mapping is not None:
-            siret = mapping.siret_for(compte, start)
-            if siret is None:
-                return ParsedLine(number, filtered=True)
-        else:
-            siret = fields[i_siret]  # type: ignore[index]
-        try:
-            encaisse = comma_float(fields[i_encaisse])
-        except ConversionError as exc:
-            errors.append(str(exc))
-        try:
-            du = comma_float(fields[i_du])
-        except ConversionError as exc:
-            errors.append(str(exc))
-        if errors:
-            return ParsedLine(number, [], errors)
-        item = construct({"numero_compte": compte, "periode": periode, "encaisse": encaisse, "du": du})
-        return ParsedLine(number, [Tuple("cotisation", siret, "etablissement", item)])
-
-    return parse_line
-
-
-class CotisationParser:
-    """Parser of cotisation files (module instance: ``PARSER``)."""
-
-    file_type = "cotisation"
-    tuple_type = "cotisation"
     #: Bytes per block of the fast path (tests lower it to put block boundaries anywhere).
     block_bytes = BLOCK_BYTES
 
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, a column
-        is missing or (v2022 layout) the batch has no usable account mapping."""
-        with GoCsvReader(path, sep=";", lazy_quotes=True) as reader:
-            urssaf = open_urssaf(reader, ctx, COLUMNS)
-            parse_line = _line_parser(urssaf.layout, urssaf.mapping)
-            for number, _, fields, error in reader.rows():
-                if fields is None:
-                    yield ParsedLine(number, [], [error or ""])
-                else:
-                    yield parse_line(number, fields)
+    def __init__(self) -> None:
+        super().__init__("cotisation", columns=COLUMNS, row=row, lazy_quotes=True)
 
     def parse_blocks(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine | RecordBlock]:
         """Same lines as :meth:`parse` (same order, counts, messages and records), with runs
         of error-free lines given as RecordBlocks (documents and hashes computed
         column-wise). Same failure modes as :meth:`parse`."""
-        with BlockCsvReader(path, sep=";", lazy_quotes=True, block_bytes=self.block_bytes) as reader:
-            urssaf = open_urssaf(reader, ctx, COLUMNS)
-            layout, positions, mapping = urssaf.layout, urssaf.positions, urssaf.mapping
-            parse_line = _line_parser(layout, mapping)
-            wanted = list(positions.values()) + ([layout.siret_index] if layout.siret_index is not None else [])
-            reader.select_columns(wanted)
+        reader = BlockCsvReader(path, sep=self.sep, lazy_quotes=self.lazy_quotes, block_bytes=self.block_bytes)
+        return _items(self.open(path, ctx, reader), reader)
 
-            def slow(row: Row) -> ParsedLine:
-                number, _, fields, error = row
-                if fields is None:
-                    return ParsedLine(number, [], [error or ""])
-                return parse_line(number, fields)
 
-            for item in reader.items():
-                if isinstance(item, CsvBlock):
-                    yield from _fast_block(item, positions, layout.siret_index, mapping, slow)
-                else:
-                    yield slow(item)
+def _items(file: TableFile, reader: BlockCsvReader) -> Iterator[ParsedLine | RecordBlock]:
+    """The lines of ``file``: CsvBlocks converted column-wise, every other row by the row function."""
+    positions, mapping, slow = file.positions, file.state, file.line
+    reader.select_columns(list(positions.values()))
+    try:
+        for item in reader.items():
+            if isinstance(item, CsvBlock):
+                yield from _fast_block(item, positions, mapping, slow)
+            else:
+                yield slow(item)
+    finally:
+        reader.close()
 
 
 _PERIOD_DOCS: dict[str, tuple[int, Any, Any, str] | None] = {}
@@ -164,11 +122,12 @@ def _period(text: str) -> tuple[int, Any, Any, str] | None:
     return found
 
 
-def _fast_block(block: CsvBlock, positions: dict[str, int], i_siret: int | None, mapping: AccountMapping | None,
+def _fast_block(block: CsvBlock, positions: dict[str, int], mapping: AccountMapping | None,
                 slow: Callable[[Row], ParsedLine]) -> Iterator[ParsedLine | RecordBlock]:
     """Column-wise conversion of a CsvBlock; every record it cannot vouch for goes to ``slow``."""
     size = len(block)
-    i_compte, i_periode, i_encaisse, i_du = positions.values()
+    i_compte, i_periode, i_encaisse, i_du = (positions[column] for column in COLUMNS)
+    i_siret = positions.get("siret")
     compte = block.columns[i_compte]
     encoded = pc.dictionary_encode(block.columns[i_periode])
     periods = [_period(text) for text in encoded.dictionary.to_pylist()]

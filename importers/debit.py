@@ -13,7 +13,7 @@ None), ``Recours_en_cours`` (bool). Any error → no tuple.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
 
 from sf.importers.convert import (
@@ -23,13 +23,12 @@ from sf.importers.convert import (
     parse_float,
     parse_int,
     urssaf_date,
-    urssaf_period,
 )
-from sf.importers.reading import GoCsvReader
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import ZERO_TIME, open_urssaf
+from sf.importers.records import SourceRecord
+from sf.importers.table import FILTERED, Emitted, Line
+from sf.importers.urssaf import UrssafParser, period_siret
 
-__all__ = ["PARSER", "DebitParser", "DebitRecord"]
+__all__ = ["COLUMNS", "PARSER", "DebitRecord"]
 
 
 class DebitRecord(SourceRecord):
@@ -53,92 +52,42 @@ COLUMNS = ("num_cpte", "Num_Ecn", "Dt_trt_ecn", "Mt_PO", "Mt_PP", "Num_Hist_Ecn"
            "Periode", "Cd_op_ecn", "Motif_ecn", "Recours_en_cours")
 
 
-def _cents(value: str, column: str, errors: list[str]) -> float:
-    """Euros from a cents amount; appends the error and returns 0.0 when invalid/empty."""
-    try:
-        amount = parse_float(value)
-    except ConversionError as exc:
-        errors.append(str(exc))
-        return 0.0
-    if amount is None:
-        errors.append(f"{column}: valeur manquante")
-        return 0.0
-    return amount / 100
+def _euros(column: str) -> Callable[[str], float]:
+    """Converter of the cents amounts of ``column`` to euros; empty is an error here."""
+
+    def convert(text: str) -> float:
+        amount = parse_float(text)
+        if amount is None:
+            raise ConversionError(f"{column}: valeur manquante")
+        return amount / 100
+
+    return convert
 
 
-class DebitParser:
-    """Parser of debit files (module instance: ``PARSER``)."""
-
-    file_type = "debit"
-    tuple_type = "debit"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, a column
-        is missing or (v2022 layout) the batch has no usable account mapping."""
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            urssaf = open_urssaf(reader, ctx, COLUMNS)
-            idx, i_siret, mapping = urssaf.positions, urssaf.siret_index, urssaf.mapping
-            construct = DebitRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                errors: list[str] = []
-                compte = row[idx["num_cpte"]]
-                periode: Periode | None
-                try:
-                    periode = urssaf_period(row[idx["Periode"]])
-                    start = periode.start
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                    periode, start = None, ZERO_TIME
-                if mapping is not None:
-                    siret = mapping.siret_for(compte, start)
-                    if siret is None:
-                        yield ParsedLine(record.number, filtered=True)
-                        continue
-                else:
-                    siret = row[i_siret]  # type: ignore[index]
-                date_traitement = None
-                try:
-                    date_traitement = urssaf_date(row[idx["Dt_trt_ecn"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                part_ouvriere = _cents(row[idx["Mt_PO"]], "Mt_PO", errors)
-                part_patronale = _cents(row[idx["Mt_PP"]], "Mt_PP", errors)
-                numero_historique = etat_compte = None
-                try:
-                    numero_historique = parse_int(row[idx["Num_Hist_Ecn"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                try:
-                    etat_compte = parse_int(row[idx["Etat_cpte"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                recours = False
-                try:
-                    recours = parse_bool(row[idx["Recours_en_cours"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                if errors:
-                    yield ParsedLine(record.number, [], errors)
-                    continue
-                item = construct({
-                    "numero_compte": compte,
-                    "numero_ecart_negatif": row[idx["Num_Ecn"]],
-                    "date_traitement": date_traitement,
-                    "part_ouvriere": part_ouvriere,
-                    "part_patronale": part_patronale,
-                    "numero_historique": numero_historique,
-                    "etat_compte": etat_compte,
-                    "code_procedure_collective": row[idx["Cd_pro_col"]],
-                    "periode": periode,
-                    "code_operation_ecart_negatif": row[idx["Cd_op_ecn"]],
-                    "code_motif_ecart_negatif": row[idx["Motif_ecn"]],
-                    "recours_en_cours": recours,
-                })
-                yield ParsedLine(record.number, [Tuple("debit", siret, "etablissement", item)])
+_PART_OUVRIERE, _PART_PATRONALE = _euros("Mt_PO"), _euros("Mt_PP")
 
 
-PARSER = DebitParser()
+def row(line: Line) -> Emitted:
+    """The SIRET and record of one line: an invalid period is an error and the lookup then
+    uses Go's zero date, as the original did."""
+    compte = line["num_cpte"]
+    periode, siret = period_siret(line, compte, "Periode")
+    if siret is None:
+        return FILTERED
+    return siret, DebitRecord.build(
+        numero_compte=compte,
+        numero_ecart_negatif=line["Num_Ecn"],
+        date_traitement=line.convert(urssaf_date, line["Dt_trt_ecn"]),
+        part_ouvriere=line.convert(_PART_OUVRIERE, line["Mt_PO"]),
+        part_patronale=line.convert(_PART_PATRONALE, line["Mt_PP"]),
+        numero_historique=line.convert(parse_int, line["Num_Hist_Ecn"]),
+        etat_compte=line.convert(parse_int, line["Etat_cpte"]),
+        code_procedure_collective=line["Cd_pro_col"],
+        periode=periode,
+        code_operation_ecart_negatif=line["Cd_op_ecn"],
+        code_motif_ecart_negatif=line["Motif_ecn"],
+        recours_en_cours=line.convert(parse_bool, line["Recours_en_cours"]),
+    )
+
+
+PARSER = UrssafParser("debit", columns=COLUMNS, row=row)

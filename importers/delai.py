@@ -13,17 +13,14 @@ here — deviation: the original ignored it and stored 0), ``Annee_creation`` (i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, comma_float, parse_date, parse_int
-from sf.importers.reading import GoCsvReader
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
-from sf.importers.urssaf import open_urssaf
+from sf.importers.convert import comma_float, parse_date, parse_int
+from sf.importers.records import SourceRecord
+from sf.importers.table import FILTERED, Emitted, Line
+from sf.importers.urssaf import UrssafParser, account_siret
 
-__all__ = ["PARSER", "DelaiParser", "DelaiRecord"]
-
-DATE_LAYOUT = "02/01/2006"
+__all__ = ["COLUMNS", "PARSER", "DelaiRecord"]
 
 
 class DelaiRecord(SourceRecord):
@@ -47,75 +44,32 @@ COLUMNS = ("Numero_compte_externe", "Numero_structure", "Date_creation", "Date_e
            "Code_externe_stade", "Code_externe_action")
 
 
-class DelaiParser:
-    """Parser of delai files (module instance: ``PARSER``)."""
-
-    file_type = "delai"
-    tuple_type = "delai"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, a column
-        is missing or (v2022 layout) the batch has no usable account mapping."""
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            urssaf = open_urssaf(reader, ctx, COLUMNS)
-            idx, i_siret, mapping = urssaf.positions, urssaf.siret_index, urssaf.mapping
-            construct = DelaiRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                compte = row[idx["Numero_compte_externe"]]
-                try:
-                    date_creation = parse_date(row[idx["Date_creation"]], DATE_LAYOUT)
-                except ConversionError as exc:
-                    yield ParsedLine(record.number, [], [str(exc)])
-                    continue
-                if mapping is not None:
-                    siret = mapping.siret_for(compte, date_creation)
-                    if siret is None:
-                        yield ParsedLine(record.number, filtered=True)
-                        continue
-                else:
-                    siret = row[i_siret]  # type: ignore[index]
-                errors: list[str] = []
-                date_echeance = annee_creation = montant = None
-                try:
-                    date_echeance = parse_date(row[idx["Date_echeance"]], DATE_LAYOUT)
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                duree = None
-                try:
-                    duree = parse_int(row[idx["Duree_delai"]])
-                except ConversionError as exc:
-                    # Deviation: the original ignored this error and stored Go's 0, which
-                    # silently turns a bad duration into "0 days"; here the line is rejected.
-                    errors.append(str(exc))
-                try:
-                    annee_creation = parse_int(row[idx["Annee_creation"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                try:
-                    montant = comma_float(row[idx["Montant_global_echeancier"]])
-                except ConversionError as exc:
-                    errors.append(str(exc))
-                if errors:
-                    yield ParsedLine(record.number, [], errors)
-                    continue
-                item = construct({
-                    "numero_compte": compte,
-                    "numero_contentieux": row[idx["Numero_structure"]],
-                    "date_creation": date_creation,
-                    "date_echeance": date_echeance,
-                    "duree_delai": duree,
-                    "denomination": row[idx["Denomination_premiere_ligne"]],
-                    "indic_6m": row[idx["Indic_6M"]],
-                    "annee_creation": annee_creation,
-                    "montant_echeancier": montant,
-                    "stade": row[idx["Code_externe_stade"]],
-                    "action": row[idx["Code_externe_action"]],
-                })
-                yield ParsedLine(record.number, [Tuple("delai", siret, "etablissement", item)])
+def _date(text: str) -> datetime:
+    return parse_date(text, "02/01/2006")
 
 
-PARSER = DelaiParser()
+def row(line: Line) -> Emitted:
+    """The SIRET and record of one line: an invalid ``Date_creation`` rejects it before the lookup."""
+    compte = line["Numero_compte_externe"]
+    date_creation = _date(line["Date_creation"])
+    siret = account_siret(line, compte, date_creation)
+    if siret is None:
+        return FILTERED
+    return siret, DelaiRecord.build(
+        numero_compte=compte,
+        numero_contentieux=line["Numero_structure"],
+        date_creation=date_creation,
+        date_echeance=line.convert(_date, line["Date_echeance"]),
+        # Deviation: the original ignored a bad duration and stored Go's 0, which silently
+        # turns it into "0 days"; here the line is rejected.
+        duree_delai=line.convert(parse_int, line["Duree_delai"]),
+        denomination=line["Denomination_premiere_ligne"],
+        indic_6m=line["Indic_6M"],
+        annee_creation=line.convert(parse_int, line["Annee_creation"]),
+        montant_echeancier=line.convert(comma_float, line["Montant_global_echeancier"]),
+        stade=line["Code_externe_stade"],
+        action=line["Code_externe_action"],
+    )
+
+
+PARSER = UrssafParser("delai", columns=COLUMNS, row=row)

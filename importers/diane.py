@@ -40,18 +40,18 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sf.importers.convert import ConversionError, comma_float, parse_date, parse_int
-from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, GoCsvReader, is_gzipped, open_file, strip_scheme
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import comma_float, parse_date, parse_int
+from sf.importers.reading import FatalFileError, GoCsvReader, Header, is_gzipped, open_file, strip_scheme
+from sf.importers.records import ParseContext, SourceRecord
+from sf.importers.table import Emitted, FileHeader, Line, TableParser
 
-__all__ = ["COLUMNS", "PARSER", "Diane", "DianeLayout", "DianeParser", "detect_encoding", "open_diane"]
+__all__ = ["COLUMNS", "PARSER", "Diane", "DianeLayout", "detect_encoding", "open_diane"]
 
 # (column name as in the original, stored name, kind). Kinds: str, bool (== "Oui"), int,
 # float (decimal comma accepted), date (DD/MM/YYYY).
@@ -223,8 +223,6 @@ class Diane(SourceRecord):
     benefice_ou_perte: float | None = None
 
 
-_new_diane = fast_constructor(Diane)
-
 
 _YEAR_SUFFIX = re.compile(r" ([0-9]{4})$")
 _BLANKS = re.compile(r"\s+")
@@ -316,94 +314,80 @@ def detect_encoding(path: str | Path) -> str:
                                "UTF-16LE with a byte-order mark; was it re-saved as UTF-8 or Latin-1?")
 
 
+def _layout(names: list[str], path: str) -> DianeLayout:
+    """The layout of a Diane header; FatalFileError when it has no yearly column."""
+    layout = DianeLayout.from_header(names)
+    if not layout.years:
+        raise FatalFileError(path, "no yearly column (name ending with a space and a 4-digit year)")
+    return layout
+
+
 def open_diane(path: str | Path) -> tuple[GoCsvReader, DianeLayout]:
     """Open a Diane export: the reader positioned after the header, and its layout.
 
     Raises FatalFileError (file unreadable, not UTF-16, empty, no yearly column)."""
     reader = GoCsvReader(path, sep=";", lazy_quotes=True, encoding=detect_encoding(path))
     try:
-        layout = DianeLayout.from_header(reader.header)
-        if not layout.years:
-            raise FatalFileError(reader.path, "no yearly column (name ending with a space and a 4-digit year)")
+        return reader, _layout(reader.header, reader.path)
     except BaseException:
         reader.close()
         raise
-    return reader, layout
 
 
-def _converters(layout: DianeLayout, path: str) -> list[tuple[int, str, str, str]]:
-    """``(field index, column name, stored name, kind)`` for each required column; raises
-    FatalFileError ``Colonne X non trouvée. Abandon.`` for the first missing one."""
-    positions: dict[str, int] = {}
-    for index, name in enumerate(layout.names):
-        positions.setdefault(column_key(name), index)
-    plan = []
-    for column, stored, kind in COLUMNS:
-        index = positions.get(column_key(column))
-        if index is None:
-            raise FatalFileError(path, f"Colonne {column} non trouvée. Abandon.")
-        plan.append((index, column, stored, kind))
-    return plan
+def _date(value: str) -> datetime:
+    return parse_date(value, "02/01/2006")
 
 
-def _convert(kind: str, value: str) -> Any:
-    if kind == "str":
-        return value or None
-    if kind == "bool":
-        return True if value == "Oui" else None
-    if kind == "float":
-        return comma_float(value)
-    if kind == "int":
-        return parse_int(value)
-    return parse_date(value, "02/01/2006") if value else None
+#: Converter of each kind of :data:`COLUMNS`, for a non-empty cell.
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "bool": lambda value: True if value == "Oui" else None,
+    "float": comma_float,
+    "int": parse_int,
+    "date": _date,
+}
 
 
-def _lines(reader: GoCsvReader, layout: DianeLayout,
-           plan: list[tuple[int, str, str, str]]) -> Iterator[ParsedLine]:
+@dataclass(frozen=True)
+class _Plan:
+    """The per-file state: the layout, and for each year ``(projected field index, stored
+    name, converter, label)`` of every column of :data:`COLUMNS` (the label names the cell
+    in messages as the file does: a yearly column carries its year)."""
+
+    layout: DianeLayout
+    by_year: dict[int, list[tuple[int, str, Callable[[str], Any], str]]]
+
+
+def _plan(file: FileHeader, ctx: ParseContext) -> _Plan:
+    """FatalFileError when the header has no yearly column or lacks a column of :data:`COLUMNS`
+    (matched after :func:`column_key`; ``Colonne X non trouvée. Abandon.``)."""
+    layout = _layout(file.names, file.path)
+    positions = Header(list(layout.names), case_insensitive=False, path=file.path, key=column_key).require(
+        *(column for column, _, _ in COLUMNS))
     yearly = [not isinstance(source, int) for source in layout.sources]
-    try:
-        for record in reader:
-            if record.fields is None:
-                yield ParsedLine(record.number, errors=[record.error or "invalid CSV record"])
-                continue
-            tuples: list[Tuple] = []
-            errors: list[str] = []
-            for year, values in layout.project(record.fields):
-                document: dict[str, Any] = {"exercice_diane": year}
-                for index, column, stored, kind in plan:
-                    value = values[index]
-                    if value is None or value == "":
-                        continue
-                    try:
-                        document[stored] = _convert(kind, value)
-                    except ConversionError as exc:
-                        # Name the cell as the file does: a yearly column carries its year.
-                        cell = f"{column.strip()} {year}" if yearly[index] else column.strip()
-                        message = f"{cell}: {exc}"
-                        if message not in errors:
-                            errors.append(message)
-                diane = _new_diane(**document)
-                tuples.append(Tuple("diane", diane.numero_siren or "", "entreprise", diane))
-            yield ParsedLine(record.number, tuples=tuples, errors=errors)
-    finally:
-        reader.close()
+    by_year = {year: [(positions[column], stored, _CONVERTERS[kind],
+                       f"{column.strip()} {year}" if yearly[positions[column]] else column.strip())
+                      for column, stored, kind in COLUMNS]
+               for year in layout.years}
+    return _Plan(layout, by_year)
 
 
-class DianeParser:
-    """Parser of Diane+ exports (see module docstring)."""
+def row(line: Line) -> Emitted:
+    """One record per year of the company's line; a cell that cannot be converted is an
+    error (``<column> <year>: <reason>``, once per line) and its field is missing."""
+    plan: _Plan = line.file
+    records = []
+    for year, values in plan.layout.project(line.fields):
+        document: dict[str, Any] = {"exercice_diane": year}
+        for index, stored, converter, label in plan.by_year[year]:
+            value = values[index]
+            if value:
+                document[stored] = line.convert(converter, value, label=label)
+        diane = Diane.build(**document)
+        records.append((diane.numero_siren or "", diane))
+    line.errors[:] = dict.fromkeys(line.errors)  # a non-yearly cell's error once, not once per year
+    return records
 
-    file_type = "diane"
 
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per company (one record per year); FatalFileError (raised by this call) when the
-        file cannot be read, is not UTF-16 or lacks a required column."""
-        reader, layout = open_diane(path)
-        try:
-            plan = _converters(layout, reader.path)
-        except BaseException:
-            reader.close()
-            raise
-        return _lines(reader, layout, plan)
-
-
-PARSER = DianeParser()
+PARSER = TableParser("diane", scope="entreprise", columns=(), row=row, lazy_quotes=True, encoding=detect_encoding,
+                     setup=_plan, keeps_records_with_errors=True)

@@ -18,14 +18,18 @@ the others).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 from sf.importers.convert import ConversionError, effectif_int, urssaf_period
-from sf.importers.reading import FatalFileError, GoCsvReader, Header
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.reading import FatalFileError
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, FileHeader, Line, TableParser
 
-__all__ = ["PARSER", "EffectifParser", "EffectifRecord", "period_columns"]
+__all__ = ["COLUMNS", "PARSER", "EffectifRecord", "period_columns", "periods"]
+
+COLUMNS = ("siret", "compte")
 
 
 class EffectifRecord(SourceRecord):
@@ -56,42 +60,29 @@ def period_columns(names: list[str], path: str) -> list[tuple[int, datetime]]:
     return columns
 
 
-class EffectifParser:
-    """Parser of effectif files (module instance: ``PARSER``)."""
-
-    file_type = "effectif"
-    tuple_type = "effectif"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, a
-        required column is missing or a period column name is invalid."""
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            header = Header(reader.header, case_insensitive=True, path=reader.path)
-            i_siret, i_compte = header.require("siret", "compte").values()
-            periods = period_columns(reader.header, reader.path)
-            construct = EffectifRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                siret = row[i_siret]
-                compte = row[i_compte]
-                tuples: list[Tuple] = []
-                errors: list[str] = []
-                for index, start in periods:
-                    cell = row[index]
-                    if cell == "":
-                        continue
-                    try:
-                        value = effectif_int(cell)
-                    except ConversionError as exc:
-                        errors.append(str(exc))
-                        continue
-                    if value > 0:
-                        item = construct({"numero_compte": compte, "periode": start, "effectif": value})
-                        tuples.append(Tuple("effectif", siret, "etablissement", item))
-                yield ParsedLine(record.number, tuples, errors)
+def periods(file: FileHeader, ctx: Any) -> list[tuple[int, datetime]]:
+    """The per-file state of the headcount parsers: :func:`period_columns` of the header."""
+    return period_columns(file.names, file.path)
 
 
-PARSER = EffectifParser()
+def headcounts(line: Line, converter: Callable[[str], int]) -> Iterator[tuple[datetime, int]]:
+    """``(period start, headcount)`` of every period cell of ``line`` (``line.file`` is
+    :func:`periods`) holding a headcount > 0; empty cells are skipped, a cell ``converter``
+    refuses is an error of the line that does not prevent the others."""
+    for index, start in line.file:
+        cell = line.fields[index]
+        if cell:
+            value = line.convert(converter, cell)
+            if value is not None and value > 0:
+                yield start, value
+
+
+def row(line: Line) -> Emitted:
+    """One record per period column with a headcount > 0 (see :func:`headcounts`)."""
+    siret, compte = line["siret"], line["compte"]
+    return [(siret, EffectifRecord.build(numero_compte=compte, periode=start, effectif=value))
+            for start, value in headcounts(line, effectif_int)]
+
+
+PARSER = TableParser("effectif", scope="etablissement", columns=COLUMNS, row=row, setup=periods,
+                     keeps_records_with_errors=True)

@@ -10,15 +10,16 @@ An invalid ``eff…`` column name makes the file fatal (see ``sf.importers.effec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, effectif_float
-from sf.importers.effectif import period_columns
-from sf.importers.reading import GoCsvReader, Header
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import effectif_float
+from sf.importers.effectif import headcounts, periods
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "EffectifEntParser", "EffectifEntRecord"]
+__all__ = ["COLUMNS", "PARSER", "EffectifEntRecord"]
+
+COLUMNS = ("siren",)
 
 
 class EffectifEntRecord(SourceRecord):
@@ -28,41 +29,16 @@ class EffectifEntRecord(SourceRecord):
     effectif: int
 
 
-class EffectifEntParser:
-    """Parser of effectif_ent files (module instance: ``PARSER``)."""
-
-    file_type = "effectif_ent"
-    tuple_type = "effectif_ent"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read, the
-        ``siren`` column is missing or a period column name is invalid."""
-        with GoCsvReader(path, sep=";", lazy_quotes=False) as reader:
-            header = Header(reader.header, case_insensitive=True, path=reader.path)
-            i_siren = header.require("siren")["siren"]
-            periods = period_columns(reader.header, reader.path)
-            construct = EffectifEntRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                siren = row[i_siren]
-                tuples: list[Tuple] = []
-                errors: list[str] = []
-                for index, start in periods:
-                    cell = row[index]
-                    if cell == "":
-                        continue
-                    try:
-                        value = int(effectif_float(cell))
-                    except ConversionError as exc:
-                        errors.append(str(exc))
-                        continue
-                    if value > 0:
-                        tuples.append(Tuple("effectif_ent", siren, "entreprise",
-                                            construct({"periode": start, "effectif": value})))
-                yield ParsedLine(record.number, tuples, errors)
+def _headcount(cell: str) -> int:
+    return int(effectif_float(cell))
 
 
-PARSER = EffectifEntParser()
+def row(line: Line) -> Emitted:
+    """One record per period column with a headcount > 0 (see ``effectif.headcounts``)."""
+    siren = line["siren"]
+    return [(siren, EffectifEntRecord.build(periode=start, effectif=value))
+            for start, value in headcounts(line, _headcount)]
+
+
+PARSER = TableParser("effectif_ent", scope="entreprise", columns=COLUMNS, row=row, setup=periods,
+                     keeps_records_with_errors=True)

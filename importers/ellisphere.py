@@ -41,11 +41,11 @@ from typing import Any, BinaryIO
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from sf.importers.convert import ConversionError, go_quote, parse_float
-from sf.importers.csv_source import fast_constructor
-from sf.importers.reading import FatalFileError, is_gzipped, open_file, strip_scheme
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.reading import FatalFileError, Header, is_gzipped, open_file, strip_scheme
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, Row, TableParser
 
-__all__ = ["COLUMNS", "PARSER", "Ellisphere", "EllisphereParser", "cell_raw", "cell_text", "header_positions"]
+__all__ = ["COLUMNS", "PARSER", "Ellisphere", "cell_raw", "cell_text"]
 
 class Ellisphere(SourceRecord):
     """Head of group of a company and the group's hold on it (stored names of v2022)."""
@@ -62,8 +62,6 @@ class Ellisphere(SourceRecord):
     refid_filiere: str | None = None
     personne_pou_m_filiere: str | None = None
 
-
-_new_ellisphere = fast_constructor(Ellisphere)
 
 
 def _number_text(value: float) -> str:
@@ -102,24 +100,21 @@ def cell_raw(value: Any) -> str:
 
 
 def _parse_int(raw: str) -> int:
-    """Go ``strconv.ParseInt(raw, 10, 64)``; ValueError with the Go message."""
+    """Go ``strconv.ParseInt(raw, 10, 64)``; ConversionError with the Go message."""
     digits = raw[1:] if raw[:1] in ("+", "-") else raw
     if not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"strconv.ParseInt: parsing {go_quote(raw)}: invalid syntax")
+        raise ConversionError(f"strconv.ParseInt: parsing {go_quote(raw)}: invalid syntax")
     value = int(raw)
     if not -(2**63) <= value < 2**63:
-        raise ValueError(f"strconv.ParseInt: parsing {go_quote(raw)}: value out of range")
+        raise ConversionError(f"strconv.ParseInt: parsing {go_quote(raw)}: value out of range")
     return value
 
 
 def _parse_float(raw: str) -> float:
     """Go ``strconv.ParseFloat(raw, 64)`` where the empty string is an error too."""
-    try:
-        value = parse_float(raw)
-    except ConversionError as exc:
-        raise ValueError(str(exc)) from None
+    value = parse_float(raw)
     if value is None:
-        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(raw)}: invalid syntax")
+        raise ConversionError(f"strconv.ParseFloat: parsing {go_quote(raw)}: invalid syntax")
     return value
 
 
@@ -128,46 +123,26 @@ COLUMNS = ("GRP Code", "GRP Personne PouM", "GRP SIREN 9", "GRP RefID", "GRP Rai
            "Niveau de détention", "% Financier", "FIL Code", "FIL Personne PouM", "FIL SIREN 9", "FIL RefID")
 
 
-def _name_key(value: Any) -> str:
-    return " ".join(cell_text(value).split()).lower()
+def _header(names: list[str], path: str) -> Header:
+    """Header rule of the workbook: names matched case-insensitively, blanks collapsed."""
+    return Header(names, case_insensitive=True, path=path, key=lambda name: " ".join(name.split()))
 
 
-def header_positions(bare: str, cells: tuple[Any, ...]) -> dict[str, int]:
-    """Position of every column of :data:`COLUMNS` in the header row ``cells``; raises
-    FatalFileError ``Colonne X non trouvée. Abandon.`` for the first missing one."""
-    found: dict[str, int] = {}
-    for position, cell in enumerate(cells):
-        found.setdefault(_name_key(cell), position)
-    positions: dict[str, int] = {}
-    for column in COLUMNS:
-        position = found.get(_name_key(column))
-        if position is None:
-            raise FatalFileError(bare, f"Colonne {column} non trouvée. Abandon.")
-        positions[column] = position
-    return positions
-
-
-def _row(number: int, cells: tuple[Any, ...], at: dict[str, int]) -> ParsedLine:
-    width = max(at.values()) + 1
-    if len(cells) < width:
-        cells = cells + (None,) * (width - len(cells))
-    try:
-        niveau = _parse_int(cell_raw(cells[at["Niveau de détention"]]))
-        part = _parse_float(cell_raw(cells[at["% Financier"]]))
-    except ValueError as exc:
-        # The original reads fields in order and stops at the first failure.
-        return ParsedLine(number, errors=[str(exc)])
+def row(line: Line) -> Emitted:
+    """The ``FIL SIREN 9`` and record of one row; the original reads the numbers in order
+    and stops at the first failure (a raised ConversionError)."""
+    niveau = _parse_int(cell_raw(line["Niveau de détention"]))
+    part = _parse_float(cell_raw(line["% Financier"]))
 
     def text(column: str) -> str | None:
-        return cell_text(cells[at[column]]) or None
+        return cell_text(line[column]) or None
 
-    record = _new_ellisphere(
+    return cell_text(line["FIL SIREN 9"]), Ellisphere.build(
         code_groupe=text("GRP Code"), siren_groupe=text("GRP SIREN 9"), refid_groupe=text("GRP RefID"),
         raison_sociale_groupe=text("GRP Raison Sociale"), adresse_groupe=text("GRP Adresse"),
         personne_pou_m_groupe=text("GRP Personne PouM"), niveau_detention=niveau, part_financiere=part,
         code_filiere=text("FIL Code"), refid_filiere=text("FIL RefID"), personne_pou_m_filiere=text("FIL Personne PouM"),
     )
-    return ParsedLine(number, tuples=[Tuple("ellisphere", cell_text(cells[at["FIL SIREN 9"]]), "entreprise", record)])
 
 
 def _open_workbook(path: str) -> tuple[str, Any]:
@@ -216,31 +191,29 @@ def _rows(bare: str, workbook: Any, source: BinaryIO) -> Iterator[tuple[int, tup
         source.close()
 
 
-def _lines(rows: Iterator[tuple[int, tuple[Any, ...]]], at: dict[str, int]) -> Iterator[ParsedLine]:
-    for number, cells in rows:
-        yield _row(number, cells, at)
+class _Workbook:
+    """The reader of an Ellisphère workbook: ``header`` (the displayed text of the first
+    non-empty row), ``path``, ``rows()`` (later non-empty rows as ``(sheet row number, same,
+    cells padded to the header's width, None)``) and ``close()``. FatalFileError at
+    construction when the workbook cannot be opened, has more than one sheet or no header row."""
+
+    def __init__(self, path: str) -> None:
+        self.path, (workbook, source) = _open_workbook(path)
+        self._rows = _rows(self.path, workbook, source)
+        first = next(self._rows, None)
+        if first is None:
+            raise FatalFileError(self.path, "empty sheet (no header row)")
+        self.header = [cell_text(cell) for cell in first[1]]
+
+    def rows(self) -> Iterator[Row]:
+        width = len(self.header)
+        for number, cells in self._rows:
+            if len(cells) < width:
+                cells = cells + (None,) * (width - len(cells))
+            yield number, number, list(cells), None
+
+    def close(self) -> None:
+        self._rows.close()
 
 
-class EllisphereParser:
-    """Parser of Ellisphère group-structure workbooks (see module docstring)."""
-
-    file_type = "ellisphere"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per non-empty sheet row after the header; FatalFileError (raised
-        by this call) when the workbook cannot be opened, has more than one sheet, no
-        header row, or a header lacking a column of :data:`COLUMNS`."""
-        bare, (workbook, source) = _open_workbook(path)
-        rows = _rows(bare, workbook, source)
-        header = next(rows, None)
-        if header is None:
-            raise FatalFileError(bare, "empty sheet (no header row)")
-        try:
-            at = header_positions(bare, header[1])
-        except BaseException:
-            rows.close()
-            raise
-        return _lines(rows, at)
-
-
-PARSER = EllisphereParser()
+PARSER = TableParser("ellisphere", scope="entreprise", columns=COLUMNS, row=row, header=_header, reader=_Workbook)

@@ -15,16 +15,15 @@ Key: ``SIREN`` (entreprise, not stored). Output: tuples ``paydex`` holding :clas
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 from sf.importers.convert import ConversionError, parse_date, parse_int
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "REQUIRED_COLUMNS", "Paydex", "PaydexParser"]
+__all__ = ["COLUMNS", "PARSER", "Paydex"]
 
-REQUIRED_COLUMNS = ("SIREN", "NB_JOURS", "DATE_VALEUR")
+COLUMNS = ("SIREN", "NB_JOURS", "DATE_VALEUR")
 
 
 class Paydex(SourceRecord):
@@ -34,39 +33,24 @@ class Paydex(SourceRecord):
     nb_jours: int
 
 
-_new_paydex = fast_constructor(Paydex)
+def _date(text: str) -> datetime:
+    return parse_date(text, "02/01/2006")
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    errors: list[str] = []
-    raw_date = fields[at["DATE_VALEUR"]]
-    try:
-        date_valeur: datetime | None = parse_date(raw_date, "02/01/2006")
-    except ConversionError:
-        date_valeur = None
-        errors.append(f"invalid date: {raw_date}")
-    raw_days = fields[at["NB_JOURS"]]
-    try:
-        nb_jours = parse_int(raw_days)
-    except ConversionError:
-        nb_jours = None
-    if nb_jours is None:
-        errors.append(f"invalid int: {raw_days}")
-    if errors:
-        return ParsedLine(number, errors=errors)
-    record = _new_paydex(date_valeur=date_valeur, nb_jours=nb_jours)
-    return ParsedLine(number, tuples=[Tuple("paydex", fields[at["SIREN"]], "entreprise", record)])
+def _days(text: str) -> int:
+    days = parse_int(text)
+    if days is None:
+        raise ConversionError("empty")  # replaced by the line's own message
+    return days
 
 
-class PaydexParser:
-    """Parser of Altares paydex files (see module docstring)."""
-
-    file_type = "paydex"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=";", lazy_quotes=False, required=REQUIRED_COLUMNS, row_parser=_row)
+def row(line: Line) -> Emitted:
+    """The SIREN and record of one line (rejected on any conversion error)."""
+    date_valeur, nb_jours = line["DATE_VALEUR"], line["NB_JOURS"]
+    return line["SIREN"], Paydex.build(
+        date_valeur=line.convert(_date, date_valeur, message=f"invalid date: {date_valeur}"),
+        nb_jours=line.convert(_days, nb_jours, message=f"invalid int: {nb_jours}"),
+    )
 
 
-PARSER = PaydexParser()
+PARSER = TableParser("paydex", scope="entreprise", columns=COLUMNS, row=row, encoding="utf-8-sig")

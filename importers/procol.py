@@ -14,14 +14,15 @@ original). An invalid date rejects the line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, parse_date
-from sf.importers.reading import GoCsvReader, Header
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import parse_date
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "ProcolParser", "ProcolRecord", "split_action_stade"]
+__all__ = ["COLUMNS", "PARSER", "ProcolRecord", "split_action_stade"]
+
+COLUMNS = ("dt_effet", "lib_actx_stdx", "siret")
 
 _ACTION = re.compile(r"liquidation|redressement|sauvegarde")
 
@@ -44,32 +45,11 @@ def split_action_stade(label: str) -> tuple[str, str]:
     return "", ""
 
 
-class ProcolParser:
-    """Parser of procol files (module instance: ``PARSER``)."""
-
-    file_type = "procol"
-    tuple_type = "procol"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per record; FatalFileError when the file cannot be read or a
-        required column is missing."""
-        with GoCsvReader(path, sep=";", lazy_quotes=True) as reader:
-            header = Header(reader.header, case_insensitive=True, path=reader.path)
-            i_date, i_label, i_siret = header.require("dt_effet", "lib_actx_stdx", "siret").values()
-            construct = ProcolRecord.from_converted
-            for record in reader:
-                row = record.fields
-                if row is None:
-                    yield ParsedLine(record.number, [], [record.error or ""])
-                    continue
-                try:
-                    date_effet = parse_date(row[i_date], "02Jan2006")
-                except ConversionError as exc:
-                    yield ParsedLine(record.number, [], [str(exc)])
-                    continue
-                action, stade = split_action_stade(row[i_label])
-                item = construct({"date_effet": date_effet, "action_procol": action, "stade_procol": stade})
-                yield ParsedLine(record.number, [Tuple("procol", row[i_siret], "etablissement", item)])
+def row(line: Line) -> Emitted:
+    """The SIRET and record of one line: an invalid ``dt_effet`` rejects it."""
+    action, stade = split_action_stade(line["lib_actx_stdx"])
+    return line["siret"], ProcolRecord.build(date_effet=parse_date(line["dt_effet"], "02Jan2006"),
+                                             action_procol=action, stade_procol=stade)
 
 
-PARSER = ProcolParser()
+PARSER = TableParser("procol", scope="etablissement", columns=COLUMNS, row=row, lazy_quotes=True)

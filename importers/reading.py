@@ -506,18 +506,23 @@ class Header:
 
     ``case_insensitive=True`` lowercases the header and the looked-up names (v2022 procol,
     effectif, effectif_ent, admin_urssaf mapping; every HEAD parser). When a name appears
-    twice, the first occurrence wins.
+    twice, the first occurrence wins. ``key``, when given, normalises header and looked-up
+    names first (Diane: blanks collapsed, apostrophes unified).
     """
 
-    def __init__(self, names: list[str], *, case_insensitive: bool, path: str) -> None:
+    def __init__(self, names: list[str], *, case_insensitive: bool, path: str,
+                 key: Callable[[str], str] | None = None) -> None:
         self.names = list(names)
         self.case_insensitive = case_insensitive
         self.path = str(path)
+        self._key = key
         self._index: dict[str, int] = {}
         for position, name in enumerate(names):
-            self._index.setdefault(name.lower() if case_insensitive else name, position)
+            self._index.setdefault(self._norm(name), position)
 
     def _norm(self, column: str) -> str:
+        if self._key is not None:
+            column = self._key(column)
         return column.lower() if self.case_insensitive else column
 
     def index(self, column: str) -> int | None:

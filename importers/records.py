@@ -29,7 +29,7 @@ class SourceRecord(BaseModel):
     """Base of every per-source record model.
 
     Fields are the STORED fields with the original's names; ``None`` means "missing" and is
-    not stored (distinct from 0). Parsers build instances with ``model_construct`` after
+    not stored (distinct from 0). Parsers build instances with :meth:`build` after
     converting every cell with the Go-compatible converters of ``sf.importers.convert``:
     the converters are the validation, so the per-line cost stays low. Use
     ``model_validate`` for records coming from elsewhere.
@@ -41,19 +41,36 @@ class SourceRecord(BaseModel):
     stored_nulls: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def from_converted(cls, values: dict[str, Any]) -> Self:
-        """Instance from values already converted and checked by the Go-compatible
-        converters: ``values`` must hold every field of the model (None for missing
-        optional ones), nothing else. No validation is run — the converters were it.
+    def build(cls, **values: Any) -> Self:
+        """The record holding ``values``, already converted and checked by the Go-compatible
+        converters: no validation is run (the converters were it).
 
-        Same result as ``model_construct(**values)`` at about a third of its cost (it skips
-        pydantic's per-call default and alias handling), which matters at millions of lines.
+        Same instance as ``model_construct(**values)`` (``__dict__`` in field order, missing
+        optional fields at their default, a missing required field absent, ``model_fields_set``
+        the names given) at a fraction of its cost, which matters at millions of lines: the
+        per-class template is computed once. An unknown field name raises TypeError
+        (``model_construct`` would drop it silently).
         """
-        if not _FAST_CONSTRUCT:
+        plan = _PLANS.get(cls, _MISSING)
+        if plan is _MISSING:
+            plan = _plan(cls)
+        if plan is None:
             return cls.model_construct(**values)
+        template, required, every_field, size = plan
+        data = template.copy()
+        data.update(values)
+        if len(data) != size:
+            raise TypeError(f"{cls.__name__}: unknown field(s) {sorted(set(values) - every_field)}")
+        if len(values) == size:
+            given = every_field  # shared by the records given every field (they are frozen)
+        else:
+            given = set(values)
+            for name in required:
+                if data[name] is _MISSING:
+                    del data[name]
         record = _new(cls)
-        _set(record, "__dict__", values)
-        _set(record, "__pydantic_fields_set__", _fields_set(cls))
+        _set(record, "__dict__", data)
+        _set(record, "__pydantic_fields_set__", given)
         _set(record, "__pydantic_extra__", None)
         _set(record, "__pydantic_private__", None)
         return record
@@ -77,20 +94,37 @@ class SourceRecord(BaseModel):
 
 _new = object.__new__
 _set = object.__setattr__
-_FIELDS_SETS: dict[type, set[str]] = {}
+_MISSING = object()
+
+#: Per record class: (field template, required field names, the set of every field name, the
+#: number of fields), or None when the class needs pydantic's own ``model_construct``.
+_Plan = tuple[dict[str, Any], tuple[str, ...], set[str], int] | None
+_PLANS: dict[type, _Plan] = {}
 
 
-def _fields_set(cls: type[SourceRecord]) -> set[str]:
-    fields = _FIELDS_SETS.get(cls)
-    if fields is None:
-        fields = _FIELDS_SETS[cls] = set(cls.model_fields)
-    return fields
+def _plan(cls: type[SourceRecord]) -> _Plan:
+    """Compute (once per class) what ``SourceRecord.build`` needs. Classes using features the
+    template does not reproduce (aliases, default factories, ``extra="allow"``, private
+    attributes, a post-init hook), or a pydantic whose instance layout differs, get None."""
+    fields = cls.__pydantic_fields__
+    plain = _FAST_LAYOUT and not (
+        cls.__pydantic_root_model__ or cls.__pydantic_post_init__ or cls.__private_attributes__
+        or cls.model_config.get("extra") == "allow"
+        or any(f.alias is not None or f.validation_alias is not None or f.default_factory is not None
+               for f in fields.values()))
+    plan: _Plan = None
+    if plain:
+        template = {name: (_MISSING if field.is_required() else field.default) for name, field in fields.items()}
+        required = tuple(name for name, field in fields.items() if field.is_required())
+        plan = (template, required, set(fields), len(fields))
+    _PLANS[cls] = plan
+    return plan
 
 
-def _probe_fast_construct() -> bool:
-    """True when pydantic's instance layout is the one ``from_converted`` relies on."""
+def _probe_fast_layout() -> bool:
+    """True when pydantic's instance layout is the one ``SourceRecord.build`` relies on."""
 
-    class _Probe(SourceRecord):
+    class _Probe(BaseModel):
         a: int
         b: str | None = None
 
@@ -106,7 +140,7 @@ def _probe_fast_construct() -> bool:
         return False
 
 
-_FAST_CONSTRUCT = _probe_fast_construct()
+_FAST_LAYOUT = _probe_fast_layout()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """sirene: INSEE establishment registry with geocoding (docs/importers.md §3.11).
 
 Input ``StockEtablissement_utf8_geo.csv``: CSV, ``,`` separator, lazy quotes (v2022), the
-columns of :data:`REQUIRED_COLUMNS` required (case-insensitive), others ignored. The 2022
+columns of :data:`COLUMNS` required (case-insensitive), others ignored. The 2022
 and HEAD test inputs share this layout.
 
 Per line (v2022 rules unless stated):
@@ -35,25 +35,23 @@ true, as the original's ``omitempty`` did). Key: ``siren + nic`` (etablissement)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, parse_bool, parse_date, parse_float
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import parse_bool, parse_date, parse_float
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
 __all__ = [
     "INDICE_REPETITION",
+    "COLUMNS",
     "PARSER",
-    "REQUIRED_COLUMNS",
     "TYPE_VOIE",
     "Sirene",
-    "SireneParser",
     "departement_from_commune",
     "departement_from_postal_code",
 ]
 
-REQUIRED_COLUMNS = (
+COLUMNS = (
     "siren", "nic", "etablissementSiege", "complementAdresseEtablissement", "numeroVoieEtablissement",
     "indiceRepetitionEtablissement", "typeVoieEtablissement", "libelleVoieEtablissement",
     "libelleCommuneEtablissement", "libelleCommuneEtrangerEtablissement", "distributionSpecialeEtablissement",
@@ -109,8 +107,6 @@ class Sirene(SourceRecord):
     latitude: float | None = None
 
 
-_new_sirene = fast_constructor(Sirene)
-
 
 def departement_from_commune(code_commune: str) -> str | None:
     """Département of an INSEE commune code (``97411`` → ``974``, ``2A004`` → ``2A``,
@@ -143,38 +139,39 @@ _TEXTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    errors: list[str] = []
+def _creation(text: str) -> datetime:
+    return parse_date(text, "2006-01-02")
+
+
+def row(line: Line) -> Emitted:
+    """The SIRET (``siren + nic``) and record of one line; the record is stored even when
+    the line has errors (see the module docstring)."""
     values: dict[str, object] = {}
     for name, column in _TEXTS:
-        text = fields[at[column]]
+        text = line[column]
         if text:
             values[name] = text
+    if line.convert(parse_bool, line["etablissementSiege"]):
+        values["siege"] = True  # false is not stored (the original's omitempty)
 
-    try:
-        if parse_bool(fields[at["etablissementSiege"]]):
-            values["siege"] = True  # false is not stored (the original's omitempty)
-    except ConversionError as exc:
-        errors.append(str(exc))
-
-    indrep = INDICE_REPETITION.get(fields[at["indiceRepetitionEtablissement"]])
+    indrep = INDICE_REPETITION.get(line["indiceRepetitionEtablissement"])
     if indrep:
         values["indrep"] = indrep
-    type_voie = TYPE_VOIE.get(fields[at["typeVoieEtablissement"]])
+    type_voie = TYPE_VOIE.get(line["typeVoieEtablissement"])
     if type_voie:
         values["type_voie"] = type_voie
 
-    code_postal = fields[at["codePostalEtablissement"]]
+    code_postal = line["codePostalEtablissement"]
     if len(code_postal) > 2:
         values["code_postal"] = code_postal
-    departement = (departement_from_commune(fields[at["codeCommuneEtablissement"]])
+    departement = (departement_from_commune(line["codeCommuneEtablissement"])
                    or departement_from_postal_code(code_postal))
     if departement:
         values["departement"] = departement
 
-    activite = fields[at["activitePrincipaleEtablissement"]]
+    activite = line["activitePrincipaleEtablissement"]
     if activite:
-        nomenclature = fields[at["nomenclatureActivitePrincipaleEtablissement"]]
+        nomenclature = line["nomenclatureActivitePrincipaleEtablissement"]
         if nomenclature == "NAFRev2":
             compact = activite.replace(".", "")
             if _APE.fullmatch(compact):
@@ -184,35 +181,19 @@ def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
             if nomenclature:
                 values["nomen_activite"] = nomenclature
 
-    creation = fields[at["dateCreationEtablissement"]]
+    creation = line["dateCreationEtablissement"]
     if creation:
-        try:
-            values["date_creation"] = parse_date(creation, "2006-01-02")
-        except ConversionError:
-            pass  # the original ignores unparsable creation dates
+        date_creation = line.try_convert(_creation, creation)  # the original ignores unparsable dates
+        if date_creation is not None:
+            values["date_creation"] = date_creation
 
     for name in ("longitude", "latitude"):
-        try:
-            coordinate = parse_float(fields[at[name]])
-        except ConversionError as exc:
-            errors.append(str(exc))
-        else:
-            if coordinate is not None:
-                values[name] = coordinate
+        coordinate = line.convert(parse_float, line[name])
+        if coordinate is not None:
+            values[name] = coordinate
 
-    key = fields[at["siren"]] + fields[at["nic"]]
-    return ParsedLine(number, tuples=[Tuple("sirene", key, "etablissement", _new_sirene(**values))], errors=errors)
+    return line["siren"] + line["nic"], Sirene.build(**values)
 
 
-class SireneParser:
-    """Parser of ``StockEtablissement_utf8_geo.csv`` files (see module docstring)."""
-
-    file_type = "sirene"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=",", lazy_quotes=True, required=REQUIRED_COLUMNS, row_parser=_row)
-
-
-PARSER = SireneParser()
+PARSER = TableParser("sirene", scope="etablissement", columns=COLUMNS, row=row, sep=",", lazy_quotes=True,
+                     encoding="utf-8-sig", keeps_records_with_errors=True)

@@ -18,18 +18,17 @@ empty), the other texts only when non-empty. Key: ``siren`` (entreprise).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-from sf.importers.convert import ConversionError, parse_date
-from sf.importers.csv_source import csv_lines, fast_constructor
-from sf.importers.records import ParseContext, ParsedLine, SourceRecord, Tuple
+from sf.importers.convert import parse_date
+from sf.importers.records import SourceRecord
+from sf.importers.table import Emitted, Line, TableParser
 
-__all__ = ["PARSER", "REQUIRED_COLUMNS", "SireneUL", "SireneULParser"]
+__all__ = ["COLUMNS", "PARSER", "SireneUL"]
 
-REQUIRED_COLUMNS = ("siren", "denominationUniteLegale", "prenom1UniteLegale", "prenom2UniteLegale",
-                    "prenom3UniteLegale", "prenom4UniteLegale", "nomUniteLegale", "nomUsageUniteLegale",
-                    "categorieJuridiqueUniteLegale", "dateCreationUniteLegale")
+COLUMNS = ("siren", "denominationUniteLegale", "prenom1UniteLegale", "prenom2UniteLegale", "prenom3UniteLegale",
+           "prenom4UniteLegale", "nomUniteLegale", "nomUsageUniteLegale", "categorieJuridiqueUniteLegale",
+           "dateCreationUniteLegale")
 
 
 class SireneUL(SourceRecord):
@@ -47,42 +46,28 @@ class SireneUL(SourceRecord):
     date_creation: datetime | None = None
 
 
-_new_sirene_ul = fast_constructor(SireneUL)
+def _creation(text: str) -> datetime:
+    return parse_date(text, "2006-01-02")
 
 
-def _row(number: int, fields: list[str], at: dict[str, int]) -> ParsedLine:
-    def text(column: str) -> str | None:
-        return fields[at[column]] or None
-
-    try:
-        creation: datetime | None = parse_date(fields[at["dateCreationUniteLegale"]], "2006-01-02")
-    except ConversionError:
-        creation = None  # the original ignores unparsable creation dates
-    siren = fields[at["siren"]]
-    record = _new_sirene_ul(
+def row(line: Line) -> Emitted:
+    """The SIREN and record of one line; an unparsable creation date is missing, without
+    error (as in the original), so no line is rejected here."""
+    siren = line["siren"]
+    creation = line.try_convert(_creation, line["dateCreationUniteLegale"])  # the original ignores bad dates
+    return siren, SireneUL.build(
         siren=siren or None,
-        raison_sociale=fields[at["denominationUniteLegale"]],
-        prenom1_unite_legale=text("prenom1UniteLegale"),
-        prenom2_unite_legale=text("prenom2UniteLegale"),
-        prenom3_unite_legale=text("prenom3UniteLegale"),
-        prenom4_unite_legale=text("prenom4UniteLegale"),
-        nom_unite_legale=text("nomUniteLegale"),
-        nom_usage_unite_legale=text("nomUsageUniteLegale"),
-        statut_juridique=fields[at["categorieJuridiqueUniteLegale"]],
+        raison_sociale=line["denominationUniteLegale"],
+        prenom1_unite_legale=line["prenom1UniteLegale"] or None,
+        prenom2_unite_legale=line["prenom2UniteLegale"] or None,
+        prenom3_unite_legale=line["prenom3UniteLegale"] or None,
+        prenom4_unite_legale=line["prenom4UniteLegale"] or None,
+        nom_unite_legale=line["nomUniteLegale"] or None,
+        nom_usage_unite_legale=line["nomUsageUniteLegale"] or None,
+        statut_juridique=line["categorieJuridiqueUniteLegale"],
         date_creation=creation,
     )
-    return ParsedLine(number, tuples=[Tuple("sirene_ul", siren, "entreprise", record)])
 
 
-class SireneULParser:
-    """Parser of ``sireneUL.csv`` files (see module docstring)."""
-
-    file_type = "sirene_ul"
-
-    def parse(self, path: str, ctx: ParseContext) -> Iterator[ParsedLine]:
-        """One ParsedLine per CSV record; FatalFileError (raised by this call) when the file
-        cannot be read or a required column is missing."""
-        return csv_lines(path, sep=",", lazy_quotes=True, required=REQUIRED_COLUMNS, row_parser=_row)
-
-
-PARSER = SireneULParser()
+PARSER = TableParser("sirene_ul", scope="entreprise", columns=COLUMNS, row=row, sep=",", lazy_quotes=True,
+                     encoding="utf-8-sig")

@@ -13,16 +13,16 @@ The layout is detected from the header (a ``siret`` column, any case), never fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
+from sf.importers.convert import Periode, urssaf_period
 from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import FatalFileError, Header
 from sf.importers.records import ParseContext
+from sf.importers.table import FileHeader, Line, RowFunction, TableParser
 
-__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafFile", "UrssafLayout", "detect_layout", "open_urssaf",
-           "resolve_mapping"]
+__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafParser", "account_siret", "period_siret", "resolve_mapping", "urssaf_header"]
 
 #: Go's zero ``time.Time`` (0001-01-01 UTC): the lookup date the original used when a
 #: line's period could not be parsed (it precedes every closing date).
@@ -31,26 +31,13 @@ ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 NO_MAPPING = "no admin_urssaf mapping found"
 
 
-@dataclass(frozen=True)
-class UrssafLayout:
-    """Header of an URSSAF extract: ``siret_index`` is the position of the SIRET column in
-    the HEAD layout, None in the v2022 layout (key via the account mapping)."""
-
-    header: Header
-    siret_index: int | None
-
-    @property
-    def has_siret(self) -> bool:
-        return self.siret_index is not None
-
-
-def detect_layout(names: list[str], path: str) -> UrssafLayout:
-    """HEAD layout when the header has a ``siret`` column (any case), else v2022."""
+def urssaf_header(names: list[str], path: str) -> Header:
+    """The header rule of the URSSAF extracts: HEAD layout (case-insensitive) when the header
+    has a ``siret`` column (any case), else v2022 (exact names)."""
     probe = Header(names, case_insensitive=True, path=path)
-    siret_index = probe.index("siret")
-    if siret_index is not None:
-        return UrssafLayout(probe, siret_index)
-    return UrssafLayout(Header(names, case_insensitive=False, path=path), None)
+    if "siret" in probe:
+        return probe
+    return Header(names, case_insensitive=False, path=path)
 
 
 def resolve_mapping(ctx: ParseContext, path: str) -> AccountMapping:
@@ -70,33 +57,36 @@ def resolve_mapping(ctx: ParseContext, path: str) -> AccountMapping:
         raise FatalFileError(path, f"admin_urssaf mapping unusable: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class UrssafFile:
-    """What an URSSAF parser needs once the header is read: the layout, the positions of its
-    required columns, and the account mapping (v2022 layout only, None in HEAD's)."""
-
-    layout: UrssafLayout
-    positions: dict[str, int]
-    mapping: AccountMapping | None
-
-    @property
-    def siret_index(self) -> int | None:
-        return self.layout.siret_index
+def _mapping(file: FileHeader, ctx: ParseContext) -> AccountMapping | None:
+    """The per-file state of an URSSAF parser: the account mapping in the v2022 layout, None
+    in HEAD's (the file has its ``siret`` column)."""
+    return None if "siret" in file.positions else resolve_mapping(ctx, file.path)
 
 
-class OpenedCsv(Protocol):
-    """A reader whose header is read: ``GoCsvReader`` or ``BlockCsvReader``."""
+def period_siret(line: Line, compte: str, column: str) -> tuple[Periode | None, str | None]:
+    """The period of ``column`` (None, its error recorded, when invalid) and the key of the
+    line at the period's start — at Go's zero date when the period is invalid, as the
+    original looked it up (see :func:`account_siret`)."""
+    periode: Periode | None = line.convert(urssaf_period, line[column])
+    return periode, account_siret(line, compte, periode.start if periode is not None else ZERO_TIME)
 
-    header: list[str]
-    path: str
+
+def account_siret(line: Line, compte: str, moment: datetime) -> str | None:
+    """The key of an URSSAF line: its ``siret`` cell (HEAD layout), or the SIRET the account
+    ``compte`` designates at ``moment`` (v2022 layout; None when it designates none: the
+    line is then filtered)."""
+    mapping: AccountMapping | None = line.file
+    if mapping is None:
+        return line["siret"]  # type: ignore[no-any-return]
+    return mapping.siret_for(compte, moment)
 
 
-def open_urssaf(reader: OpenedCsv, ctx: ParseContext, columns: tuple[str, ...]) -> UrssafFile:
-    """Detect the layout of the file ``reader`` has opened, require ``columns`` and, for the
-    v2022 layout, load the account mapping. Raises FatalFileError naming the file for a
-    missing column or an unusable mapping, before any line is read."""
-    layout = detect_layout(reader.header, reader.path)
-    positions = layout.header.require(*columns)
-    mapping = None if layout.has_siret else resolve_mapping(ctx, reader.path)
-    return UrssafFile(layout, positions, mapping)
+class UrssafParser(TableParser):
+    """A parser of an URSSAF extract (cotisation, debit, delai, ccsf): ``;``-separated, its
+    ``columns`` located by :func:`urssaf_header`, the ``siret`` column when present, the
+    account mapping (v2022 layout) as ``line.file`` — FatalFileError before the first line
+    when the batch has no usable mapping. Rows find their key with :func:`account_siret`."""
 
+    def __init__(self, file_type: str, *, columns: Sequence[str], row: RowFunction, lazy_quotes: bool = False) -> None:
+        super().__init__(file_type, scope="etablissement", columns=columns, row=row, lazy_quotes=lazy_quotes,
+                         header=urssaf_header, optional=("siret",), setup=_mapping)

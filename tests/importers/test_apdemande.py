@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sf.importers.apdemande import PARSER, REQUIRED_COLUMNS, APDemande, parse_dares_date
+from sf.importers.apdemande import PARSER, COLUMNS, APDemande, parse_dares_date
 from sf.importers.convert import ConversionError
 from sf.importers.reading import FatalFileError
 
@@ -149,7 +149,7 @@ def test_nullable_amounts_stay_missing(tmp_path):
 
 @pytest.mark.parametrize("column", ["MTA", "S_EFF_CONSOM_TOT", "S_MONTANT_CONSOM_TOT", "ETAB_SIRET"])
 def test_missing_column_is_fatal_even_for_columns_the_original_crashed_on(tmp_path, column):
-    names = [c for c in ("ID_DA", *REQUIRED_COLUMNS[1:], "RECOURS_ANTERIEUR") if c != column]
+    names = [c for c in ("ID_DA", *COLUMNS[1:], "RECOURS_ANTERIEUR") if c != column]
     path = write(tmp_path, ",".join(names) + "\n")
     with pytest.raises(FatalFileError, match=f"Colonne {column} non trouvée. Abandon."):
         PARSER.parse(str(path), G.ParseContext(batch_key=""))

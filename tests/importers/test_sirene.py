@@ -10,7 +10,7 @@ import pytest
 from sf.importers.reading import FatalFileError
 from sf.importers.sirene import (
     PARSER,
-    REQUIRED_COLUMNS,
+    COLUMNS,
     Sirene,
     departement_from_commune,
     departement_from_postal_code,
@@ -29,8 +29,8 @@ OUR_DEPARTEMENT = ["73", "94", "63"]
 
 def write(tmp_path: Path, rows: list[dict[str, str]]) -> Path:
     """A sirene CSV with the required columns, ``rows`` giving the non-empty cells."""
-    lines = [",".join(REQUIRED_COLUMNS)]
-    lines += [",".join(row.get(column, "") for column in REQUIRED_COLUMNS) for row in rows]
+    lines = [",".join(COLUMNS)]
+    lines += [",".join(row.get(column, "") for column in COLUMNS) for row in rows]
     path = tmp_path / "StockEtablissement_utf8_geo.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -210,7 +210,7 @@ def test_invalid_siret_is_rejected_by_the_key_check(tmp_path):
 
 def test_missing_column_is_fatal(tmp_path):
     path = tmp_path / "sirene.csv"
-    path.write_text(",".join(c for c in REQUIRED_COLUMNS if c != "longitude") + "\n", encoding="utf-8")
+    path.write_text(",".join(c for c in COLUMNS if c != "longitude") + "\n", encoding="utf-8")
     with pytest.raises(FatalFileError, match="Colonne longitude non trouvée. Abandon."):
         PARSER.parse(str(path), G.ParseContext(batch_key=""))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sf.importers.reading import FatalFileError
-from sf.importers.sirene_ul import PARSER, REQUIRED_COLUMNS, SireneUL
+from sf.importers.sirene_ul import PARSER, COLUMNS, SireneUL
 
 from . import osf_goldens as G
 
@@ -42,12 +42,12 @@ def test_v2022_end_to_end_golden_modulo_hash():
 
 
 def test_v2022_header_only_file_gives_nothing(tmp_path):
-    tuples, report = G.run(PARSER, write(tmp_path, ",".join(REQUIRED_COLUMNS) + "\n"))
+    tuples, report = G.run(PARSER, write(tmp_path, ",".join(COLUMNS) + "\n"))
     assert tuples == [] and report.lines_read == 0 and not report.is_fatal
 
 
 def test_v2022_renamed_siren_column_is_fatal(tmp_path):
-    header = ",".join(("sirenXYZ", *REQUIRED_COLUMNS[1:]))
+    header = ",".join(("sirenXYZ", *COLUMNS[1:]))
     _, report = G.run(PARSER, write(tmp_path, header + "\n"))
     assert report.is_fatal and report.fatal_error.endswith("Colonne siren non trouvée. Abandon.")
 
@@ -109,7 +109,7 @@ def test_head_table_and_csv_outputs(golden, reader):
 
 
 def test_unparsable_creation_date_is_missing_without_error(tmp_path):
-    header = ",".join(REQUIRED_COLUMNS)
+    header = ",".join(COLUMNS)
     text = header + "\n123456789,ACME,,,,,,,5710,invalid_date\n123456788,,Jean,,,,DUPONT,,1000,1999-12-31\n"
     tuples, report = G.run(PARSER, write(tmp_path, text))
     assert report.lines_valid == 2 and report.first_errors == []
@@ -121,7 +121,7 @@ def test_unparsable_creation_date_is_missing_without_error(tmp_path):
 
 
 def test_invalid_siren_and_wrong_field_count_are_rejected(tmp_path):
-    header = ",".join(REQUIRED_COLUMNS)
+    header = ",".join(COLUMNS)
     text = header + "\n12345678,ACME,,,,,,,5710,\n123456789,ACME\n"
     tuples, report = G.run(PARSER, write(tmp_path, text))
     assert tuples == []
