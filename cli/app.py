@@ -1,10 +1,12 @@
 """The `sf` command line: one Typer sub-app per step, thin commands over the library.
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable.
+Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable, lost or
+full, 130 Ctrl-C, 143 SIGTERM (README, "When something fails").
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -12,7 +14,10 @@ from pathlib import Path
 import typer
 
 from sf.engine import __version__
-from sf.engine.errors import SfError
+from pymongo.errors import PyMongoError
+
+from sf.engine import journal as run_journal
+from sf.engine.errors import SfError, Terminated, store_failure
 from sf.engine.settings import install_log_redaction, load_settings, redact
 
 from . import batch, compaction, db, demo, features, importing, journal, maintenance, reports, scoring, synth
@@ -24,7 +29,8 @@ app = typer.Typer(
         "Signaux Faibles: early detection of French companies in difficulty.\n\n"
         "Monthly deliveries go through: sf batch add → sf import → sf compact → sf features → sf score.\n"
         "With no SF_MONGODB_URI, data lives in an embedded MongoDB-compatible store under SF_HOME (./.sf).\n\n"
-        "Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable.\n\n"
+        "Exit codes: 0 success, 1 failure, 2 usage error, 3 bad input data, 4 database unreachable, lost or "
+        "full, 130 interrupted (Ctrl-C), 143 stopped (SIGTERM).\n\n"
         "Example:\n\n"
         "    sf batch add 2401 --file effectif=./2401/Sigfaible_effectif_siret.csv\n\n"
         "    sf batch list"
@@ -76,10 +82,32 @@ def root(
     ctx.obj = load_settings().with_overrides(mongodb_uri=mongodb_uri, db_name=db_name, home=home)
 
 
+def _on_signal(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM stop the command through an exception, so the Journal marks its run
+    interrupted and the lock is released; further signals are ignored during that clean-up
+    (it takes at most a few seconds; ``kill -9`` still ends it, and the next command closes the run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Route SIGINT and SIGTERM to :func:`_on_signal` (main thread only)."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app and turn errors into one line and an exit code."""
+    """Console-script entry point: run the app and turn errors into one line and an exit code.
+
+    Exit codes: see the module docstring. Every failure is one line on stderr, except a bug
+    (any other exception), which shows its traceback.
+    """
     command = typer.main.get_command(app)
     install_log_redaction()
+    install_signal_handlers()
     try:
         result = command.main(args=argv, prog_name="sf", standalone_mode=False)
     except typer.Abort:
@@ -95,9 +123,21 @@ def main(argv: list[str] | None = None) -> None:
     except SfError as exc:
         err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("Interrupted.")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        what = f"Stopped by {exc.signal_name}" if isinstance(exc, Terminated) else "Interrupted (Ctrl-C)"
+        closed = run_journal.last_interrupted
+        if closed:
+            what += (f": run {closed[0].id} of `sf {closed[0].command}` is marked interrupted in the Journal "
+                     f"and the lock released; run the same command again to redo it")
+        err_console.print(what + ".", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code if isinstance(exc, Terminated) else 130)
+    except PyMongoError as exc:
+        failure = store_failure(exc)
+        if failure is None:
+            err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(1)
+        err_console.print(f"Error: {failure}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(failure.exit_code)
     except Exception:  # a bug: show its traceback, without any password it may quote
         err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -94,7 +94,9 @@ def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Pat
     cmd = [sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir), "--socket", str(socket_path),
            "--parent-pid", str(os.getpid())]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        # A session of its own: Ctrl-C in a terminal or a SIGTERM sent to the command's process
+        # group reaches the command, which records the interruption, not the store it needs to.
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     line = _read_first_line(process, _START_TIMEOUT_S)
     if not line.startswith("ready"):
         process.kill()
