@@ -82,12 +82,29 @@ def root(
     ctx.obj = load_settings().with_overrides(mongodb_uri=mongodb_uri, db_name=db_name, home=home)
 
 
+#: Signals received by this process: Typer turns the KeyboardInterrupt they raise into a plain
+#: return code 130, so :func:`main` looks here to tell Ctrl-C from SIGTERM.
+_RECEIVED: list[int] = []
+
+
+def _interrupted(signum: int) -> None:
+    """Print the one line about an interruption by ``signum`` and exit with ``128 + signum``."""
+    what = "Interrupted (Ctrl-C)" if signum == signal.SIGINT else f"Stopped by {signal.Signals(signum).name}"
+    closed = run_journal.last_interrupted
+    if closed:
+        what += (f": run {closed[0].id} of `sf {closed[0].command}` is marked interrupted in the Journal "
+                 f"and the lock released; run the same command again to redo it")
+    err_console.print(what + ".", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(128 + signum)
+
+
 def _on_signal(signum: int, frame: object) -> None:
     """SIGINT and SIGTERM stop the command through an exception, so the Journal marks its run
     interrupted and the lock is released; further signals are ignored during that clean-up
     (it takes at most a few seconds; ``kill -9`` still ends it, and the next command closes the run)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _RECEIVED.append(signum)
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(signum)
@@ -124,13 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"Error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt as exc:
-        what = f"Stopped by {exc.signal_name}" if isinstance(exc, Terminated) else "Interrupted (Ctrl-C)"
-        closed = run_journal.last_interrupted
-        if closed:
-            what += (f": run {closed[0].id} of `sf {closed[0].command}` is marked interrupted in the Journal "
-                     f"and the lock released; run the same command again to redo it")
-        err_console.print(what + ".", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code if isinstance(exc, Terminated) else 130)
+        _interrupted(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
     except PyMongoError as exc:
         failure = store_failure(exc)
         if failure is None:
@@ -141,4 +152,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # a bug: show its traceback, without any password it may quote
         err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+    if _RECEIVED or result == 130:  # Typer returns 130 for a KeyboardInterrupt (or our Terminated)
+        _interrupted(_RECEIVED[0] if _RECEIVED else signal.SIGINT)
     sys.exit(result if isinstance(result, int) else 0)

@@ -42,7 +42,7 @@ def store_of(ctx: typer.Context) -> Iterator[Store]:
         for run in store.recovered:
             err_console.print(f"Note: run {run['_id']} (`sf {run.get('command')}`, pid {run.get('pid')}, started "
                               f"{run.get('started_at'):%Y-%m-%d %H:%M:%S}) was left unfinished; its process is gone, "
-                              f"so it is marked failed and its lock removed.", markup=False, highlight=False,
+                              f"so it is marked failed and any lock it held is released.", markup=False, highlight=False,
                               soft_wrap=True)
         try:
             yield store

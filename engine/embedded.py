@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import DatabaseUnreachable
+from .errors import DatabaseUnreachable, disk_nearly_full
 
 SERVER_FILE = "server.json"
 STORE_DIR = "store"
@@ -104,6 +104,9 @@ def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Pat
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         detail = line.strip() or _last_line(log_path) or "no output"
+        if disk_nearly_full(data_dir):
+            raise DatabaseUnreachable(f"the embedded store did not start: the disk of {data_dir} is full ({detail})",
+                                      "free some space on that disk, then run the command again")
         raise DatabaseUnreachable(f"the embedded store did not start: {detail}",
                                   f"see {log_path}" if log_file is not None else None)
     uri = f"mongodb://{quote(str(socket_path), safe='')}/"

@@ -16,6 +16,8 @@ Exit codes (documented in the README and in ``sf --help``):
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 
 from .settings import redact
@@ -98,6 +100,18 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
+#: Below this many free bytes, SQLite's "disk I/O error" (it cannot even create its journal) means a full disk.
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def disk_nearly_full(path: str | os.PathLike) -> bool:
+    """Whether the filesystem holding ``path`` (a folder) has less than 1 MiB free."""
+    try:
+        return shutil.disk_usage(path).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
 _DISK_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded")
 _DISK_ERROR = ("disk i/o error", "attempt to write a readonly database")
 
@@ -116,7 +130,11 @@ def store_failure(exc: BaseException, where: str | None = None) -> StoreFailed |
     place = f" ({where})" if where else ""
     if any(word in text for word in _DISK_FULL):
         return StoreFailed(f"the store cannot write: its disk is full{place}",
-                           "free some space, then run the same command again (the next command closes this run)")
+                           "free some space on that disk, then run the same command again")
+    if any(word in text for word in _DISK_ERROR) and where and disk_nearly_full(where):
+        return StoreFailed(f"the store cannot write: its disk is full ({where}, "
+                           f"{shutil.disk_usage(where).free // 1024} KiB free)",
+                           "free some space on that disk, then run the same command again")
     if any(word in text for word in _DISK_ERROR):
         return StoreFailed(f"the store cannot write: disk I/O error{place}",
                            "check the disk (space, permissions, mount), then run the same command again")

@@ -290,7 +290,8 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted by SIGINT (Ctrl-C)"
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    head = text[0].split(", full error: ")[0] if text else ""  # pymongo appends the whole reply
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
 def list_runs(db: Database, last: int = 20) -> list[dict]:
