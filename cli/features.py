@@ -82,12 +82,12 @@ def features(ctx: typer.Context,
     args = {"until_batch": until_batch, "key": key, "mode": mode, "history_months": history_months,
             "workers": workers, "scheduler": scheduler, "partitions": partitions, "dry_run": dry_run}
     with store_of(ctx) as store:
-        _require_raw_data(store.db)
         if key is not None:
             plan = plan_features(store.db, until_batch, mode=mode, history_months=history_months,  # type: ignore[arg-type]
                                  collection=FEATURES_DEBUG, dry_run=dry_run)
             with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
                              break_lock=break_lock) as run:
+                _require_raw_data(store.db)
                 frame, written = compute_company_debug(store.db, plan, key)
                 run.counts = {"rows": len(frame), "documents_written": written}
             _print_company(frame, key, written, json_output)
@@ -96,6 +96,7 @@ def features(ctx: typer.Context,
                              chunk_companies=chunk_companies, dry_run=dry_run)
         with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
                          break_lock=break_lock) as run:
+            _require_raw_data(store.db)
             summary = run_features(store, run, plan, workers=workers, scheduler=scheduler, partitions=partitions,
                                    silent=silent or json_output)
             run.counts = summary.as_dict()
