@@ -152,6 +152,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # a bug: show its traceback, without any password it may quote
         err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    if _RECEIVED or result == 130:  # Typer returns 130 for a KeyboardInterrupt (or our Terminated)
+    if result == 130:  # Typer returns 130 for a KeyboardInterrupt (or our Terminated) it caught
         _interrupted(_RECEIVED[0] if _RECEIVED else signal.SIGINT)
     sys.exit(result if isinstance(result, int) else 0)
