@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     install_signal_handlers()
     try:
         result = command.main(args=argv, prog_name="sf", standalone_mode=False)
-    except typer.Abort:
+    except typer.Abort:  # a confirmation refused, or interrupted
+        if _RECEIVED:
+            _interrupted(_RECEIVED[0])
         err_console.print("Aborted.")
         sys.exit(130)
     except typer.TyperException as exc:  # click's usage errors (Typer vendors click): exit 2

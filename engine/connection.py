@@ -115,14 +115,21 @@ def open_store(settings: Settings, *, allow_legacy: bool = False) -> Iterator[St
     try:
         client, db = connect(uri, settings.db_name)
         try:
+            where = _where(settings, uri)
             try:
                 ensure_collections(db)
-                recovered = close_dead_runs(db)
             except PyMongoError as exc:  # e.g. a full disk: say so in one line
-                failure = store_failure(exc, _where(settings, uri))
+                failure = store_failure(exc, where)
                 if failure is None:
                     raise
                 raise failure from None
+            try:
+                recovered = close_dead_runs(db)
+            except PyMongoError as exc:
+                failure = store_failure(exc, where)
+                if failure is not None:
+                    raise failure from None
+                recovered = []  # best effort (e.g. a user who may not write the Journal): the next command retries
             yield Store(client=client, db=db, uri=uri, settings=settings, embedded=server, recovered=recovered)
         finally:
             client.close()
