@@ -6,6 +6,7 @@ full, 130 Ctrl-C, 143 SIGTERM (README, "When something fails").
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import traceback
@@ -151,6 +152,14 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         err_console.print(f"Error: {failure}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(failure.exit_code)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(1)
+        where = f" writing {exc.filename}" if exc.filename else " writing a temporary file"
+        err_console.print(f"Error: a disk is full{where}: {exc.strerror} (free some space there or in TMPDIR, "
+                          f"then run the same command again)", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(4)
     except Exception:  # a bug: show its traceback, without any password it may quote
         err_console.print(redact(traceback.format_exc()), markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -228,3 +228,27 @@ def test_every_data_changing_command_takes_the_lock(run_sf, db, mongo_uri, sf_en
         assert "holds the lock: `sf compact`" in refused.stderr and f"kill {os.getpid()}" in refused.stderr, args
     commands = [r["command"] for r in db["Journal"].find({"state": "failed"})]
     assert sorted(commands) == ["compact", "features", "import", "purge", "train"]
+
+
+def test_a_full_disk_under_the_command_s_own_files_is_one_line_exit_4(monkeypatch, capsys):
+    import errno
+
+    import typer
+
+    from sf.cli import app as cli_app
+
+    class FillsTheDisk:
+        def main(self, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(typer.main, "get_command", lambda app: FillsTheDisk())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # main() installs its own
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_app.main(["import", "--batch", "2401"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 4 and "Traceback" not in err
+    assert "a disk is full writing a temporary file: No space left on device" in err
