@@ -101,4 +101,4 @@ def report(ctx: typer.Context,
                   f"{alerts['moderate']} moderate; {summary['failed_runs']} failed run(s).",
                   markup=False, highlight=False)
     for warning in data.warnings:
-        console.print(f"Warning: {warning}", markup=False, highlight=False)
+        console.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)

@@ -209,6 +209,14 @@ def test_db_info_and_report_say_which_outputs_are_stale(run_sf, db, mongo_uri, s
     assert [(s["collection"], s["remedy"]) for s in stale] == [
         ("Features", "sf features --until-batch 2401"),
         ("Scores", "sf features --until-batch 2401 then sf score --batch 2401")]
+    added = run_sf(["batch", "add", "2401", "--date-debut", "2023-01-01", "--date-fin", "2024-01-01",
+                    "--file", f"paydex={PAYDEX}"], env=env)
+    assert added.returncode == 0, added.stderr
+    page = tmp_path / "report.html"
+    report = run_sf(["report", "--batch", "2401", "--out", str(page)], env=env)
+    assert report.returncode == 0, report.stderr
+    assert "Features du lot 2401" in report.stdout and "relancer sf features --until-batch 2401" in report.stdout
+    assert "Features du lot 2401" in page.read_text()
 
 
 def test_every_data_changing_command_takes_the_lock(run_sf, db, mongo_uri, sf_env):
