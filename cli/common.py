@@ -11,9 +11,11 @@ from typing import Any
 
 import typer
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 from rich.console import Console
 
 from sf.engine.connection import Store, open_store
+from sf.engine.errors import store_failure
 from sf.engine.settings import Settings, load_settings
 
 console = Console()
@@ -30,9 +32,26 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 @contextmanager
 def store_of(ctx: typer.Context) -> Iterator[Store]:
-    """Open the store for a command (starting the embedded server if needed)."""
-    with open_store(settings_of(ctx)) as store:
-        yield store
+    """Open the store for a command (starting the embedded server if needed).
+
+    Says on stderr which runs of dead processes were closed on opening. A store lost during
+    the command, or its disk full, becomes one :class:`StoreFailed` line (exit code 4).
+    """
+    settings = settings_of(ctx)
+    with open_store(settings) as store:
+        for run in store.recovered:
+            err_console.print(f"Note: run {run['_id']} (`sf {run.get('command')}`, pid {run.get('pid')}, started "
+                              f"{run.get('started_at'):%Y-%m-%d %H:%M:%S}) was left unfinished; its process is gone, "
+                              f"so it is marked failed and any lock it held is released.", markup=False, highlight=False,
+                              soft_wrap=True)
+        try:
+            yield store
+        except PyMongoError as exc:
+            where = str(settings.embedded_data_dir) if settings.embedded else store.display_uri
+            failure = store_failure(exc, where)
+            if failure is None:
+                raise
+            raise failure from None
 
 
 def to_jsonable(value: Any) -> Any:

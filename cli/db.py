@@ -18,6 +18,7 @@ from sf.engine.connection import open_store
 from sf.engine.embedded import SERVER_FILE, read_server_file, write_server_file
 from sf.engine.errors import DatabaseUnreachable, UsageError
 from sf.engine.journal import journal_run
+from sf.engine.staleness import stale_outputs
 from sf.engine.upgrade import LEGACY_BACKUP_DIR, legacy_databases, upgrade_home
 
 from .common import console, err_console, print_json, settings_of, store_of
@@ -114,7 +115,8 @@ def uri(ctx: typer.Context) -> None:
 
 @app.command("info")
 def info(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
-    """Show where the data is and how many documents each collection holds.
+    """Show where the data is, how many documents each collection holds, and which Features or
+    Scores are stale (computed before a later purge or compaction of their batches).
 
     Example:
 
@@ -125,10 +127,12 @@ def info(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", h
         names = list(COLLECTIONS) + [FEATURES_DEBUG]
         present = set(store.db.list_collection_names())
         counts = {name: store.db[name].estimated_document_count() for name in names if name in present}
+        stale = stale_outputs(store.db)
         where = (str(settings.embedded_data_dir.resolve() / f"{settings.db_name}.sqlite3") if settings.embedded
                  else store.display_uri)
     report = {"backend": "embedded (sf.store, BSON in SQLite)" if settings.embedded else "MongoDB",
-              "location": where, "database": settings.db_name, "collections": counts}
+              "location": where, "database": settings.db_name, "collections": counts,
+              "stale": [s.as_dict() for s in stale]}
     if json_output:
         print_json(report)
         return
@@ -137,6 +141,8 @@ def info(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", h
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     console.print(table)
+    for item in stale:
+        console.print(f"Stale: {item.message()}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("upgrade")

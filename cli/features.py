@@ -15,7 +15,7 @@ from rich.table import Table
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, day, print_json, store_of
+from .common import console, day, err_console, print_json, store_of
 
 # No help= here: the group's help is the callback's docstring (with its Example block).
 app = typer.Typer(rich_markup_mode=None)
@@ -48,7 +48,8 @@ def features(ctx: typer.Context,
                                                  help="Companies computed per call (bounds memory per worker)."),
              dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
              json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-             silent: bool = typer.Option(False, "--silent", help="No progress bar.")) -> None:
+             silent: bool = typer.Option(False, "--silent", help="No progress bar."),
+             break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
     """Compute the Features of a batch: one document per establishment and month of its period.
 
     Each company is computed from its rebuilt RawData state (all its establishments together),
@@ -84,14 +85,18 @@ def features(ctx: typer.Context,
         if key is not None:
             plan = plan_features(store.db, until_batch, mode=mode, history_months=history_months,  # type: ignore[arg-type]
                                  collection=FEATURES_DEBUG, dry_run=dry_run)
-            with journal_run(store.db, "features", args, batch=until_batch) as run:
+            with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
+                             break_lock=break_lock) as run:
+                _require_raw_data(store.db)
                 frame, written = compute_company_debug(store.db, plan, key)
                 run.counts = {"rows": len(frame), "documents_written": written}
             _print_company(frame, key, written, json_output)
             return
         plan = plan_features(store.db, until_batch, mode=mode, history_months=history_months,  # type: ignore[arg-type]
                              chunk_companies=chunk_companies, dry_run=dry_run)
-        with journal_run(store.db, "features", args, batch=until_batch) as run:
+        with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
+                         break_lock=break_lock) as run:
+            _require_raw_data(store.db)
             summary = run_features(store, run, plan, workers=workers, scheduler=scheduler, partitions=partitions,
                                    silent=silent or json_output)
             run.counts = summary.as_dict()
@@ -107,10 +112,28 @@ def features(ctx: typer.Context,
             f"(db read {data.get('read_s', 0):.1f} s, state {data.get('state_s', 0):.1f} s, "
             f"compute {data.get('compute_s', 0):.1f} s, convert {data.get('convert_s', 0):.1f} s, "
             f"db write {data.get('write_s', 0):.1f} s; summed over workers).")
+    if not data.get("rows"):
+        err_console.print(f"Warning: no Features row for batch {until_batch}: no RawData entity has data in its "
+                          f"period ({day(summary.first_period)} → {day(summary.last_period)}); check the batch's "
+                          f"dates (sf batch list) and that its deliveries were imported and compacted.",
+                          markup=False, highlight=False, soft_wrap=True)
     if data.get("companies_failed"):
         first = next(iter(data["failed"].items()))
         raise CompaniesSkipped(f"{data['companies_failed']} company(ies) skipped for unusable records, first "
                                f"{first[0]}: {first[1]}", "the Journal run lists them; every other company is written")
+
+
+def _require_raw_data(db) -> None:
+    """UsageError when RawData is empty: there is nothing to compute Features from."""
+    from sf.engine.collections import IMPORTED_DATA, RAW_DATA
+
+    if db[RAW_DATA].find_one({}, {"_id": 1}) is not None:
+        return
+    if db[IMPORTED_DATA].find_one({}, {"_id": 1}) is not None:
+        raise UsageError("RawData is empty: the imported batches are still waiting in ImportedData",
+                         "run sf compact first")
+    raise UsageError("RawData is empty: there is nothing to compute Features from",
+                     "import and compact a batch first: sf import --batch KEY && sf compact")
 
 
 def _print_company(frame, key: str, written: int, json_output: bool) -> None:

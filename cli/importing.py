@@ -30,6 +30,13 @@ def _print_reports(result: BatchRunResult, title: str) -> None:
     console.print(table)
 
 
+def empty_file_notes(result: BatchRunResult) -> list[str]:
+    """One note per file read to its end without a single data line (empty or header only):
+    not an error (a month can have nothing to deliver), but worth a look."""
+    return [f"{r.display_path} ({r.file_type}) holds no data line (empty or header only)"
+            for r in result.reports if r.lines_read == 0 and not r.fatal_error]
+
+
 def _run(ctx: typer.Context, command: str, batch_key: str, parsers: list[str], no_filter: bool,
          json_output: bool, silent: bool, write: bool, break_lock: bool = False) -> BatchRunResult:
     selected = _parser_list(parsers)
@@ -52,9 +59,10 @@ def _run(ctx: typer.Context, command: str, batch_key: str, parsers: list[str], n
             result = run_batch(batch, parsers=selected, no_filter=no_filter, db=store.db if write else None,
                                on_report=journal, on_progress=show)
             run.counts = result.totals()
+    notes = empty_file_notes(result)
     if json_output:
         print_json({"batch": batch_key, "totals": result.totals(),
-                    "files": [report_document(r) for r in result.reports]})
+                    "files": [report_document(r) for r in result.reports], "notes": notes})
     else:
         _print_reports(result, f"{command} {batch_key}")
         t = result.totals()
@@ -62,6 +70,8 @@ def _run(ctx: typer.Context, command: str, batch_key: str, parsers: list[str], n
                    f"{t['lines_quarantined']:,} lines quarantined") if write else ""
         console.print(f"{t['files']} file(s): {t['lines_read']:,} lines read, {t['lines_valid']:,} valid, "
                       f"{t['lines_rejected']:,} rejected, {t['lines_filtered']:,} filtered{written}.")
+    for note in notes:
+        err_console.print(f"Note: {note}", markup=False, highlight=False, soft_wrap=True)
     if result.fatal_reports:
         names = ", ".join(r.display_path for r in result.fatal_reports)
         raise BadInputError(f"{len(result.fatal_reports)} file(s) could not be read: {names}",

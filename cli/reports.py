@@ -82,8 +82,13 @@ def report(ctx: typer.Context,
     from sf.features.ops_report_page import render_ops_report
 
     _check_out(out)
+    from sf.engine.staleness import stale_outputs
+
     with store_of(ctx) as store:
         data = gather_ops_report(store.db, batch)
+        stale = stale_outputs(store.db, batch)
+    data.warnings.extend(f"{s.collection} du lot {s.batch} (calculés le {s.made_at:%Y-%m-%d %H:%M}) périmés : "
+                         f"RawData a changé depuis ({s.cause}) ; relancer {s.remedy}." for s in stale)
     out.write_text(render_ops_report(data), encoding="utf-8")
     summary = {"out": str(out), **data.summary()}
     if json_output:
@@ -96,4 +101,4 @@ def report(ctx: typer.Context,
                   f"{alerts['moderate']} moderate; {summary['failed_runs']} failed run(s).",
                   markup=False, highlight=False)
     for warning in data.warnings:
-        console.print(f"Warning: {warning}", markup=False, highlight=False)
+        console.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)

@@ -47,6 +47,12 @@ def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     if directory is None:
         raise UsageError(f"no model under {models_root(home)}", "train one with sf train --until-batch KEY, "
                          "or give --model DIR")
+    if model_dir is not None and not model_dir.exists():
+        raise UsageError(f"--model {model_dir}: no such folder", "give the folder sf train wrote (it holds "
+                         "model.skops), e.g. SF_HOME/models/KEY")
+    if model_dir is not None and model_dir.is_dir() and not (model_dir / model_store.MODEL_FILE).is_file():
+        raise UsageError(f"--model {model_dir}: no {model_store.MODEL_FILE} in this folder",
+                         "give the folder sf train wrote, e.g. SF_HOME/models/KEY")
     try:
         return model_store.load(directory)
     except ValueError as exc:
@@ -62,7 +68,8 @@ def train(ctx: typer.Context,
           min_train_months: int = typer.Option(6, "--min-train-months", min=1, help="Fewest train months accepted."),
           hgb_max_iter: int = typer.Option(200, "--hgb-max-iter", min=1, help="Boosting iterations of the HGB model."),
           json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+          silent: bool = typer.Option(False, "--silent", help="No progress display."),
+          break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
     """Train the two candidate models forward in time on a batch's Features and save the better one.
 
     Train on older months of 70 % of the companies; calibrate, tune and choose on a later
@@ -90,7 +97,8 @@ def train(ctx: typer.Context,
     args = {"until_batch": until_batch, "out": directory, "test_months": test_months,
             "validation_months": validation_months, "min_train_months": min_train_months,
             "hgb_max_iter": hgb_max_iter}
-    with store_of(ctx) as store, journal_run(store.db, "train", args, batch=until_batch) as run:
+    with store_of(ctx) as store, journal_run(store.db, "train", args, batch=until_batch, destructive=True,
+                                             break_lock=break_lock) as run:
         with console.status("training…", spinner="dots") if not (silent or json_output) else _nothing():
             try:
                 summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__,

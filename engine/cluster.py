@@ -90,7 +90,24 @@ def dask_client(settings: Settings, workers: int | None = None, scheduler: str |
     # MongoClient; processes give real parallelism.
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        client.run(quiet_task_failures)
         yield client
+
+
+class _NoComputeFailed(logging.Filter):
+    """Drops the worker's "Compute Failed … Traceback" record of a failed task."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def quiet_task_failures() -> None:
+    """Run on each local worker: a failed task is reported once, by the command's own error
+    (which names the range and the first error), not also as a worker traceback on the
+    terminal. Idempotent."""
+    worker_logger = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _NoComputeFailed) for f in worker_logger.filters):
+        worker_logger.addFilter(_NoComputeFailed())
 
 
 @dataclass

@@ -6,7 +6,9 @@ Use :func:`open_store` as a context manager around a command's work::
         store.db["Admin"].find_one(...)
 
 On exit the client is closed and, if this process started an embedded server, the server
-is stopped. Collections and indexes are created idempotently on opening.
+is stopped. Collections and indexes are created idempotently on opening, and runs left
+``started`` in the Journal by dead processes of this host are closed as failed (listed in
+``Store.recovered``; see :func:`.journal.close_dead_runs`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -22,7 +24,8 @@ from pymongo.errors import ConfigurationError, InvalidURI, PyMongoError
 
 from .collections import ensure_collections
 from .embedded import EmbeddedServer, read_server_file, start_embedded
-from .errors import DatabaseUnreachable, UsageError
+from .errors import DatabaseUnreachable, UsageError, store_failure
+from .journal import close_dead_runs
 from .upgrade import legacy_databases
 from .settings import Settings, redact_uri
 
@@ -43,6 +46,8 @@ class Store:
     uri: str
     settings: Settings
     embedded: EmbeddedServer | None = None
+    #: Runs left ``started`` by dead processes of this host, closed as failed on opening.
+    recovered: list[dict] = field(default_factory=list)
 
     @property
     def display_uri(self) -> str:
@@ -79,6 +84,11 @@ def _first_line(exc: BaseException) -> str:
     return head.split(" (configured timeouts")[0].split(", Timeout:")[0][:300]
 
 
+def _where(settings: Settings, uri: str) -> str:
+    """The store's location for messages: its data folder, or the URI without password."""
+    return str(settings.embedded_data_dir) if not settings.mongodb_uri else redact_uri(uri)
+
+
 @contextmanager
 def open_store(settings: Settings, *, allow_legacy: bool = False) -> Iterator[Store]:
     """Open the configured database (see module docstring); always releases what it started.
@@ -105,8 +115,22 @@ def open_store(settings: Settings, *, allow_legacy: bool = False) -> Iterator[St
     try:
         client, db = connect(uri, settings.db_name)
         try:
-            ensure_collections(db)
-            yield Store(client=client, db=db, uri=uri, settings=settings, embedded=server)
+            where = _where(settings, uri)
+            try:
+                ensure_collections(db)
+            except PyMongoError as exc:  # e.g. a full disk: say so in one line
+                failure = store_failure(exc, where)
+                if failure is None:
+                    raise
+                raise failure from None
+            try:
+                recovered = close_dead_runs(db)
+            except PyMongoError as exc:
+                failure = store_failure(exc, where)
+                if failure is not None:
+                    raise failure from None
+                recovered = []  # best effort (e.g. a user who may not write the Journal): the next command retries
+            yield Store(client=client, db=db, uri=uri, settings=settings, embedded=server, recovered=recovered)
         finally:
             client.close()
     finally:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .errors import DatabaseUnreachable
+from .errors import DatabaseUnreachable, disk_nearly_full
 
 SERVER_FILE = "server.json"
 STORE_DIR = "store"
@@ -94,7 +94,9 @@ def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Pat
     cmd = [sys.executable, "-m", "sf.store.server", "--data-dir", str(data_dir), "--socket", str(socket_path),
            "--parent-pid", str(os.getpid())]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        # A session of its own: Ctrl-C in a terminal or a SIGTERM sent to the command's process
+        # group reaches the command, which records the interruption, not the store it needs to.
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     line = _read_first_line(process, _START_TIMEOUT_S)
     if not line.startswith("ready"):
         process.kill()
@@ -102,6 +104,9 @@ def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Pat
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
         detail = line.strip() or _last_line(log_path) or "no output"
+        if disk_nearly_full(data_dir):
+            raise DatabaseUnreachable(f"the embedded store did not start: the disk of {data_dir} is full ({detail})",
+                                      "free some space on that disk, then run the command again")
         raise DatabaseUnreachable(f"the embedded store did not start: {detail}",
                                   f"see {log_path}" if log_file is not None else None)
     uri = f"mongodb://{quote(str(socket_path), safe='')}/"

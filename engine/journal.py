@@ -3,16 +3,28 @@
 A run document (collection ``Journal``)::
 
     {"_id": ObjectId, "command": "compact", "args": {"since_batch": "2401", ...},
-     "batch": "2401", "state": "started" | "finished" | "failed",
+     "batch": "2401", "state": "started" | "finished" | "failed" | "interrupted",
      "started_at": ISODate, "ended_at": ISODate | null, "duration_s": 12.3,
      "counts": {...}, "reports": [...], "checkpoints": {"<partition>": {...}},
      "error": null | "one-line message", "sf_version": "0.1.0", "host": "...", "pid": 123}
 
-Destructive runs (import, compact, purge, prune) also hold the single lock document of
-collection ``Lock`` (``{"_id": "sf", "run_id": "<Journal _id as a string>", "command", "host",
-"pid", "acquired_at"}``), so
-two of them never interleave. A lock left by a killed process is broken only on request
-(``--break-lock``); the message says when its holder is visibly dead.
+Data-changing runs (import, compact, features, train, score, purge, prune) also hold the
+single lock document of collection ``Lock`` (``{"_id": "sf", "run_id": "<Journal _id as a
+string>", "command", "host", "pid", "acquired_at"}``), so two of them never interleave.
+
+How a run ends:
+
+- ``finished``, or ``failed`` with a one-line ``error`` when the command raised;
+- ``interrupted`` (error ``"interrupted by SIGINT (Ctrl-C)"`` / ``"… SIGTERM"``) when the command
+  was stopped by a signal (the CLI turns SIGTERM into :class:`~.errors.Terminated`);
+- a run whose process died without closing it (``kill -9``, power cut, a lost store) stays
+  ``started`` until the next command on the same host sees that its process is gone
+  (:func:`close_dead_runs`): it is then marked ``failed`` ("interrupted: process N is gone")
+  and its lock removed. A holder on another host cannot be checked: ``--break-lock`` closes
+  its run the same way.
+
+Closing writes are best effort: when the store itself is gone they cannot be written, and the
+original error is what the user sees; the next command closes the run.
 """
 
 from __future__ import annotations
@@ -28,14 +40,16 @@ from typing import Any
 from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import __version__
 from .collections import JOURNAL, LOCK
-from .errors import LockHeld
+from .errors import LockHeld, Terminated
 from .settings import redact_uri
 
 LOCK_ID = "sf"
+#: The last run :func:`journal_run` closed as interrupted in this process (for the CLI's message).
+last_interrupted: list[Run] = []
 _SECRET_WORDS = ("password", "secret", "token", "credential")
 
 
@@ -120,44 +134,115 @@ class Run:
         """Mark the run failed with a one-line ``error``."""
         self._end("failed", error)
 
+    def interrupt(self, error: str) -> None:
+        """Mark the run interrupted (stopped by a signal) with a one-line ``error``."""
+        self._end("interrupted", error)
+
 
 def acquire_lock(db: Database, run: Run, break_lock: bool = False) -> None:
-    """Take the single destructive-run lock for ``run``.
+    """Take the single data-changing-run lock for ``run``.
 
-    Raises :class:`LockHeld` naming the holder if another run has it. With ``break_lock`` the
-    existing lock is removed first and its run, if still marked started, is marked failed.
+    A lock whose holder is a dead process of this host is removed first (its run closed, see
+    :func:`close_dead_runs`). Raises :class:`LockHeld` naming the holder if another run has it.
+    With ``break_lock`` the existing lock is removed first and its run, if still marked
+    started, is marked failed.
     """
     if break_lock:
         stale = db[LOCK].find_one_and_delete({"_id": LOCK_ID})
-        interrupted = stale and db[JOURNAL].find_one({"_id": ObjectId(stale["run_id"]), "state": "started"})
-        if interrupted:
-            interrupted.update(state="failed", ended_at=datetime.now(UTC),
-                               error=f"interrupted: lock broken by run {run.id}")
-            db[JOURNAL].replace_one({"_id": interrupted["_id"]}, interrupted)
+        if stale:
+            _close_run(db, stale.get("run_id"), f"interrupted: lock broken by run {run.id}")
+    else:
+        close_dead_runs(db)
     try:
         db[LOCK].insert_one({"_id": LOCK_ID, "run_id": str(run.id), "command": run.command,
                              "host": socket.gethostname(), "pid": os.getpid(), "acquired_at": run.started_at})
     except DuplicateKeyError:
         holder = db[LOCK].find_one({"_id": LOCK_ID}) or {}
-        raise LockHeld(describe_lock(holder),
-                       "wait for it to end; if its process is dead, run again with --break-lock") from None
+        if holder.get("host") == socket.gethostname():
+            hint = f"wait for it to end, or stop it with `kill {holder.get('pid')}`"
+        else:
+            hint = (f"wait for it to end; if its process on {holder.get('host')} is gone, run again with "
+                    f"--break-lock")
+        raise LockHeld(describe_lock(holder), hint) from None
 
 
 def describe_lock(holder: Mapping[str, Any]) -> str:
-    """One line about who holds the lock, saying when its process is visibly gone."""
-    text = (f"another run holds the lock: `sf {holder.get('command')}` (run {holder.get('run_id')}, "
+    """One line about who holds the lock."""
+    return (f"another run holds the lock: `sf {holder.get('command')}` (run {holder.get('run_id')}, "
             f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('acquired_at')})")
-    if holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
-        text += "; that process is no longer running, the lock is stale"
-    return text
 
 
-def _pid_alive(pid: Any) -> bool:
+def _process_started_at(pid: int) -> datetime | None:
+    """When process ``pid`` started (Linux ``/proc``), or None when it cannot be told."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime "))
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    return datetime.fromtimestamp(boot + int(fields[19]) / ticks, UTC)
+
+
+def _pid_alive(pid: Any, since: datetime | None = None) -> bool:
+    """Whether process ``pid`` of this host runs and, given ``since`` (when the run started),
+    is the same process: a pid reused by a process started later is not the run's."""
     try:
         os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
+    except PermissionError:
+        return True  # exists, belongs to another user
+    except (OSError, TypeError, ValueError, OverflowError):
         return False
+    started = _process_started_at(int(pid)) if since is not None else None
+    if started is not None and since is not None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return started.timestamp() <= since.timestamp() + 2.0  # /proc's start time is rounded to ticks
     return True
+
+
+def _close_run(db: Database, run_id: Any, error: str) -> dict | None:
+    """Mark run ``run_id`` failed with ``error`` if it is still ``started``; returns it if so."""
+    try:
+        oid = ObjectId(str(run_id))
+    except Exception:  # a lock written by hand: nothing to close
+        return None
+    doc = db[JOURNAL].find_one({"_id": oid, "state": "started"})
+    if doc is None:
+        return None
+    ended = datetime.now(UTC)
+    started = doc.get("started_at")
+    if isinstance(started, datetime) and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    doc.update(state="failed", ended_at=ended, error=error,
+               duration_s=round((ended - started).total_seconds(), 3) if isinstance(started, datetime) else None)
+    db[JOURNAL].replace_one({"_id": oid, "state": "started"}, doc)
+    return doc
+
+
+def close_dead_runs(db: Database) -> list[dict]:
+    """Close what processes of this host that died left behind; returns the runs closed.
+
+    Every ``started`` run of this host whose process is gone is marked ``failed`` with
+    ``"interrupted: process N is gone"``, and a lock held by such a process is removed. Runs
+    of other hosts are left alone (their process cannot be checked from here).
+    """
+    host = socket.gethostname()
+    closed: list[dict] = []
+    for doc in db[JOURNAL].find({"state": "started", "host": host}, {"_id": 1, "pid": 1, "started_at": 1}):
+        pid = doc.get("pid")
+        if pid == os.getpid() or _pid_alive(pid, doc.get("started_at")):
+            continue
+        done = _close_run(db, doc["_id"], f"interrupted: process {pid} is gone")
+        if done is not None:
+            closed.append(done)
+    holder = db[LOCK].find_one({"_id": LOCK_ID})
+    if holder and holder.get("host") == host and holder.get("pid") != os.getpid() \
+            and not _pid_alive(holder.get("pid"), holder.get("acquired_at")):
+        db[LOCK].delete_one({"_id": LOCK_ID, "run_id": holder.get("run_id")})
+        done = _close_run(db, holder.get("run_id"), f"interrupted: process {holder.get('pid')} is gone")
+        if done is not None:
+            closed.append(done)
+    return closed
 
 
 def release_lock(db: Database, run: Run) -> None:
@@ -168,10 +253,13 @@ def release_lock(db: Database, run: Run) -> None:
 @contextmanager
 def journal_run(db: Database, command: str, args: Mapping[str, Any], batch: str | None = None, *,
                 destructive: bool = False, break_lock: bool = False) -> Iterator[Run]:
-    """Journal a command's run: ``started`` now, ``finished`` or ``failed`` (with the error) at the end.
+    """Journal a command's run: ``started`` now; at the end ``finished``, ``failed`` (with the
+    error) or ``interrupted`` (Ctrl-C, SIGTERM).
 
-    With ``destructive`` the run takes the lock first (a refused lock leaves a failed run
-    document, so every attempt is visible) and releases it at the end, whatever happens.
+    With ``destructive`` (every command that changes data) the run takes the lock first (a
+    refused lock leaves a failed run document, so every attempt is visible) and releases it at
+    the end, whatever happens. When the closing writes themselves fail (the store is gone),
+    the command's own error is raised, not the store's: the next command closes the run.
     """
     run = Run(db, command, args, batch)
     try:
@@ -179,9 +267,16 @@ def journal_run(db: Database, command: str, args: Mapping[str, Any], batch: str 
             acquire_lock(db, run, break_lock)
         yield run
     except BaseException as exc:
-        run.fail(_one_line(exc))
-        if destructive:
-            release_lock(db, run)
+        try:
+            if isinstance(exc, KeyboardInterrupt):
+                run.interrupt(_one_line(exc))
+                last_interrupted[:] = [run]
+            else:
+                run.fail(_one_line(exc))
+            if destructive:
+                release_lock(db, run)
+        except PyMongoError:
+            pass  # the store is unreachable: the original error says why; the next command closes the run
         raise
     else:
         run.finish()
@@ -190,10 +285,13 @@ def journal_run(db: Database, command: str, args: Mapping[str, Any], batch: str 
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return f"interrupted by {exc.signal_name}"
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (Ctrl-C)"
+        return "interrupted by SIGINT (Ctrl-C)"
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    head = text[0].split(", full error: ")[0] if text else ""  # pymongo appends the whole reply
+    return f"{type(exc).__name__}: {head}" if head else type(exc).__name__
 
 
 def list_runs(db: Database, last: int = 20) -> list[dict]:

@@ -67,7 +67,7 @@ class RunLine:
     @property
     def problem(self) -> str | None:
         """``"failed"``, ``"unfinished"`` or None."""
-        return {"failed": "failed", "started": "unfinished"}.get(self.state)
+        return {"failed": "failed", "interrupted": "failed", "started": "unfinished"}.get(self.state)
 
 
 @dataclass

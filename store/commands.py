@@ -1301,9 +1301,12 @@ class _savepoint:
         self.session.conn.execute(f"SAVEPOINT {self.name}")
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        conn = self.session.conn
         if exc_type is not None:
-            self.session.conn.execute(f"ROLLBACK TO {self.name}")
-        self.session.conn.execute(f"RELEASE {self.name}")
+            if not conn.in_transaction:  # SQLite rolled the whole transaction back (disk full, I/O error)
+                return False
+            conn.execute(f"ROLLBACK TO {self.name}")
+        conn.execute(f"RELEASE {self.name}")
         return False
 
 

@@ -11,7 +11,7 @@ def _count_in_range(keys: list[str], key_range: KeyRange) -> int:
     return sum(key_range.contains(k) for k in keys)
 
 
-def test_local_cluster_runs_every_range_and_reports_failures(tmp_path):
+def test_local_cluster_runs_every_range_and_reports_failures(tmp_path, capfd):
     settings = Settings(mongodb_uri=None, db_name="x", home=tmp_path)
     keys = [str(i) for i in range(10)]
     ranges = [KeyRange(None, "3"), KeyRange("3", "5"), KeyRange("5", None)]
@@ -22,6 +22,9 @@ def test_local_cluster_runs_every_range_and_reports_failures(tmp_path):
     assert outcome.results == {"-inf..3": 3, "3..5": 2}
     assert outcome.errors == {"5..+inf": "ValueError: broken partition 5.."}
     assert sorted(done) == [("-inf..3", 3), ("3..5", 2)]
+    # The failure is reported once, by the caller: no worker "Compute Failed … Traceback" on stderr.
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err and "Traceback" not in err, err
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, free_port):
