@@ -116,7 +116,7 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     from sf.features.job import plan_features, run_features
     from sf.features.model_runs import score_batch, train_batch
     from sf.importers.driver import report_document, run_batch
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     from .batch import scan_folder
 

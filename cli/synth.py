@@ -33,7 +33,7 @@ def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT
 
         sf synth --establishments 2000 --months 24 --seed 1 --out ./deliveries
     """
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     try:
         from sf.engine.batches import check_batch_key

@@ -11,7 +11,7 @@ from sf.cli import demo
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import SfError, UsageError
 from sf.engine.settings import Settings
-from sf.importers.synth import generate
+from sf.synth.deliveries import generate
 from typer.testing import CliRunner
 
 

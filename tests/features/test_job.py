@@ -178,7 +178,7 @@ def _synth_chain(tmp_path: Path, mongo_uri: str, db, establishments: int = 60) -
     from sf.compaction.job import clear_staged, compact_range, plan_compaction
     from sf.importers.delivery import scan_delivery
     from sf.importers.driver import run_batch
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     out = tmp_path / "deliveries"
     summary = generate(out, establishments=establishments, months=24, seed=3, end_batch="2312", broken_rate=0.0,

@@ -7,7 +7,7 @@ chunks for writing. :func:`block_sizes` draws the population (company sizes and 
 of establishments) and :func:`simulate_block` the rest: attributes, latent chain, lives of
 the establishments, headcounts, contributions and debts, payment delays, CCSF, short-time
 work, insolvency proceedings and yearly accounts. The generative rules are documented in
-``sf.importers.synth``; the chain and its oracle in ``sf.importers.synth_chain``.
+``sf.synth.deliveries``; the chain and its oracle in ``sf.synth.chain``.
 
 Time is counted in *steps*: step ``k`` is the month ``calendar.first_month + k`` (absolute
 month number ``year * 12 + month - 1``). Steps ``0 … calendar.observed - 1`` are delivered;
@@ -22,9 +22,9 @@ import calendar as _cal
 from dataclasses import dataclass, field
 
 import numpy as np
-from sf.importers import synth_ids as ids
-from sf.importers import synth_reference as ref
-from sf.importers.synth_chain import (
+from sf.synth import ids
+from sf.synth import reference as ref
+from sf.synth.chain import (
     CLOSED,
     CRITICAL,
     FAILED,

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from sf.importers.synth_chain import HORIZON, N_TRANSIENT, STATE_NAMES, ChainTables
-from sf.importers.synth_world import World
+from sf.synth.chain import HORIZON, N_TRANSIENT, STATE_NAMES, ChainTables
+from sf.synth.world import World
 
 __all__ = ["TRUTH_SCHEMA", "truth_table"]
 

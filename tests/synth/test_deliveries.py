@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from sf.importers.reading import GoCsvReader
-from sf.importers.synth import SynthSummary, generate
-from sf.importers.synth_world import BLOCK_COMPANIES
+from sf.synth.deliveries import SynthSummary, generate
+from sf.synth.world import BLOCK_COMPANIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / ".." / "shared" / "research" / "importers.md"

@@ -113,8 +113,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from sf.importers.synth_chain import chain_tables
-from sf.importers.synth_formats import (
+from sf.synth.chain import chain_tables
+from sf.synth.formats import (
     EXPECTED_OUTCOME,
     SOURCES,
     BlockFormatter,
@@ -123,8 +123,8 @@ from sf.importers.synth_formats import (
     file_header,
     has_diane,
 )
-from sf.importers.synth_truth import TRUTH_SCHEMA, truth_table
-from sf.importers.synth_world import (
+from sf.synth.truth import TRUTH_SCHEMA, truth_table
+from sf.synth.world import (
     BLOCK_COMPANIES,
     Calendar,
     block_sizes,
@@ -421,6 +421,6 @@ def _readme(summary: SynthSummary) -> str:
                 detail = ", ".join(f"{kind} {n}" for kind, n in sorted(stats.broken.items()))
                 lines.append(f"  {batch}/{name}: {detail}")
     lines += ["", "Per-batch and per-file counts, with the line counts an import should report: summary.json.",
-              "Generative process: docstring of sf.importers.synth.", ""]
+              "Generative process: docstring of sf.synth.deliveries.", ""]
     return "\n".join(lines)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sf.importers import synth_ids as ids
-from sf.importers.synth_chain import (
+from sf.synth import ids
+from sf.synth.chain import (
     CLOSED,
     FAILED,
     HEALTHY,
@@ -18,8 +18,8 @@ from sf.importers.synth_chain import (
     company_transition,
     step_states,
 )
-from sf.importers.synth_truth import truth_table
-from sf.importers.synth_world import (
+from sf.synth.truth import truth_table
+from sf.synth.world import (
     BLOCK_COMPANIES,
     Calendar,
     block_sizes,

@@ -48,12 +48,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from sf.importers import synth_ids as ids
-from sf.importers import synth_reference as ref
-from sf.importers.synth_world import (
+from sf.synth import ids
+from sf.synth import reference as ref
+from sf.synth.world import (
     AP_HOURLY_ALLOWANCE as AP_ALLOWANCE,
 )
-from sf.importers.synth_world import (
+from sf.synth.world import (
     PHASE_LIQUIDATION,
     PHASE_OBSERVATION,
     PHASE_PLAN,
