@@ -11,6 +11,7 @@ COPY engine ./engine
 COPY importers ./importers
 COPY compaction ./compaction
 COPY features ./features
+COPY model ./model
 COPY synth ./synth
 COPY cli ./cli
 RUN pip install . && useradd --create-home sf

@@ -112,9 +112,9 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     from sf.engine.connection import open_store
     from sf.engine.errors import BadInputError
     from sf.engine.journal import journal_run
-    from sf.features.alerts import alert_list
+    from sf.model.alerts import alert_list
     from sf.features.job import plan_features, run_features
-    from sf.features.model_runs import score_batch, train_batch
+    from sf.model.runs import score_batch, train_batch
     from sf.importers.driver import report_document, run_batch
     from sf.synth.deliveries import generate
 

@@ -1,7 +1,7 @@
 """`sf train`, `sf score`, `sf alerts`, `sf evaluate`: models over a batch's Features.
 
-Thin commands over :mod:`sf.features.model_runs` (train, score, evaluate) and
-:mod:`sf.features.alerts` (the alert list); heavy imports stay inside the functions so that
+Thin commands over :mod:`sf.model.runs` (train, score, evaluate) and
+:mod:`sf.model.alerts` (the alert list); heavy imports stay inside the functions so that
 `sf --help` stays fast.
 """
 
@@ -21,7 +21,7 @@ from sf.engine.journal import journal_run
 from .common import console, print_json, settings_of, store_of
 
 if TYPE_CHECKING:
-    from sf.features.training import TrainedModel
+    from sf.model.training import TrainedModel
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -39,8 +39,8 @@ def _check_key(option: str, key: str) -> None:
 
 def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     """The model of ``--model DIR``, or the latest one under SF_HOME/models; UsageError if none."""
-    from sf.features import model_store
-    from sf.features.model_runs import latest_model_dir, models_root
+    from sf.model import model_store
+    from sf.model.runs import latest_model_dir, models_root
 
     home = settings_of(ctx).home
     directory = model_dir if model_dir is not None else latest_model_dir(home)
@@ -79,8 +79,8 @@ def train(ctx: typer.Context,
 
         sf train --until-batch 2401 --out ./models/2401 --json
     """
-    from sf.features.model_runs import NoFeatures, default_model_dir, train_batch
-    from sf.features.training import TrainingOptions
+    from sf.model.runs import NoFeatures, default_model_dir, train_batch
+    from sf.model.training import TrainingOptions
 
     _check_key("--until-batch", until_batch)
     settings = settings_of(ctx)
@@ -162,7 +162,7 @@ def score(ctx: typer.Context,
 
         sf score --batch 2401 --model ./models/2401
     """
-    from sf.features.model_runs import NoFeatures, score_batch
+    from sf.model.runs import NoFeatures, score_batch
 
     _check_key("--batch", batch)
     model = load_model(ctx, model_dir)
@@ -209,7 +209,7 @@ def alerts(ctx: typer.Context,
         sf alerts --batch 2401 --region 53 --min-effectif 10 --format csv > alertes.csv
     """
     from sf.engine.collections import SCORES
-    from sf.features.alerts import alert_list
+    from sf.model.alerts import alert_list
 
     _check_key("--batch", batch)
     if output_format not in ("table", "csv", "json"):
@@ -302,8 +302,8 @@ def evaluate(ctx: typer.Context,
 
         sf evaluate --batch 2312 --truth ./deliveries/truth.parquet --out ./report
     """
-    from sf.features.evaluation import format_ratios
-    from sf.features.model_runs import NoFeatures, evaluate_batch
+    from sf.model.evaluation import format_ratios
+    from sf.model.runs import NoFeatures, evaluate_batch
 
     _check_key("--batch", batch)
     if truth is not None and not truth.is_file():

@@ -233,7 +233,7 @@ def _choose_batch(db: Database, siren: str, batch: str | None) -> tuple[Batch | 
 
 
 def _series_from_features(db: Database, batch: str, sirets: list[str]) -> pd.DataFrame:
-    from .table import load_feature_table  # pandas-heavy reader, only needed here
+    from sf.model.table import load_feature_table  # pandas-heavy reader, only needed here
 
     return load_feature_table(db, batch, columns=list(SERIES_COLUMNS), sirets=sirets)
 

@@ -34,8 +34,8 @@ from .html_report import (
     ALERT_COLOURS, alert_badge, date_axis, esc, figure_html, fmt_date, fmt_number, new_figure, page_html, style_axes,
     table_html,
 )
-from .scoring import explain_in_words
-from .themes import THEME_LABELS, THEMES
+from sf.model.scoring import explain_in_words
+from sf.model.themes import THEME_LABELS, THEMES
 
 #: Establishments drawn one by one on the headcount chart; the others are summed.
 MAX_LINES = 8

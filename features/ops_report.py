@@ -43,7 +43,7 @@ from sf.engine.batches import Batch, get_batch, list_batches
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import UsageError
 
-from .scores_store import read_scores
+from sf.model.scores_store import read_scores
 
 ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 #: First errors kept per file on the page.
@@ -170,7 +170,7 @@ def alerts_by_region(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFr
 
 def _with_region(db: Database, batch: str, scores: pd.DataFrame) -> pd.DataFrame:
     """``scores`` plus the ``region`` of the Features row each alerted score is about."""
-    from .table import load_feature_table
+    from sf.model.table import load_feature_table
 
     frame = scores.copy()
     frame["region"] = None
@@ -184,7 +184,7 @@ def _with_region(db: Database, batch: str, scores: pd.DataFrame) -> pd.DataFrame
 
 
 def _features_figures(db: Database, batch: str) -> dict[str, Any]:
-    from .table import feature_months
+    from sf.model.table import feature_months
 
     documents = db[FEATURES].count_documents({"_id.batch": batch})
     if not documents:

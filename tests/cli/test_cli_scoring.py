@@ -19,13 +19,13 @@ from sf.cli import scoring
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import SfError
 from sf.engine.settings import Settings
-from sf.features import model_store
+from sf.model import model_store
 from sf.features.compute import to_feature_documents
-from sf.features.training import TrainingOptions, train
+from sf.model.training import TrainingOptions, train
 from typer.testing import CliRunner
 
 _spec = importlib.util.spec_from_file_location(
-    "synthetic_panel", Path(__file__).resolve().parents[1] / "features" / "synthetic_panel.py")
+    "synthetic_panel", Path(__file__).resolve().parents[1] / "model" / "synthetic_panel.py")
 synthetic_panel = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic_panel)
 

@@ -23,7 +23,7 @@ from sf.engine.batches import make_batch, save_batch
 from sf.engine.collections import FEATURES, JOURNAL, RAW_DATA, SCORES
 from sf.features.compute import compute_company_features, to_feature_documents
 from sf.features.job import batch_periods
-from sf.features.scores_store import score_documents
+from sf.model.scores_store import score_documents
 from sf.features.state import FeatureParams, company_state_from_rawdata
 from sf.importers.driver import report_document
 from sf.importers.tracker import FileReport

@@ -1,7 +1,7 @@
 """Training, scoring and evaluating a batch's Features: the library behind ``sf train``,
 ``sf score`` and ``sf evaluate`` (and ``sf demo``, which calls the same functions).
 
-Each function reads what it needs from MongoDB with :func:`sf.features.table.load_feature_table`,
+Each function reads what it needs from MongoDB with :func:`sf.model.table.load_feature_table`,
 calls the pure functions (:mod:`training`, :mod:`scoring`, :mod:`evaluation`) and writes the
 result (a model directory, the ``Scores`` of a batch, a report folder).
 
@@ -9,12 +9,12 @@ Choices (documented in the README by the lead):
 
 - **Scope.** Rows of establishments whose company is in, or was in, insolvency proceedings at
   the month (``time_til_outcome <= 0``) are left out of training, evaluation and scoring
-  (:func:`sf.features.table.in_scope`): their outcome is already known.
+  (:func:`sf.model.table.in_scope`): their outcome is already known.
 - **Variables.** :data:`COMPACT_VARIABLES` by default (``variables=model_variables()`` for all
   ~300), minus the variables that no row of the train window holds (never delivered, e.g. no
   Paydex file, or not yet in those months): they carry no information. The model card lists
   the variables kept.
-- **Windows.** :func:`sf.features.training.default_windows`: train on the training companies,
+- **Windows.** :func:`sf.model.training.default_windows`: train on the training companies,
   validate and test on the held-out companies (disjoint by SIREN hash), forward in time.
 - **Training data.** Only months whose 18-month horizon is observed at the batch are read.
 - **Scoring.** ``score_batch`` scores every in-scope establishment at the **last month** of the
@@ -44,7 +44,7 @@ from sf.engine.batches import check_batch_key, month_start_of_key
 from sklearn.metrics import average_precision_score
 
 from . import model_store
-from .catalogue import VARIABLES
+from sf.features.catalogue import VARIABLES
 from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
 from .scores_store import write_scores
 from .scoring import check_columns, score
@@ -161,7 +161,7 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     """Train on the Features of ``batch`` (forward in time), save the model into ``out_dir``.
 
     ``NoFeatures`` if the batch has no Features in its labelled months; ``ValueError`` from
-    :func:`sf.features.training.train` (e.g. not enough labelled months, saying how many are needed).
+    :func:`sf.model.training.train` (e.g. not enough labelled months, saying how many are needed).
     """
     check_batch_key(batch)
     options = options or TrainingOptions()
@@ -245,7 +245,7 @@ def model_input_columns(model: TrainedModel) -> list[str]:
 def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
     """Score every in-scope establishment at the last month of ``batch``'s Features; replace its Scores.
 
-    ``NoFeatures`` if the batch has none; ``ValueError`` (from :func:`sf.features.scoring.score`)
+    ``NoFeatures`` if the batch has none; ``ValueError`` (from :func:`sf.model.scoring.score`)
     naming the missing or unexpected variables when the model does not fit the Features.
     """
     t0 = time.monotonic()
@@ -267,7 +267,7 @@ def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
 
 def probabilities(model: TrainedModel, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(calibrated probability, alert level)`` of every row, without explanations (the same
-    numbers as :func:`sf.features.scoring.score`, much faster for whole windows)."""
+    numbers as :func:`sf.model.scoring.score`, much faster for whole windows)."""
     check_columns(model, table, ignore_extra=True)
     X = design_matrix(table, model.numeric_columns, model.categorical_columns)
     p = probability(calibrated_logit(model.estimator, model.calibration, X))

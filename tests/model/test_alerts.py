@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sf.engine.collections import FEATURES
-from sf.features.alerts import (
+from sf.model.alerts import (
     ALERT_LIST_COLUMNS,
     alert_list,
     explain_in_words,
     resolve_region,
 )
 from sf.features.compute import to_feature_documents
-from sf.features.scores_store import write_scores
+from sf.model.scores_store import write_scores
 
 LAST = pd.Timestamp("2023-12-01", tz="UTC")
 # siret, name, departement, region, headcount, debt (employee, employer), score

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sf.features import themes
-from sf.features.training import (
+from sf.model import themes
+from sf.model.training import (
     MonthRange,
     TrainingOptions,
     Windows,

@@ -25,7 +25,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def make_panel(n_etab: int = 500, start: str = "2016-01-01", months: int = 72, seed: int = 0,
                base_hazard: float = -6.0, signal: float = 1.6) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(features, truth)``: the feature table (contract of sf.features.training) and the truth table
+    """``(features, truth)``: the feature table (contract of sf.model.training) and the truth table
     ``siret, periode, oracle_p18, outcome_18`` of the same rows."""
     rng = np.random.default_rng(seed)
     periods = pd.date_range(start, periods=months, freq="MS", tz="UTC")

@@ -55,7 +55,7 @@ def _periode(value: Any) -> datetime:
 
 
 def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """The Scores documents of ``scores`` (the frame :func:`sf.features.scoring.score` returns).
+    """The Scores documents of ``scores`` (the frame :func:`sf.model.scoring.score` returns).
 
     ``ValueError`` if a column is missing, a SIRET appears twice, or a score is not in [0, 1].
     """

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from pymongo.database import Database
 
-from .catalogue import VARIABLES
+from sf.features.catalogue import VARIABLES
 from .scores_store import read_scores
 from .scoring import explain_in_words
 from .table import empty_table, load_feature_table

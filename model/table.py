@@ -36,7 +36,7 @@ from pymongo.database import Database
 from sf.engine.collections import FEATURES
 from sf.engine.documents import unflatten
 
-from .catalogue import CATALOGUE, VARIABLES
+from sf.features.catalogue import CATALOGUE, VARIABLES
 from .scoring import NON_FEATURE_COLUMNS
 
 ID_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode")
@@ -56,7 +56,7 @@ EXCLUDED_FROM_MODEL: frozenset[str] = frozenset({
 
 def model_variables() -> list[str]:
     """Default model inputs, in catalogue order: every catalogue feature that is not a date, not in
-    :data:`sf.features.scoring.NON_FEATURE_COLUMNS` (identifiers, proceedings state, labels,
+    :data:`sf.model.scoring.NON_FEATURE_COLUMNS` (identifiers, proceedings state, labels,
     names, region) and not in :data:`EXCLUDED_FROM_MODEL`."""
     return [v.name for v in CATALOGUE
             if v.role == "feature" and v.dtype != "datetime" and v.name not in NON_FEATURE_COLUMNS

@@ -1,4 +1,4 @@
-"""Reading a batch's Features into the typed table the model functions take (sf.features.table)."""
+"""Reading a batch's Features into the typed table the model functions take (sf.model.table)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from sf.engine.collections import FEATURES
 from sf.features.catalogue import VARIABLES
 from sf.features.compute import to_feature_documents
-from sf.features.scoring import NON_FEATURE_COLUMNS
-from sf.features.table import (
+from sf.model.scoring import NON_FEATURE_COLUMNS
+from sf.model.table import (
     EXCLUDED_FROM_MODEL,
     feature_month,
     feature_months,

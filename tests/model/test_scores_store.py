@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from sf.engine.collections import SCORES
-from sf.features.scores_store import SCORE_COLUMNS, read_scores, write_scores
+from sf.model.scores_store import SCORE_COLUMNS, read_scores, write_scores
 
 PERIODE = pd.Timestamp("2023-12-01", tz="UTC")
 

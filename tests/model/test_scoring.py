@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sf.features import model_store
-from sf.features.scoring import explain_in_words, score
-from sf.features.training import TrainingOptions, months_of, train
+from sf.model import model_store
+from sf.model.scoring import explain_in_words, score
+from sf.model.training import TrainingOptions, months_of, train
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -107,8 +107,8 @@ def test_unseen_sector_code_still_scores(model, latest) -> None:
 _SCORE_IN_FRESH_PROCESS = """
 import sys, json
 import pandas as pd
-from sf.features import model_store
-from sf.features.scoring import score
+from sf.model import model_store
+from sf.model.scoring import score
 model = model_store.load(sys.argv[1])
 scores = score(model, pd.read_parquet(sys.argv[2]))
 json.dump({"score": scores["score"].tolist(), "alert": scores["alert"].tolist(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sf.features.evaluation import (
+from sf.model.evaluation import (
     evaluate,
     expected_calibration_error,
     format_ratios,
