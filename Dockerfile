@@ -12,6 +12,7 @@ COPY importers ./importers
 COPY compaction ./compaction
 COPY features ./features
 COPY model ./model
+COPY reports ./reports
 COPY synth ./synth
 COPY cli ./cli
 RUN pip install . && useradd --create-home sf

@@ -41,8 +41,8 @@ def fiche(ctx: typer.Context,
 
         sf fiche 55210055400013 --batch 2401 --out fiche.html
     """
-    from sf.features.fiche import gather_fiche
-    from sf.features.fiche_page import render_fiche
+    from sf.reports.fiche import gather_fiche
+    from sf.reports.fiche_page import render_fiche
 
     _check_out(out)
     with store_of(ctx) as store:
@@ -78,8 +78,8 @@ def report(ctx: typer.Context,
 
         sf report --batch 2401 --out report_2401.html
     """
-    from sf.features.ops_report import gather_ops_report
-    from sf.features.ops_report_page import render_ops_report
+    from sf.reports.ops_report import gather_ops_report
+    from sf.reports.ops_report_page import render_ops_report
 
     _check_out(out)
     with store_of(ctx) as store:

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-FOLDERS = ("store", "engine", "importers", "compaction", "features", "model", "synth", "cli")
+FOLDERS = ("store", "engine", "importers", "compaction", "features", "model", "reports", "synth", "cli")
 
 
 def test_wheel_contains_every_subpackage_and_the_console_script(tmp_path: Path):

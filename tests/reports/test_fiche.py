@@ -12,8 +12,8 @@ import pytest
 from sf.engine.batches import make_batch, save_batch
 from sf.engine.collections import FEATURES
 from sf.engine.errors import UsageError
-from sf.features.fiche import gather_fiche, parse_identifier
-from sf.features.fiche_page import render_fiche
+from sf.reports.fiche import gather_fiche, parse_identifier
+from sf.reports.fiche_page import render_fiche
 
 _spec = importlib.util.spec_from_file_location("report_data", Path(__file__).with_name("report_data.py"))
 rd = importlib.util.module_from_spec(_spec)

@@ -1,5 +1,5 @@
 """HTML page of the operations report: :func:`render_ops_report` turns an
-:class:`~sf.features.ops_report.OpsReport` into one self-contained page (inline CSS and SVG).
+:class:`~sf.reports.ops_report.OpsReport` into one self-contained page (inline CSS and SVG).
 
 Charts: ``files`` (lines valid / rejected / filtered per file, log scale so that a few
 rejected lines stay visible next to millions of valid ones), ``compaction`` (records added
@@ -18,7 +18,7 @@ import numpy as np
 
 from sf.engine import __version__
 
-from .html_report import (
+from .html import (
     ALERT_COLOURS, ALERT_LABELS, esc, figure_html, fmt_date, fmt_number, new_figure, page_html, table_html,
 )
 from .ops_report import ALERT_LEVELS, FIRST_ERRORS_SHOWN, OpsReport, group_added_deleted

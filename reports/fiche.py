@@ -47,10 +47,10 @@ from sf.engine.batches import Batch, get_batch, list_batches
 from sf.engine.collections import FEATURES, RAW_DATA, SCORES
 from sf.engine.errors import BadInputError, UsageError
 
-from .errors import FeatureInputError
-from .financial import BDF_RATIOS
-from .months import as_utc
-from .state import CompanyState, company_state_from_rawdata
+from sf.features.errors import FeatureInputError
+from sf.features.financial import BDF_RATIOS
+from sf.features.months import as_utc
+from sf.features.state import CompanyState, company_state_from_rawdata
 
 #: Features variables drawn on the fiche (all in :mod:`sf.features.catalogue`).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -239,9 +239,9 @@ def _series_from_features(db: Database, batch: str, sirets: list[str]) -> pd.Dat
 
 
 def _series_from_rawdata(state: CompanyState, batch: Batch) -> pd.DataFrame:
-    from .compute import compute_company_features
-    from .job import batch_periods
-    from .state import FeatureParams
+    from sf.features.compute import compute_company_features
+    from sf.features.job import batch_periods
+    from sf.features.state import FeatureParams
 
     periods = list(batch_periods(batch))
     if not periods or not state.etablissements:

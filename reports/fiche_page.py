@@ -1,4 +1,4 @@
-"""HTML page of the company fiche: :func:`render_fiche` turns a :class:`~sf.features.fiche.FicheData`
+"""HTML page of the company fiche: :func:`render_fiche` turns a :class:`~sf.reports.fiche.FicheData`
 into one self-contained page (inline CSS and SVG charts, no script, no network).
 
 Charts (each drawn only when there is something to draw; otherwise a one-line note says why):
@@ -27,15 +27,15 @@ import numpy as np
 import pandas as pd
 
 from sf.engine import __version__
+from sf.features.financial import BDF_RATIOS
+from sf.model.scoring import explain_in_words
+from sf.model.themes import THEME_LABELS, THEMES
 
 from .fiche import ALERT_LEVELS, FicheData
-from .financial import BDF_RATIOS
-from .html_report import (
+from .html import (
     ALERT_COLOURS, alert_badge, date_axis, esc, figure_html, fmt_date, fmt_number, new_figure, page_html, style_axes,
     table_html,
 )
-from sf.model.scoring import explain_in_words
-from sf.model.themes import THEME_LABELS, THEMES
 
 #: Establishments drawn one by one on the headcount chart; the others are summed.
 MAX_LINES = 8

@@ -12,8 +12,8 @@ import pytest
 
 from sf.engine.batches import make_batch, save_batch
 from sf.engine.errors import UsageError
-from sf.features.ops_report import alerts_by_region, gather_ops_report, latest_file_reports, run_lines
-from sf.features.ops_report_page import render_ops_report
+from sf.reports.ops_report import alerts_by_region, gather_ops_report, latest_file_reports, run_lines
+from sf.reports.ops_report_page import render_ops_report
 
 _spec = importlib.util.spec_from_file_location("report_data", Path(__file__).with_name("report_data.py"))
 rd = importlib.util.module_from_spec(_spec)
