@@ -21,7 +21,7 @@ activity (29 NAF rev. 2 codes in six sector groups) sets contributions per head 
 turnover per head; a legal form, a name, a creation date complete the picture. 10 % of
 companies are created during the history; 15 % of secondary establishments open later.
 
-Latent process (``synth_chain``). Each company follows a monthly Markov chain healthy →
+Latent process (``chain``). Each company follows a monthly Markov chain healthy →
 drifting → distressed → critical, with recoveries, two absorbing exits — failure (the
 month of the opening judgment) and voluntary closure — and a direct healthy → failure
 jump (failure without warning, ≈ 7 % of failures). The risk class (sector group ×
@@ -36,9 +36,9 @@ distribution (≈ 80 % healthy, 13 % drifting, 5 % distressed, 2 % critical).
 
 Oracle. ``oracle_p18`` = probability that an establishment open in month t receives an
 opening judgment in months t+1 … t+18 given its company's state in t, computed exactly
-as ``(Q^18)[state, failure]`` on the establishment chain (``synth_chain``); no estimate.
+as ``(Q^18)[state, failure]`` on the establishment chain (``chain``); no estimate.
 
-Signals (``synth_world``), all noisy functions of the state path, none feeding back:
+Signals (``world``), all noisy functions of the state path, none feeding back:
 
 * headcount: log-random walk with monthly drift +0.2 % healthy, −0.8 % drifting, −2 %
   distressed, −4 % critical, −3 % in observation, −10 % in liquidation; noise σ = 2.5 %;
@@ -85,7 +85,7 @@ batch and every 12th. ``filter_<YYMM>.csv`` lists the SIRENs having an establish
 with at least 10 employees in the last 100 monthly columns of that batch's effectif file
 (prepare-import 2022 rule); URSSAF lines of the others are filtered at import.
 
-Broken lines (``synth_formats``): after a clean line of a company inside the batch's
+Broken lines (``formats``): after a clean line of a company inside the batch's
 perimeter, with probability ``broken_rate`` (default 1 in 2,000), an extra corrupted
 copy: wrong field count or impossible date (rejected by the import) or an unknown
 SIREN/SIRET/account (filtered: accounts are absent from admin_urssaf, SIRENs from the

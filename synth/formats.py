@@ -1,6 +1,6 @@
 """Delivery files of the synthetic generator: names, headers and lines in the real formats.
 
-For each simulated block (``synth_world.World``) a :class:`BlockFormatter` produces, batch
+For each simulated block (``world.World``) a :class:`BlockFormatter` produces, batch
 after batch (in order: it keeps per-block state such as the current line of each debt),
 the lines of every delivery file, with the company of each line, and injects broken
 lines. Formats follow the v2022 parsers (spec ``importers.md`` §2–§3 and §5):

@@ -35,7 +35,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Activity:
     """One NAF rev. 2 code: ``naf`` with its dot (``41.20A``), sector group index (see
-    ``synth_chain.SECTOR_GROUPS``), employer contributions + employee share per head and
+    ``chain.SECTOR_GROUPS``), employer contributions + employee share per head and
     month (€), turnover per head and year (k€)."""
 
     naf: str

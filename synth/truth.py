@@ -7,7 +7,7 @@ state (not yet in proceedings, not closed). Columns:
 * ``oracle_p18`` — exact probability, under the generator's own process and given the
   company's latent state in that month, that the establishment receives an opening
   judgment of insolvency proceedings in one of the 18 following months
-  (``synth_chain`` module docstring);
+  (``chain`` module docstring);
 * ``outcome_18`` — whether it actually did (realised in the generator's continuation of
   18 months beyond the last delivery, so the last rows are not censored);
 * ``latent_state`` — ``healthy``, ``drifting``, ``distressed`` or ``critical``;

@@ -96,7 +96,7 @@ def test_most_companies_never_fail_a_few_percent_a_year():
 
 
 def test_oracle_equals_monte_carlo_of_the_establishment_process():
-    """Simulate the process described in synth_chain (company step, then closure of the
+    """Simulate the process described in sf.synth.chain (company step, then closure of the
     open establishment by the new state's hazard) and compare with (Q^18)[s, F]."""
     rng = np.random.default_rng(2024)
     n = 60_000
