@@ -246,31 +246,24 @@ def run_purge(store: Any, run: Any, since_batch: str, *, key: str | None = None,
     otherwise one Dask task per range. Raises :class:`UnknownBatchError` /
     :class:`UsageError` before anything is removed, :class:`PurgeFailed` when ranges failed.
     """
-    from sf.engine.cluster import run_over_ranges, sum_stats
+    from sf.engine.cluster import run_job, sum_stats
 
     started = time.monotonic()
     batches = check_since_batch(store.db, since_batch)
     summary = PurgeSummary(since_batch=since_batch, key=key, dry_run=dry_run)
-
-    def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
-        if not dry_run:
-            run.checkpoint(key_range.name, stats)
-
     if key is not None:
         key_range = key_prefix_range(key)
         stats = purge_range(store.uri, store.settings.db_name, since_batch, batches, dry_run, key_range)
-        checkpoint(key_range, stats)
+        if not dry_run:
+            run.checkpoint(key_range.name, stats)
         summary.partitions = 1
         summary.totals = sum_stats({key_range.name: stats})
-        summary.seconds = time.monotonic() - started
-        return summary
-    outcome = run_over_ranges(store, purge_range, store.uri, store.settings.db_name, since_batch, batches, dry_run,
-                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
-                              scheduler=scheduler, label="purge", on_done=checkpoint, silent=silent)
-    summary.partitions = outcome.ranges
-    summary.totals = sum_stats(outcome.results)
+    else:
+        job = run_job(store, run, purge_range, store.uri, store.settings.db_name, since_batch, batches, dry_run,
+                      sources=[(store.db[RAW_DATA], "_id")], label="purge", failure=PurgeFailed,
+                      hint=f"fix the cause and run sf purge --since-batch {since_batch} again: purged ranges stay purged",
+                      checkpoint=not dry_run, partitions=partitions, workers=workers, scheduler=scheduler,
+                      silent=silent)
+        summary.partitions, summary.totals = job.partitions, job.totals
     summary.seconds = time.monotonic() - started
-    if outcome.errors:
-        raise PurgeFailed(outcome.failure_message(),
-                          f"fix the cause and run sf purge --since-batch {since_batch} again: purged ranges stay purged")
     return summary

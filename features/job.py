@@ -41,7 +41,7 @@ import pandas as pd
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
-from sf.engine.cluster import run_over_ranges, sum_stats, worker_database
+from sf.engine.cluster import run_job, worker_database
 from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
@@ -385,20 +385,13 @@ def run_features(store: Any, run: Any, plan: FeaturesPlan, *, workers: int | Non
     started = time.monotonic()
     summary = FeaturesSummary(batch=plan.batch, mode=plan.params.mode, first_period=plan.periods[0],
                               last_period=plan.periods[-1], dry_run=plan.dry_run)
-
-    def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
-        if not plan.dry_run:
-            run.checkpoint(key_range.name, stats)
-
-    outcome = run_over_ranges(store, features_range, store.uri, store.settings.db_name, plan,
-                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
-                              scheduler=scheduler, label="features", on_done=checkpoint, silent=silent)
-    summary.partitions = outcome.ranges
-    summary.totals = sum_stats(outcome.results)
+    job = run_job(store, run, features_range, store.uri, store.settings.db_name, plan,
+                  sources=[(store.db[RAW_DATA], "_id")], label="features", failure=FeaturesFailed,
+                  hint="fix the cause and run sf features again: it replaces the batch's Features range by range",
+                  checkpoint=not plan.dry_run, partitions=partitions, workers=workers, scheduler=scheduler,
+                  silent=silent)
+    summary.partitions, summary.totals = job.partitions, job.totals
     summary.seconds = time.monotonic() - started
-    if outcome.errors:
-        raise FeaturesFailed(outcome.failure_message(), "fix the cause and run sf features again: it replaces the "
-                             "batch's Features range by range")
     failed = summary.totals.get("failed") or {}
     if failed and not plan.dry_run:
         run.add_report({"companies_skipped": summary.totals.get("companies_failed", 0), "first": failed})
