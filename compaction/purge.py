@@ -32,7 +32,6 @@ in the Journal.
 
 from __future__ import annotations
 
-import gc
 import re
 import time
 from collections import Counter
@@ -44,6 +43,7 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from sf.engine.bulk import paused_gc
 from sf.engine.collections import RAW_DATA
 from sf.engine.documents import unflatten
 from sf.engine.errors import SfError, UsageError
@@ -164,9 +164,7 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
     stats = PurgeStats()
     ops: list[Any] = []
     keys = _candidate_keys(db, since_batch, allowed_months(since_batch, batches), key_range)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk decoding: see DESIGN.md
-    try:
+    with paused_gc():  # bulk BSON decoding
         for start in range(0, len(keys), READ_CHUNK):
             for doc in db[RAW_DATA].find({"_id": {"$in": keys[start:start + READ_CHUNK]}}):
                 stats.documents_read += 1
@@ -180,9 +178,6 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
                     ops.append(ReplaceOne({"_id": doc["_id"]}, new_doc))
                 else:
                     stats.unchanged += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if not dry_run:
         for start in range(0, len(ops), WRITE_CHUNK):
             try:

@@ -16,7 +16,6 @@ chunk, so memory does not grow with the size of the batch.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pymongo.database import Database
+from sf.engine.bulk import paused_gc
 from sf.engine.collections import FEATURES
 from sf.engine.errors import UsageError
 
@@ -130,10 +130,8 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
     rows = 0
     cursor = db[collection].find(export_query(batch, min_effectif, since)) \
         .sort([("_id.siret", 1), ("_id.periode", 1)]).batch_size(2_000)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk BSON decoding (DESIGN.md)
     try:
-        with pq.ParquetWriter(partial, schema) as writer:
+        with paused_gc(), pq.ParquetWriter(partial, schema) as writer:  # bulk BSON decoding
             chunk: list[Mapping[str, Any]] = []
             for doc in cursor:
                 chunk.append(doc)
@@ -147,9 +145,6 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     partial.replace(out)
     return ExportSummary(batch=batch, path=str(out), rows=rows, columns=len(schema),
                          seconds=time.monotonic() - started)

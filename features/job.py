@@ -41,6 +41,7 @@ import pandas as pd
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
+from sf.engine.bulk import paused_gc
 from sf.engine.cluster import run_job, worker_database
 from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
 from sf.engine.errors import SfError, UsageError
@@ -268,21 +269,18 @@ def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRan
     cursor = _TimedIterator(db[RAW_DATA].find(key_range.filter("_id")).sort("_id", 1).batch_size(500))
     # Bulk BSON decoding and the computation create many objects the cyclic GC would scan
     # again and again (DESIGN.md); collect once per chunk instead.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        chunk: list[tuple[str, list[Mapping[str, Any]]]] = []
-        for company in group_by_company(cursor):
-            chunk.append(company)
-            if len(chunk) >= plan.chunk_companies:
+        with paused_gc():
+            chunk: list[tuple[str, list[Mapping[str, Any]]]] = []
+            for company in group_by_company(cursor):
+                chunk.append(company)
+                if len(chunk) >= plan.chunk_companies:
+                    _flush(db, plan, chunk, stats, key_range)
+                    chunk = []
+            if chunk:
                 _flush(db, plan, chunk, stats, key_range)
-                chunk = []
-        if chunk:
-            _flush(db, plan, chunk, stats, key_range)
     finally:
         stats.read_s += cursor.seconds
-        if gc_was_enabled:
-            gc.enable()
     return stats.as_dict()
 
 

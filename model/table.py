@@ -24,7 +24,6 @@ not fit its catalogue type (naming the variable, the SIRET and the month).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype
 from pymongo.database import Database
+from sf.engine.bulk import paused_gc
 from sf.engine.collections import FEATURES
 from sf.engine.documents import unflatten
 
@@ -185,14 +185,9 @@ def load_feature_table(db: Database, batch: str, *, columns: Iterable[str] | Non
     else:
         projection = {"_id": 1, "value.siren": 1, **{f"value.{n}": 1 for n in names}}
     frames: list[pd.DataFrame] = []
-    enabled = gc.isenabled()
-    gc.disable()  # the cyclic GC slows bulk BSON decoding down a lot (DESIGN.md)
-    try:
+    with paused_gc():  # bulk BSON decoding
         for docs in _documents(db, query, projection, chunk):
             frames.append(_frame(docs, names))
-    finally:
-        if enabled:
-            gc.enable()
     if not frames:
         return empty_table(names)
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
