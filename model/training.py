@@ -349,15 +349,11 @@ def labels_of(table: pd.DataFrame) -> pd.Series:
 
 # ----------------------------------------------------------------------------- windows
 
-def _add_months(month: pd.Timestamp, n: int) -> pd.Timestamp:
-    return month + pd.DateOffset(months=n)
-
-
 def labelled_mask(table: pd.DataFrame, until_batch: str, horizon_months: int = 18) -> pd.Series:
     """Rows usable for training or evaluation at ``until_batch``: known, labelled, horizon observed."""
     date_fin = pd.Timestamp(month_start_of_key(check_batch_key(until_batch))).tz_convert(None)
     months = months_of(table)
-    observed = months.map(lambda m: _add_months(m, horizon_months)) < date_fin
+    observed = months.map(lambda m: m + pd.DateOffset(months=horizon_months)) < date_fin
     return labels_of(table).notna() & (months < date_fin) & observed
 
 
@@ -379,7 +375,7 @@ def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOption
         raise ValueError(message)
     test = months[-options.test_months:]
     validation = months[-held_out_months:-options.test_months]
-    train_end_limit = _add_months(validation[0], -embargo - 1) if embargo else months[-held_out_months - 1]
+    train_end_limit = validation[0] - pd.DateOffset(months=embargo + 1) if embargo else months[-held_out_months - 1]
     train = [m for m in months[:-held_out_months] if m <= train_end_limit]
     if len(train) < options.min_train_months:
         raise ValueError(message)

@@ -48,6 +48,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+from sf.importers.convert import add_months
 from sf.synth import ids
 from sf.synth import reference as ref
 from sf.synth.world import (
@@ -232,11 +233,6 @@ def _iso(year: int, month: int, day: int) -> str:
 
 def _comma(amount: float) -> str:
     return f"{amount:.2f}".replace(".", ",")
-
-
-def _add_months(year: int, month: int, delta: int) -> tuple[int, int]:
-    total = year * 12 + month - 1 + delta
-    return total // 12, total % 12 + 1
 
 
 def _last_day(year: int, month: int) -> int:
@@ -607,8 +603,9 @@ class BlockFormatter:
             cached = self._demand_rows.get(number)
             if cached is None or cached[0] != len(delivered):
                 y, m, dd = w.month_day(k, day)
-                start_y, start_m = _add_months(y, m, 1)
-                end_y, end_m = _add_months(y, m, months)
+                start = add_months(y, m, 1)
+                end = add_months(y, m, months)
+                start_y, start_m, end_y, end_m = start.year, start.month, end.year, end.month
                 hours = sum(item[1] for item in delivered)
                 consumed_eff = max((item[2] for item in delivered), default=0)
                 fields = [
@@ -714,7 +711,8 @@ class BlockFormatter:
                 continue
             c = int(w.site_company[e])
             y, m, dd = w.month_day(k, day)
-            end_y, end_m = _add_months(y, m, months)
+            end = add_months(y, m, months)
+            end_y, end_m = end.year, end.month
             end_d = min(dd, _last_day(end_y, end_m))
             days = (datetime.date(end_y, end_m, end_d) - datetime.date(y, m, dd)).days
             structure = ids.litigation_number(self._urssaf[e], int(w.site_global[e]), k, self.seed)
