@@ -27,12 +27,16 @@ from typing import Any
 import typer
 from sf.engine import __version__
 from sf.engine.errors import UsageError
+from sf.features.target import HORIZON
 
 from .common import console, err_console, print_json, settings_of
 
 DEMO_DB = "sf_demo"
-# Months of Features the default training protocol needs: 18 labelled + 18 for the horizon.
-MONTHS_NEEDED = 36
+#: Labelled months the default training protocol needs: TrainingOptions' minimum training,
+#: validation and test windows (6 + 6 + 6; sf.model.training is not imported here: it is heavy).
+LABELLED_MONTHS_NEEDED = 18
+#: Months of Features the default training protocol needs: the labelled ones + the horizon.
+MONTHS_NEEDED = LABELLED_MONTHS_NEEDED + HORIZON
 
 
 def _step(summary: list[dict[str, Any]], name: str, started: float, **counts: Any) -> None:
@@ -86,7 +90,7 @@ def demo(ctx: typer.Context,
     """
     if months + history < MONTHS_NEEDED:
         raise UsageError(f"--months {months} + --history {history} gives {months + history} months of "
-                         f"Features; training needs {MONTHS_NEEDED} (18 labelled + 18 of horizon)",
+                         f"Features; training needs {MONTHS_NEEDED} ({LABELLED_MONTHS_NEEDED} labelled + {HORIZON} of horizon)",
                          f"raise --history to {MONTHS_NEEDED - months}")
     settings = settings_of(ctx).with_overrides(db_name=db_name)
     workdir = workdir if workdir is not None else settings.home / "demo"

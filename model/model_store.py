@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import skops.io as sio
+from sf.features.target import HORIZON
 
 from .themes import THEME_LABELS
 from .training import TrainedModel, Windows
@@ -69,7 +70,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- kind: **{card['kind']}** (chosen on {card['metrics']['selection']})",
              f"- sf version: {card['sf_version']}; trained until batch {card['until_batch']}"
              + (f" at {card['trained_at']}" if card.get("trained_at") else ""),
-             f"- target: outcome within {card.get('horizon_months', 18)} months",
+             f"- target: outcome within {card.get('horizon_months', HORIZON)} months",
              f"- calibration: Platt on the validation window (slope {card['calibration_params'][0]:.4f}, "
              f"intercept {card['calibration_params'][1]:.4f})",
              f"- alert thresholds: high (argmax F0.5) {card['thresholds']['high']:.4f}, "

@@ -62,6 +62,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sf.engine.batches import check_batch_key, month_start_of_key
+from sf.features.target import HORIZON
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -218,8 +219,8 @@ class TrainingOptions:
     validation_months: int = 6
     min_train_months: int = 6
     holdout_percent: int = 30  # companies held out for validation and test; 0: no company split
-    embargo_months: int | None = None  # None: 0 with a company split, else the horizon (18 months)
-    horizon_months: int = 18
+    embargo_months: int | None = None  # None: 0 with a company split, else the horizon
+    horizon_months: int = HORIZON
     logistic_cs: tuple[float, ...] = LOGISTIC_CS
     hgb_max_iter: int = 300
     hgb_learning_rate: float = 0.05
@@ -349,7 +350,7 @@ def labels_of(table: pd.DataFrame) -> pd.Series:
 
 # ----------------------------------------------------------------------------- windows
 
-def labelled_mask(table: pd.DataFrame, until_batch: str, horizon_months: int = 18) -> pd.Series:
+def labelled_mask(table: pd.DataFrame, until_batch: str, horizon_months: int = HORIZON) -> pd.Series:
     """Rows usable for training or evaluation at ``until_batch``: known, labelled, horizon observed."""
     date_fin = pd.Timestamp(month_start_of_key(check_batch_key(until_batch))).tz_convert(None)
     months = months_of(table)

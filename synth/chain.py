@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sf.features.target import HORIZON as TARGET_HORIZON
 
 __all__ = [
     "CLOSED",
@@ -90,8 +91,8 @@ N_CLASSES = len(SECTOR_GROUPS) * len(SIZE_RISK)
 #: Monthly closure probability of an open establishment, by its company's state that month.
 SITE_CLOSURE: tuple[float, ...] = (0.0008, 0.0015, 0.003, 0.006)
 
-#: Oracle horizon in months.
-HORIZON = 18
+#: Oracle horizon in months: the target's (``sf.features.target.HORIZON``).
+HORIZON = TARGET_HORIZON
 
 # Base monthly transition probabilities (off-diagonal); the diagonal completes each row.
 # Calibrated so that about 2.5 % of companies a year enter insolvency proceedings (1.3 %
