@@ -150,11 +150,6 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
                          seconds=time.monotonic() - started)
 
 
-def read_export(path: Path | str) -> pd.DataFrame:
-    """The exported table (what ``pd.read_parquet(path)`` gives)."""
-    return pd.read_parquet(path)
-
-
 __all__ = [
     "CHUNK_ROWS",
     "ExportSummary",
@@ -162,5 +157,4 @@ __all__ = [
     "export_features",
     "export_query",
     "features_schema",
-    "read_export",
 ]

@@ -43,7 +43,7 @@ from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
 from sf.engine.bulk import paused_gc
 from sf.engine.cluster import run_job, worker_database
-from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
+from sf.engine.collections import FEATURES, RAW_DATA
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
 
@@ -329,9 +329,6 @@ def compute_company_debug(db: Database, plan: FeaturesPlan, key: str) -> tuple[p
         db[plan.collection].delete_many(siret_filter(plan.batch, key_range.lo, key_range.hi))
         written = insert_documents(db, plan.collection, to_feature_documents(frame, plan.batch), f"company {siren}")
     return frame, written
-
-
-DEBUG_COLLECTION = FEATURES_DEBUG
 
 
 # --- the driver: sf features --until-batch --------------------------------------------------

@@ -214,11 +214,6 @@ def feature_months(db: Database, batch: str) -> list[pd.Timestamp]:
     return sorted(s.tz_localize("UTC") if s.tzinfo is None else s.tz_convert("UTC") for s in stamps)
 
 
-def count_features(db: Database, batch: str) -> int:
-    """Number of Features documents of ``batch``."""
-    return db[FEATURES].count_documents({"_id.batch": batch})
-
-
 def in_scope(table: pd.DataFrame) -> pd.Series:
     """Rows a model is trained, evaluated and scored on: not already in (or past) proceedings.
 

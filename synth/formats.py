@@ -63,7 +63,6 @@ from sf.synth.world import (
 )
 
 __all__ = [
-    "BROKEN_KINDS",
     "DIANE_EVERY",
     "EXPECTED_OUTCOME",
     "SOURCES",
@@ -119,7 +118,6 @@ SOURCES: dict[str, SourceFile] = {s.file_type: s for s in (
     SourceFile("diane", "Diane_{batch}.txt", ";", "\r\n", "utf-16-le", quoted=True),
     SourceFile("filter", "filter_{batch}.csv", ";"),
 )}
-BROKEN_KINDS = ("field_count", "bad_date", "unknown_key")
 
 COTISATION_HEADER = "Urssaf_gestion;Dep;Compte;periode;mer;enc_direct;cotis_due"
 DEBIT_HEADER = ("Urssaf_gestion;Dep;num_cpte;Siren;Dt_immat;Etat_cpte;Cd_pro_col;Periode;Num_Ecn;Num_Hist_Ecn;"
