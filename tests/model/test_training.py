@@ -26,6 +26,10 @@ FEATURES = synthetic_panel.FEATURES
 FAST = TrainingOptions(hgb_max_iter=40, logistic_cs=(0.03, 1.0), hgb_grid=((8, 100, 1.0),))
 
 
+#: A catalogue variable the panel does not have, carrying the sentinel signals below (the
+#: model only takes variables the catalogue gives a theme).
+SENTINEL = "ratio_dette_moy12m"
+
 @pytest.fixture(scope="module")
 def panel() -> pd.DataFrame:
     return synthetic_panel.make_panel(n_etab=500, months=72, seed=1)[0]
@@ -36,16 +40,16 @@ def model(panel: pd.DataFrame):
     return train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="test", options=FAST)
 
 
-@pytest.mark.parametrize("name, theme", [
-    ("montant_part_ouvriere_past_3", "urssaf"), ("ratio_dette_moy12m", "urssaf"), ("delai_nb_jours_restants", "urssaf"),
-    ("cotisation_moy12m", "urssaf"), ("effectif_ent_past_6", "effectif"), ("effectif_reporte", "effectif"),
-    ("ratio_apart", "apart"), ("apart_heures_consommees_cumulees", "apart"), ("dette_fiscale", "financier"),
-    ("dette_fiscale_past_1", "financier"), ("delai_fournisseur", "financier"), ("paydex_nb_jours_past_12", "financier"),
-    ("excedent_brut_d_exploitation", "financier"), ("code_naf", "activite"), ("code_ape_niveau2", "activite"),
-    ("age_entreprise", "activite"), ("region", "activite"),
-])
-def test_theme_rules_follow_the_catalogue_names(name: str, theme: str) -> None:
-    assert themes.theme_by_rules(name) == theme
+def test_themes_are_the_catalogues() -> None:
+    from sf.features.catalogue import CATALOGUE
+
+    with_theme = [v for v in CATALOGUE if v.theme is not None]
+    assert {v.role for v in with_theme} == {"feature"} and len(with_theme) > 300
+    assert themes.themes_of(v.name for v in with_theme) == {v.name: v.theme for v in with_theme}
+    assert set(themes.THEMES) == {v.theme for v in with_theme} == set(themes.THEME_LABELS)
+    for name in ("siret", "outcome"):  # identifiers and the target carry no theme
+        with pytest.raises(ValueError, match=name):
+            themes.theme_of(name)
 
 
 def test_unknown_variable_has_no_theme() -> None:
@@ -190,9 +194,9 @@ def test_no_future_row_reaches_training(panel, model) -> None:
     months = months_of(leaky)
     future = (months > model.windows.validation.end).to_numpy()
     truth = labels_of(leaky).fillna(0).to_numpy()
-    leaky["ratio_dette_sentinelle"] = np.where(future, truth, rng.random(len(leaky)))
+    leaky[SENTINEL] = np.where(future, truth, rng.random(len(leaky)))
     options = FAST
-    leaky_model = train(leaky, feature_columns=[*FEATURES, "ratio_dette_sentinelle"], until_batch="2201",
+    leaky_model = train(leaky, feature_columns=[*FEATURES, SENTINEL], until_batch="2201",
                         sf_version="t", options=options)
     assert leaky_model.windows == model.windows
     test_auc_pr = leaky_model.metrics["candidates"][leaky_model.kind]["test"]["auc_pr"]
@@ -216,8 +220,8 @@ def test_no_held_out_company_reaches_training(panel, model) -> None:
     leaky = panel.copy()
     held = model.windows.test.company_mask(leaky["siren"])
     truth = labels_of(leaky).fillna(0).to_numpy()
-    leaky["ratio_dette_sentinelle"] = np.where(held, truth, rng.random(len(leaky)))
-    leaky_model = train(leaky, feature_columns=[*FEATURES, "ratio_dette_sentinelle"], until_batch="2201",
+    leaky[SENTINEL] = np.where(held, truth, rng.random(len(leaky)))
+    leaky_model = train(leaky, feature_columns=[*FEATURES, SENTINEL], until_batch="2201",
                         sf_version="t", options=FAST)
     test_auc_pr = leaky_model.metrics["candidates"][leaky_model.kind]["test"]["auc_pr"]
     assert test_auc_pr < 0.8
