@@ -15,7 +15,7 @@ import typer
 from rich import box
 from rich.table import Table
 from sf.engine import __version__
-from sf.engine.errors import BadInputError, UsageError
+from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
 from .common import console, print_json, settings_of, store_of
@@ -47,10 +47,7 @@ def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     if directory is None:
         raise UsageError(f"no model under {models_root(home)}", "train one with sf train --until-batch KEY, "
                          "or give --model DIR")
-    try:
-        return model_store.load(directory)
-    except ValueError as exc:
-        raise UsageError(f"--model {directory}: {exc}") from None
+    return model_store.load(directory)  # ModelFileError (exit 2) names the folder and what is wrong
 
 
 def train(ctx: typer.Context,
@@ -79,7 +76,7 @@ def train(ctx: typer.Context,
 
         sf train --until-batch 2401 --out ./models/2401 --json
     """
-    from sf.model.runs import NoFeatures, default_model_dir, train_batch
+    from sf.model.runs import default_model_dir, train_batch
     from sf.model.training import TrainingOptions
 
     _check_key("--until-batch", until_batch)
@@ -92,13 +89,7 @@ def train(ctx: typer.Context,
             "hgb_max_iter": hgb_max_iter}
     with store_of(ctx) as store, journal_run(store.db, "train", args, batch=until_batch) as run:
         with console.status("training…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__,
-                                      options=options)
-            except NoFeatures as exc:
-                raise UsageError(str(exc), f"compute them with sf features --until-batch {until_batch}") from None
-            except ValueError as exc:
-                raise BadInputError(f"cannot train on batch {until_batch}: {exc}") from None
+            summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__, options=options)
         data = summary.as_dict()
         run.counts = {k: data[k] for k in ("version", "chosen", "auc_pr", "baseline_auc_pr", "thresholds",
                                            "windows", "training_size", "rows_read", "rows_in_scope", "variables")}
@@ -162,7 +153,7 @@ def score(ctx: typer.Context,
 
         sf score --batch 2401 --model ./models/2401
     """
-    from sf.model.runs import NoFeatures, score_batch
+    from sf.model.runs import score_batch
 
     _check_key("--batch", batch)
     model = load_model(ctx, model_dir)
@@ -170,13 +161,7 @@ def score(ctx: typer.Context,
     with store_of(ctx) as store, journal_run(store.db, "score", args, batch=batch, destructive=True,
                                              break_lock=break_lock) as run:
         with console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                summary = score_batch(store.db, batch, model)
-            except NoFeatures as exc:
-                raise UsageError(str(exc), f"compute them with sf features --until-batch {batch}") from None
-            except ValueError as exc:
-                raise UsageError(f"cannot score batch {batch}: {exc}", "train a model on these Features, or "
-                                 "give --model") from None
+            summary = score_batch(store.db, batch, model)
         data = summary.as_dict()
         run.counts = data
     if json_output:
@@ -219,11 +204,8 @@ def alerts(ctx: typer.Context,
     with store_of(ctx) as store:
         if store.db[SCORES].count_documents({"_id.batch": batch}, limit=1) == 0:
             raise UsageError(f"batch {batch} has no Scores", f"score it with sf score --batch {batch}")
-        try:
-            frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
-                               top=top, levels=[level] if level else ("high", "moderate"))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
+                           top=top, levels=[level] if level else ("high", "moderate"))
     print_alerts(frame, output_format, batch)
 
 
@@ -303,7 +285,7 @@ def evaluate(ctx: typer.Context,
         sf evaluate --batch 2312 --truth ./deliveries/truth.parquet --out ./report
     """
     from sf.model.evaluation import format_ratios
-    from sf.model.runs import NoFeatures, evaluate_batch
+    from sf.model.runs import evaluate_batch
 
     _check_key("--batch", batch)
     if truth is not None and not truth.is_file():
@@ -313,12 +295,7 @@ def evaluate(ctx: typer.Context,
     args = {"batch": batch, "model": model.version, "truth": truth, "out": directory}
     with store_of(ctx) as store, journal_run(store.db, "evaluate", args, batch=batch) as run:
         with console.status("evaluating…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                report, summary = evaluate_batch(store.db, batch, model, out_dir=directory, truth_path=truth)
-            except NoFeatures as exc:
-                raise UsageError(str(exc)) from None
-            except ValueError as exc:
-                raise BadInputError(f"cannot evaluate batch {batch}: {exc}") from None
+            report, summary = evaluate_batch(store.db, batch, model, out_dir=directory, truth_path=truth)
         run.counts = {**summary, "metrics": report.metrics, "ratios": report.ratios}
     if json_output:
         print_json({**summary, "metrics": report.metrics, "ratios": report.ratios, "notes": report.notes})

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pymongo.database import Database
-
 from sf.features.catalogue import VARIABLES
+
+from .errors import ModelOptionError
 from .scores_store import read_scores
 from .scoring import explain_in_words
 from .table import empty_table, load_feature_table
@@ -80,7 +81,7 @@ def resolve_region(value: str) -> str:
         if _fold(name) == _fold(value):
             return name
     known = ", ".join(f"{code} {name}" for code, name in REGION_CODES.items())
-    raise ValueError(f"unknown region {value!r}; expected an INSEE region code or name: {known}")
+    raise ModelOptionError(f"unknown region {value!r}; expected an INSEE region code or name: {known}")
 
 
 def _place_columns() -> tuple[list[str], str]:
@@ -109,7 +110,7 @@ def alert_list(db: Database, batch: str, *, region: str | None = None, departeme
     levels = list(levels)
     unknown = [lv for lv in levels if lv not in ALERT_LEVELS]
     if unknown:
-        raise ValueError(f"unknown alert level(s) {', '.join(unknown)}; expected high and/or moderate")
+        raise ModelOptionError(f"unknown alert level(s) {', '.join(unknown)}; expected high and/or moderate")
     region_name = resolve_region(region) if region is not None else None
     scores = read_scores(db, batch, alerts_only=True)
     scores = scores[scores["alert"].isin(levels)]

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
+from .errors import ModelInputError, ModelOptionError
 from .training import ALERT_LEVELS, labels_of, months_of
 
 Baseline = str | Callable[[pd.DataFrame], pd.Series]
@@ -64,7 +65,7 @@ def urssaf_debt_baseline(table: pd.DataFrame) -> pd.Series:
     """
     debt_columns = [c for c in ("montant_part_ouvriere", "montant_part_patronale") if c in table.columns]
     if "ratio_dette" not in table.columns and not debt_columns:
-        raise ValueError("naive URSSAF baseline needs 'ratio_dette' or 'montant_part_ouvriere'/'montant_part_patronale'")
+        raise ModelInputError("naive URSSAF baseline needs 'ratio_dette' or 'montant_part_ouvriere'/'montant_part_patronale'")
     amount = table[debt_columns].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1) if debt_columns \
         else pd.Series(np.nan, index=table.index)
     # Ratios and amounts live on different scales: rank rows with a ratio first by ratio, the others by
@@ -254,7 +255,7 @@ def evaluate(table_with_scores: pd.DataFrame, *, baseline: Baseline = urssaf_deb
     table = table_with_scores
     for column in ("siret", "periode", "score", "alert", "outcome"):
         if column not in table.columns:
-            raise ValueError(f"table to evaluate has no {column!r} column")
+            raise ModelInputError(f"table to evaluate has no {column!r} column")
     frame = pd.DataFrame({"siret": table["siret"].astype(str), "_month": months_of(table),
                           "model": pd.to_numeric(table["score"], errors="raise").astype(float),
                           "_alert": table["alert"], "_outcome": labels_of(table)}, index=table.index)
@@ -263,7 +264,7 @@ def evaluate(table_with_scores: pd.DataFrame, *, baseline: Baseline = urssaf_deb
     frame.loc[frame["_region"] == "", "_region"] = UNKNOWN_REGION
     base = table[baseline] if isinstance(baseline, str) else baseline(table)
     if not isinstance(base, pd.Series) or len(base) != len(table):
-        raise ValueError("baseline must be a column name or a function returning one value per row")
+        raise ModelOptionError("baseline must be a column name or a function returning one value per row")
     frame["baseline"] = pd.to_numeric(base, errors="raise").astype(float).fillna(0.0).to_numpy()
     notes: list[str] = []
     scorers = ["model", "baseline"]
@@ -271,7 +272,7 @@ def evaluate(table_with_scores: pd.DataFrame, *, baseline: Baseline = urssaf_deb
     if truth is not None:
         for column in ("siret", "periode", "oracle_p18", "outcome_18"):
             if column not in truth.columns:
-                raise ValueError(f"truth table has no {column!r} column")
+                raise ModelInputError(f"truth table has no {column!r} column")
         t = pd.DataFrame({"siret": truth["siret"].astype(str), "_month": months_of(truth),
                           "oracle": pd.to_numeric(truth["oracle_p18"], errors="raise").astype(float),
                           "_outcome_18": labels_of(truth.rename(columns={"outcome_18": "outcome"})
@@ -279,7 +280,7 @@ def evaluate(table_with_scores: pd.DataFrame, *, baseline: Baseline = urssaf_deb
         duplicated = t.duplicated(["siret", "_month"])
         if duplicated.any():
             row = t[duplicated].iloc[0]
-            raise ValueError(f"truth table: duplicate row for siret {row['siret']} and periode {row['_month']:%Y-%m}")
+            raise ModelInputError(f"truth table: duplicate row for siret {row['siret']} and periode {row['_month']:%Y-%m}")
         frame = frame.reset_index(drop=True).merge(t, on=["siret", "_month"], how="left", validate="many_to_one")
         missing = frame["oracle"].isna() & frame["_outcome"].notna()
         if missing.any():
@@ -299,10 +300,10 @@ def evaluate(table_with_scores: pd.DataFrame, *, baseline: Baseline = urssaf_deb
         frame = frame.loc[frame["_outcome"].notna()].copy()
         frame["_y"] = frame["_outcome"].astype(int)
     if frame.empty:
-        raise ValueError("no labelled row to evaluate")
+        raise ModelInputError("no labelled row to evaluate")
     unknown_alerts = set(frame["_alert"].dropna()) - set(ALERT_LEVELS)
     if unknown_alerts:
-        raise ValueError(f"column 'alert': unknown level(s) {sorted(unknown_alerts)}, expected high, moderate or null")
+        raise ModelInputError(f"column 'alert': unknown level(s) {sorted(unknown_alerts)}, expected high, moderate or null")
     volumes = {level: int(frame["_alert"].isin(ALERT_LEVELS[: i + 1]).sum()) for i, level in enumerate(ALERT_LEVELS)}
     metrics = {name: scorer_metrics(frame, name, volumes, frame["_alert"] if name == "model" else None, top_k)
                for name in scorers}

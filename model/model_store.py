@@ -22,6 +22,7 @@ from typing import Any
 import skops.io as sio
 from sf.features.target import HORIZON
 
+from .errors import ModelFileError
 from .themes import THEME_LABELS
 from .training import TrainedModel, Windows
 
@@ -124,17 +125,17 @@ def load(path: str | Path) -> TrainedModel:
     model_path, card_path = directory / MODEL_FILE, directory / CARD_JSON
     for required in (model_path, card_path):
         if not required.is_file():
-            raise ValueError(f"model directory {directory}: {required.name} is missing")
+            raise ModelFileError(f"model directory {directory}: {required.name} is missing")
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{card_path}: not valid JSON ({exc})") from exc
+        raise ModelFileError(f"{card_path}: not valid JSON ({exc})") from exc
     if card.get("model_sha256") != _sha256(model_path):
-        raise ValueError(f"{model_path}: does not match {card_path.name} (SHA-256 differs); the card belongs "
-                         "to another model file")
+        raise ModelFileError(f"{model_path}: does not match {card_path.name} (SHA-256 differs); the card belongs "
+                             "to another model file")
     untrusted = [t for t in sio.get_untrusted_types(file=model_path) if t not in TRUSTED_TYPES]
     if untrusted:
-        raise ValueError(f"{model_path}: refusing to load types outside sf's trusted list: {', '.join(untrusted)}")
+        raise ModelFileError(f"{model_path}: refusing to load types outside sf's trusted list: {', '.join(untrusted)}")
     estimator = sio.load(model_path, trusted=list(sio.get_untrusted_types(file=model_path)))
     try:
         return TrainedModel(
@@ -147,4 +148,4 @@ def load(path: str | Path) -> TrainedModel:
             version=card["version"], reference=card["reference"], logistic_centre=card["logistic_centre"],
             card=card)
     except KeyError as exc:
-        raise ValueError(f"{card_path}: key {exc.args[0]!r} is missing") from exc
+        raise ModelFileError(f"{card_path}: key {exc.args[0]!r} is missing") from exc

@@ -24,9 +24,10 @@ Choices (documented in the README by the lead):
   fit, calibrate or choose it, of the held-out companies only) from the batch's Features, without explanations, and compares
   it with the naive "has URSSAF debt" baseline (and the oracle with a truth file).
 
-Failure modes: :class:`NoFeatures` when the batch has no Features (or none in the months
-needed); ``ValueError`` from the pure functions (not enough labelled months, variables that do
-not match the model, bad values), with their messages.
+Failure modes (:mod:`sf.model.errors`, each with its exit code): :class:`NoFeatures` when the
+batch has no Features (or none in the months needed); ``ModelInputError`` (not enough
+labelled months, bad values), ``ModelMismatch`` (variables that do not match the model) and
+``ModelOptionError`` from the pure functions, with their messages.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ import numpy as np
 import pandas as pd
 from pymongo.database import Database
 from sf.engine.batches import check_batch_key, month_start_of_key
+from sf.features.catalogue import VARIABLES
 from sklearn.metrics import average_precision_score
 
 from . import model_store
-from sf.features.catalogue import VARIABLES
+from .errors import ModelInputError, ModelOptionError, NoFeatures
 from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
 from .scores_store import write_scores
 from .scoring import check_columns, score
@@ -90,10 +92,6 @@ COMPACT_VARIABLES: tuple[str, ...] = (
     "paydex_nb_jours", "taux_marge", "excedent_brut_d_exploitation", "rentabilite_nette", "capacite_remboursement",
     "endettement", "liquidite_generale", "autonomie_financiere",
 )
-
-
-class NoFeatures(LookupError):
-    """The batch has no Features (or none in the months a step needs)."""
 
 
 # ----------------------------------------------------------------------------- models on disk
@@ -167,11 +165,11 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     options = options or TrainingOptions()
     t0 = time.monotonic()
     if feature_month(db, batch) is None:
-        raise NoFeatures(f"batch {batch} has no Features")
+        raise NoFeatures(f"batch {batch} has no Features", f"compute them with sf features --until-batch {batch}")
     variables = list(variables) if variables is not None else list(COMPACT_VARIABLES)
     unknown = [v for v in variables if v not in VARIABLES]
     if unknown:
-        raise ValueError(f"unknown variable(s) {', '.join(unknown)} (not in sf.features.catalogue)")
+        raise ModelOptionError(f"unknown variable(s) {', '.join(unknown)} (not in sf.features.catalogue)")
     # Only months whose whole horizon is observed at the batch can be labelled (training.labelled_mask).
     before = _months_before(month_start_of_key(batch), options.horizon_months)
     columns = list(dict.fromkeys([*variables, *CONTEXT_COLUMNS, *BASELINE_COLUMNS]))
@@ -181,7 +179,8 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
         first = feature_month(db, batch, last=False)
         raise NoFeatures(f"batch {batch} has no Features before {before:%Y-%m} (labels need "
                          f"{options.horizon_months} months of hindsight; its Features start "
-                         f"{first:%Y-%m})" if first is not None else f"batch {batch} has no Features")
+                         f"{first:%Y-%m})" if first is not None else f"batch {batch} has no Features",
+                         f"compute them with sf features --until-batch {batch}")
     rows_read = len(table)
     table = table.loc[in_scope(table)].reset_index(drop=True)
     # The windows are fixed here (as train() would) so that variables never observed in the
@@ -194,8 +193,8 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     kept = [v for v in variables if present[v]]
     dropped = [v for v in variables if not present[v]]
     if not kept:
-        raise ValueError(f"no variable is observed in the train window ({windows.train.start:%Y-%m} … "
-                         f"{windows.train.end:%Y-%m})")
+        raise ModelInputError(f"no variable is observed in the train window ({windows.train.start:%Y-%m} … "
+                              f"{windows.train.end:%Y-%m})")
     t1 = time.monotonic()
     model = train(table, feature_columns=kept, until_batch=batch, sf_version=sf_version, windows=windows,
                   options=options)
@@ -251,7 +250,7 @@ def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
     t0 = time.monotonic()
     last = feature_month(db, batch)
     if last is None:
-        raise NoFeatures(f"batch {batch} has no Features")
+        raise NoFeatures(f"batch {batch} has no Features", f"compute them with sf features --until-batch {batch}")
     table = load_feature_table(db, batch, columns=model_input_columns(model), periode=last.to_pydatetime())
     rows_read = len(table)
     table = table.loc[in_scope(table)].reset_index(drop=True)
@@ -286,7 +285,7 @@ def read_truth(path: Path, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataF
         dataset = ds.dataset(path, format="parquet")
         missing = [c for c in columns if c not in dataset.schema.names]
         if missing:
-            raise ValueError(f"truth file {path}: no column(s) {', '.join(missing)}")
+            raise ModelInputError(f"truth file {path}: no column(s) {', '.join(missing)}")
         periode_type = dataset.schema.field("periode").type
         start, end = since.tz_convert("UTC"), until.tz_convert("UTC")
         if getattr(periode_type, "tz", None) is None:
@@ -295,7 +294,7 @@ def read_truth(path: Path, since: pd.Timestamp, until: pd.Timestamp) -> pd.DataF
     except (OSError, ValueError) as exc:
         if isinstance(exc, ValueError) and str(exc).startswith("truth file"):
             raise
-        raise ValueError(f"truth file {path}: cannot be read ({exc})") from exc
+        raise ModelInputError(f"truth file {path}: cannot be read ({exc})") from exc
     frame = table.to_pandas()
     frame["siret"] = frame["siret"].astype(str)
     return frame
@@ -318,7 +317,8 @@ def evaluate_batch(db: Database, batch: str, model: TrainedModel, *, out_dir: Pa
                                before=(until + pd.DateOffset(months=1)).to_pydatetime())
     if table.empty:
         raise NoFeatures(f"batch {batch} has no Features in the model's test window "
-                         f"{window.start:%Y-%m} … {window.end:%Y-%m}")
+                         f"{window.start:%Y-%m} … {window.end:%Y-%m}",
+                         f"compute them with sf features --until-batch {batch}")
     rows_read = len(table)
     # Only the test window's companies: with a company split the training companies' rows
     # of these months share label horizons with their train rows (training module docstring).

@@ -31,6 +31,8 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from sf.engine.collections import SCORES
 
+from .errors import ModelInputError
+
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
 WRITE_CHUNK = 5_000
 
@@ -61,15 +63,15 @@ def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]
     """
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing:
-        raise ValueError(f"scores lack the column(s) {', '.join(missing)}")
+        raise ModelInputError(f"scores lack the column(s) {', '.join(missing)}")
     duplicated = scores["siret"].astype(str).duplicated()
     if duplicated.any():
-        raise ValueError(f"scores hold siret {scores['siret'][duplicated].iloc[0]} more than once; Scores keep one "
-                         "document per establishment and batch")
+        raise ModelInputError(f"scores hold siret {scores['siret'][duplicated].iloc[0]} more than once; Scores keep one "
+                              "document per establishment and batch")
     for row in scores[list(SCORE_COLUMNS)].itertuples(index=False):
         score = float(row.score)
         if not 0.0 <= score <= 1.0:
-            raise ValueError(f"score {score!r} of siret {row.siret} is not a probability")
+            raise ModelInputError(f"score {score!r} of siret {row.siret} is not a probability")
         yield {"_id": {"batch": batch, "siret": str(row.siret)}, "siren": str(row.siren),
                "periode": _periode(row.periode), "score": score,
                "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import ModelInputError, ModelMismatch
 from .themes import THEME_LABELS, THEMES
 from .training import (TrainedModel, alert_levels, calibrated_logit, design_matrix, logistic_column_variables,
                        probability)
@@ -46,14 +47,14 @@ EXPLAIN_CELLS = 20_000_000  # cells (rows x columns) of one stacked explanation 
 
 
 def check_columns(model: TrainedModel, table: pd.DataFrame, *, ignore_extra: bool = False) -> None:
-    """``ValueError`` listing the model variables missing from ``table`` and the table's unexpected ones.
+    """``ModelMismatch`` listing the model variables missing from ``table`` and the table's unexpected ones.
 
     Unexpected = a column that is neither a model variable nor in ``NON_FEATURE_COLUMNS``;
     ``ignore_extra=True`` accepts them (for tables carrying other, unrelated columns).
     """
     for column in ("siret", "siren", "periode"):
         if column not in table.columns:
-            raise ValueError(f"table to score has no {column!r} column")
+            raise ModelInputError(f"table to score has no {column!r} column")
     expected = set(model.feature_columns)
     missing = [c for c in model.feature_columns if c not in table.columns]
     extra = [] if ignore_extra else [c for c in table.columns if c not in expected and c not in NON_FEATURE_COLUMNS]
@@ -63,12 +64,13 @@ def check_columns(model: TrainedModel, table: pd.DataFrame, *, ignore_extra: boo
             parts.append(f"missing variable(s): {', '.join(missing)}")
         if extra:
             parts.append(f"unexpected variable(s): {', '.join(map(str, extra))}")
-        raise ValueError(f"the table's variables do not match model {model.version} "
-                         f"(trained on {len(model.feature_columns)} variables): " + "; ".join(parts))
+        raise ModelMismatch(f"the table's variables do not match model {model.version} "
+                            f"(trained on {len(model.feature_columns)} variables): " + "; ".join(parts),
+                            "train a model on these Features, or give --model")
     for column in model.numeric_columns:
         dtype = table[column].dtype
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) or dtype == object):
-            raise ValueError(f"variable {column!r} was numeric at training but is {dtype} in the table to score")
+            raise ModelMismatch(f"variable {column!r} was numeric at training but is {dtype} in the table to score")
 
 
 def _model_input(model: TrainedModel, table: pd.DataFrame) -> pd.DataFrame:

@@ -35,8 +35,9 @@ from pymongo.database import Database
 from sf.engine.bulk import paused_gc
 from sf.engine.collections import FEATURES
 from sf.engine.documents import unflatten
-
 from sf.features.catalogue import CATALOGUE, VARIABLES
+
+from .errors import ModelInputError, ModelOptionError
 from .scoring import NON_FEATURE_COLUMNS
 
 ID_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode")
@@ -67,7 +68,7 @@ def _wanted(columns: Iterable[str] | None) -> list[str]:
     names = [v.name for v in CATALOGUE if v.name not in ID_COLUMNS] if columns is None else list(dict.fromkeys(columns))
     unknown = [c for c in names if c not in VARIABLES]
     if unknown:
-        raise ValueError(f"unknown Features variable(s): {', '.join(unknown)} (not in sf.features.catalogue)")
+        raise ModelOptionError(f"unknown Features variable(s): {', '.join(unknown)} (not in sf.features.catalogue)")
     return [c for c in names if c not in ID_COLUMNS]
 
 
@@ -102,9 +103,9 @@ def _typed(name: str, raw: list[Any], sirets: list[str], periodes: list[Any]) ->
     """Column ``name`` with its catalogue dtype; ``ValueError`` naming the first bad value's row."""
     dtype = VARIABLES[name].dtype
 
-    def bad(i: int, what: str) -> ValueError:
-        return ValueError(f"Features variable {name!r}: value {raw[i]!r} of siret {sirets[i]} at "
-                          f"{pd.Timestamp(periodes[i]):%Y-%m} is not {what}")
+    def bad(i: int, what: str) -> ModelInputError:
+        return ModelInputError(f"Features variable {name!r}: value {raw[i]!r} of siret {sirets[i]} at "
+                               f"{pd.Timestamp(periodes[i]):%Y-%m} is not {what}")
 
     if dtype in ("float", "bool"):
         kind = infer_dtype(raw, skipna=True)

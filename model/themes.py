@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import get_args
-
 from sf.features.catalogue import CATALOGUE, Theme
+
+from .errors import ModelOptionError
 
 #: The themes, in the order reasons are shown: the catalogue's vocabulary.
 THEMES: tuple[str, ...] = get_args(Theme)
@@ -59,8 +60,8 @@ def theme_of(name: str) -> str:
     """
     theme = catalogue_themes().get(name)
     if theme is None:
-        raise ValueError(f"variable {name!r}: no theme in sf.features.catalogue; "
-                         f"give it one of {', '.join(THEMES)} there")
+        raise ModelOptionError(f"variable {name!r}: no theme in sf.features.catalogue; "
+                               f"give it one of {', '.join(THEMES)} there")
     return theme
 
 
@@ -71,9 +72,9 @@ def themes_of(names: Iterable[str]) -> dict[str, str]:
     for name in names:
         try:
             result[name] = theme_of(name)
-        except ValueError:
+        except ModelOptionError:
             unknown.append(name)
     if unknown:
-        raise ValueError(f"no theme known for variable(s) {', '.join(unknown)}: add them to sf.features.catalogue "
-                         f"with one of {', '.join(THEMES)}")
+        raise ModelOptionError(f"no theme known for variable(s) {', '.join(unknown)}: add them to sf.features.catalogue "
+                               f"with one of {', '.join(THEMES)}")
     return result

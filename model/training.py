@@ -81,6 +81,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from .errors import ModelInputError, ModelOptionError
 from .themes import themes_of
 
 ModelKind = Literal["logistic", "hgb"]
@@ -107,7 +108,7 @@ def holdout_bucket(siren: pd.Series) -> np.ndarray:
 def held_out(siren: pd.Series, percent: int) -> np.ndarray:
     """True for the rows whose company (SIREN) is in the held-out ``percent`` % of companies."""
     if not 0 <= percent < 100:
-        raise ValueError(f"holdout_percent must be in 0…99 (got {percent})")
+        raise ModelOptionError(f"holdout_percent must be in 0…99 (got {percent})")
     return holdout_bucket(siren) < percent
 
 
@@ -138,7 +139,7 @@ class MonthRange:
         mask = self.contains(months_of(table)).to_numpy().copy()
         if self.companies != "all":
             if "siren" not in table.columns:
-                raise ValueError("table has no 'siren' column: needed to select the window's companies")
+                raise ModelInputError("table has no 'siren' column: needed to select the window's companies")
             mask &= self.company_mask(table["siren"])
         return mask
 
@@ -173,15 +174,15 @@ class Windows:
         """Raise ``ValueError`` unless each window is ordered and strictly before the next."""
         for name, window in self.items():
             if window.start > window.end:
-                raise ValueError(f"window {name}: start {window.start:%Y-%m} is after end {window.end:%Y-%m}")
+                raise ModelOptionError(f"window {name}: start {window.start:%Y-%m} is after end {window.end:%Y-%m}")
         if not (self.train.end < self.validation.start and self.validation.end < self.test.start):
-            raise ValueError("windows must be forward in time: train ends before validation starts, which ends "
-                             f"before test starts (got {self.to_dict()})")
+            raise ModelOptionError("windows must be forward in time: train ends before validation starts, which ends "
+                                   f"before test starts (got {self.to_dict()})")
         groups = (self.train.companies, self.validation.companies, self.test.companies)
         if groups not in (("all", "all", "all"), ("train", "held_out", "held_out")):
-            raise ValueError(f"window companies must be all/all/all or train/held_out/held_out (got {groups})")
+            raise ModelOptionError(f"window companies must be all/all/all or train/held_out/held_out (got {groups})")
         if groups[0] != "all" and len({w.holdout_percent for _, w in self.items()}) != 1:
-            raise ValueError("the windows' company split must use one holdout_percent")
+            raise ModelOptionError("the windows' company split must use one holdout_percent")
 
     def items(self) -> list[tuple[str, MonthRange]]:
         return [("train", self.train), ("validation", self.validation), ("test", self.test)]
@@ -274,19 +275,19 @@ class TrainedModel:
 def months_of(table: pd.DataFrame) -> pd.Series:
     """``periode`` as naive-UTC month timestamps; ``ValueError`` if missing, unparsable or not a 1st."""
     if "periode" not in table.columns:
-        raise ValueError("feature table has no 'periode' column")
+        raise ModelInputError("feature table has no 'periode' column")
     try:
         periode = pd.to_datetime(table["periode"], utc=True)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"column 'periode': not a date ({exc})") from exc
+        raise ModelInputError(f"column 'periode': not a date ({exc})") from exc
     if periode.isna().any():
-        raise ValueError(f"column 'periode': {int(periode.isna().sum())} missing value(s), "
-                         f"first at row {periode[periode.isna()].index[0]!r}")
+        raise ModelInputError(f"column 'periode': {int(periode.isna().sum())} missing value(s), "
+                              f"first at row {periode[periode.isna()].index[0]!r}")
     naive = periode.dt.tz_convert(None).dt.as_unit("ns")
     off = naive != naive.dt.normalize().dt.to_period("M").dt.to_timestamp()
     if off.any():
         row = off[off].index[0]
-        raise ValueError(f"column 'periode': {naive[row]} at row {row!r} is not the first day of a month")
+        raise ModelInputError(f"column 'periode': {naive[row]} at row {row!r} is not the first day of a month")
     return naive
 
 
@@ -294,15 +295,15 @@ def split_feature_kinds(table: pd.DataFrame, feature_columns: list[str]) -> tupl
     """``(numeric, categorical)`` feature columns by dtype; ``ValueError`` for missing or datetime columns."""
     missing = [c for c in feature_columns if c not in table.columns]
     if missing:
-        raise ValueError(f"feature table lacks the feature column(s) {', '.join(missing)}")
+        raise ModelInputError(f"feature table lacks the feature column(s) {', '.join(missing)}")
     if len(set(feature_columns)) != len(feature_columns):
-        raise ValueError("feature_columns lists a column more than once")
+        raise ModelOptionError("feature_columns lists a column more than once")
     numeric: list[str] = []
     categorical: list[str] = []
     for column in feature_columns:
         dtype = table[column].dtype
         if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
-            raise ValueError(f"feature column {column!r} is a date ({dtype}); derive a number from it (e.g. an age)")
+            raise ModelInputError(f"feature column {column!r} is a date ({dtype}); derive a number from it (e.g. an age)")
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
             numeric.append(column)
         else:
@@ -325,7 +326,7 @@ def design_matrix(table: pd.DataFrame, numeric: list[str], categorical: list[str
         bad = converted.isna() & values.notna()
         if bad.any():
             row = bad[bad].index[0]
-            raise ValueError(f"feature column {column!r}: value {values[row]!r} at row {row!r} is not a number")
+            raise ModelInputError(f"feature column {column!r}: value {values[row]!r} at row {row!r} is not a number")
         columns[column] = converted.to_numpy()
     for column in categorical:
         values = table[column].astype(object)
@@ -337,14 +338,14 @@ def design_matrix(table: pd.DataFrame, numeric: list[str], categorical: list[str
 def labels_of(table: pd.DataFrame) -> pd.Series:
     """``outcome`` as float 1.0 / 0.0 / NaN; ``ValueError`` for any other value."""
     if "outcome" not in table.columns:
-        raise ValueError("feature table has no 'outcome' column")
+        raise ModelInputError("feature table has no 'outcome' column")
     raw = table["outcome"]
     mapped = raw.map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
                      else (1.0 if v in (True, 1) else (0.0 if v in (False, 0) else "bad")))
     bad = mapped == "bad"
     if bad.any():
         row = bad[bad].index[0]
-        raise ValueError(f"column 'outcome': value {raw[row]!r} at row {row!r} is not true, false or missing")
+        raise ModelInputError(f"column 'outcome': value {raw[row]!r} at row {row!r} is not true, false or missing")
     return mapped.astype("float64")
 
 
@@ -373,13 +374,13 @@ def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOption
                f"{options.validation_months} validation + {options.test_months} test) and labels need "
                f"{options.horizon_months} months of hindsight before the batch")
     if len(months) < held_out_months + options.min_train_months:
-        raise ValueError(message)
+        raise ModelInputError(message)
     test = months[-options.test_months:]
     validation = months[-held_out_months:-options.test_months]
     train_end_limit = validation[0] - pd.DateOffset(months=embargo + 1) if embargo else months[-held_out_months - 1]
     train = [m for m in months[:-held_out_months] if m <= train_end_limit]
     if len(train) < options.min_train_months:
-        raise ValueError(message)
+        raise ModelInputError(message)
     split = options.holdout_percent
     groups: tuple[CompanyGroup, CompanyGroup] = ("train", "held_out") if split else ("all", "all")
     return Windows(MonthRange(train[0], train[-1], groups[0], split),
@@ -439,7 +440,7 @@ def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], 
             # No built-in early stopping: its validation split is random across months and establishments.
             early_stopping=False, categorical_features=mask if categorical else None, random_state=0)
         return Pipeline([("prep", ColumnTransformer(transformers, remainder="drop")), ("model", model)])
-    raise ValueError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
+    raise ModelOptionError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
 
 
 def fit_platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -452,8 +453,8 @@ def fit_platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     platt.fit(decision.reshape(-1, 1), y.astype(int))
     slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     if not slope > 0:
-        raise ValueError(f"calibration on the validation window failed: Platt slope {slope:.4g} <= 0, the model's "
-                         "scores do not rank that window better than chance")
+        raise ModelInputError(f"calibration on the validation window failed: Platt slope {slope:.4g} <= 0, the model's "
+                              "scores do not rank that window better than chance")
     return slope, intercept
 
 
@@ -560,9 +561,9 @@ def tune(kind: ModelKind, numeric: list[str], categorical: list[str], options: T
         estimator.fit(X_train, y_train)
         best = (best[0], estimator, best[2])
     else:
-        raise ValueError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
+        raise ModelOptionError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
     if best[1] is None:
-        raise ValueError(f"no {kind} setting to try: options.logistic_cs / options.hgb_grid is empty")
+        raise ModelOptionError(f"no {kind} setting to try: options.logistic_cs / options.hgb_grid is empty")
     return best[1], best[2], trials
 
 
@@ -602,7 +603,7 @@ def _check_windows(windows: Windows, months: list[pd.Timestamp]) -> None:
     present = set(months)
     for name, window in windows.items():
         if not any(window.start <= m <= window.end for m in present):
-            raise ValueError(f"window {name} ({window.start:%Y-%m} … {window.end:%Y-%m}) holds no labelled month")
+            raise ModelInputError(f"window {name} ({window.start:%Y-%m} … {window.end:%Y-%m}) holds no labelled month")
 
 
 def _version(card: dict[str, Any]) -> str:
@@ -620,13 +621,13 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     """
     options = options or TrainingOptions()
     if not options.kinds or not options.logistic_cs or not options.hgb_grid:
-        raise ValueError("training options: kinds, logistic_cs and hgb_grid must each list at least one value")
+        raise ModelOptionError("training options: kinds, logistic_cs and hgb_grid must each list at least one value")
     for column in ("siret", "siren"):
         if column not in table.columns:
-            raise ValueError(f"feature table has no {column!r} column")
+            raise ModelInputError(f"feature table has no {column!r} column")
     leaking = {"outcome", "siret", "siren", "periode"} & set(feature_columns)
     if leaking:
-        raise ValueError(f"feature_columns must not include identifiers or the target: {', '.join(sorted(leaking))}")
+        raise ModelOptionError(f"feature_columns must not include identifiers or the target: {', '.join(sorted(leaking))}")
     numeric, categorical = split_feature_kinds(table, feature_columns)
     themes = themes_of(feature_columns)
 
@@ -642,9 +643,9 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         inside = window.select(usable)
         y = y_all[inside]
         if y.sum() == 0 or y.sum() == len(y):
-            raise ValueError(f"not enough labelled data: the {name} window ({window.describe()}) "
-                             f"has {int(y.sum())} positive(s) among {len(y)} row(s); "
-                             "it needs both positives and negatives")
+            raise ModelInputError(f"not enough labelled data: the {name} window ({window.describe()}) "
+                                  f"has {int(y.sum())} positive(s) among {len(y)} row(s); "
+                                  "it needs both positives and negatives")
         parts[name] = (X_all.loc[inside], y, usable.loc[inside])
 
     X_train, y_train, _ = parts["train"]

@@ -145,14 +145,15 @@ def test_score_errors(db, sf, panel, tmp_path: Path) -> None:
     code, message = sf(["score", "--batch", BATCH])
     assert code == 2 and "no model under" in message
     features, _ = panel
-    # A model trained on a variable the Features do not have.
-    other = features.assign(avg_delta_dette_par_effectif=np.linspace(0, 1, len(features)))
-    model = train(other, feature_columns=[*synthetic_panel.FEATURES, "avg_delta_dette_par_effectif"],
+    # A model (from an older catalogue) on a variable the Features cannot have.
+    other = features.assign(ratio_dette_moy12m=np.linspace(0, 1, len(features)))
+    model = train(other, feature_columns=[*synthetic_panel.FEATURES, "ratio_dette_moy12m"],
                   until_batch=BATCH, sf_version="test", options=TrainingOptions(hgb_max_iter=10, kinds=("logistic",)))
+    model.feature_columns = [*synthetic_panel.FEATURES, "avg_delta_dette_par_effectif"]
     model_store.save(model, tmp_path / "other")
     _store(db, features)
     code, message = sf(["score", "--batch", BATCH, "--model", str(tmp_path / "other")])
-    assert code == 2 and "missing variable(s): avg_delta_dette_par_effectif" in message
+    assert code == 2 and "avg_delta_dette_par_effectif" in message
     assert db[SCORES].count_documents({}) == 0
     code, message = sf(["score", "--batch", "2105", "--model", str(tmp_path / "other")])
     assert code == 2 and "batch 2105 has no Features" in message
