@@ -29,7 +29,7 @@ from sf.engine import __version__
 from sf.engine.errors import UsageError
 from sf.features.target import HORIZON
 
-from .common import console, err_console, print_json, settings_of
+from .common import console, err_console, json_option, print_json, settings_of
 
 DEMO_DB = "sf_demo"
 #: Labelled months the default training protocol needs: TrainingOptions' minimum training,
@@ -73,7 +73,7 @@ def demo(ctx: typer.Context,
                                                                           "[default: SF_HOME/demo]."),
          db_name: str = typer.Option(DEMO_DB, "--demo-db", help="Database the demo fills (emptied first)."),
          workers: int | None = typer.Option(None, "--workers", min=1, help="Dask worker processes."),
-         json_output: bool = typer.Option(False, "--json", help="Print the step summary as JSON.")) -> None:
+         json_output: bool = json_option("Print the step summary as JSON.")) -> None:
     """Run the whole chain on synthetic data: synth, batch add, import, compact, features, train, score, alerts.
 
     Everything is real: the same functions as the commands, on the configured server (the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from rich import box
@@ -18,11 +18,17 @@ from sf.engine import __version__
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, print_json, settings_of, store_of
+from .common import (
+    break_lock_option, console, json_option, print_json, settings_of, silent_option, store_of,
+)
 
 if TYPE_CHECKING:
     from sf.model.training import TrainedModel
 
+#: Alert levels (sf.model.scores_store.ALERT_LEVELS, not imported here: it pulls pandas in).
+AlertLevel = Literal["high", "moderate"]
+#: Output formats of sf alerts.
+Format = Literal["table", "csv", "json"]
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
@@ -58,8 +64,8 @@ def train(ctx: typer.Context,
                                                 help="Labelled months before them: calibration, thresholds, choice."),
           min_train_months: int = typer.Option(6, "--min-train-months", min=1, help="Fewest train months accepted."),
           hgb_max_iter: int = typer.Option(200, "--hgb-max-iter", min=1, help="Boosting iterations of the HGB model."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option()) -> None:
     """Train the two candidate models forward in time on a batch's Features and save the better one.
 
     Train on older months of 70 % of the companies; calibrate, tune and choose on a later
@@ -137,9 +143,9 @@ def score(ctx: typer.Context,
           batch: str = typer.Option(..., "--batch", "-b", help="Batch to score."),
           model_dir: Path | None = typer.Option(None, "--model", help="Model folder [default: latest under "
                                                                          "SF_HOME/models]."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display."),
-          break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option(),
+          break_lock: bool = break_lock_option()) -> None:
     """Score every establishment in scope at the batch's last month and replace the batch's Scores.
 
     One Scores document per establishment and batch: calibrated probability, alert level
@@ -179,8 +185,8 @@ def alerts(ctx: typer.Context,
            department: str | None = typer.Option(None, "--department", help="Département code (e.g. 35, 2A)."),
            min_effectif: float | None = typer.Option(None, "--min-effectif", min=0, help="Smallest headcount."),
            top: int | None = typer.Option(None, "--top", min=1, help="Only the N most at-risk."),
-           level: str | None = typer.Option(None, "--level", help="Only this level: high or moderate."),
-           output_format: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+           level: AlertLevel | None = typer.Option(None, "--level", help="Only this level."),
+           output_format: Format = typer.Option("table", "--format", help="Output format.")) -> None:
     """List the establishments on alert, most at risk first, with the reasons in words.
 
     Columns: rank, SIRET, SIREN, company name, commune, département, region, sector (NAF
@@ -197,10 +203,6 @@ def alerts(ctx: typer.Context,
     from sf.model.alerts import alert_list
 
     _check_key("--batch", batch)
-    if output_format not in ("table", "csv", "json"):
-        raise UsageError(f"--format {output_format!r}: expected table, csv or json")
-    if level not in (None, "high", "moderate"):
-        raise UsageError(f"--level {level!r}: expected high or moderate")
     with store_of(ctx) as store:
         if store.db[SCORES].count_documents({"_id.batch": batch}, limit=1) == 0:
             raise UsageError(f"batch {batch} has no Scores", f"score it with sf score --batch {batch}")
@@ -266,8 +268,8 @@ def evaluate(ctx: typer.Context,
                                                                             "SF_HOME/models]."),
              truth: Path | None = typer.Option(None, "--truth", help="truth.parquet of sf synth: adds the oracle."),
              out: Path | None = typer.Option(None, "--out", help="Report folder [default: SF_HOME/reports/<KEY>]."),
-             json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-             silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+             json_output: bool = json_option("Print the metrics as JSON."),
+             silent: bool = silent_option()) -> None:
     """Write the evaluation report of the model on its test window (Markdown + PNG figures).
 
     The model scores the test window (the latest labelled months, never used to fit,

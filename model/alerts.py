@@ -41,7 +41,7 @@ from pymongo.database import Database
 from sf.features.catalogue import VARIABLES
 
 from .errors import ModelOptionError
-from .scores_store import read_scores
+from .scores_store import ALERT_LEVELS, read_scores
 from .scoring import explain_in_words
 from .table import empty_table, load_feature_table
 
@@ -51,7 +51,6 @@ ALERT_LIST_COLUMNS: tuple[str, ...] = (
     "rang", "siret", "siren", "raison_sociale", "commune", "departement", "region", "secteur", "effectif",
     "dette_urssaf", "score", "alert", "raisons", "periode",
 )
-ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 
 # INSEE codes of the regions that Features name (features/sirene.py REGIONS_FIXED).
 REGION_CODES: dict[str, str] = {

@@ -33,6 +33,8 @@ from sf.engine.collections import SCORES
 
 from .errors import ModelInputError
 
+#: The values of a Score's ``alert`` (besides null): the F0.5 and the F2 threshold.
+ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
 WRITE_CHUNK = 5_000
 

@@ -82,10 +82,10 @@ from sklearn.preprocessing import (
 )
 
 from .errors import ModelInputError, ModelOptionError
+from .scores_store import ALERT_LEVELS
 from .themes import themes_of
 
 ModelKind = Literal["logistic", "hgb"]
-ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 ALERT_BETAS: dict[str, float] = {"high": 0.5, "moderate": 2.0}
 # Placeholder category for missing codes in the one-hot encoder (the ordinal encoder keeps NaN).
 MISSING_CATEGORY = "__manquant__"

@@ -51,6 +51,7 @@ from sf.features.errors import FeatureInputError
 from sf.features.financial import BDF_RATIOS
 from sf.features.months import as_utc
 from sf.features.state import CompanyState, company_state_from_rawdata
+from sf.model.scores_store import ALERT_LEVELS
 
 #: Features variables drawn on the fiche (all in :mod:`sf.features.catalogue`).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -59,7 +60,6 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "raison_sociale", "statut_juridique", "code_ape", "code_naf", "libelle_naf", "region", "departement",
     *BDF_RATIOS,
 )
-ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 #: Months before the first alert over which the "before the alert" trend is measured.
 TREND_MONTHS = 12
 

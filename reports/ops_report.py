@@ -43,9 +43,8 @@ from sf.engine.batches import Batch, get_batch, list_batches
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import UsageError
 
-from sf.model.scores_store import read_scores
+from sf.model.scores_store import ALERT_LEVELS, read_scores
 
-ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 #: First errors kept per file on the page.
 FIRST_ERRORS_SHOWN = 5
 UNKNOWN_REGION = "région inconnue ou hors métropole"

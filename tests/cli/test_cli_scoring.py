@@ -161,3 +161,11 @@ def test_score_errors(db, sf, panel, tmp_path: Path) -> None:
     assert code == 2 and "has no Scores" in message
     code, message = sf(["alerts", "--batch", BATCH, "--format", "xml"])
     assert code == 2 and "--format" in message
+
+
+def test_alert_level_choices_are_the_models() -> None:
+    from typing import get_args
+
+    from sf.model.scores_store import ALERT_LEVELS
+
+    assert get_args(scoring.AlertLevel) == ALERT_LEVELS
