@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
@@ -129,10 +129,7 @@ class RangeStats:
     deleted: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"entities_read": self.entities_read, "created": self.created, "changed": self.changed,
-                "unchanged": self.unchanged, "removed": self.removed, "incremental": self.incremental,
-                "whole_document": self.whole_document, "bytes_read": self.bytes_read,
-                "bytes_written": self.bytes_written, "added": dict(self.added), "deleted": dict(self.deleted)}
+        return {**asdict(self), "added": dict(self.added), "deleted": dict(self.deleted)}  # plain dicts, not Counters
 
 
 def _count_entry(stats: RangeStats, entry: Mapping[str, Any]) -> None:

@@ -36,7 +36,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
@@ -132,8 +132,7 @@ class PurgeStats:
     entries_removed: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"documents_read": self.documents_read, "rewritten": self.rewritten, "deleted": self.deleted,
-                "unchanged": self.unchanged, "entries_removed": dict(self.entries_removed)}
+        return {**asdict(self), "entries_removed": dict(self.entries_removed)}  # a plain dict, not a Counter
 
 
 def _candidate_keys(db: Database, since_batch: str, allowed: frozenset[str], key_range: KeyRange) -> list[str]:

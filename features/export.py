@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,7 @@ class ExportSummary:
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "path": self.path, "rows": self.rows, "columns": self.columns,
-                "seconds": round(self.seconds, 3)}
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 def _empty_typed_frame() -> pd.DataFrame:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -136,10 +136,8 @@ class FeaturesStats:
     write_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"companies": self.companies, "establishments": self.establishments, "rows": self.rows,
-                "documents_deleted": self.documents_deleted, "documents_written": self.documents_written,
-                "companies_failed": self.companies_failed, "failed": dict(self.failed),
-                **{k: round(getattr(self, k), 4) for k in ("read_s", "state_s", "compute_s", "convert_s", "write_s")}}
+        timings = ("read_s", "state_s", "compute_s", "convert_s", "write_s")
+        return {**asdict(self), **{k: round(getattr(self, k), 4) for k in timings}}
 
 
 def siret_filter(batch: str, lo: str | None, hi: str | None) -> dict[str, Any]:
