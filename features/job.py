@@ -39,11 +39,11 @@ from typing import Any
 
 import pandas as pd
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
 from sf.engine.bulk import paused_gc
 from sf.engine.cluster import run_job, worker_database
 from sf.engine.collections import FEATURES, RAW_DATA
+from sf.engine.documents import insert_documents
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
 
@@ -60,8 +60,6 @@ from .state import (
 
 #: Companies computed per call of the pure function (bounds a task's memory).
 DEFAULT_CHUNK_COMPANIES = 250
-#: Documents per insert_many call.
-WRITE_CHUNK = 5_000
 #: Failed companies kept with their reason per range (the count is always exact).
 MAX_FAILURES_LISTED = 50
 
@@ -231,24 +229,6 @@ def _fail(stats: FeaturesStats, siren: str, exc: Exception) -> None:
     stats.companies_failed += 1
     if len(stats.failed) < MAX_FAILURES_LISTED:
         stats.failed[siren] = f"{type(exc).__name__}: {exc}"[:300]
-
-
-def insert_documents(db: Database, collection: str, docs: list[dict[str, Any]], where: str) -> int:
-    """Unordered bulk inserts in chunks of :data:`WRITE_CHUNK`; returns the number written.
-
-    Raises :class:`SfError` naming the first failed ``_id`` and the reason.
-    """
-    written = 0
-    for start in range(0, len(docs), WRITE_CHUNK):
-        part = docs[start:start + WRITE_CHUNK]
-        try:
-            written += len(db[collection].insert_many(part, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            first = errors[0] if errors else {}
-            raise SfError(f"{collection} write failed for {len(errors)} document(s) of {where}, first "
-                          f"{first.get('op', {}).get('_id')!r}: {str(first.get('errmsg', ''))[:200]}") from None
-    return written
 
 
 def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRange) -> dict[str, Any]:

@@ -28,15 +28,14 @@ from typing import Any
 
 import pandas as pd
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 from sf.engine.collections import SCORES
+from sf.engine.documents import insert_documents
 
 from .errors import ModelInputError
 
 #: The values of a Score's ``alert`` (besides null): the F0.5 and the F2 threshold.
 ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
-WRITE_CHUNK = 5_000
 
 
 def _plain(value: Any) -> Any:
@@ -86,21 +85,12 @@ def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, in
     """Replace the Scores of ``batch`` by ``scores``; returns ``{"deleted": n, "inserted": m}``.
 
     Every document is built (and checked) before anything is deleted, so bad input leaves the
-    stored scores untouched. ``BulkWriteError`` is re-raised as ``RuntimeError`` naming the
-    first failed key.
+    stored scores untouched. A failed insert raises :class:`~sf.engine.errors.SfError` naming
+    the first failed key (:func:`~sf.engine.documents.insert_documents`).
     """
     documents = list(score_documents(batch, scores))
     deleted = db[SCORES].delete_many({"_id.batch": batch}).deleted_count
-    inserted = 0
-    for start in range(0, len(documents), WRITE_CHUNK):
-        part = documents[start:start + WRITE_CHUNK]
-        try:
-            inserted += len(db[SCORES].insert_many(part, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            first = exc.details.get("writeErrors", [{}])[0]
-            key = part[first.get("index", 0)]["_id"] if first else None
-            raise RuntimeError(f"writing Scores of batch {batch}: insert of {key} failed: "
-                               f"{first.get('errmsg', exc)}") from exc
+    inserted = insert_documents(db, SCORES, documents, f"batch {batch}")
     return {"deleted": deleted, "inserted": inserted}
 
 
