@@ -6,10 +6,14 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /opt/sf
 COPY pyproject.toml README.md ./
+COPY store ./store
 COPY engine ./engine
 COPY importers ./importers
 COPY compaction ./compaction
 COPY features ./features
+COPY model ./model
+COPY reports ./reports
+COPY synth ./synth
 COPY cli ./cli
 RUN pip install . && useradd --create-home sf
 USER sf

@@ -74,8 +74,10 @@ EFFECTIF_WINDOW = 24
 # --- synthetic deliveries ----------------------------------------------------------------------
 
 def month_start(index: int, first_year: int) -> datetime:
-    year, month = divmod(index, 12)
-    return datetime(first_year + year, month + 1, 1, tzinfo=UTC)
+    """First day of the ``index``-th month after January of ``first_year``."""
+    from sf.importers.convert import add_months
+
+    return add_months(first_year, 1, index)
 
 
 def batch_key(moment: datetime) -> str:

@@ -29,8 +29,8 @@ from typing import Any
 from sf.cli.demo import MONTHS_NEEDED, run_demo
 from sf.engine.connection import open_store
 from sf.engine.settings import load_settings
-from sf.features import model_store
-from sf.features.model_runs import evaluate_batch
+from sf.model import model_store
+from sf.model.runs import evaluate_batch
 
 
 def _fmt(value: Any) -> str:

@@ -57,7 +57,7 @@ def build_base(cache: Path, establishments: int, seed: int) -> None:
     from sf.engine.partitions import key_ranges
     from sf.importers.delivery import scan_delivery
     from sf.importers.driver import run_batch
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     work = Path(tempfile.mkdtemp(prefix="sf-bench-features-"))
     server = start_embedded("memory")

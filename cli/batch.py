@@ -9,11 +9,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sf.engine.batches import FILE_TYPES, Batch, get_batch, list_batches, make_batch, remove_batch, save_batch
+from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch, save_batch
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, day, err_console, print_json, store_of
+from .common import break_lock_option, console, day, err_console, json_option, print_json, store_of
 
 app = typer.Typer(help="Declare and inspect batches (monthly deliveries).\n\nExample:\n\n    sf batch add 2401 --from-dir ./deliveries/2401\n\n    sf batch list", no_args_is_help=True,
                   rich_markup_mode=None)
@@ -59,9 +59,9 @@ def add(
     date_fin: Optional[datetime] = typer.Option(None, formats=_DATE, help="End (excluded) [default: first day of the batch month]."),
     date_fin_effectif: Optional[datetime] = typer.Option(None, formats=_DATE, help="Last month with headcount data."),
     name: Optional[str] = typer.Option(None, help="A readable name, e.g. 'Janvier 2024'."),
-    stock_absent: str = typer.Option("keep", help="Entities absent from a stock file: keep their records (keep) or delete them (delete)."),
+    stock_absent: StockAbsent = typer.Option("keep", help="Entities absent from a stock file: keep their records (keep) or delete them (delete)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing definition of KEY."),
-    json_output: bool = typer.Option(False, "--json", help="Print the stored definition as JSON."),
+    json_output: bool = json_option("Print the stored definition as JSON."),
 ) -> None:
     """Declare a batch: its files per type, stock types and period.
 
@@ -75,8 +75,6 @@ def add(
 
         sf batch add 2401 --from-dir ./deliveries/2401
     """
-    if stock_absent not in ("keep", "delete"):
-        raise UsageError(f"--stock-absent {stock_absent!r}: expected keep or delete")
     for file_type in complete:
         if file_type not in FILE_TYPES:
             raise UsageError(f"--complete {file_type!r}: unknown file type; known types: {', '.join(FILE_TYPES)}")
@@ -111,7 +109,7 @@ def add(
 
 @app.command("list")
 def list_(ctx: typer.Context,
-          json_output: bool = typer.Option(False, "--json", help="Print the batches as JSON.")) -> None:
+          json_output: bool = json_option("Print the batches as JSON.")) -> None:
     """List batches in processing order (string order of keys).
 
     Example:
@@ -136,7 +134,7 @@ def _files_summary(batch: Batch) -> str:
 
 @app.command("show")
 def show(ctx: typer.Context, key: str = typer.Argument(..., help="Batch key."),
-         json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+         json_output: bool = json_option("Print as JSON.")) -> None:
     """Show one batch definition with every file.
 
     Example:
@@ -162,7 +160,7 @@ def show(ctx: typer.Context, key: str = typer.Argument(..., help="Batch key."),
 @app.command("remove")
 def remove(ctx: typer.Context, key: str = typer.Argument(..., help="Batch key."),
            force: bool = typer.Option(False, "--force", help="Remove even if data of the batch is compacted."),
-           break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+           break_lock: bool = break_lock_option()) -> None:
     """Remove a batch definition (refused if its data is already compacted, unless --force).
 
     Example:

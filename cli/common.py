@@ -22,6 +22,25 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# --- options several commands share (one definition each) -----------------------------------
+# Enumerated options are annotated with the library's ``Literal`` type (StockAbsent, Mode, …):
+# Typer then offers and checks the choices (exit 2 naming the option), values stay strings.
+
+def json_option(help_text: str = "Print the result as JSON.") -> Any:
+    """``--json``: print the command's result as JSON on standard output instead of text."""
+    return typer.Option(False, "--json", help=help_text)
+
+
+def silent_option() -> Any:
+    """``--silent``: no progress bar or spinner (for logs and scripts)."""
+    return typer.Option(False, "--silent", help="No progress display.")
+
+
+def break_lock_option() -> Any:
+    """``--break-lock``: take over the run lock left by a run that died."""
+    return typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")
+
+
 def settings_of(ctx: typer.Context) -> Settings:
     """Settings set up by the root callback (environment overridden by global options)."""
     root = ctx.find_root()

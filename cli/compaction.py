@@ -6,23 +6,23 @@ from typing import Optional
 
 import typer
 
-from sf.engine.errors import UsageError
+from sf.engine.batches import StockAbsent
 from sf.engine.journal import journal_run
 
-from .common import console, print_json, store_of
+from .common import break_lock_option, console, json_option, print_json, silent_option, store_of
 
 
 def compact(ctx: typer.Context,
             since_batch: Optional[str] = typer.Option(None, "--since-batch", help="Recompute batches ≥ KEY (they must be re-imported)."),
-            stock_absent: Optional[str] = typer.Option(None, "--stock-absent", help="keep|delete: record this choice for the run's batches (see README)."),
+            stock_absent: Optional[StockAbsent] = typer.Option(None, "--stock-absent", help="Record this choice for the run's batches (see README)."),
             workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
             scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
             partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
             max_document_mb: float = typer.Option(12.0, "--max-document-mb", min=0.001, max=16.0, help="Refuse RawData documents larger than this."),
             dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
-            json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-            silent: bool = typer.Option(False, "--silent", help="No progress bar."),
-            break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+            json_output: bool = json_option("Print the summary as JSON."),
+            silent: bool = silent_option(),
+            break_lock: bool = break_lock_option()) -> None:
     """Merge every batch waiting in ImportedData into RawData, one Dask task per key range.
 
     Batches are processed in string order of their keys; ImportedData is cleared only when
@@ -36,8 +36,6 @@ def compact(ctx: typer.Context,
     """
     from sf.compaction.run import run_compaction
 
-    if stock_absent not in (None, "keep", "delete"):
-        raise UsageError(f"--stock-absent {stock_absent!r}: expected keep or delete")
     args = {"since_batch": since_batch, "stock_absent": stock_absent, "workers": workers, "scheduler": scheduler,
             "dry_run": dry_run, "max_document_mb": max_document_mb}
     with store_of(ctx) as store, journal_run(store.db, "compact", args, batch=since_batch, destructive=not dry_run,

@@ -27,12 +27,16 @@ from typing import Any
 import typer
 from sf.engine import __version__
 from sf.engine.errors import UsageError
+from sf.features.target import HORIZON
 
-from .common import console, err_console, print_json, settings_of
+from .common import console, err_console, json_option, print_json, settings_of
 
 DEMO_DB = "sf_demo"
-# Months of Features the default training protocol needs: 18 labelled + 18 for the horizon.
-MONTHS_NEEDED = 36
+#: Labelled months the default training protocol needs: TrainingOptions' minimum training,
+#: validation and test windows (6 + 6 + 6; sf.model.training is not imported here: it is heavy).
+LABELLED_MONTHS_NEEDED = 18
+#: Months of Features the default training protocol needs: the labelled ones + the horizon.
+MONTHS_NEEDED = LABELLED_MONTHS_NEEDED + HORIZON
 
 
 def _step(summary: list[dict[str, Any]], name: str, started: float, **counts: Any) -> None:
@@ -69,7 +73,7 @@ def demo(ctx: typer.Context,
                                                                           "[default: SF_HOME/demo]."),
          db_name: str = typer.Option(DEMO_DB, "--demo-db", help="Database the demo fills (emptied first)."),
          workers: int | None = typer.Option(None, "--workers", min=1, help="Dask worker processes."),
-         json_output: bool = typer.Option(False, "--json", help="Print the step summary as JSON.")) -> None:
+         json_output: bool = json_option("Print the step summary as JSON.")) -> None:
     """Run the whole chain on synthetic data: synth, batch add, import, compact, features, train, score, alerts.
 
     Everything is real: the same functions as the commands, on the configured server (the
@@ -86,7 +90,7 @@ def demo(ctx: typer.Context,
     """
     if months + history < MONTHS_NEEDED:
         raise UsageError(f"--months {months} + --history {history} gives {months + history} months of "
-                         f"Features; training needs {MONTHS_NEEDED} (18 labelled + 18 of horizon)",
+                         f"Features; training needs {MONTHS_NEEDED} ({LABELLED_MONTHS_NEEDED} labelled + {HORIZON} of horizon)",
                          f"raise --history to {MONTHS_NEEDED - months}")
     settings = settings_of(ctx).with_overrides(db_name=db_name)
     workdir = workdir if workdir is not None else settings.home / "demo"
@@ -112,11 +116,11 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     from sf.engine.connection import open_store
     from sf.engine.errors import BadInputError
     from sf.engine.journal import journal_run
-    from sf.features.alerts import alert_list
+    from sf.model.alerts import alert_list
     from sf.features.job import plan_features, run_features
-    from sf.features.model_runs import score_batch, train_batch
+    from sf.model.runs import score_batch, train_batch
     from sf.importers.driver import report_document, run_batch
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     from .batch import scan_folder
 

@@ -14,13 +14,13 @@ import typer
 from rich.table import Table
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
+from sf.features.state import Mode
 
-from .common import console, day, err_console, print_json, store_of
+from .common import break_lock_option, console, day, err_console, json_option, print_json, silent_option, store_of
 
 # No help= here: the group's help is the callback's docstring (with its Example block).
 app = typer.Typer(rich_markup_mode=None)
 
-_MODES = ("fixed", "parity")
 #: Columns of the short table printed by --key: (header, Features variable).
 DEBUG_COLUMNS = (("siret", "siret"), ("month", "periode"), ("effectif", "effectif"),
                  ("debt pp", "montant_part_patronale"), ("debt po", "montant_part_ouvriere"),
@@ -34,8 +34,8 @@ def features(ctx: typer.Context,
                                                        help="Batch whose state and periods are used."),
              key: str | None = typer.Option(None, "--key", help="Recompute only this company (SIREN or SIRET) "
                                                "into Features_debug and print its rows."),
-             mode: str = typer.Option("fixed", "--mode", help="fixed (point in time, default) or parity "
-                                      "(the original's output, quirks included)."),
+             mode: Mode = typer.Option("fixed", "--mode", help="fixed (point in time, default) or parity "
+                                       "(the original's output, quirks included)."),
              history_months: int = typer.Option(24, "--history-months", min=0,
                                                 help="fixed mode: months read before date_debut for lags."),
              workers: int | None = typer.Option(None, "--workers", min=1,
@@ -47,9 +47,9 @@ def features(ctx: typer.Context,
              chunk_companies: int = typer.Option(250, "--chunk-companies", min=1,
                                                  help="Companies computed per call (bounds memory per worker)."),
              dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
-             json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-             silent: bool = typer.Option(False, "--silent", help="No progress bar."),
-             break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+             json_output: bool = json_option("Print the summary as JSON."),
+             silent: bool = silent_option(),
+             break_lock: bool = break_lock_option()) -> None:
     """Compute the Features of a batch: one document per establishment and month of its period.
 
     Each company is computed from its rebuilt RawData state (all its establishments together),
@@ -69,8 +69,6 @@ def features(ctx: typer.Context,
         return
     if until_batch is None:
         raise UsageError("missing option --until-batch", "e.g. sf features --until-batch 2401; see sf features --help")
-    if mode not in _MODES:
-        raise UsageError(f"--mode {mode!r}: expected fixed or parity")
     from sf.engine.collections import FEATURES_DEBUG
     from sf.features.job import (
         CompaniesSkipped,
@@ -175,8 +173,8 @@ def export(ctx: typer.Context,
            since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"],
                                                     help="Keep months from this date on (YYYY-MM-DD)."),
            debug: bool = typer.Option(False, "--debug", help="Export Features_debug instead of Features."),
-           json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-           silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+           json_output: bool = json_option("Print the summary as JSON."),
+           silent: bool = silent_option()) -> None:
     """Write a batch's Features to a Parquet file: one row per establishment and month, typed columns.
 
     Read it back with pandas in one line: pd.read_parquet("features.parquet").

@@ -13,7 +13,7 @@ from sf.engine.journal import journal_run
 from sf.importers.driver import BatchRunResult, report_document, run_batch
 from sf.importers.tracker import FileReport
 
-from .common import console, err_console, print_json, store_of
+from .common import break_lock_option, console, err_console, json_option, print_json, silent_option, store_of
 
 
 def _parser_list(values: list[str]) -> list[str] | None:
@@ -83,8 +83,8 @@ def check(ctx: typer.Context,
           batch: str = typer.Option(..., "--batch", "-b", help="Batch key."),
           parsers: list[str] = typer.Option([], "--parsers", "-p", help="Only these types (repeat or comma-separate)."),
           no_filter: bool = typer.Option(False, "--no-filter", help="Allow a batch without a filter file."),
-          json_output: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+          json_output: bool = json_option("Print the reports as JSON."),
+          silent: bool = silent_option()) -> None:
     """Parse and validate every file of a batch without storing records; print a report per file.
 
     Counts per file: lines read = valid + rejected + filtered. Exit code 3 if a file cannot be read.
@@ -100,9 +100,9 @@ def import_(ctx: typer.Context,
             batch: str = typer.Option(..., "--batch", "-b", help="Batch key."),
             parsers: list[str] = typer.Option([], "--parsers", "-p", help="Only these types (repeat or comma-separate)."),
             no_filter: bool = typer.Option(False, "--no-filter", help="Allow a batch without a filter file."),
-            json_output: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
-            silent: bool = typer.Option(False, "--silent", help="No progress display."),
-            break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+            json_output: bool = json_option("Print the reports as JSON."),
+            silent: bool = silent_option(),
+            break_lock: bool = break_lock_option()) -> None:
     """Parse a batch's files and upsert their records into ImportedData (rejected lines into Quarantine).
 
     Re-running (after a crash, or on the same files) converges to the same ImportedData.

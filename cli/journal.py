@@ -7,12 +7,12 @@ from rich.table import Table
 
 from sf.engine.journal import list_runs
 
-from .common import console, print_json, store_of
+from .common import console, json_option, print_json, store_of
 
 
 def journal(ctx: typer.Context,
             last: int = typer.Option(20, "--last", "-n", min=1, help="How many runs to show, newest first."),
-            json_output: bool = typer.Option(False, "--json", help="Print the run documents as JSON.")) -> None:
+            json_output: bool = json_option("Print the run documents as JSON.")) -> None:
     """List the latest runs: command, batch, state, duration, counts and error.
 
     Example:

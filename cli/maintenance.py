@@ -12,7 +12,7 @@ from rich.table import Table
 from sf.engine.errors import BadInputError, UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, print_json, store_of, to_jsonable
+from .common import break_lock_option, console, json_option, print_json, silent_option, store_of, to_jsonable
 
 rawdata_app = typer.Typer(help="Look at RawData histories.\n\nExample:\n\n    sf rawdata show 01234567891011 --at-batch 2401", no_args_is_help=True, rich_markup_mode=None)
 
@@ -37,9 +37,9 @@ def purge(ctx: typer.Context,
           partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
           dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed, write nothing."),
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress bar."),
-          break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option(),
+          break_lock: bool = break_lock_option()) -> None:
     """Remove batches ≥ KEY from RawData, to re-import and re-compact them.
 
     Each document keeps its entries < KEY, with its live state and index.algo2 recomputed; a
@@ -82,8 +82,8 @@ def prune_entities(ctx: typer.Context,
                    batch: Optional[str] = typer.Option(None, "--batch", help="Take the perimeter of this batch [default: the latest batch with a filter file]."),
                    limit: int = typer.Option(20, "--limit", min=0, help="How many keys to list (0 = all)."),
                    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation with --delete."),
-                   json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-                   break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+                   json_output: bool = json_option(),
+                   break_lock: bool = break_lock_option()) -> None:
     """Count, list, or with --delete remove, the RawData entities outside the current perimeter.
 
     The perimeter is the SIREN list of the filter file(s) of the latest batch that has one (or
@@ -128,9 +128,9 @@ def validate(ctx: typer.Context,
              workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask workers (1 = in this process)."),
              scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
              partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
-             json_output: bool = typer.Option(False, "--json", help="Print the result (counts and violations) as one JSON document."),
+             json_output: bool = json_option("Print the result (counts and violations) as one JSON document."),
              jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per violation, as the original sfdata validate."),
-             silent: bool = typer.Option(False, "--silent", help="No progress bar.")) -> None:
+             silent: bool = silent_option()) -> None:
     """List the records of ImportedData or RawData that violate their schema.
 
     Each record is checked against its source's pydantic model (strict); also checked: entity
@@ -177,7 +177,7 @@ def show(ctx: typer.Context,
          at_batch: Optional[str] = typer.Option(None, "--at-batch", help="State after this batch [default: after the last one]."),
          type_: list[str] = typer.Option([], "--type", metavar="TYPE", help="Only these types' records; repeat."),
          rows: int = typer.Option(20, "--rows", min=0, help="Records shown per type (0 = all)."),
-         json_output: bool = typer.Option(False, "--json", help="Print history and state (with records) as JSON.")) -> None:
+         json_output: bool = json_option("Print history and state (with records) as JSON.")) -> None:
     """Show one entity: what each batch added and deleted, and its rebuilt state per type.
 
     Example:

@@ -10,7 +10,7 @@ import typer
 
 from sf.engine.errors import UsageError
 
-from .common import console, print_json, store_of
+from .common import console, json_option, print_json, store_of
 
 
 def _check_out(out: Path) -> Path:
@@ -27,7 +27,7 @@ def fiche(ctx: typer.Context,
           identifier: str = typer.Argument(..., metavar="SIREN_OR_SIRET", help="Company (9 digits) or establishment (14 digits)."),
           batch: Optional[str] = typer.Option(None, "--batch", "-b", help="Show the data as of this batch (must be scored) [default: latest with Features]."),
           out: Path = typer.Option(..., "--out", "-o", help="HTML file to write."),
-          json_output: bool = typer.Option(False, "--json", help="Print a summary as JSON after writing the page.")) -> None:
+          json_output: bool = json_option("Print a summary as JSON after writing the page.")) -> None:
     """Write one self-contained HTML page about a company: identity, monthly charts, scores.
 
     Charts: headcount per establishment, URSSAF contributions and debts, payment delays,
@@ -41,8 +41,8 @@ def fiche(ctx: typer.Context,
 
         sf fiche 55210055400013 --batch 2401 --out fiche.html
     """
-    from sf.features.fiche import gather_fiche
-    from sf.features.fiche_page import render_fiche
+    from sf.reports.fiche import gather_fiche
+    from sf.reports.fiche_page import render_fiche
 
     _check_out(out)
     with store_of(ctx) as store:
@@ -65,7 +65,7 @@ def fiche(ctx: typer.Context,
 def report(ctx: typer.Context,
            batch: str = typer.Option(..., "--batch", "-b", help="Batch key."),
            out: Path = typer.Option(..., "--out", "-o", help="HTML file to write."),
-           json_output: bool = typer.Option(False, "--json", help="Print the headline figures as JSON after writing the page.")) -> None:
+           json_output: bool = json_option("Print the headline figures as JSON after writing the page.")) -> None:
     """Write the month's operations report of a batch as one self-contained HTML page.
 
     Per file: lines read/valid/rejected/filtered and first errors (from the Journal);
@@ -78,8 +78,8 @@ def report(ctx: typer.Context,
 
         sf report --batch 2401 --out report_2401.html
     """
-    from sf.features.ops_report import gather_ops_report
-    from sf.features.ops_report_page import render_ops_report
+    from sf.reports.ops_report import gather_ops_report
+    from sf.reports.ops_report_page import render_ops_report
 
     _check_out(out)
     from sf.engine.staleness import stale_outputs

@@ -1,7 +1,7 @@
 """`sf train`, `sf score`, `sf alerts`, `sf evaluate`: models over a batch's Features.
 
-Thin commands over :mod:`sf.features.model_runs` (train, score, evaluate) and
-:mod:`sf.features.alerts` (the alert list); heavy imports stay inside the functions so that
+Thin commands over :mod:`sf.model.runs` (train, score, evaluate) and
+:mod:`sf.model.alerts` (the alert list); heavy imports stay inside the functions so that
 `sf --help` stays fast.
 """
 
@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from rich import box
 from rich.table import Table
 from sf.engine import __version__
-from sf.engine.errors import BadInputError, UsageError
+from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 
-from .common import console, print_json, settings_of, store_of
+from .common import (
+    break_lock_option, console, json_option, print_json, settings_of, silent_option, store_of,
+)
 
 if TYPE_CHECKING:
-    from sf.features.training import TrainedModel
+    from sf.model.training import TrainedModel
 
+#: Alert levels (sf.model.scores_store.ALERT_LEVELS, not imported here: it pulls pandas in).
+AlertLevel = Literal["high", "moderate"]
+#: Output formats of sf alerts.
+Format = Literal["table", "csv", "json"]
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
@@ -39,8 +45,8 @@ def _check_key(option: str, key: str) -> None:
 
 def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     """The model of ``--model DIR``, or the latest one under SF_HOME/models; UsageError if none."""
-    from sf.features import model_store
-    from sf.features.model_runs import latest_model_dir, models_root
+    from sf.model import model_store
+    from sf.model.runs import latest_model_dir, models_root
 
     home = settings_of(ctx).home
     directory = model_dir if model_dir is not None else latest_model_dir(home)
@@ -53,10 +59,7 @@ def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     if model_dir is not None and model_dir.is_dir() and not (model_dir / model_store.MODEL_FILE).is_file():
         raise UsageError(f"--model {model_dir}: no {model_store.MODEL_FILE} in this folder",
                          "give the folder sf train wrote, e.g. SF_HOME/models/KEY")
-    try:
-        return model_store.load(directory)
-    except ValueError as exc:
-        raise UsageError(f"--model {directory}: {exc}") from None
+    return model_store.load(directory)  # ModelFileError (exit 2) names the folder and what is wrong
 
 
 def train(ctx: typer.Context,
@@ -67,9 +70,9 @@ def train(ctx: typer.Context,
                                                 help="Labelled months before them: calibration, thresholds, choice."),
           min_train_months: int = typer.Option(6, "--min-train-months", min=1, help="Fewest train months accepted."),
           hgb_max_iter: int = typer.Option(200, "--hgb-max-iter", min=1, help="Boosting iterations of the HGB model."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display."),
-          break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option(),
+          break_lock: bool = break_lock_option()) -> None:
     """Train the two candidate models forward in time on a batch's Features and save the better one.
 
     Train on older months of 70 % of the companies; calibrate, tune and choose on a later
@@ -86,8 +89,8 @@ def train(ctx: typer.Context,
 
         sf train --until-batch 2401 --out ./models/2401 --json
     """
-    from sf.features.model_runs import NoFeatures, default_model_dir, train_batch
-    from sf.features.training import TrainingOptions
+    from sf.model.runs import default_model_dir, train_batch
+    from sf.model.training import TrainingOptions
 
     _check_key("--until-batch", until_batch)
     settings = settings_of(ctx)
@@ -100,13 +103,7 @@ def train(ctx: typer.Context,
     with store_of(ctx) as store, journal_run(store.db, "train", args, batch=until_batch, destructive=True,
                                              break_lock=break_lock) as run:
         with console.status("training…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__,
-                                      options=options)
-            except NoFeatures as exc:
-                raise UsageError(str(exc), f"compute them with sf features --until-batch {until_batch}") from None
-            except ValueError as exc:
-                raise BadInputError(f"cannot train on batch {until_batch}: {exc}") from None
+            summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__, options=options)
         data = summary.as_dict()
         run.counts = {k: data[k] for k in ("version", "chosen", "auc_pr", "baseline_auc_pr", "thresholds",
                                            "windows", "training_size", "rows_read", "rows_in_scope", "variables")}
@@ -154,9 +151,9 @@ def score(ctx: typer.Context,
           batch: str = typer.Option(..., "--batch", "-b", help="Batch to score."),
           model_dir: Path | None = typer.Option(None, "--model", help="Model folder [default: latest under "
                                                                          "SF_HOME/models]."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display."),
-          break_lock: bool = typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option(),
+          break_lock: bool = break_lock_option()) -> None:
     """Score every establishment in scope at the batch's last month and replace the batch's Scores.
 
     One Scores document per establishment and batch: calibrated probability, alert level
@@ -170,7 +167,7 @@ def score(ctx: typer.Context,
 
         sf score --batch 2401 --model ./models/2401
     """
-    from sf.features.model_runs import NoFeatures, score_batch
+    from sf.model.runs import score_batch
 
     _check_key("--batch", batch)
     model = load_model(ctx, model_dir)
@@ -178,13 +175,7 @@ def score(ctx: typer.Context,
     with store_of(ctx) as store, journal_run(store.db, "score", args, batch=batch, destructive=True,
                                              break_lock=break_lock) as run:
         with console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                summary = score_batch(store.db, batch, model)
-            except NoFeatures as exc:
-                raise UsageError(str(exc), f"compute them with sf features --until-batch {batch}") from None
-            except ValueError as exc:
-                raise UsageError(f"cannot score batch {batch}: {exc}", "train a model on these Features, or "
-                                 "give --model") from None
+            summary = score_batch(store.db, batch, model)
         data = summary.as_dict()
         run.counts = data
     if json_output:
@@ -202,8 +193,8 @@ def alerts(ctx: typer.Context,
            department: str | None = typer.Option(None, "--department", help="Département code (e.g. 35, 2A)."),
            min_effectif: float | None = typer.Option(None, "--min-effectif", min=0, help="Smallest headcount."),
            top: int | None = typer.Option(None, "--top", min=1, help="Only the N most at-risk."),
-           level: str | None = typer.Option(None, "--level", help="Only this level: high or moderate."),
-           output_format: str = typer.Option("table", "--format", help="table, csv or json.")) -> None:
+           level: AlertLevel | None = typer.Option(None, "--level", help="Only this level."),
+           output_format: Format = typer.Option("table", "--format", help="Output format.")) -> None:
     """List the establishments on alert, most at risk first, with the reasons in words.
 
     Columns: rank, SIRET, SIREN, company name, commune, département, region, sector (NAF
@@ -217,21 +208,14 @@ def alerts(ctx: typer.Context,
         sf alerts --batch 2401 --region 53 --min-effectif 10 --format csv > alertes.csv
     """
     from sf.engine.collections import SCORES
-    from sf.features.alerts import alert_list
+    from sf.model.alerts import alert_list
 
     _check_key("--batch", batch)
-    if output_format not in ("table", "csv", "json"):
-        raise UsageError(f"--format {output_format!r}: expected table, csv or json")
-    if level not in (None, "high", "moderate"):
-        raise UsageError(f"--level {level!r}: expected high or moderate")
     with store_of(ctx) as store:
         if store.db[SCORES].count_documents({"_id.batch": batch}, limit=1) == 0:
             raise UsageError(f"batch {batch} has no Scores", f"score it with sf score --batch {batch}")
-        try:
-            frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
-                               top=top, levels=[level] if level else ("high", "moderate"))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
+                           top=top, levels=[level] if level else ("high", "moderate"))
     print_alerts(frame, output_format, batch)
 
 
@@ -292,8 +276,8 @@ def evaluate(ctx: typer.Context,
                                                                             "SF_HOME/models]."),
              truth: Path | None = typer.Option(None, "--truth", help="truth.parquet of sf synth: adds the oracle."),
              out: Path | None = typer.Option(None, "--out", help="Report folder [default: SF_HOME/reports/<KEY>]."),
-             json_output: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-             silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+             json_output: bool = json_option("Print the metrics as JSON."),
+             silent: bool = silent_option()) -> None:
     """Write the evaluation report of the model on its test window (Markdown + PNG figures).
 
     The model scores the test window (the latest labelled months, never used to fit,
@@ -310,8 +294,8 @@ def evaluate(ctx: typer.Context,
 
         sf evaluate --batch 2312 --truth ./deliveries/truth.parquet --out ./report
     """
-    from sf.features.evaluation import format_ratios
-    from sf.features.model_runs import NoFeatures, evaluate_batch
+    from sf.model.evaluation import format_ratios
+    from sf.model.runs import evaluate_batch
 
     _check_key("--batch", batch)
     if truth is not None and not truth.is_file():
@@ -321,12 +305,7 @@ def evaluate(ctx: typer.Context,
     args = {"batch": batch, "model": model.version, "truth": truth, "out": directory}
     with store_of(ctx) as store, journal_run(store.db, "evaluate", args, batch=batch) as run:
         with console.status("evaluating…", spinner="dots") if not (silent or json_output) else _nothing():
-            try:
-                report, summary = evaluate_batch(store.db, batch, model, out_dir=directory, truth_path=truth)
-            except NoFeatures as exc:
-                raise UsageError(str(exc)) from None
-            except ValueError as exc:
-                raise BadInputError(f"cannot evaluate batch {batch}: {exc}") from None
+            report, summary = evaluate_batch(store.db, batch, model, out_dir=directory, truth_path=truth)
         run.counts = {**summary, "metrics": report.metrics, "ratios": report.ratios}
     if json_output:
         print_json({**summary, "metrics": report.metrics, "ratios": report.ratios, "notes": report.notes})

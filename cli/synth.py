@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sf.engine.errors import UsageError
 
-from .common import console, err_console, print_json
+from .common import console, err_console, json_option, print_json, silent_option
 
 
 def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT/<YYMM>/… into."),
@@ -21,8 +21,8 @@ def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT
                                             help="Share of deliberately broken lines per file (0 to disable)."),
           history_months: int = typer.Option(24, "--history-months", min=0,
                                              help="Months of history the first batch carries for flux files."),
-          json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-          silent: bool = typer.Option(False, "--silent", help="No progress display.")) -> None:
+          json_output: bool = json_option("Print the summary as JSON."),
+          silent: bool = silent_option()) -> None:
     """Generate realistic delivery folders, one per monthly batch, plus truth.parquet.
 
     Companies have several establishments; some drift into difficulty (debts, falling
@@ -33,7 +33,7 @@ def synth(out: Path = typer.Option(..., "--out", "-o", help="Folder to write OUT
 
         sf synth --establishments 2000 --months 24 --seed 1 --out ./deliveries
     """
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     try:
         from sf.engine.batches import check_batch_key

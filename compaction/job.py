@@ -17,10 +17,9 @@ documents and crash restarts go through the whole-document path.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
@@ -28,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from sf.engine.batches import Batch, batch_is_compacted, list_batches
+from sf.engine.bulk import paused_gc
 from sf.engine.cluster import worker_database
 from sf.engine.collections import IMPORTED_DATA, RAW_DATA
 from sf.engine.documents import unflatten
@@ -129,10 +129,7 @@ class RangeStats:
     deleted: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"entities_read": self.entities_read, "created": self.created, "changed": self.changed,
-                "unchanged": self.unchanged, "removed": self.removed, "incremental": self.incremental,
-                "whole_document": self.whole_document, "bytes_read": self.bytes_read,
-                "bytes_written": self.bytes_written, "added": dict(self.added), "deleted": dict(self.deleted)}
+        return {**asdict(self), "added": dict(self.added), "deleted": dict(self.deleted)}  # plain dicts, not Counters
 
 
 def _count_entry(stats: RangeStats, entry: Mapping[str, Any]) -> None:
@@ -180,10 +177,7 @@ def compact_range(uri: str, db_name: str, plan: CompactionPlan, dry_run: bool, k
     db = worker_database(uri, db_name)
     stats = RangeStats()
     ops: list[Any] = []
-    # Bulk BSON decoding creates many objects the cyclic GC would scan again and again.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():  # bulk BSON decoding
         imported = _read_imported(db, key_range, plan.staged_batches, stats)
         heads = _read_heads(db, plan, key_range, sorted(imported))
         run_batches = list(plan.run_batches)
@@ -194,9 +188,6 @@ def compact_range(uri: str, db_name: str, plan: CompactionPlan, dry_run: bool, k
             op = _compact_one(db, plan, key, values, head_doc, run_batches, stats)
             if op is not None:
                 ops.append(op)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if ops and not dry_run:
         try:
             db[RAW_DATA].bulk_write(ops, ordered=False)

@@ -15,7 +15,6 @@ depend on how batches were grouped into runs (``tests/compaction/test_properties
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -137,8 +136,3 @@ def entity_key_problem(key: Any, scope: Any) -> str | None:
     if not isinstance(key, str) or not _DIGITS.match(key) or len(key) != _KEY_LENGTH[scope]:
         return f"key must be a {_KEY_LENGTH[scope]}-digit string for scope {scope}, got {key!r}"
     return None
-
-
-def sorted_batch_keys(keys: Iterable[str]) -> list[str]:
-    """Batch keys in processing order: plain string order (``"1802" < "1802_1" < "1803"``)."""
-    return sorted(keys)

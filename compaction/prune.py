@@ -22,7 +22,7 @@ it deletes what is left.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymongo.database import Database
@@ -104,10 +104,7 @@ class PruneSummary:
     delete: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"perimeter_batch": self.perimeter_batch, "perimeter_sirens": self.perimeter_sirens,
-                "documents": self.documents, "outside": self.outside, "entreprises": self.entreprises,
-                "etablissements": self.etablissements, "deleted": self.deleted, "delete": self.delete,
-                "sample": self.sample}
+        return asdict(self)
 
 
 def prune_entities(db: Database, source: PerimeterSource, *, delete: bool = False,

@@ -32,18 +32,18 @@ in the Journal.
 
 from __future__ import annotations
 
-import gc
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from sf.engine.bulk import paused_gc
 from sf.engine.collections import RAW_DATA
 from sf.engine.documents import unflatten
 from sf.engine.errors import SfError, UsageError
@@ -132,8 +132,7 @@ class PurgeStats:
     entries_removed: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"documents_read": self.documents_read, "rewritten": self.rewritten, "deleted": self.deleted,
-                "unchanged": self.unchanged, "entries_removed": dict(self.entries_removed)}
+        return {**asdict(self), "entries_removed": dict(self.entries_removed)}  # a plain dict, not a Counter
 
 
 def _candidate_keys(db: Database, since_batch: str, allowed: frozenset[str], key_range: KeyRange) -> list[str]:
@@ -164,9 +163,7 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
     stats = PurgeStats()
     ops: list[Any] = []
     keys = _candidate_keys(db, since_batch, allowed_months(since_batch, batches), key_range)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk decoding: see docs/README.md §1.2
-    try:
+    with paused_gc():  # bulk BSON decoding
         for start in range(0, len(keys), READ_CHUNK):
             for doc in db[RAW_DATA].find({"_id": {"$in": keys[start:start + READ_CHUNK]}}):
                 stats.documents_read += 1
@@ -180,9 +177,6 @@ def purge_range(uri: str, db_name: str, since_batch: str, batches: Mapping[str, 
                     ops.append(ReplaceOne({"_id": doc["_id"]}, new_doc))
                 else:
                     stats.unchanged += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     if not dry_run:
         for start in range(0, len(ops), WRITE_CHUNK):
             try:
@@ -246,31 +240,24 @@ def run_purge(store: Any, run: Any, since_batch: str, *, key: str | None = None,
     otherwise one Dask task per range. Raises :class:`UnknownBatchError` /
     :class:`UsageError` before anything is removed, :class:`PurgeFailed` when ranges failed.
     """
-    from sf.engine.cluster import run_over_ranges, sum_stats
+    from sf.engine.cluster import run_job, sum_stats
 
     started = time.monotonic()
     batches = check_since_batch(store.db, since_batch)
     summary = PurgeSummary(since_batch=since_batch, key=key, dry_run=dry_run)
-
-    def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
-        if not dry_run:
-            run.checkpoint(key_range.name, stats)
-
     if key is not None:
         key_range = key_prefix_range(key)
         stats = purge_range(store.uri, store.settings.db_name, since_batch, batches, dry_run, key_range)
-        checkpoint(key_range, stats)
+        if not dry_run:
+            run.checkpoint(key_range.name, stats)
         summary.partitions = 1
         summary.totals = sum_stats({key_range.name: stats})
-        summary.seconds = time.monotonic() - started
-        return summary
-    outcome = run_over_ranges(store, purge_range, store.uri, store.settings.db_name, since_batch, batches, dry_run,
-                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
-                              scheduler=scheduler, label="purge", on_done=checkpoint, silent=silent)
-    summary.partitions = outcome.ranges
-    summary.totals = sum_stats(outcome.results)
+    else:
+        job = run_job(store, run, purge_range, store.uri, store.settings.db_name, since_batch, batches, dry_run,
+                      sources=[(store.db[RAW_DATA], "_id")], label="purge", failure=PurgeFailed,
+                      hint=f"fix the cause and run sf purge --since-batch {since_batch} again: purged ranges stay purged",
+                      checkpoint=not dry_run, partitions=partitions, workers=workers, scheduler=scheduler,
+                      silent=silent)
+        summary.partitions, summary.totals = job.partitions, job.totals
     summary.seconds = time.monotonic() - started
-    if outcome.errors:
-        raise PurgeFailed(outcome.failure_message(),
-                          f"fix the cause and run sf purge --since-batch {since_batch} again: purged ranges stay purged")
     return summary

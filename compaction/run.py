@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sf.engine.batches import get_batch, save_batch
-from sf.engine.cluster import run_over_ranges, sum_stats
+from sf.engine.cluster import run_job
 from sf.engine.collections import IMPORTED_DATA, RAW_DATA
 from sf.engine.connection import Store
 from sf.engine.errors import SfError
@@ -78,20 +78,11 @@ def run_compaction(store: Store, run: Run, *, since_batch: str | None = None, st
     sources = [(store.db[IMPORTED_DATA], "value.key")]
     if plan.visit_all or plan.recompute:
         sources.append((store.db[RAW_DATA], "_id"))
-
-    def checkpoint(key_range, stats: dict[str, Any]) -> None:
-        if not dry_run:
-            run.checkpoint(key_range.name, stats)
-
-    outcome = run_over_ranges(store, compact_range, store.uri, store.settings.db_name, plan, dry_run,
-                              sources=sources, partitions=partitions, workers=workers, scheduler=scheduler,
-                              label="compact", on_done=checkpoint, silent=silent)
-    summary.partitions = outcome.ranges
-    summary.totals = sum_stats(outcome.results)
-    summary.seconds = time.monotonic() - started
-    if outcome.errors:
-        raise CompactionFailed(outcome.failure_message(), "fix the cause and run sf compact again: finished ranges "
-                               "are kept and ImportedData is still there")
+    job = run_job(store, run, compact_range, store.uri, store.settings.db_name, plan, dry_run,
+                  sources=sources, label="compact", failure=CompactionFailed,
+                  hint="fix the cause and run sf compact again: finished ranges are kept and ImportedData is still there",
+                  checkpoint=not dry_run, partitions=partitions, workers=workers, scheduler=scheduler, silent=silent)
+    summary.partitions, summary.totals = job.partitions, job.totals
     if not dry_run:
         summary.imported_removed = clear_staged(store.db, plan.staged_batches)
     summary.seconds = time.monotonic() - started

@@ -62,6 +62,9 @@ FileType = Annotated[str, AfterValidator(_check_file_type)]
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
+#: What happens to the records of entities absent from a stock delivery (README, "Admin").
+StockAbsent = Literal["keep", "delete"]
+
 class BatchParams(BaseModel):
     """``param`` of a batch: the monthly period series is [date_debut, date_fin)."""
 
@@ -90,7 +93,7 @@ class Batch(BaseModel):
     files: dict[FileType, list[str]] = Field(default_factory=dict)
     complete_types: list[FileType] = Field(default_factory=list)
     param: BatchParams
-    stock_absent: Literal["keep", "delete"] = "keep"
+    stock_absent: StockAbsent = "keep"
     readonly: bool = False
 
     @model_validator(mode="after")

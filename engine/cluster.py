@@ -164,3 +164,34 @@ def run_over_ranges(store: Any, task: Callable[..., Any], *args: Any, sources: S
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         ranges = key_ranges(sources, partitions or n_workers * 4)
         return run_partitions(client, task, ranges, *args, label=label, on_done=on_done, silent=silent)
+
+
+@dataclass
+class JobTotals:
+    """What :func:`run_job` returns: how many ranges ran and their summed stats."""
+
+    partitions: int
+    totals: dict[str, Any]
+
+
+def run_job(store: Any, run: Any, task: Callable[..., Any], *args: Any, sources: Sequence[tuple[Any, str]],
+            label: str, failure: type[SfError], hint: str, checkpoint: bool = True,
+            partitions: int | None = None, workers: int | None = None, scheduler: str | None = None,
+            silent: bool = False) -> JobTotals:
+    """The skeleton of every Dask job: ``task(*args, key_range)`` over the ranges of ``sources``
+    (:func:`run_over_ranges`), each finished range checkpointed in the Journal ``run`` (unless
+    ``checkpoint`` is false, e.g. a dry run), the per-range stats summed (:func:`sum_stats`).
+
+    ``task`` returns a stats dict. Raises ``failure(message, hint)`` naming the failed ranges
+    and the first error when any range failed; the finished ranges stay checkpointed.
+    """
+
+    def on_done(key_range: KeyRange, stats: dict[str, Any]) -> None:
+        if checkpoint:
+            run.checkpoint(key_range.name, stats)
+
+    outcome = run_over_ranges(store, task, *args, sources=sources, partitions=partitions, workers=workers,
+                              scheduler=scheduler, label=label, on_done=on_done, silent=silent)
+    if outcome.errors:
+        raise failure(outcome.failure_message(), hint)
+    return JobTotals(partitions=outcome.ranges, totals=sum_stats(outcome.results))

@@ -16,10 +16,9 @@ chunk, so memory does not grow with the size of the batch.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pymongo.database import Database
+from sf.engine.bulk import paused_gc
 from sf.engine.collections import FEATURES
 from sf.engine.errors import UsageError
 
@@ -48,8 +48,7 @@ class ExportSummary:
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "path": self.path, "rows": self.rows, "columns": self.columns,
-                "seconds": round(self.seconds, 3)}
+        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 def _empty_typed_frame() -> pd.DataFrame:
@@ -130,10 +129,8 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
     rows = 0
     cursor = db[collection].find(export_query(batch, min_effectif, since)) \
         .sort([("_id.siret", 1), ("_id.periode", 1)]).batch_size(2_000)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # bulk BSON decoding (docs/README.md §1.2)
     try:
-        with pq.ParquetWriter(partial, schema) as writer:
+        with paused_gc(), pq.ParquetWriter(partial, schema) as writer:  # bulk BSON decoding
             chunk: list[Mapping[str, Any]] = []
             for doc in cursor:
                 chunk.append(doc)
@@ -147,17 +144,9 @@ def export_features(db: Database, batch: str, out: Path | str, *, min_effectif: 
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     partial.replace(out)
     return ExportSummary(batch=batch, path=str(out), rows=rows, columns=len(schema),
                          seconds=time.monotonic() - started)
-
-
-def read_export(path: Path | str) -> pd.DataFrame:
-    """The exported table (what ``pd.read_parquet(path)`` gives)."""
-    return pd.read_parquet(path)
 
 
 __all__ = [
@@ -167,5 +156,4 @@ __all__ = [
     "export_features",
     "export_query",
     "features_schema",
-    "read_export",
 ]

@@ -24,8 +24,8 @@ BDF_RATIOS = ("poids_frng", "taux_marge", "delai_fournisseur", "dette_fiscale", 
               "frais_financier")
 BDF_FIELDS = ("arrete_bilan_bdf", "annee_bdf") + BDF_RATIOS
 #: Diane fields transmitted to Features (validation schema ``diane.schema.json`` minus the
-#: identity fields the original omits).
-DIANE_OMITTED = ("marquee", "nom_entreprise", "numero_siren", "statut_juridique", "procedure_collective")
+#: identity fields the original omits: marquee, nom_entreprise, numero_siren,
+#: statut_juridique, procedure_collective).
 DIANE_FIELDS = (
     "exercice_diane", "arrete_bilan_diane", "couverture_ca_fdr", "interets", "excedent_brut_d_exploitation",
     "produits_financiers", "produit_exceptionnel", "charge_exceptionnelle", "charges_financieres", "ca",
@@ -69,11 +69,6 @@ def _allocate(cols: Columns, names: tuple[str, ...]) -> None:
     missing = [name for name in names if name not in cols.values]
     if missing:
         cols.values.update(zip(missing, np.full((len(missing), *cols.shape), np.nan)))
-
-
-def _sheet_months(closing_month: int, validity: int) -> range:
-    start = closing_month + AVAILABILITY_DELAY
-    return range(start, start + validity)
 
 
 def _window(first: int, length: int, n: int) -> slice | None:

@@ -33,16 +33,17 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 from sf.engine.batches import Batch, get_batch
-from sf.engine.cluster import run_over_ranges, sum_stats, worker_database
-from sf.engine.collections import FEATURES, FEATURES_DEBUG, RAW_DATA
+from sf.engine.bulk import paused_gc
+from sf.engine.cluster import run_job, worker_database
+from sf.engine.collections import FEATURES, RAW_DATA
+from sf.engine.documents import insert_documents
 from sf.engine.errors import SfError, UsageError
 from sf.engine.partitions import KeyRange
 
@@ -59,8 +60,6 @@ from .state import (
 
 #: Companies computed per call of the pure function (bounds a task's memory).
 DEFAULT_CHUNK_COMPANIES = 250
-#: Documents per insert_many call.
-WRITE_CHUNK = 5_000
 #: Failed companies kept with their reason per range (the count is always exact).
 MAX_FAILURES_LISTED = 50
 
@@ -135,10 +134,8 @@ class FeaturesStats:
     write_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"companies": self.companies, "establishments": self.establishments, "rows": self.rows,
-                "documents_deleted": self.documents_deleted, "documents_written": self.documents_written,
-                "companies_failed": self.companies_failed, "failed": dict(self.failed),
-                **{k: round(getattr(self, k), 4) for k in ("read_s", "state_s", "compute_s", "convert_s", "write_s")}}
+        timings = ("read_s", "state_s", "compute_s", "convert_s", "write_s")
+        return {**asdict(self), **{k: round(getattr(self, k), 4) for k in timings}}
 
 
 def siret_filter(batch: str, lo: str | None, hi: str | None) -> dict[str, Any]:
@@ -234,24 +231,6 @@ def _fail(stats: FeaturesStats, siren: str, exc: Exception) -> None:
         stats.failed[siren] = f"{type(exc).__name__}: {exc}"[:300]
 
 
-def insert_documents(db: Database, collection: str, docs: list[dict[str, Any]], where: str) -> int:
-    """Unordered bulk inserts in chunks of :data:`WRITE_CHUNK`; returns the number written.
-
-    Raises :class:`SfError` naming the first failed ``_id`` and the reason.
-    """
-    written = 0
-    for start in range(0, len(docs), WRITE_CHUNK):
-        part = docs[start:start + WRITE_CHUNK]
-        try:
-            written += len(db[collection].insert_many(part, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            first = errors[0] if errors else {}
-            raise SfError(f"{collection} write failed for {len(errors)} document(s) of {where}, first "
-                          f"{first.get('op', {}).get('_id')!r}: {str(first.get('errmsg', ''))[:200]}") from None
-    return written
-
-
 def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRange) -> dict[str, Any]:
     """Compute and write the Features of one key range; returns its :class:`FeaturesStats` as a dict.
 
@@ -268,21 +247,18 @@ def features_range(uri: str, db_name: str, plan: FeaturesPlan, key_range: KeyRan
     cursor = _TimedIterator(db[RAW_DATA].find(key_range.filter("_id")).sort("_id", 1).batch_size(500))
     # Bulk BSON decoding and the computation create many objects the cyclic GC would scan
     # again and again (docs/README.md §1.2); collect once per chunk instead.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        chunk: list[tuple[str, list[Mapping[str, Any]]]] = []
-        for company in group_by_company(cursor):
-            chunk.append(company)
-            if len(chunk) >= plan.chunk_companies:
+        with paused_gc():
+            chunk: list[tuple[str, list[Mapping[str, Any]]]] = []
+            for company in group_by_company(cursor):
+                chunk.append(company)
+                if len(chunk) >= plan.chunk_companies:
+                    _flush(db, plan, chunk, stats, key_range)
+                    chunk = []
+            if chunk:
                 _flush(db, plan, chunk, stats, key_range)
-                chunk = []
-        if chunk:
-            _flush(db, plan, chunk, stats, key_range)
     finally:
         stats.read_s += cursor.seconds
-        if gc_was_enabled:
-            gc.enable()
     return stats.as_dict()
 
 
@@ -331,9 +307,6 @@ def compute_company_debug(db: Database, plan: FeaturesPlan, key: str) -> tuple[p
         db[plan.collection].delete_many(siret_filter(plan.batch, key_range.lo, key_range.hi))
         written = insert_documents(db, plan.collection, to_feature_documents(frame, plan.batch), f"company {siren}")
     return frame, written
-
-
-DEBUG_COLLECTION = FEATURES_DEBUG
 
 
 # --- the driver: sf features --until-batch --------------------------------------------------
@@ -385,20 +358,13 @@ def run_features(store: Any, run: Any, plan: FeaturesPlan, *, workers: int | Non
     started = time.monotonic()
     summary = FeaturesSummary(batch=plan.batch, mode=plan.params.mode, first_period=plan.periods[0],
                               last_period=plan.periods[-1], dry_run=plan.dry_run)
-
-    def checkpoint(key_range: KeyRange, stats: dict[str, Any]) -> None:
-        if not plan.dry_run:
-            run.checkpoint(key_range.name, stats)
-
-    outcome = run_over_ranges(store, features_range, store.uri, store.settings.db_name, plan,
-                              sources=[(store.db[RAW_DATA], "_id")], partitions=partitions, workers=workers,
-                              scheduler=scheduler, label="features", on_done=checkpoint, silent=silent)
-    summary.partitions = outcome.ranges
-    summary.totals = sum_stats(outcome.results)
+    job = run_job(store, run, features_range, store.uri, store.settings.db_name, plan,
+                  sources=[(store.db[RAW_DATA], "_id")], label="features", failure=FeaturesFailed,
+                  hint="fix the cause and run sf features again: it replaces the batch's Features range by range",
+                  checkpoint=not plan.dry_run, partitions=partitions, workers=workers, scheduler=scheduler,
+                  silent=silent)
+    summary.partitions, summary.totals = job.partitions, job.totals
     summary.seconds = time.monotonic() - started
-    if outcome.errors:
-        raise FeaturesFailed(outcome.failure_message(), "fix the cause and run sf features again: it replaces the "
-                             "batch's Features range by range")
     failed = summary.totals.get("failed") or {}
     if failed and not plan.dry_run:
         run.add_report({"companies_skipped": summary.totals.get("companies_failed", 0), "first": failed})

@@ -41,11 +41,6 @@ def month_start(index: int) -> datetime:
     return datetime(year, month0 + 1, 1, tzinfo=UTC)
 
 
-def month_starts(indices: np.ndarray) -> list[datetime]:
-    """``month_start`` of every index."""
-    return [month_start(i) for i in indices]
-
-
 def day_20_month(value: datetime) -> int:
     """``m*(d)`` of the debit chain: d's month if its day is <= 20, else the next month.
 

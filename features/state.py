@@ -25,8 +25,6 @@ Records = dict[str, dict[str, Any]]
 
 Mode = Literal["fixed", "parity"]
 
-#: ``offset_effectif`` and the target horizon of the original.
-TARGET_MONTHS = 18
 #: finalize.ts drops companies with more établissements than this (parity mode only).
 MAX_ETABLISSEMENTS_PARITY = 1500
 

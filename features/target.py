@@ -32,6 +32,8 @@ import numpy as np
 from .months import month_index
 from .procol import IN_BONIS
 
+#: The horizon in months: an insolvency opening within it makes ``outcome`` true. The one
+#: definition of "18 months" (the model's labels, the synthetic truth and the demo use it).
 HORIZON = 18
 
 

@@ -22,10 +22,8 @@ most one record per line can reuse :func:`emit_block`).
 
 from __future__ import annotations
 
-import gc
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
@@ -36,6 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sf.engine.bulk import paused_gc  # re-exported: the parsers import it from here
 from sf.importers.block_reading import CsvBlock, Row
 from sf.importers.identity import HASH_VERSION, canonical_value
 from sf.importers.perimeter import AccountMapping, Perimeter
@@ -319,14 +318,3 @@ def emit_block(block: CsvBlock, *, fast: np.ndarray, produced: np.ndarray, build
         yield run(cursor, size)
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (restored on exit) while building many
-    acyclic objects: left running it rescans them over and over (docs/README.md §1.2)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -31,7 +31,6 @@ __all__ = [
     "go_quote",
     "go_time_string",
     "int_from_float",
-    "month_start",
     "parse_bool",
     "parse_date",
     "parse_float",
@@ -278,11 +277,6 @@ def add_months(year: int, month: int, delta: int) -> datetime:
     total = year * 12 + (month - 1) + delta
     y, m = divmod(total, 12)
     return datetime(y, m + 1, 1, tzinfo=UTC)
-
-
-def month_start(moment: datetime) -> datetime:
-    """First day (UTC midnight) of the month of ``moment``."""
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
 @lru_cache(maxsize=65536)

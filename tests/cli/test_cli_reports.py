@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "report_data", Path(__file__).resolve().parents[1] / "features" / "report_data.py")
+    "report_data", Path(__file__).resolve().parents[1] / "reports" / "report_data.py")
 rd = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rd)
 
@@ -102,10 +102,10 @@ def _charts_visible(html_file: Path, tmp_path: Path, minimum: int, control: bool
                            "the pages are not checked in a browser")
 def test_pages_render_in_chromium_with_their_charts(seeded, tmp_path) -> None:
     # The pages the commands write (same library calls, in process to keep the suite fast).
-    from sf.features.fiche import gather_fiche
-    from sf.features.fiche_page import render_fiche
-    from sf.features.ops_report import gather_ops_report
-    from sf.features.ops_report_page import render_ops_report
+    from sf.reports.fiche import gather_fiche
+    from sf.reports.fiche_page import render_fiche
+    from sf.reports.ops_report import gather_ops_report
+    from sf.reports.ops_report_page import render_ops_report
 
     (tmp_path / "fiche.html").write_text(render_fiche(gather_fiche(seeded, rd.SIREN)), encoding="utf-8")
     (tmp_path / "report.html").write_text(render_ops_report(gather_ops_report(seeded, "2401")), encoding="utf-8")

@@ -19,13 +19,13 @@ from sf.cli import scoring
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import SfError
 from sf.engine.settings import Settings
-from sf.features import model_store
+from sf.model import model_store
 from sf.features.compute import to_feature_documents
-from sf.features.training import TrainingOptions, train
+from sf.model.training import TrainingOptions, train
 from typer.testing import CliRunner
 
 _spec = importlib.util.spec_from_file_location(
-    "synthetic_panel", Path(__file__).resolve().parents[1] / "features" / "synthetic_panel.py")
+    "synthetic_panel", Path(__file__).resolve().parents[1] / "model" / "synthetic_panel.py")
 synthetic_panel = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic_panel)
 
@@ -145,14 +145,15 @@ def test_score_errors(db, sf, panel, tmp_path: Path) -> None:
     code, message = sf(["score", "--batch", BATCH])
     assert code == 2 and "no model under" in message
     features, _ = panel
-    # A model trained on a variable the Features do not have.
-    other = features.assign(avg_delta_dette_par_effectif=np.linspace(0, 1, len(features)))
-    model = train(other, feature_columns=[*synthetic_panel.FEATURES, "avg_delta_dette_par_effectif"],
+    # A model (from an older catalogue) on a variable the Features cannot have.
+    other = features.assign(ratio_dette_moy12m=np.linspace(0, 1, len(features)))
+    model = train(other, feature_columns=[*synthetic_panel.FEATURES, "ratio_dette_moy12m"],
                   until_batch=BATCH, sf_version="test", options=TrainingOptions(hgb_max_iter=10, kinds=("logistic",)))
+    model.feature_columns = [*synthetic_panel.FEATURES, "avg_delta_dette_par_effectif"]
     model_store.save(model, tmp_path / "other")
     _store(db, features)
     code, message = sf(["score", "--batch", BATCH, "--model", str(tmp_path / "other")])
-    assert code == 2 and "missing variable(s): avg_delta_dette_par_effectif" in message
+    assert code == 2 and "avg_delta_dette_par_effectif" in message
     assert db[SCORES].count_documents({}) == 0
     code, message = sf(["score", "--batch", "2105", "--model", str(tmp_path / "other")])
     assert code == 2 and "batch 2105 has no Features" in message
@@ -160,3 +161,11 @@ def test_score_errors(db, sf, panel, tmp_path: Path) -> None:
     assert code == 2 and "has no Scores" in message
     code, message = sf(["alerts", "--batch", BATCH, "--format", "xml"])
     assert code == 2 and "--format" in message
+
+
+def test_alert_level_choices_are_the_models() -> None:
+    from typing import get_args
+
+    from sf.model.scores_store import ALERT_LEVELS
+
+    assert get_args(scoring.AlertLevel) == ALERT_LEVELS

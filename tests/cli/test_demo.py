@@ -11,7 +11,7 @@ from sf.cli import demo
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import SfError, UsageError
 from sf.engine.settings import Settings
-from sf.importers.synth import generate
+from sf.synth.deliveries import generate
 from typer.testing import CliRunner
 
 
@@ -68,3 +68,14 @@ def test_demo_runs_the_whole_chain(db, mongo_uri: str, tmp_path: Path) -> None:
     assert len(summary["alerts"]) == steps["sf alerts --top 10"]["listed"] <= 10
     commands = {r["command"] for r in db[JOURNAL].find({}, {"command": 1})}
     assert {"batch add", "import", "compact", "features", "train", "score"} <= commands
+
+
+def test_months_needed_matches_the_default_training_protocol():
+    from sf.cli.demo import LABELLED_MONTHS_NEEDED, MONTHS_NEEDED
+    from sf.features.target import HORIZON
+    from sf.model.training import TrainingOptions
+
+    options = TrainingOptions()
+    assert LABELLED_MONTHS_NEEDED == options.min_train_months + options.validation_months + options.test_months
+    assert MONTHS_NEEDED == LABELLED_MONTHS_NEEDED + HORIZON
+    assert options.horizon_months == HORIZON

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sf.engine.batches import make_batch, save_batch
 from sf.engine.collections import FEATURES, FEATURES_DEBUG, JOURNAL, RAW_DATA
+from sf.engine.cluster import sum_stats
 from sf.engine.errors import UsageError
 from sf.engine.partitions import KeyRange, key_ranges
 from sf.features.compute import compute_company_features, to_feature_documents
@@ -21,7 +22,6 @@ from sf.features.job import (
     features_range,
     group_by_company,
     plan_features,
-    sum_stats,
 )
 
 from .golden import golden_naf, load_expected, load_input
@@ -178,7 +178,7 @@ def _synth_chain(tmp_path: Path, mongo_uri: str, db, establishments: int = 60) -
     from sf.compaction.job import clear_staged, compact_range, plan_compaction
     from sf.importers.delivery import scan_delivery
     from sf.importers.driver import run_batch
-    from sf.importers.synth import generate
+    from sf.synth.deliveries import generate
 
     out = tmp_path / "deliveries"
     summary = generate(out, establishments=establishments, months=24, seed=3, end_batch="2312", broken_rate=0.0,

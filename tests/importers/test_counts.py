@@ -23,7 +23,7 @@ from sf.importers.admin_urssaf import monthly_series
 from sf.importers.perimeter import load_account_mapping, load_perimeter
 from sf.importers.records import ParseContext, ParsedLine
 from sf.importers.registry import FILE_TYPES, load_parser
-from sf.importers.synth import generate
+from sf.synth.deliveries import generate
 from sf.importers.tracker import FileReport, track
 
 KEY = "2312"

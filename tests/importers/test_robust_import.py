@@ -24,7 +24,7 @@ from sf.importers import cotisation, file_stage
 from sf.importers.driver import run_batch
 from sf.importers.perimeter import load_account_mapping, load_perimeter
 from sf.importers.records import ParseContext
-from sf.importers.synth import generate
+from sf.synth.deliveries import generate
 
 from .test_counts import valid_lines
 
