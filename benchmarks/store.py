@@ -34,6 +34,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,12 @@ def cpu_s(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) descendants so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def log(message: str, started: float) -> None:
     print(f"[{time.perf_counter() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
 
@@ -133,10 +140,13 @@ def compaction_stage(kind: str, establishments: int, templates: int, parts_per_w
 
 
 def growth_stage(kind: str, establishments: int, templates: int, long_months: int) -> list[dict[str, Any]]:
-    with server(kind) as (uri, _):
+    with server(kind) as (uri, process):
         client: MongoClient = MongoClient(uri, tz_aware=True)
         try:
-            return bench_compaction.growth(client, uri, establishments, templates, [24, long_months])
+            # A first small run, discarded: this process's first compaction imports modules.
+            bench_compaction.growth(client, uri, 20, templates, [24])
+            return bench_compaction.growth(client, uri, establishments, templates, [24, long_months],
+                                           server_cpu=lambda: cpu_s(process))
         finally:
             client.close()
 
@@ -152,10 +162,13 @@ def features_stage(kind: str, cache: Path, establishments: int) -> dict[str, Any
 
 
 def import_stage(kind: str, path: Path) -> dict[str, Any]:
-    if kind == "new":  # as `sf import` runs by default: its own embedded store under SF_HOME
-        return bench_import.run_child("import", str(path))
-    with server(kind) as (uri, _):
-        return bench_import.run_child("import", str(path), uri)
+    """``run_batch`` in a child process against a fresh server; ``cpu_s``: the child's CPU (the
+    whole child: mapping, parsing, writing) plus the server's during it."""
+    with server(kind) as (uri, process):
+        cpu0 = children_cpu_s() + cpu_s(process)
+        result = bench_import.run_child("import", str(path), uri)
+        result["cpu_s"] = children_cpu_s() + cpu_s(process) - cpu0
+        return result
 
 
 def demo_stage(kind: str, establishments: int) -> dict[str, Any]:
@@ -165,20 +178,24 @@ def demo_stage(kind: str, establishments: int) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SF_")}
         env["SF_HOME"] = home
         cmd = [str(sf), "demo", "--establishments", str(establishments), "--json"]
+        cpu0 = children_cpu_s()  # sf demo, its Dask workers and (new store) its own server
         if kind == "new":
             t0 = time.perf_counter()
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - t0
+            cpu = children_cpu_s() - cpu0
         else:
-            with server(kind) as (uri, _):
+            with server(kind) as (uri, process):
                 env["SF_MONGODB_URI"] = uri
+                server_cpu0 = cpu_s(process)
                 t0 = time.perf_counter()
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 wall = time.perf_counter() - t0
+                cpu = children_cpu_s() - cpu0 + cpu_s(process) - server_cpu0
     if done.returncode != 0:
         raise RuntimeError(f"sf demo failed on the {kind} store: {done.stderr.strip()[-2000:]}")
     summary = json.loads(done.stdout)
-    return {"wall_s": wall, "steps": {s["step"]: s["seconds"] for s in summary["steps"]}}
+    return {"wall_s": wall, "cpu_s": cpu, "steps": {s["step"]: s["seconds"] for s in summary["steps"]}}
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -222,7 +239,10 @@ def table(report: dict[str, Any]) -> list[list[str]]:
                          fmt(speed, "×"), "≥ 10×" if w == 1 else "", verdict(speed, 10, True) if w == 1 else ""])
             n_cpu = new and new[f"job_{w}"]["server_cpu_s"]
             o_cpu = old and old[f"job_{w}"]["server_cpu_s"]
-            rows.append([f"{label}:   of which server CPU", fmt(n_cpu), fmt(o_cpu), fmt(ratio(o_cpu, n_cpu), "×"), "", ""])
+            rows.append([f"{label}:   server CPU", fmt(n_cpu), fmt(o_cpu), fmt(ratio(o_cpu, n_cpu), "×"), "", ""])
+            n_cpu = new and new[f"job_{w}"]["worker_cpu_s"]
+            o_cpu = old and old[f"job_{w}"]["worker_cpu_s"]
+            rows.append([f"{label}:   workers' CPU", fmt(n_cpu), fmt(o_cpu), fmt(ratio(o_cpu, n_cpu), "×"), "", ""])
         if floor:
             for store, data in (("new", new), ("old", old)):
                 if data:
@@ -239,22 +259,30 @@ def table(report: dict[str, Any]) -> list[list[str]]:
                      verdict(cells[0], 1.0, True)])
     growth = report.get("growth", {})
     if growth:
-        per = {}
+        per, cpu = {}, {}
         for store in STORES:
             g = growth.get(store)
             if g:
                 for row in g:
                     per[(store, row["months"])] = row["job_us_per_entity"] / 1000
+                    cpu[(store, row["months"])] = row["job_cpu_us_per_entity"] / 1000
         months = sorted({m for _, m in per})
         for m in months:
             n, o = per.get(("new", m)), per.get(("old", m))
             rows.append([f"growth ({growth['establishments']:,} entities): job per entity, {m} months", fmt(n, "ms"),
+                         fmt(o, "ms"), fmt(ratio(o, n), "×"), "", ""])
+            n, o = cpu.get(("new", m)), cpu.get(("old", m))
+            rows.append([f"growth:   CPU per entity (job + server), {m} months", fmt(n, "ms"),
                          fmt(o, "ms"), fmt(ratio(o, n), "×"), "", ""])
         if len(months) == 2:
             n = ratio(per.get(("new", months[1])), per.get(("new", months[0])))
             o = ratio(per.get(("old", months[1])), per.get(("old", months[0])))
             rows.append([f"growth: cost per entity {months[1]} / {months[0]} months", fmt(n, "×"), fmt(o, "×"), "",
                          "≤ 1.5×", verdict(n, 1.5, False)])
+            n = ratio(cpu.get(("new", months[1])), cpu.get(("new", months[0])))
+            o = ratio(cpu.get(("old", months[1])), cpu.get(("old", months[0])))
+            rows.append([f"growth:   CPU per entity {months[1]} / {months[0]} months", fmt(n, "×"), fmt(o, "×"), "",
+                         "", ""])
     feats = report.get("features", {})
     if feats:
         n, o = feats.get("new"), feats.get("old")
@@ -273,12 +301,16 @@ def table(report: dict[str, Any]) -> list[list[str]]:
         lines = (n or o)["lines"]
         rows.append([f"sf import (run_batch) of {lines:,} cotisation lines", fmt(n and n["seconds"]),
                      fmt(o and o["seconds"]), fmt(speed, "×"), "≥ 3×", verdict(speed, 3, True)])
+        rows.append(["sf import:   CPU (importing process + server)", fmt(n and n["cpu_s"]), fmt(o and o["cpu_s"]),
+                     fmt(ratio(o and o["cpu_s"], n and n["cpu_s"]), "×"), "", ""])
     demo = report.get("demo", {})
     if demo:
         n, o = demo.get("new"), demo.get("old")
         speed = ratio(o and o["wall_s"], n and n["wall_s"])
         rows.append([f"sf demo --establishments {demo['establishments']:,} (whole command)", fmt(n and n["wall_s"]),
                      fmt(o and o["wall_s"]), fmt(speed, "×"), "≥ 2×", verdict(speed, 2, True)])
+        rows.append(["sf demo:   CPU (command, its workers, server)", fmt(n and n["cpu_s"]), fmt(o and o["cpu_s"]),
+                     fmt(ratio(o and o["cpu_s"], n and n["cpu_s"]), "×"), "", ""])
         for step in (n or o)["steps"]:
             a, b = n and n["steps"].get(step), o and o["steps"].get(step)
             rows.append([f"sf demo:   {step}", fmt(a), fmt(b), fmt(ratio(b, a), "×"), "", ""])
