@@ -411,7 +411,7 @@ def main() -> None:
     db = client[f"sfbench_{uuid.uuid4().hex[:8]}"]
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                           "platform": platform.platform()},
-                              "backend": "embedded nx-27017" if server else "mongodb", "args": vars(args)}
+                              "backend": "embedded sf.store" if server else "mongodb", "args": vars(args)}
     try:
         first_year = 2024 - (args.months + 11) // 12
         t0 = time.perf_counter()
