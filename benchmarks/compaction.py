@@ -305,6 +305,11 @@ def timed_range(uri: str, db_name: str, plan: Any, dry_run: bool, key_range: Key
     return stats
 
 
+def _warm_up() -> None:
+    """Import what a compaction task imports (pymongo, sf.compaction), on each worker."""
+    import sf.compaction.job  # noqa: F401
+
+
 def idle_rss() -> dict[str, Any]:
     return {"pid": os.getpid(), "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -317,12 +322,15 @@ def run_job(uri: str, db, workers: int, parts_per_worker: int) -> dict[str, Any]
     plan = plan_compaction(db)
     ranges = key_ranges([(db[IMPORTED_DATA], "value.key")], workers * parts_per_worker)
     with dask_client(settings, workers=workers) as client:
+        client.run(_warm_up)  # imports out of the timing, as the cluster's start is
         baseline = client.run(idle_rss)
         client.run(gc.collect)
+        cpu0 = client.run(time.process_time)
         t0 = time.perf_counter()
         outcome = run_partitions(client, timed_range, ranges, uri, db.name, plan, False, label=f"compact×{workers}",
                                  silent=True)
         wall = time.perf_counter() - t0
+        cpu1 = client.run(time.process_time)
     if outcome.errors:
         raise RuntimeError(f"ranges failed: {outcome.errors}")
     clear_staged(db, plan.staged_batches)
@@ -333,7 +341,7 @@ def run_job(uri: str, db, workers: int, parts_per_worker: int) -> dict[str, Any]
     entities = sum(r["entities_read"] for r in results)
     records = sum(sum(r["added"].values()) + sum(r["deleted"].values()) for r in results)
     return {"workers": workers, "ranges": len(ranges), "entities_per_range": round(entities / len(ranges)),
-            "wall_s": wall, "entities": entities, "records": records, "entities_per_s": entities / wall,
+            "wall_s": wall, "worker_cpu_s": sum(cpu1[w] - cpu0[w] for w in cpu1), "entities": entities, "records": records, "entities_per_s": entities / wall,
             "records_per_s": records / wall, "peak_rss_mb_per_worker": sorted(round(v) for v in peak.values()),
             "task_peak_rss_mb": round(max(r["task_peak_rss_mb"] for r in results)),
             "task_rss_growth_mb": round(max(r["task_rss_growth_mb"] for r in results), 1),
@@ -345,8 +353,12 @@ def run_job(uri: str, db, workers: int, parts_per_worker: int) -> dict[str, Any]
             "bytes_written": sum(r["bytes_written"] for r in results)}
 
 
-def growth(client: MongoClient, uri: str, establishments: int, templates: int, months_list: list[int]) -> list[dict]:
-    """Cost per entity of one new month, in-process (one range), for each history length."""
+def growth(client: MongoClient, uri: str, establishments: int, templates: int, months_list: list[int],
+           server_cpu: Any = None) -> list[dict]:
+    """Cost per entity of one new month, in-process (one range), for each history length.
+
+    ``server_cpu``: an optional callable giving the server's CPU seconds so far; the rows then
+    also hold the CPU per entity of this process plus the server's (``job_cpu_us_per_entity``)."""
     rows = []
     for months in months_list:
         first_year = 2024 - (months + 11) // 12
@@ -357,12 +369,15 @@ def growth(client: MongoClient, uri: str, establishments: int, templates: int, m
             stage(db, establishments, templates, months, first_year, new_key)
             measured = floor_and_pure(db, with_whole_documents=True)
             plan = plan_compaction(db)
+            cpu0 = time.process_time() + (server_cpu() if server_cpu else 0.0)
             t0 = time.perf_counter()
             stats = compact_range(uri, db.name, plan, False, KeyRange(None, None))
             job_s = time.perf_counter() - t0
+            job_cpu = time.process_time() + (server_cpu() if server_cpu else 0.0) - cpu0
             rows.append({"months": months, "establishments": establishments,
                          "mean_document_bytes": built["mean_document_bytes"],
                          "job_us_per_entity": 1e6 * job_s / establishments,
+                         "job_cpu_us_per_entity": 1e6 * job_cpu / establishments,
                          "pure_us_per_entity": 1e6 * measured["pure_compute_s"] / establishments,
                          "floor_us_per_entity": 1e6 * measured["floor_s"] / establishments,
                          "whole_floor_us_per_entity": 1e6 * measured["whole_floor_s"] / establishments,
@@ -398,7 +413,7 @@ def main() -> None:
     db = client[f"sfbench_{uuid.uuid4().hex[:8]}"]
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                           "platform": platform.platform()},
-                              "backend": "embedded nx-27017" if server else "mongodb", "args": vars(args)}
+                              "backend": "embedded sf.store" if server else "mongodb", "args": vars(args)}
     try:
         first_year = 2024 - (args.months + 11) // 12
         t0 = time.perf_counter()

@@ -211,7 +211,7 @@ def db_run(cache: Path, months: int, copies: int, mongodb_uri: str | None) -> di
         totals = sum_stats(results)
         totals.pop("failed", None)
         totals["wall_s"] = round(wall, 3)
-        totals["backend"] = "mongodb" if mongodb_uri else "embedded nx-27017"
+        totals["backend"] = "mongodb" if mongodb_uri else "embedded sf.store"
         return totals
     finally:
         client.drop_database(name)

@@ -167,7 +167,9 @@ def write_mapping(path: Path) -> None:
         out.writelines(f"{account(i)};{siret(i)};\n" for i in range(ACCOUNTS))
 
 
-def child_import(path: str) -> dict:
+def child_import(path: str, mongodb_uri: str | None = None) -> dict:
+    """``run_batch`` of ``path`` into a fresh embedded store under a temporary ``SF_HOME``, or,
+    with ``mongodb_uri``, into a new database of that server (dropped afterwards)."""
     from datetime import date
 
     from sf.engine.batches import make_batch
@@ -178,7 +180,10 @@ def child_import(path: str) -> dict:
     with tempfile.TemporaryDirectory() as home:
         mapping = Path(home) / "comptes.csv"
         write_mapping(mapping)
-        settings = load_settings({"SF_HOME": home})
+        environ = {"SF_HOME": home}
+        if mongodb_uri:
+            environ.update(SF_MONGODB_URI=mongodb_uri, SF_DB=f"sfbench_import_{os.getpid()}")
+        settings = load_settings(environ)
         with open_store(settings) as store:
             batch = make_batch("2401", files={"admin_urssaf": [str(mapping)], "cotisation": [path]},
                                date_debut=date(2024, 1, 1), date_fin=date(2024, 2, 1))
@@ -186,6 +191,8 @@ def child_import(path: str) -> dict:
             result = run_batch(batch, parsers=["cotisation"], no_filter=True, db=store.db)
             seconds = time.perf_counter() - start
             stored = store.db["ImportedData"].estimated_document_count()
+            if mongodb_uri:
+                store.client.drop_database(settings.db_name)
     totals = result.totals()
     return {"seconds": seconds, "lines": totals["lines_read"], "valid": totals["lines_valid"],
             "records": totals["records_written"], "documents": stored, "max_rss_mib": _max_rss_mib()}
@@ -233,7 +240,7 @@ def main() -> None:
         elif kind == "fast":
             out = child_fast(path)
         elif kind == "import":
-            out = child_import(path)
+            out = child_import(path, *rest)  # rest: an optional MongoDB URI
         else:
             out = child_parse(path, with_hash=rest != ["nohash"])
         print(json.dumps(out))
