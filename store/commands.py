@@ -574,11 +574,33 @@ def _id_order(sort: dict | None) -> bool | None:
     return direction == -1
 
 
+def validate_request(filter_: dict | None = None, *, projection: dict | None = None, sort: dict | None = None,
+                     updater: "_Updater | None" = None, collation: Collation | None = None,
+                     variables: dict | None = None) -> None:
+    """Parse the parts of a request that a command would otherwise only parse on meeting a
+    document: the filter, projection, sort and update (StoreError with MongoDB's code when
+    one is invalid; nothing otherwise).
+
+    MongoDB parses a whole request before it reads any data, so an invalid request fails even
+    on a collection that does not exist or when nothing matches; the commands call this on
+    those paths, with the collation and variables the data path would use."""
+    query, _ = _pure()
+    if filter_:
+        query.compile_filter(filter_, collation, variables)
+    if projection:
+        query.compile_projection(projection, collation=collation, variables=variables)
+    if sort is not None:
+        query.compile_sort(sort, collation)
+    if updater is not None:
+        updater.validate()
+
+
 def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: dict, *, projection: dict | None,
                    sort: dict | None, skip: int, limit: int, collation: Collation | None,
                    variables: dict | None) -> Iterator[bytes]:
     """The raw result documents of a ``find`` (lazy unless a sort needs them all)."""
     if coll is None:
+        validate_request(filter_, projection=projection, sort=sort, collation=collation, variables=variables)
         return iter(())
     if coll.is_view:
         return (encode(d) for d in view_documents(engine, db, coll, _find_stages(filter_, sort, skip, limit, projection),
@@ -1151,6 +1173,7 @@ def cmd_count(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
     coll = _read_collection(engine, db, name)
     _check_hint(coll, cmd.get("hint"))
     if coll is None:
+        validate_request(filter_, collation=_collation(cmd))
         return {"n": 0, "ok": 1.0}
     session = engine.store.read(db)
     if coll.is_view:
@@ -1179,7 +1202,9 @@ def cmd_distinct(engine: Engine, db: str, cmd: dict, client: ClientState) -> dic
     # MongoDB collects distinct values in a set ordered by BSON comparison (under the
     # collation), so they come back sorted: keep them by their order-preserving key.
     by_key: dict = {}
-    if coll is not None:
+    if coll is None:
+        validate_request(filter_, collation=collation)
+    else:
         query, _ = _pure()
         if coll.is_view:
             docs: Iterable[dict] = view_documents(engine, db, coll, _find_stages(filter_, None, 0, 0, None),
@@ -1408,6 +1433,10 @@ class _Updater:
         self._trie = trie
         return trie
 
+    def validate(self) -> None:
+        """Raise the parse errors of the update (those :meth:`apply` would raise on any document)."""
+        self.update_mod.validate_update(self.spec, self.array_filters, self.collation)
+
     def apply(self, doc: dict, query: dict) -> dict:
         """The updated document (``doc`` itself when the update changes nothing)."""
         new = self.update_mod.apply_update(doc, self.spec, query=query, array_filters=self.array_filters,
@@ -1531,9 +1560,11 @@ class _PointCache:
 _STATEMENT_FIELDS = {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c", "sort"}
 
 
-def _update_one_statement(session: Session, coll: Collection, stmt: dict, variables: dict | None,
+def _update_one_statement(session: Session, coll: Collection | None, stmt: dict, variables: dict | None,
                           cache: _PointCache | None = None) -> tuple[int, int, Any]:
-    """Run one update statement: ``(matched, modified, upserted_id or NO_ID)``."""
+    """Run one update statement: ``(matched, modified, upserted_id or NO_ID)``. ``coll`` is
+    None for a collection that does not exist (then the statement must not be an upsert:
+    the caller creates the collection first)."""
     _unknown_fields("update.updates", stmt, _STATEMENT_FIELDS)
     query = stmt.get("q")
     if not isinstance(query, dict):
@@ -1552,8 +1583,11 @@ def _update_one_statement(session: Session, coll: Collection, stmt: dict, variab
         _check_hint(coll, stmt["hint"])
     exact = _exact_id_keys(query, collation) if cache is not None and query else None
     rows = cache.lookup(exact) if exact is not None else None  # type: ignore[union-attr]
-    if rows is not None:
-        targets: list[tuple[bytes, bytes, dict | None]] = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
+    targets: list[tuple[bytes, bytes, dict | None]]
+    if coll is None:
+        targets = []
+    elif rows is not None:
+        targets = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
     else:
         if cache is not None:
             cache.valid = False
@@ -1573,8 +1607,15 @@ def _update_one_statement(session: Session, coll: Collection, stmt: dict, variab
             modified += 1
             if cache is not None:
                 cache.put(k, data)
-    if matched or not stmt.get("upsert"):
+    upsert = bool(stmt.get("upsert"))
+    if not matched:
+        # nothing read the filter (missing collection) or applied the update (no match);
+        # MongoDB parses both anyway. An upsert parses its update when it applies it below.
+        validate_request(query if coll is None else None, updater=None if upsert else updater,
+                         collation=collation, variables=statement_vars)
+    if matched or not upsert:
         return matched, modified, NO_ID
+    assert coll is not None
     new = updater.upsert_doc(query)
     data = _insert_new(session, coll, new)
     if cache is not None:
@@ -1616,11 +1657,7 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
             try:
                 if not isinstance(stmt, dict):
                     raise StoreError(errors.TYPE_MISMATCH, "update statements must be objects")
-                if coll is None:
-                    if not stmt.get("upsert"):
-                        # still validate the statement the way a real collection would
-                        _Updater(stmt.get("u"), stmt.get("arrayFilters"), None, None)
-                        continue
+                if coll is None and stmt.get("upsert"):
                     coll = session.ensure_collection(name)
                     cache = _point_cache(session, coll, statements)
                 matched, changed, upserted_id = _update_one_statement(session, coll, stmt, variables, cache)
@@ -1664,6 +1701,7 @@ def cmd_delete(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                 collation = Collation.from_spec(stmt.get("collation"))
                 _check_hint(coll, stmt.get("hint"))
                 if coll is None:
+                    validate_request(query, collation=collation, variables=variables)
                     continue
                 found = matching(session, coll, query, collation, variables, load=_loader(None, query, None))
                 keys = [k for k, _, _ in (itertools.islice(found, 1) if limit == 1 else found)]
@@ -1724,6 +1762,11 @@ def cmd_find_and_modify(engine: Engine, db: str, cmd: dict, client: ClientState)
             else:
                 target = next(matching(session, coll, query, collation, variables,
                                        reverse=bool(_id_order(sort))), None)
+        if target is None:
+            # MongoDB parses the request before reading: on a missing collection nothing read
+            # the filter or sort, and with no match nothing applied the update (an upsert does)
+            validate_request(query if coll is None else None, sort=sort if coll is None else None,
+                             updater=None if upsert else updater, collation=collation, variables=variables)
         if remove:
             if target is None:
                 return {"lastErrorObject": {"n": 0}, "value": None, "ok": 1.0}

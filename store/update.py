@@ -111,6 +111,25 @@ def is_replacement(update: Mapping | list) -> bool:
     return first is None or not first.startswith("$")
 
 
+def validate_update(update: Any, array_filters: list | None = None, collation: Any = None) -> None:
+    """Raise the StoreError :func:`apply_update` would raise for ``update`` before it meets a
+    document (its parse errors: unknown modifier 9, conflicting paths 40, unused array filter
+    9, a stage not allowed in an update pipeline, an invalid replacement…); nothing otherwise.
+    Lets a command on a missing collection refuse an invalid update as MongoDB does."""
+    if isinstance(update, list):
+        _check_pipeline_stages(update)
+        from .aggregate import compile_pipeline  # lazy, as in _apply_pipeline
+        compile_pipeline(update, collation)
+    elif not isinstance(update, Mapping):
+        raise _error(FAILED_TO_PARSE, "Update argument must be either an object or an array")
+    elif is_replacement(update):
+        if array_filters:
+            raise _error(FAILED_TO_PARSE, "arrayFilters may not be specified for replacement-style updates")
+        validate_replacement(update)
+    else:
+        _parse_update(update, array_filters, collation)
+
+
 def validate_replacement(doc: Mapping) -> None:
     """Raise StoreError unless ``doc`` may replace a stored document: no ``$``-prefixed
     top-level field (except a well-formed DBRef's ``$ref``/``$id``/``$db``; code 52) and a
@@ -1389,16 +1408,21 @@ class _NoCollections:
         raise _error(INVALID_OPTIONS, "$merge is not allowed to be used within an update")
 
 
-def _apply_pipeline(doc: dict, pipeline: list, upsert: bool, collation: Any, variables: Mapping | None,
-                    now: datetime.datetime) -> dict:
-    """An update pipeline ($addFields/$set, $project/$unset, $replaceRoot/$replaceWith) run on
-    the document; the result replaces it (its ``_id`` may not change; a dropped ``_id`` is kept)."""
+def _check_pipeline_stages(pipeline: list) -> None:
+    """Refuse an update pipeline with a malformed stage or one not allowed in an update."""
     for stage in pipeline:
         if not isinstance(stage, Mapping) or len(stage) != 1:
             raise _error(FAILED_TO_PARSE, "A pipeline stage specification object must contain exactly one field.")
         name = next(iter(stage))
         if name not in PIPELINE_STAGES:
             raise _error(INVALID_OPTIONS, f"{name} is not allowed to be used within an update")
+
+
+def _apply_pipeline(doc: dict, pipeline: list, upsert: bool, collation: Any, variables: Mapping | None,
+                    now: datetime.datetime) -> dict:
+    """An update pipeline ($addFields/$set, $project/$unset, $replaceRoot/$replaceWith) run on
+    the document; the result replaces it (its ``_id`` may not change; a dropped ``_id`` is kept)."""
+    _check_pipeline_stages(pipeline)
     from .aggregate import run_pipeline  # lazy: the aggregation module is large and optional here
 
     results = list(run_pipeline([_copy_tree(doc)], pipeline, _NoCollections(), collation=collation,
