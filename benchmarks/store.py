@@ -1,4 +1,4 @@
-"""The embedded store side by side with the previous one, in one run (issue 15, speed).
+"""The embedded store side by side with the previous one (nx-27017), in one run: the store's speed.
 
 Runs the relevant parts of the existing benchmarks against both stores, each stage first on
 the new store (:mod:`sf.store`, started with ``sf.engine.embedded.start_embedded``: raw BSON in

@@ -11,8 +11,8 @@ What is checked, per document (:func:`validate_document`, pure):
 * the entity: ``value.key`` / ``value.scope`` (14-digit SIRET for ``etablissement``, 9-digit
   SIREN for ``entreprise``), ``_id`` equal to ``value.key`` in RawData;
 * every batch entry and type entry is a document — a ``null``/``undefined`` type entry is
-  reported, as the original's ``detect_invalid_entries`` pipeline did (it crashed compaction,
-  issue #211);
+  reported, as the original's ``detect_invalid_entries`` pipeline did (such entries crashed
+  its compaction);
 * every type is known; ``compact`` and ``reporder`` are allowed in RawData only
   (``compact.delete`` must map types to lists of hashes; a ``reporder`` record needs a
   ``periode`` date, ``siret`` equal to the key, ``random_order`` in [0, 1]);

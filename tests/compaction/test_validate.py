@@ -1,7 +1,7 @@
 """`sf validate`: records of ImportedData / RawData that violate their schema.
 
 The original (docs/compaction.md §4.2) reported, as JSON lines, the type entries that are not documents
-(issue #211: they crashed compaction) and the records failing ``validation/<type>.schema.json``
+(they crashed its compaction) and the records failing ``validation/<type>.schema.json``
 (its golden: a delai missing ``date_creation``, a sirene_ul missing ``statut_juridique``, ...).
 We check records against the parsers' pydantic models (strict), plus keys, hashes,
 compact/reporder entries and RawData's stored live state.
@@ -61,7 +61,7 @@ def test_each_violation_names_key_batch_type_hash_and_first_error():
     doc = _imported({"delai": {H: DELAI, "1" * 32: missing_date, "not-hex": DELAI},
                      "effectif": {H: {"numero_compte": "1", "periode": datetime(2020, 1, 1, tzinfo=UTC),
                                       "effectif": "12"}},  # strict: a number stored as text is a defect
-                     "cotisation": None,                      # issue #211: crashed the original's compaction
+                     "cotisation": None,                      # crashed the original's compaction
                      "unknown_type": {H: {}},
                      "reporder": {}})
     found = {(v.batch, v.type, v.hash): v.error for v in validate_document(doc, "ImportedData")}

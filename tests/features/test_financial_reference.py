@@ -1,6 +1,6 @@
-"""BdF and Diane writers against frozen copies of their implementation before issue #5.
+"""BdF and Diane writers against frozen copies of their implementation before the chunk-wide speed-up.
 
-The ``_reference_*`` functions are the implementation before the speed-up (issue #5), kept
+The ``_reference_*`` functions are the implementation before the speed-up, kept
 verbatim: the new ones must give the same columns (values, absent vs null, null masks,
 float vs object dtypes; a column may exist all-absent on one side only, which gives the same
 Features), and raise the same errors.
@@ -37,7 +37,7 @@ from sf.features.paydex import paydex
 
 
 
-# --- frozen reference (features/financial.py before issue #5) -------------------------------------
+# --- frozen reference (features/financial.py before the chunk-wide speed-up) -------------------------------------
 
 def _window(first: int, length: int, n: int) -> slice | None:
     """Axis positions ``[first, first + length)`` clipped to ``[0, n)``; None when empty.

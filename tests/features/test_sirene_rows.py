@@ -1,5 +1,5 @@
 """Chunk-wide registry columns (``sirene_rows``, ``sirene_ul_rows``) against the frozen
-per-entity implementation they replace (issue #5).
+per-entity implementation they replace.
 
 ``_reference_*`` below are verbatim copies of ``features/sirene.py`` before the rewrite (one
 ``Columns`` per entity). Two contracts are checked:
