@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import subprocess
@@ -65,7 +66,7 @@ def serve(ctx: typer.Context,
         if not no_auth:
             password = secrets.token_urlsafe(18)
             auth_file = Path(private) / "auth.json"
-            auth_file.write_text(f'{{"user": "{SERVE_USER}", "password": "{password}"}}')
+            auth_file.write_text(json.dumps({"user": SERVE_USER, "password": password}))
             auth_file.chmod(0o600)
             command += ["--auth-file", str(auth_file)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
