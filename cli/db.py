@@ -69,11 +69,14 @@ def serve(ctx: typer.Context,
             auth_file.write_text(json.dumps({"user": SERVE_USER, "password": password}))
             auth_file.chmod(0o600)
             command += ["--auth-file", str(auth_file)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The server's own messages go to the log, not to a pipe nobody reads during a long session.
+        log_path = settings.home / "embedded.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
         first = process.stdout.readline()  # type: ignore[union-attr]
         if not first.startswith("ready"):
             process.wait()
-            detail = (first + (process.stderr.read() if process.stderr else "")).strip().splitlines()
+            detail = (first + log_path.read_text(errors="replace")).strip().splitlines()
             text = detail[-1] if detail else "no output"
             if "in use" in text.lower():
                 raise DatabaseUnreachable(f"port {port} is already in use", "choose another with --port")
