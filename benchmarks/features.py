@@ -186,7 +186,8 @@ def db_run(cache: Path, months: int, copies: int, mongodb_uri: str | None) -> di
     from sf.engine.collections import RAW_DATA, ensure_collections
     from sf.engine.embedded import start_embedded
     from sf.engine.partitions import key_ranges
-    from sf.features.job import features_range, plan_features, sum_stats
+    from sf.engine.cluster import sum_stats
+    from sf.features.job import features_range, plan_features
 
     server = None if mongodb_uri else start_embedded("memory")
     uri = mongodb_uri or server.uri
