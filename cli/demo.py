@@ -193,7 +193,8 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
 
         t = time.monotonic()
         model_dir = workdir / "models" / last
-        with journal_run(store.db, "train", {"until_batch": last, "out": model_dir}, batch=last) as run:
+        with journal_run(store.db, "train", {"until_batch": last, "out": model_dir}, batch=last,
+                         destructive=True) as run:
             trained = train_batch(store.db, last, out_dir=model_dir, sf_version=__version__)
             run.counts = {"version": trained.model.version, "chosen": trained.model.kind}
         d = trained.as_dict()

@@ -674,8 +674,10 @@ class _Compiler:
             leaf = _Leaf(_in_test(arg, collation))
             return leaf if name == "$in" else _Not([leaf])
         if name == "$exists":
+            from .expressions import truthy  # MongoDB's boolean coercion, one definition
+
             leaf = _Leaf(lambda v: v is not MISSING)
-            return leaf if _truthy(arg, MISSING) else _Not([leaf])
+            return leaf if truthy(arg) else _Not([leaf])
         if name == "$type":
             return _Leaf(_type_test(arg, self.path))
         if name == "$not":
@@ -735,21 +737,6 @@ class _Compiler:
             else:
                 clauses.append(_Leaf(_equality_test(item, self.collation)))
         return _All(clauses)
-
-
-def _truthy(value: Any, missing: Any = MISSING) -> bool:
-    """MongoDB's conversion of a value to a boolean ($expr, $exists): false for false, null,
-    missing and zero numbers; true for everything else (NaN, "", [] and {} included)."""
-    if value is None or value is MISSING or value is missing or value is False:
-        return False
-    t = type(value)
-    if t is bool:
-        return value
-    if t in (int, Int64, float):
-        return value != 0
-    if t is Decimal128:
-        return not value.to_decimal().is_zero()
-    return True
 
 
 def compile_filter(filter: Mapping[str, Any] | None, collation: Collation | Mapping | None = None,
