@@ -35,8 +35,9 @@ import os
 import sqlite3
 import struct
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,14 +437,7 @@ class Store:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_S)
-            if new:
-                # 16 KiB pages: a 30-70 KB document spans 2-5 pages instead of 8-18 (measured
-                # 2-3x faster inserts and updates of such documents, small documents unchanged).
-                # Only effective before the first table exists, hence only for a new file.
-                conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            _while_locked(lambda: _prepare(conn, new))
             conns[db] = conn
         return conn
 
@@ -489,6 +483,36 @@ class Store:
         """A read session on ``db`` (each query sees the last committed state, or this
         thread's own open write transaction)."""
         return Session(self, db, writable=False)
+
+
+def _prepare(conn: sqlite3.Connection, new: bool) -> None:
+    """Set a connection's pragmas and make sure the catalogue tables exist."""
+    if new:
+        # 16 KiB pages: a 30-70 KB document spans 2-5 pages instead of 8-18 (measured
+        # 2-3x faster inserts and updates of such documents, small documents unchanged).
+        # Only effective before the first table exists, hence only for a new file.
+        conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+
+
+def _while_locked(step: Callable[[], None]) -> None:
+    """Run ``step``, again while another process holds a lock SQLite does not wait for.
+
+    Changing or checking the journal mode and creating the catalogue while another server
+    process writes the same file can fail at once with "database is locked" (SQLite skips its
+    busy handler there to avoid deadlocks); such a step is retried for up to BUSY_TIMEOUT_S.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class Session:

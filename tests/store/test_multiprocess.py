@@ -9,10 +9,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
-from sf.store.storage import BUSY_TIMEOUT_S
+from sf.store.storage import BUSY_TIMEOUT_S, _while_locked
 
 ROUNDS = 150
 
@@ -95,3 +96,26 @@ def test_a_write_waits_for_another_process_write_transaction(spawn_store, tmp_pa
         assert time.monotonic() - began >= 1.4  # it waited for the other transaction
         assert sorted(d["_id"] for d in coll.find()) == [0, 1]
     assert BUSY_TIMEOUT_S >= 30
+
+
+def test_connection_set_up_is_retried_while_another_process_holds_a_lock() -> None:
+    """Opening a connection (journal mode, catalogue) can fail at once with "database is
+    locked" while another process writes: it is retried, and any other error is not."""
+    calls = []
+
+    def locked_twice() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+
+    _while_locked(locked_twice)
+    assert len(calls) == 3
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: x")
+
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _while_locked(broken)
+    assert len(calls) == 1
