@@ -6,7 +6,7 @@ process for each command; this module keeps that way of starting it so that
 package.
 
 :func:`start_legacy` starts ``python benchmarks/legacy_store.py --data-dir DIR --port 0`` and
-returns a :class:`LegacyServer` whose ``uri`` is ``mongodb://127.0.0.1:PORT/`` (TCP, no
+returns an :class:`sf.engine.embedded.EmbeddedServer` whose ``uri`` is ``mongodb://127.0.0.1:PORT/`` (TCP, no
 credentials: the benchmark's own throw-away data). The child prints its port on its first
 line, serves until SIGTERM, and exits by itself if its parent dies. Raises ``RuntimeError``
 if nx-27017 is not installed or the server does not start within 30 s.
@@ -25,44 +25,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from sf.engine.embedded import EmbeddedServer, _read_first_line
 
 _START_TIMEOUT_S = 30.0
 
 
-@dataclass
-class LegacyServer:
-    """A running nx-27017 child process (see :func:`start_legacy`)."""
-
-    port: int
-    process: subprocess.Popen[str]
-    data_dir: str
-    _cleanup: list[Path] = field(default_factory=list)
-
-    @property
-    def uri(self) -> str:
-        """The ``mongodb://`` URI of the server (TCP on 127.0.0.1)."""
-        return f"mongodb://127.0.0.1:{self.port}/"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        """Stop the server (SQLite commits per operation), wait for it, remove a temporary folder."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        for path in self._cleanup:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def start_legacy(data_dir: str | Path | None = None, log_file: Path | None = None) -> LegacyServer:
+def start_legacy(data_dir: str | Path | None = None, log_file: Path | None = None) -> EmbeddedServer:
     """Start nx-27017 serving ``data_dir`` (None: a temporary folder removed by ``stop``)."""
     cleanup: list[Path] = []
     if data_dir is None:
@@ -72,12 +42,7 @@ def start_legacy(data_dir: str | Path | None = None, log_file: Path | None = Non
     cmd = [sys.executable, str(Path(__file__).resolve()), "--data-dir", str(data_dir), "--port", "0",
            "--log-file", str(log_file or os.devnull), "--parent-pid", str(os.getpid())]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()),  # type: ignore[union-attr]
-                              daemon=True)
-    reader.start()
-    reader.join(_START_TIMEOUT_S)
-    line = result[0] if result else ""
+    line = _read_first_line(process, _START_TIMEOUT_S)
     if not line.strip().isdigit():
         process.kill()
         _, err = process.communicate()
@@ -85,7 +50,9 @@ def start_legacy(data_dir: str | Path | None = None, log_file: Path | None = Non
             shutil.rmtree(path, ignore_errors=True)
         tail = (err or line).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"nx-27017 did not start: {tail[0]}")
-    return LegacyServer(port=int(line), process=process, data_dir=str(data_dir), _cleanup=cleanup)
+    # The same handle as sf.store's: ``uri``, ``process`` and ``stop()`` (which also removes a temporary folder).
+    return EmbeddedServer(uri=f"mongodb://127.0.0.1:{int(line)}/", process=process, data_dir=str(data_dir),
+                          _cleanup=cleanup)
 
 
 async def _serve(data_dir: str, host: str, port: int) -> None:

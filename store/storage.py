@@ -744,13 +744,7 @@ class Session:
         last: bytes | None = None
         order = "DESC" if reverse else "ASC"
         while True:
-            conds, params = [], []
-            if lower is not None:
-                conds.append("k >= ?")
-                params.append(lower)
-            if upper is not None:
-                conds.append("k < ?")
-                params.append(upper)
+            conds, params = _key_bounds(lower, upper)
             if last is not None:
                 conds.append("k < ?" if reverse else "k > ?")
                 params.append(last)
@@ -776,13 +770,7 @@ class Session:
         """Document keys with an index key in ``[lower, upper)`` (may repeat a document)."""
         last: tuple[bytes, bytes] | None = None
         while True:
-            conds, params = [], []
-            if lower is not None:
-                conds.append("k >= ?")
-                params.append(lower)
-            if upper is not None:
-                conds.append("k < ?")
-                params.append(upper)
+            conds, params = _key_bounds(lower, upper)
             if last is not None:
                 conds.append("(k > ? OR (k = ? AND id > ?))")
                 params.extend([last[0], last[0], last[1]])
@@ -794,6 +782,18 @@ class Session:
             if len(rows) < _SCAN_CHUNK:
                 return
             last = rows[-1]
+
+
+def _key_bounds(lower: bytes | None, upper: bytes | None) -> tuple[list[str], list[bytes]]:
+    """SQL conditions and parameters for ``lower <= k < upper`` (either bound may be absent)."""
+    conds, params = [], []
+    if lower is not None:
+        conds.append("k >= ?")
+        params.append(lower)
+    if upper is not None:
+        conds.append("k < ?")
+        params.append(upper)
+    return conds, params
 
 
 def database_file_mode_ok(path: Path) -> bool:
