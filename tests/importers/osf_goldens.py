@@ -24,6 +24,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -117,6 +118,37 @@ def run(parser: Parser, path: Path | str, *, report_path: str | None = None,
 
 def documents(tuples: list[Tuple]) -> list[dict[str, Any]]:
     return [to_json(t.record.to_document()) for t in tuples]
+
+
+def write_file(directory: Path, name: str, data: str | bytes) -> Path:
+    """``data`` (text is written as UTF-8, newlines untouched) saved as ``directory / name``; its path."""
+    path = directory / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+#: Compares our report with a golden event: ``{field: (ours, golden)}`` for each difference.
+EventCompare = Callable[[FileReport, dict[str, Any]], dict[str, tuple[Any, Any]]]
+
+
+def _comparer(source: Path, compare_event: EventCompare | None) -> EventCompare:
+    return compare_event or (lambda report, event: event_differences(report, event, source))
+
+
+def check_unit_golden(parser: Parser, source: Path, golden: str, *, report_path: str, count: int,
+                      compare_event: EventCompare | None = None) -> list[Tuple]:
+    """Parse ``source`` (named ``report_path`` in the report, as the golden's event names it)
+    and assert that we give ``count`` tuples, that our documents equal the tuples of the v2022
+    unit golden ``golden`` field by field, in order, and our event its event. ``compare_event``
+    replaces the default event comparison (:func:`event_differences` with ``source``'s line
+    numbers) where a parser deviates on purpose. Returns our tuples for the caller's own checks."""
+    expected = load_json(golden)
+    tuples, report = run(parser, source, report_path=report_path)
+    assert len(tuples) == count
+    for ours, theirs in zip(documents(tuples), expected["tuples"], strict=True):
+        assert differences(ours, theirs) == {}
+    assert _comparer(source, compare_event)(report, expected["events"][0]["event"]) == {}
+    return tuples
 
 
 EVENT_FIELDS = ("linesParsed", "linesRejected", "linesSkipped", "linesValid", "isFatal", "headRejected",
@@ -218,6 +250,19 @@ def unmatched_e2e(tuples: list[Tuple], tuple_type: str) -> tuple[list[Any], list
         else:
             missing.append((key, scope, record))
     return ours, missing
+
+
+def check_e2e_golden(parser: Parser, source: Path, parser_code: str, *,
+                     compare_event: EventCompare | None = None) -> list[Tuple]:
+    """Parse ``source`` as the original's end-to-end import did (batch 1910, report path
+    ``/../lib/<parser_code>/testData/<file name>``) and assert that our tuples match the e2e
+    golden's records of ``parser_code`` modulo hashes (:func:`unmatched_e2e`) and our event its
+    Journal event (compared as in :func:`check_unit_golden`). Returns our tuples."""
+    tuples, report = run(parser, source, report_path=f"/../lib/{parser_code}/testData/{source.name}",
+                         ctx=ParseContext(batch_key="1910"))
+    assert unmatched_e2e(tuples, parser_code) == ([], [])
+    assert _comparer(source, compare_event)(report, e2e_event(parser_code)) == {}
+    return tuples
 
 
 # -- HEAD goldens ----------------------------------------------------------------------------------

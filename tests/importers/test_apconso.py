@@ -21,25 +21,15 @@ HEADER = '"ID_DA","ETAB_SIRET","HEURES","MONTANTS","EFFECTIFS","MOIS"'
 
 
 def write(tmp_path: Path, text: str, name: str = "consommation_ap.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return G.write_file(tmp_path, name, text)
 
 
 # -- conformance ----------------------------------------------------------------------------------
 
 
-def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("apconso/990c4d74/expectedApconso.json")
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="testData/apconsoTestData.csv")
-    assert len(tuples) == len(expected["tuples"]) == 3
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"], INPUT_2022) == {}
-
-
-def test_stored_types_follow_the_go_struct():
-    tuples, _ = G.run(PARSER, INPUT_2022)
+def test_v2022_unit_golden_field_by_field_with_the_go_struct_types():
+    tuples = G.check_unit_golden(PARSER, INPUT_2022, "apconso/990c4d74/expectedApconso.json",
+                                 report_path="testData/apconsoTestData.csv", count=3)
     for item in tuples:
         record = item.record
         assert isinstance(record, APConso) and item.type == "apconso" and item.scope == "etablissement"
@@ -49,12 +39,8 @@ def test_stored_types_follow_the_go_struct():
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="/../lib/apconso/testData/apconsoTestData.csv",
-                           ctx=G.ParseContext(batch_key="1910"))
-    extra, missing = G.unmatched_e2e(tuples, "apconso")
-    assert extra == [] and missing == []
     assert len(G.e2e_entries("apconso")) == 3
-    assert G.event_differences(report, G.e2e_event("apconso"), INPUT_2022) == {}
+    G.check_e2e_golden(PARSER, INPUT_2022, "apconso")
 
 
 def test_head_table_dump():

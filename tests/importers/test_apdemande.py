@@ -23,9 +23,7 @@ GOOD = '"a","12345678901234",559.0,0.0,"2012-02-11","2017-08-09",2017-09-09,42.5
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "demande_ap.csv"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return G.write_file(tmp_path, "demande_ap.csv", text)
 
 
 def head_view(item) -> dict:
@@ -42,12 +40,8 @@ def head_view(item) -> dict:
 
 
 def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("apdemande/990c4d74/expectedApdemande.json")
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="testData/apdemandeTestData.csv")
-    assert len(tuples) == 3
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"], INPUT_2022) == {}
+    G.check_unit_golden(PARSER, INPUT_2022, "apdemande/990c4d74/expectedApdemande.json",
+                        report_path="testData/apdemandeTestData.csv", count=3)
 
 
 def test_stored_types_follow_the_go_struct():
@@ -63,10 +57,7 @@ def test_stored_types_follow_the_go_struct():
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="/../lib/apdemande/testData/apdemandeTestData.csv",
-                           ctx=G.ParseContext(batch_key="1910"))
-    assert G.unmatched_e2e(tuples, "apdemande") == ([], [])
-    assert G.event_differences(report, G.e2e_event("apdemande"), INPUT_2022) == {}
+    G.check_e2e_golden(PARSER, INPUT_2022, "apdemande")
 
 
 def test_head_unit_golden_field_by_field():

@@ -20,28 +20,19 @@ HEADER = "D1;ANNEE;ARRETE_BILAN;DENOM;CP;REGION;SECTEUR;POIDS_FRNG;TX_MARGE;DELA
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "bdf.csv"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return G.write_file(tmp_path, "bdf.csv", text)
 
 
 def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("bdf/990c4d74/expectedBdfOutput.json")
-    tuples, report = G.run(PARSER, INPUT, report_path="testData/bdfTestData.csv")
-    assert len(tuples) == 3
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"], INPUT) == {}
+    tuples = G.check_unit_golden(PARSER, INPUT, "bdf/990c4d74/expectedBdfOutput.json",
+                                 report_path="testData/bdfTestData.csv", count=3)
     for item in tuples:
         assert isinstance(item.record, BDF) and item.scope == "entreprise" and item.key == item.record.siren
         assert type(item.record.annee_bdf) is int and type(item.record.dette_fiscale) is float
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT, report_path="/../lib/bdf/testData/bdfTestData.csv",
-                           ctx=G.ParseContext(batch_key="1910"))
-    assert G.unmatched_e2e(tuples, "bdf") == ([], [])
-    assert G.event_differences(report, G.e2e_event("bdf"), INPUT) == {}
+    G.check_e2e_golden(PARSER, INPUT, "bdf")
 
 
 def test_v2022_perimeter_test():

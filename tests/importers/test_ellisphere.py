@@ -48,22 +48,16 @@ def header_event_differences(report, event):
 
 
 def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("ellisphere/990c4d74/expectedEllisphere.json")
-    tuples, report = G.run(PARSER, INPUT, report_path="testData/ellisphereTestData.excel")
-    assert len(tuples) == 6
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert header_event_differences(report, expected["events"][0]["event"]) == {}
+    tuples = G.check_unit_golden(PARSER, INPUT, "ellisphere/990c4d74/expectedEllisphere.json",
+                                 report_path="testData/ellisphereTestData.excel", count=6,
+                                 compare_event=header_event_differences)
     assert [t.key for t in tuples] == [f"15151515{n}" for n in range(1, 7)]
     assert all(isinstance(t.record, Ellisphere) and t.scope == "entreprise" for t in tuples)
     assert all(type(t.record.niveau_detention) is int and type(t.record.part_financiere) is float for t in tuples)
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT, report_path="/../lib/ellisphere/testData/ellisphereTestData.excel",
-                           ctx=G.ParseContext(batch_key="1910"))
-    assert G.unmatched_e2e(tuples, "ellisphere") == ([], [])
-    assert header_event_differences(report, G.e2e_event("ellisphere")) == {}
+    G.check_e2e_golden(PARSER, INPUT, "ellisphere", compare_event=header_event_differences)
 
 
 def test_cell_text_and_raw_follow_the_go_reader():

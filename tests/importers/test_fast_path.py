@@ -203,30 +203,29 @@ def cotisation_file(draw, head: bool) -> bytes:
     return text.encode("utf-8")
 
 
-def _per_line(parser: CotisationParser, path: str, ctx: ParseContext):
+def _collect(items, path: str, ctx: ParseContext, *, blocks: bool):
+    """Track ``items`` (the per-line path's tuples, or with ``blocks`` the fast path's blocks
+    and tuples) as the driver does: ``(type, key, document, hash)`` of each stored record,
+    the report and the rejected lines."""
     report = FileReport(file_type="cotisation", path=path, batch_key=ctx.batch_key)
     rejected: list = []
     out = []
-    for item in track(parser.parse(path, ctx), report, ctx.perimeter,
-                      on_rejected=lambda n, r: rejected.append((n, r))):
-        document = item.record.to_document()
-        out.append((item.type, item.key, document, record_hash(item.type, document)))
-    return out, report, rejected
-
-
-def _fast(parser: CotisationParser, path: str, ctx: ParseContext):
-    report = FileReport(file_type="cotisation", path=path, batch_key=ctx.batch_key)
-    rejected: list = []
-    out = []
-    for item in track(parser.parse_blocks(path, ctx), report, ctx.perimeter,
-                      on_rejected=lambda n, r: rejected.append((n, r))):
+    for item in track(items, report, ctx.perimeter, on_rejected=lambda n, r: rejected.append((n, r))):
         if type(item) is RecordBlock:
-            assert item.scope == "etablissement"
+            assert blocks and item.scope == "etablissement"
             out.extend(item.tuples())
         else:
             document = item.record.to_document()
             out.append((item.type, item.key, document, record_hash(item.type, document)))
     return out, report, rejected
+
+
+def _per_line(parser: CotisationParser, path: str, ctx: ParseContext):
+    return _collect(parser.parse(path, ctx), path, ctx, blocks=False)
+
+
+def _fast(parser: CotisationParser, path: str, ctx: ParseContext):
+    return _collect(parser.parse_blocks(path, ctx), path, ctx, blocks=True)
 
 
 def _same_documents(left: list, right: list) -> bool:

@@ -15,29 +15,18 @@ INPUT = G.data("paydex/990c4d74/paydexTestData.csv")
 
 
 def write(tmp_path: Path, data: str | bytes) -> Path:
-    path = tmp_path / "E_202011095813_Retro-Paydex_20201207.csv"
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    path.write_bytes(data)
-    return path
+    return G.write_file(tmp_path, "E_202011095813_Retro-Paydex_20201207.csv", data)
 
 
 def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("paydex/990c4d74/expectedPaydex.json")
-    tuples, report = G.run(PARSER, INPUT, report_path="testData/paydexTestData.csv")
-    assert len(tuples) == 5
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"], INPUT) == {}
+    tuples = G.check_unit_golden(PARSER, INPUT, "paydex/990c4d74/expectedPaydex.json",
+                                 report_path="testData/paydexTestData.csv", count=5)
     assert [t.key for t in tuples] == ["000000001"] * 3 + ["000000002"] * 2
     assert all(isinstance(t.record, Paydex) and type(t.record.nb_jours) is int for t in tuples)
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT, report_path="/../lib/paydex/testData/paydexTestData.csv",
-                           ctx=G.ParseContext(batch_key="1910"))
-    assert G.unmatched_e2e(tuples, "paydex") == ([], [])
-    assert G.event_differences(report, G.e2e_event("paydex"), INPUT) == {}
+    G.check_e2e_golden(PARSER, INPUT, "paydex")
 
 
 def test_v2022_missing_nb_jours_column_is_fatal(tmp_path):

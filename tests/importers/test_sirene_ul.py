@@ -16,29 +16,20 @@ INPUT_HEAD = G.data("sirene_ul/head/sireneULTestData.csv")
 
 
 def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "sireneUL.csv"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return G.write_file(tmp_path, "sireneUL.csv", text)
 
 
 # -- conformance ----------------------------------------------------------------------------------
 
 
 def test_v2022_unit_golden_field_by_field():
-    expected = G.load_json("sirene_ul/990c4d74/expectedSireneUL.json")
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="testData/sireneULTestData.csv")
-    assert len(tuples) == 4
-    for ours, theirs in zip(G.documents(tuples), expected["tuples"], strict=True):
-        assert G.differences(ours, theirs) == {}
-    assert G.event_differences(report, expected["events"][0]["event"], INPUT_2022) == {}
+    tuples = G.check_unit_golden(PARSER, INPUT_2022, "sirene_ul/990c4d74/expectedSireneUL.json",
+                                 report_path="testData/sireneULTestData.csv", count=4)
     assert all(isinstance(t.record, SireneUL) and t.scope == "entreprise" for t in tuples)
 
 
 def test_v2022_end_to_end_golden_modulo_hash():
-    tuples, report = G.run(PARSER, INPUT_2022, report_path="/../lib/sirene_ul/testData/sireneULTestData.csv",
-                           ctx=G.ParseContext(batch_key="1910"))
-    assert G.unmatched_e2e(tuples, "sirene_ul") == ([], [])
-    assert G.event_differences(report, G.e2e_event("sirene_ul"), INPUT_2022) == {}
+    G.check_e2e_golden(PARSER, INPUT_2022, "sirene_ul")
 
 
 def test_v2022_header_only_file_gives_nothing(tmp_path):

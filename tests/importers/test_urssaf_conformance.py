@@ -19,7 +19,6 @@ import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sf.importers.identity import record_hash
@@ -44,26 +43,6 @@ def parser_of(file_type: str):
     return importlib.import_module(f"sf.importers.{file_type}").PARSER
 
 
-def to_json(value: Any) -> Any:
-    """Stored value → the JSON the Go goldens print (dates RFC 3339 UTC)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    return value
-
-
-def same(ours: Any, expected: Any) -> bool:
-    """Semantic equality: numbers numerically (Go prints 214 for 214.0), bools strictly."""
-    if isinstance(expected, bool) or isinstance(ours, bool):
-        return type(ours) is type(expected) and ours == expected
-    if isinstance(expected, (int, float)) and isinstance(ours, (int, float)):
-        return float(ours) == float(expected)
-    if isinstance(expected, dict) and isinstance(ours, dict):
-        return ours.keys() == expected.keys() and all(same(ours[k], expected[k]) for k in expected)
-    return ours == expected
-
-
 def run(file_type: str, path: Path, ctx: ParseContext, report_path: str) -> tuple[list, FileReport]:
     report = FileReport(file_type=file_type, path=report_path, batch_key=ctx.batch_key)
     tuples = list(track(parser_of(file_type).parse(str(path), ctx), report, ctx.perimeter))
@@ -77,22 +56,30 @@ def check_event(report: FileReport, event: dict, source: Path | None = None) -> 
     ours = report.to_event()
     if source is not None:
         event = {**event, "headRejected": G.file_line_messages(event["headRejected"], source)}
-    for field in ("linesParsed", "linesRejected", "linesSkipped", "linesValid", "isFatal", "headRejected",
-                  "headFatal", "summary"):
+    for field in G.EVENT_FIELDS:
         assert ours[field] == event[field], field
 
 
-V2022_UNIT = [
-    ("cotisation", "cotisation/990c4d74/cotisationTestData.csv", "cotisation/990c4d74/expectedCotisation.json"),
-    ("debit", "debit/990c4d74/debitTestData.csv", "debit/990c4d74/expectedDebit.json"),
-    ("debit", "debit/990c4d74/debitCorrompuTestData.csv", "debit/990c4d74/expectedDebitCorrompu.json"),
-    ("delai", "delai/990c4d74/delaiTestData.csv", "delai/990c4d74/expectedDelai.json"),
-    ("ccsf", "ccsf/990c4d74/ccsfTestData.csv", "ccsf/990c4d74/expectedCcsf.json"),
-    ("procol", "procol/990c4d74/procolTestData.csv", "procol/990c4d74/expectedProcol.json"),
-    ("effectif", "effectif/990c4d74/effectifTestData.csv", "effectif/990c4d74/expectedEffectif.json"),
-    ("effectif_ent", "effectif_ent/990c4d74/effectifEntTestData.csv",
-     "effectif_ent/990c4d74/expectedEffectifEnt.json"),
+#: (file type, input, unit golden) in each golden folder; effectif and effectif_ent have no HEAD golden.
+UNIT_GOLDENS = [
+    ("cotisation", "cotisationTestData.csv", "expectedCotisation.json"),
+    ("debit", "debitTestData.csv", "expectedDebit.json"),
+    ("debit", "debitCorrompuTestData.csv", "expectedDebitCorrompu.json"),
+    ("delai", "delaiTestData.csv", "expectedDelai.json"),
+    ("ccsf", "ccsfTestData.csv", "expectedCcsf.json"),
+    ("procol", "procolTestData.csv", "expectedProcol.json"),
+    ("effectif", "effectifTestData.csv", "expectedEffectif.json"),
+    ("effectif_ent", "effectifEntTestData.csv", "expectedEffectifEnt.json"),
 ]
+
+
+def unit_goldens(version: str, file_types: set[str]) -> list[tuple[str, str, str]]:
+    """``(file type, input, golden)`` paths under ``<file type>/<version>/`` for ``file_types``."""
+    return [(t, f"{t}/{version}/{source}", f"{t}/{version}/{golden}")
+            for t, source, golden in UNIT_GOLDENS if t in file_types]
+
+
+V2022_UNIT = unit_goldens("990c4d74", {t for t, _, _ in UNIT_GOLDENS})
 
 
 def _assert_unit(file_type: str, input_path: Path, expected_file: str, report_path: str) -> None:
@@ -101,8 +88,8 @@ def _assert_unit(file_type: str, input_path: Path, expected_file: str, report_pa
     tuples, report = run(file_type, input_path, ctx, report_path)
     assert len(tuples) == len(expected["tuples"])
     for ours, theirs in zip(tuples, expected["tuples"]):
-        document = to_json(ours.record.to_document())
-        assert same(document, theirs), (document, theirs)
+        document = G.to_json(ours.record.to_document())
+        assert G.same(document, theirs), (document, theirs)
         assert ours.type == file_type
         # The fast constructor built a record the pydantic model itself accepts unchanged.
         model = type(ours.record)
@@ -157,7 +144,7 @@ def test_v2022_admin_urssaf_golden() -> None:
     ctx = ParseContext(batch_key="", date_debut=datetime(2018, 12, 1, tzinfo=UTC),
                        date_fin=datetime(2019, 1, 1, tzinfo=UTC), mapping=lambda: mapping)
     tuples, report = run("admin_urssaf", mapping_file, ctx, "testData/comptesTestData.csv")
-    assert [to_json(t.record.to_document()) for t in tuples] == expected["tuples"]
+    assert [G.to_json(t.record.to_document()) for t in tuples] == expected["tuples"]
     assert all(t.type == "compte" and t.key == t.record.siret for t in tuples)
     check_event(report, closed_account_filtered(expected["events"][0]["event"]))
 
@@ -213,14 +200,7 @@ def test_v2022_debit_corrupted_identical_lines_share_a_hash() -> None:
 
 # -- HEAD goldens (files with a Siret column) --------------------------------------------------
 
-HEAD_UNIT = [
-    ("cotisation", "cotisation/head/cotisationTestData.csv", "cotisation/head/expectedCotisation.json"),
-    ("debit", "debit/head/debitTestData.csv", "debit/head/expectedDebit.json"),
-    ("debit", "debit/head/debitCorrompuTestData.csv", "debit/head/expectedDebitCorrompu.json"),
-    ("delai", "delai/head/delaiTestData.csv", "delai/head/expectedDelai.json"),
-    ("ccsf", "ccsf/head/ccsfTestData.csv", "ccsf/head/expectedCcsf.json"),
-    ("procol", "procol/head/procolTestData.csv", "procol/head/expectedProcol.json"),
-]
+HEAD_UNIT = unit_goldens("head", {"cotisation", "debit", "delai", "ccsf", "procol"})
 
 #: HEAD-only derived fields that the v2022 stored shape does not have.
 HEAD_ONLY = {"periode_prise_en_compte", "DebitID"}
@@ -254,8 +234,8 @@ def test_head_unit_golden(file_type: str, input_file: str, expected_file: str) -
     tuples, report = run(file_type, path, ctx, "testData/" + path.name)
     assert len(tuples) == len(expected["tuples"])
     for ours, theirs in zip(tuples, expected["tuples"]):
-        document = to_json(ours.record.to_document())
-        assert same(document, head_as_v2022(theirs)), (document, theirs)
+        document = G.to_json(ours.record.to_document())
+        assert G.same(document, head_as_v2022(theirs)), (document, theirs)
     # Keys come from the Siret column (HEAD) — the golden JSON does not print them.
     assert [t.key for t in tuples] == _siret_of_clean_lines(path)
     rep = expected["reports"][0]
@@ -306,7 +286,7 @@ def _golden_sections() -> tuple[list, list]:
 
 
 def _mask(type_name: str, body: dict) -> dict:
-    body = to_json(body)
+    body = G.to_json(body)
     if type_name in MASKED:
         body = {**body, "periode": "masked"}
     return body
@@ -339,7 +319,7 @@ def test_v2022_end_to_end_golden_urssaf_entries_and_reports() -> None:
     for key, bodies in expected.items():
         assert len(got[key]) == len(bodies), key
         for mine, theirs in zip(got[key], bodies):
-            assert same(mine, theirs), (key, mine, theirs)
+            assert G.same(mine, theirs), (key, mine, theirs)
     counts: dict[str, int] = {}
     for (_, type_name), bodies in got.items():
         counts[type_name] = counts.get(type_name, 0) + len(bodies)
