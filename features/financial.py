@@ -13,6 +13,7 @@ as in the original); in fixed mode it includes the history months.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -89,23 +90,42 @@ def bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, whe
     m0, n = int(axis[0]), len(axis)
     if records:
         _allocate(cols, _BDF_COLUMNS)
+    for r, first in sheets(records, "bdf", m0, where):
+        write_bdf_sheet(r, first, n, cols)
+
+
+def sheets(records: dict[str, dict[str, Any]], source: str, m0: int,
+           where: str) -> Iterator[tuple[dict[str, Any], int]]:
+    """``(sheet, first)`` for each yearly sheet of ``source`` ("bdf" or "diane") among
+    ``records``: ``first`` is the axis position (axis starting at month ``m0``) from which the
+    sheet is available, its ``arrete_bilan_<source>`` month + AVAILABILITY_DELAY. A Diane sheet
+    without a closing date is skipped; a BdF one, like a malformed date, raises
+    FeatureInputError naming ``where`` and the record."""
+    closing_field = f"arrete_bilan_{source}"
     for h, r in records.items():
-        closing = record_month(r, "arrete_bilan_bdf", f"{where} bdf {h}")
-        first = closing + AVAILABILITY_DELAY - m0
-        inside = _window(first, BDF_VALIDITY, n)
-        if inside is not None:
-            for name in BDF_FIELDS:
-                if name in r:
-                    cols.put(name, inside, r[name])
-            if r.get("annee_bdf"):
-                cols.put("exercice_bdf", inside, r["annee_bdf"] - 1)
-        for name in BDF_RATIOS:
-            if name not in r:
-                continue
-            for k in YEAR_LAGS:
-                later = _window(first + 12 * k, BDF_VALIDITY, n)
-                if later is not None:
-                    cols.put(f"{name}_past_{k}", later, r[name])
+        if source == "diane" and not r.get(closing_field):
+            continue
+        yield r, record_month(r, closing_field, f"{where} {source} {h}") + AVAILABILITY_DELAY - m0
+
+
+def write_bdf_sheet(r: dict[str, Any], first: int, n: int, cols: Columns) -> None:
+    """Write one BdF sheet ``r``, available from axis position ``first`` of an ``n``-month axis:
+    its fields and ``exercice_bdf`` on its window, its ratios' ``_past_k`` on the windows k
+    years later."""
+    inside = _window(first, BDF_VALIDITY, n)
+    if inside is not None:
+        for name in BDF_FIELDS:
+            if name in r:
+                cols.put(name, inside, r[name])
+        if r.get("annee_bdf"):
+            cols.put("exercice_bdf", inside, r["annee_bdf"] - 1)
+    for name in BDF_RATIOS:
+        if name not in r:
+            continue
+        for k in YEAR_LAGS:
+            later = _window(first + 12 * k, BDF_VALIDITY, n)
+            if later is not None:
+                cols.put(f"{name}_past_{k}", later, r[name])
 
 
 def poids_frng(r: dict[str, Any]) -> float | None:
@@ -148,11 +168,7 @@ def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, w
     m0, n = int(axis[0]), len(axis)
     if any(r.get("arrete_bilan_diane") for r in records.values()):
         _allocate(cols, _DIANE_COLUMNS)
-    for h, r in records.items():
-        if not r.get("arrete_bilan_diane"):
-            continue
-        closing = record_month(r, "arrete_bilan_diane", f"{where} diane {h}")
-        first = closing + AVAILABILITY_DELAY - m0
+    for r, first in sheets(records, "diane", m0, where):
         inside = _window(first, DIANE_VALIDITY, n)
         lagged = [(k, later) for k in YEAR_LAGS if (later := _window(first + 12 * k, DIANE_VALIDITY, n)) is not None]
         # Only the schema's fields: an unknown key would be an undocumented Features column.
@@ -170,36 +186,44 @@ def diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, w
                 cols.put(pasts[k - 1], later, value)
         if inside is None:
             continue
-        for name, formula in _RECOMPUTED:
-            missing = ~cols.present(name)[inside]
-            if missing.any():
-                value = formula(r)
-                if value is not None:
-                    cols.put(name, np.flatnonzero(missing) + inside.start, value)
-        for name in _BDF_PAST_FROM_DIANE:
-            if name not in cols.values:
+        derive_bdf_from_diane(r, inside, n, cols)
+
+
+def derive_bdf_from_diane(r: dict[str, Any], inside: slice, n: int, cols: Columns) -> None:
+    """After Diane sheet ``r`` is written on its window ``inside`` of an ``n``-month axis:
+    recompute the BdF ratios the window still lacks from the sheet (``_RECOMPUTED``), then copy
+    the window's BdF ratios (``_BDF_PAST_FROM_DIANE``, from BdF or recomputed) to their
+    ``_past_k`` k years later, nulls included."""
+    for name, formula in _RECOMPUTED:
+        missing = ~cols.present(name)[inside]
+        if missing.any():
+            value = formula(r)
+            if value is not None:
+                cols.put(name, np.flatnonzero(missing) + inside.start, value)
+    for name in _BDF_PAST_FROM_DIANE:
+        if name not in cols.values:
+            continue
+        present = np.flatnonzero(cols.present(name)[inside]) + inside.start
+        if len(present) == 0:
+            continue
+        arr = cols.values[name]
+        for k in YEAR_LAGS:
+            target = present + 12 * k
+            keep = target < n
+            if not keep.any():
                 continue
-            present = np.flatnonzero(cols.present(name)[inside]) + inside.start
-            if len(present) == 0:
+            source, target = present[keep], target[keep]
+            if arr.dtype == object:
+                for j, t in zip(source.tolist(), target.tolist()):
+                    cols.put(f"{name}_past_{k}", t, arr[j])
                 continue
-            arr = cols.values[name]
-            for k in YEAR_LAGS:
-                target = present + 12 * k
-                keep = target < n
-                if not keep.any():
-                    continue
-                source, target = present[keep], target[keep]
-                if arr.dtype == object:
-                    for j, t in zip(source.tolist(), target.tolist()):
-                        cols.put(f"{name}_past_{k}", t, arr[j])
-                    continue
-                values = arr[source]
-                known = ~np.isnan(values)
-                past = f"{name}_past_{k}"
-                if known.any():
-                    cols.num(past)[target[known]] = values[known]
-                    mask = cols.nulls.get(past)
-                    if mask is not None:
-                        mask[target[known]] = False
-                if (~known).any():
-                    cols.set_null(past, target[~known])
+            values = arr[source]
+            known = ~np.isnan(values)
+            past = f"{name}_past_{k}"
+            if known.any():
+                cols.num(past)[target[known]] = values[known]
+                mask = cols.nulls.get(past)
+                if mask is not None:
+                    mask[target[known]] = False
+            if (~known).any():
+                cols.set_null(past, target[~known])

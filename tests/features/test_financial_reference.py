@@ -1,7 +1,10 @@
 """BdF and Diane writers against frozen copies of their implementation before the chunk-wide speed-up.
 
 The ``_reference_*`` functions are the implementation before the speed-up, kept
-verbatim: the new ones must give the same columns (values, absent vs null, null masks,
+verbatim where the speed-up changed it (column pre-allocation, the Diane field loop); the
+steps it left as they were (the sheets' dates, the window, one BdF sheet's writes, the BdF
+ratios derived from a Diane sheet) are the module's own, since comparing a copy of them with themselves would test
+nothing. The new functions must give the same columns (values, absent vs null, null masks,
 float vs object dtypes; a column may exist all-absent on one side only, which gives the same
 Features), and raise the same errors.
 """
@@ -20,68 +23,34 @@ from sf.features.columns import Columns
 from sf.features.errors import FeatureInputError
 from sf.features.financial import (
     _BDF_PAST_FROM_DIANE,
-    _RECOMPUTED,
-    AVAILABILITY_DELAY,
     BDF_FIELDS,
-    BDF_RATIOS,
-    BDF_VALIDITY,
     DIANE_FIELDS,
     DIANE_NO_PAST,
     DIANE_VALIDITY,
     YEAR_LAGS,
+    _window,
     bdf,
+    derive_bdf_from_diane,
     diane,
+    sheets,
+    write_bdf_sheet,
 )
-from sf.features.months import record_month
 from sf.features.paydex import paydex
 
 
 
 # --- frozen reference (features/financial.py before the chunk-wide speed-up) -------------------------------------
 
-def _window(first: int, length: int, n: int) -> slice | None:
-    """Axis positions ``[first, first + length)`` clipped to ``[0, n)``; None when empty.
-
-    A sheet writes the same value on every month of its window, so one slice assignment per
-    field replaces the per-month loop of the original (same result: later sheets still
-    overwrite earlier ones, field by field)."""
-    lo, hi = max(first, 0), min(first + length, n)
-    return slice(lo, hi) if lo < hi else None
-
-
 def _reference_bdf(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, where: str) -> None:
-    """Write BdF fields into ``cols`` (the entreprise columns over ``axis``).
-
-    ``exercice_bdf = annee_bdf − 1`` on the sheet's months; the caller initialises it to 0.
-    """
-    m0, n = int(axis[0]), len(axis)
-    for h, r in records.items():
-        closing = record_month(r, "arrete_bilan_bdf", f"{where} bdf {h}")
-        first = closing + AVAILABILITY_DELAY - m0
-        inside = _window(first, BDF_VALIDITY, n)
-        if inside is not None:
-            for name in BDF_FIELDS:
-                if name in r:
-                    cols.put(name, inside, r[name])
-            if r.get("annee_bdf"):
-                cols.put("exercice_bdf", inside, r["annee_bdf"] - 1)
-        for name in BDF_RATIOS:
-            if name not in r:
-                continue
-            for k in YEAR_LAGS:
-                later = _window(first + 12 * k, BDF_VALIDITY, n)
-                if later is not None:
-                    cols.put(f"{name}_past_{k}", later, r[name])
+    """The BdF writer without the columns' pre-allocation."""
+    for r, first in sheets(records, "bdf", int(axis[0]), where):
+        write_bdf_sheet(r, first, len(axis), cols)
 
 
 def _reference_diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols: Columns, where: str) -> None:
     """Write Diane fields, their ``_past_k`` and the recomputed BdF ratios into ``cols``."""
     m0, n = int(axis[0]), len(axis)
-    for h, r in records.items():
-        if not r.get("arrete_bilan_diane"):
-            continue
-        closing = record_month(r, "arrete_bilan_diane", f"{where} diane {h}")
-        first = closing + AVAILABILITY_DELAY - m0
+    for r, first in sheets(records, "diane", m0, where):
         inside = _window(first, DIANE_VALIDITY, n)
         lagged = [(k, _window(first + 12 * k, DIANE_VALIDITY, n)) for k in YEAR_LAGS]
         # Only the schema's fields: an unknown key would be an undocumented Features column.
@@ -89,52 +58,18 @@ def _reference_diane(records: dict[str, dict[str, Any]], axis: np.ndarray, cols:
             if name not in DIANE_FIELDS:
                 continue
             value = r[name]
-            if value is None:
-                if inside is not None:
-                    cols.delete(name, inside)
-                continue
-            if inside is not None:
+            if inside is not None and value is None:
+                cols.delete(name, inside)
+            elif inside is not None:
                 cols.put(name, inside, value)
-            if name in DIANE_NO_PAST:
+            if value is None or name in DIANE_NO_PAST:
                 continue
             for k, later in lagged:
                 if later is not None:
                     cols.put(f"{name}_past_{k}", later, value)
         if inside is None:
             continue
-        for name, formula in _RECOMPUTED:
-            missing = ~cols.present(name)[inside]
-            if missing.any():
-                value = formula(r)
-                if value is not None:
-                    cols.put(name, np.flatnonzero(missing) + inside.start, value)
-        for name in _BDF_PAST_FROM_DIANE:
-            if name not in cols.values:
-                continue
-            present = np.flatnonzero(cols.present(name)[inside]) + inside.start
-            if len(present) == 0:
-                continue
-            arr = cols.values[name]
-            for k in YEAR_LAGS:
-                target = present + 12 * k
-                keep = target < n
-                if not keep.any():
-                    continue
-                source, target = present[keep], target[keep]
-                if arr.dtype == object:
-                    for j, t in zip(source.tolist(), target.tolist()):
-                        cols.put(f"{name}_past_{k}", t, arr[j])
-                    continue
-                values = arr[source]
-                known = ~np.isnan(values)
-                past = f"{name}_past_{k}"
-                if known.any():
-                    cols.num(past)[target[known]] = values[known]
-                    mask = cols.nulls.get(past)
-                    if mask is not None:
-                        mask[target[known]] = False
-                if (~known).any():
-                    cols.set_null(past, target[~known])
+        derive_bdf_from_diane(r, inside, n, cols)
 
 
 # --- comparison ---
