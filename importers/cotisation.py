@@ -42,8 +42,8 @@ from sf.importers.convert import ConversionError, Periode, comma_float, urssaf_p
 from sf.importers.identity import canonical_value
 from sf.importers.perimeter import AccountMapping
 from sf.importers.records import ParseContext, ParsedLine, SourceRecord
-from sf.importers.table import FILTERED, Emitted, Line, TableFile
-from sf.importers.urssaf import UrssafParser, period_siret
+from sf.importers.table import Line, TableFile
+from sf.importers.urssaf import UrssafParser, period_row
 
 __all__ = ["COLUMNS", "PARSER", "CotisationParser", "CotisationRecord"]
 
@@ -60,16 +60,14 @@ class CotisationRecord(SourceRecord):
 COLUMNS = ("Compte", "periode", "enc_direct", "cotis_due")
 
 
-def row(line: Line) -> Emitted:
-    """The SIRET and record of one line: an invalid period is an error and the lookup then
-    uses Go's zero date, as the original did."""
-    compte = line["Compte"]
-    periode, siret = period_siret(line, compte, "periode")
-    if siret is None:
-        return FILTERED
-    return siret, CotisationRecord.build(numero_compte=compte, periode=periode,
-                                         encaisse=line.convert(comma_float, line["enc_direct"]),
-                                         du=line.convert(comma_float, line["cotis_due"]))
+def _record(line: Line, compte: str, periode: Periode | None) -> CotisationRecord:
+    return CotisationRecord.build(numero_compte=compte, periode=periode,
+                                  encaisse=line.convert(comma_float, line["enc_direct"]),
+                                  du=line.convert(comma_float, line["cotis_due"]))
+
+
+#: The per-line path (the fast path's fallback): keyed by account and period.
+row = period_row("Compte", "periode", _record)
 
 
 class CotisationParser(UrssafParser):

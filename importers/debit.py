@@ -25,8 +25,8 @@ from sf.importers.convert import (
     urssaf_date,
 )
 from sf.importers.records import SourceRecord
-from sf.importers.table import FILTERED, Emitted, Line
-from sf.importers.urssaf import UrssafParser, period_siret
+from sf.importers.table import Line
+from sf.importers.urssaf import UrssafParser, period_row
 
 __all__ = ["COLUMNS", "PARSER", "DebitRecord"]
 
@@ -67,14 +67,8 @@ def _euros(column: str) -> Callable[[str], float]:
 _PART_OUVRIERE, _PART_PATRONALE = _euros("Mt_PO"), _euros("Mt_PP")
 
 
-def row(line: Line) -> Emitted:
-    """The SIRET and record of one line: an invalid period is an error and the lookup then
-    uses Go's zero date, as the original did."""
-    compte = line["num_cpte"]
-    periode, siret = period_siret(line, compte, "Periode")
-    if siret is None:
-        return FILTERED
-    return siret, DebitRecord.build(
+def _record(line: Line, compte: str, periode: Periode | None) -> DebitRecord:
+    return DebitRecord.build(
         numero_compte=compte,
         numero_ecart_negatif=line["Num_Ecn"],
         date_traitement=line.convert(urssaf_date, line["Dt_trt_ecn"]),
@@ -90,4 +84,4 @@ def row(line: Line) -> Emitted:
     )
 
 
-PARSER = UrssafParser("debit", columns=COLUMNS, row=row)
+PARSER = UrssafParser("debit", columns=COLUMNS, row=period_row("num_cpte", "Periode", _record))

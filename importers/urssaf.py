@@ -13,16 +13,16 @@ The layout is detected from the header (a ``siret`` column, any case), never fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from sf.importers.convert import Periode, urssaf_period
 from sf.importers.perimeter import AccountMapping
 from sf.importers.reading import FatalFileError, Header
-from sf.importers.records import ParseContext
-from sf.importers.table import FileHeader, Line, RowFunction, TableParser
+from sf.importers.records import ParseContext, SourceRecord
+from sf.importers.table import FILTERED, Emitted, FileHeader, Line, RowFunction, TableParser
 
-__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafParser", "account_siret", "period_siret", "resolve_mapping", "urssaf_header"]
+__all__ = ["NO_MAPPING", "ZERO_TIME", "UrssafParser", "account_siret", "period_row", "period_siret", "resolve_mapping", "urssaf_header"]
 
 #: Go's zero ``time.Time`` (0001-01-01 UTC): the lookup date the original used when a
 #: line's period could not be parsed (it precedes every closing date).
@@ -69,6 +69,24 @@ def period_siret(line: Line, compte: str, column: str) -> tuple[Periode | None, 
     original looked it up (see :func:`account_siret`)."""
     periode: Periode | None = line.convert(urssaf_period, line[column])
     return periode, account_siret(line, compte, periode.start if periode is not None else ZERO_TIME)
+
+
+def period_row(compte_column: str, period_column: str,
+               record: Callable[[Line, str, Periode | None], SourceRecord]) -> RowFunction:
+    """The row function of an extract keyed by account and period (cotisation, debit): the
+    account of ``compte_column``, the period of ``period_column`` and the line's key at the
+    period's start (:func:`period_siret`: an invalid period is an error and the lookup then
+    uses Go's zero date, as the original did); a line without a key is filtered, otherwise
+    its record is ``record(line, compte, periode)``."""
+
+    def row(line: Line) -> Emitted:
+        compte = line[compte_column]
+        periode, siret = period_siret(line, compte, period_column)
+        if siret is None:
+            return FILTERED
+        return siret, record(line, compte, periode)
+
+    return row
 
 
 def account_siret(line: Line, compte: str, moment: datetime) -> str | None:
