@@ -30,7 +30,6 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +37,7 @@ import pyarrow.csv as pacsv
 from sf.importers.reading import (
     ERR_FIELD_COUNT,
     READ_ERRORS,
+    Closing,
     FatalFileError,
     _open_binary,
     _strip_terminator,
@@ -175,7 +175,7 @@ class CsvBlock:
         return int(self.numbers[index]), int(self.physical[index]), self.fields(index), None
 
 
-class BlockCsvReader:
+class BlockCsvReader(Closing):
     """Go ``encoding/csv`` reader producing column blocks where it can (module docstring).
 
     ``BlockCsvReader(path, sep=";", lazy_quotes=True, columns=[2, 3])``: opens the file,
@@ -389,9 +389,3 @@ class BlockCsvReader:
     def close(self) -> None:
         """Close the underlying file (idempotent)."""
         self._binary.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -144,7 +144,20 @@ class _GzipStream(gzip.GzipFile):
 _WIDE_CODECS = ("utf-16", "utf-32")
 
 
-class LineSource:
+class Closing:
+    """``with`` support of the readers: the block returns the reader, leaving it calls ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LineSource(Closing):
     """Decoded lines of a delivery file, split on ``\n`` only, terminators kept.
 
     Attributes ``path`` (display path), ``line`` (physical lines read so far) and
@@ -208,12 +221,6 @@ class LineSource:
 
     def close(self) -> None:
         self._binary.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _CheckedText(io.TextIOBase):
@@ -394,7 +401,7 @@ def read_header(reader: Any) -> list[str]:
         return fields
 
 
-class GoCsvReader:
+class GoCsvReader(Closing):
     """Streaming CSV reader with Go ``encoding/csv`` semantics (docs/importers.md §1.2).
 
     ``GoCsvReader(path, sep=";", lazy_quotes=False)`` opens the file (gzip-aware, strict
@@ -493,12 +500,6 @@ class GoCsvReader:
     def close(self) -> None:
         """Close the underlying file (idempotent)."""
         self._source.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Header:
