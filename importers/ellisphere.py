@@ -89,9 +89,7 @@ def cell_text(value: Any) -> str:
 
 def cell_raw(value: Any) -> str:
     """Raw stored text of a cell value (what the original passed to ParseInt/ParseFloat):
-    ``1`` → ``"1"``, ``90.2`` → ``"90.2"``, ``2.0`` → ``"2.0"``, booleans ``1``/``0``."""
-    if value is None:
-        return ""
+    ``1`` → ``"1"``, ``90.2`` → ``"90.2"``, ``2.0`` → ``"2.0"``, booleans ``1``/``0``, empty → ``""``."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
