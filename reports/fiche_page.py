@@ -76,6 +76,17 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
+def _finish_monthly(fig: Any, ax: Any, data: FicheData, ylabel: str, *, from_zero: bool = True) -> Any:
+    """The end of a chart over the months: events marked, ``ylabel``, the y axis from 0 (with
+    ``from_zero``), the legend; returns ``fig``."""
+    _mark_events(ax, data)
+    ax.set_ylabel(ylabel)
+    if from_zero:
+        ax.set_ylim(bottom=0)
+    _legend(ax)
+    return fig
+
+
 def chart_headcount(data: FicheData) -> Any | None:
     """Headcount per establishment over the months of the series."""
     series = data.series.dropna(subset=["effectif"]) if not data.series.empty else data.series
@@ -96,11 +107,7 @@ def chart_headcount(data: FicheData) -> Any | None:
     if rest:
         ax.plot(_naive(pivot.index), pivot[rest].sum(axis=1, min_count=1), color="#555", linestyle="-.",
                 linewidth=1.2, label=f"{len(rest)} autres établissements")
-    _mark_events(ax, data)
-    ax.set_ylabel("salariés")
-    ax.set_ylim(bottom=0)
-    _legend(ax)
-    return fig
+    return _finish_monthly(fig, ax, data, "salariés")
 
 
 def chart_urssaf(data: FicheData) -> Any | None:
@@ -116,11 +123,7 @@ def chart_urssaf(data: FicheData) -> Any | None:
     ax.stackplot(x, po, pp, labels=["dette part salariale (ouvrière)", "dette part patronale"],
                  colors=["#f1948a", "#c0392b"], alpha=0.85)
     ax.plot(x, company["cotisation"], color="#1f4e79", linewidth=1.8, label="cotisations appelées (mois)")
-    _mark_events(ax, data)
-    ax.set_ylabel("euros")
-    ax.set_ylim(bottom=0)
-    _legend(ax)
-    return fig
+    return _finish_monthly(fig, ax, data, "euros")
 
 
 def chart_delais(data: FicheData) -> Any | None:
@@ -152,10 +155,7 @@ def chart_apart(data: FicheData) -> Any | None:
            label="heures consommées (mois)")
     ax.step(x, company["apart_heures_autorisees"], where="mid", color="#4a235a", linewidth=1.6,
             linestyle="--", label="heures autorisées (demande en cours)")
-    _mark_events(ax, data)
-    ax.set_ylabel("heures")
-    _legend(ax)
-    return fig
+    return _finish_monthly(fig, ax, data, "heures", from_zero=False)
 
 
 def chart_procol(data: FicheData) -> Any | None:
@@ -363,9 +363,7 @@ def render_fiche(data: FicheData, generated_at: datetime | None = None) -> str:
         _section("Score et niveau d'alerte", chart_scores(data), "Score de chaque établissement à chaque lot "
                  "(couleur : niveau d'alerte).", "chart-scores", "Aucun score calculé pour cette entreprise."),
     ]
-    reasons = chart_reasons(data)
-    if reasons is not None:
-        sections.append(figure_html(reasons, "Contribution de chaque thème au score (positive : risque accru).",
-                                    "chart-reasons"))
+    sections.append(figure_html(chart_reasons(data), "Contribution de chaque thème au score (positive : risque "
+                                "accru).", "chart-reasons"))
     sections.append(_scores_table(data))
     return page_html(title, "".join(sections), f"sf {__version__} — fiche générée le {when}.")
