@@ -140,8 +140,11 @@ def svg_of(fig: Figure) -> str:
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
 
 
-def figure_html(fig: Figure, caption: str, chart_id: str) -> str:
-    """A ``<figure class="chart">`` holding the SVG of ``fig`` and its caption."""
+def figure_html(fig: Figure | None, caption: str, chart_id: str) -> str:
+    """A ``<figure class="chart">`` holding the SVG of ``fig`` and its caption; nothing (``""``)
+    when there is no figure (a chart function returns None when it has no data to draw)."""
+    if fig is None:
+        return ""
     return (f'<figure class="chart" id="{esc(chart_id)}">{svg_of(fig)}'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 

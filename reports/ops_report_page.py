@@ -127,9 +127,8 @@ def _files_html(report: OpsReport) -> str:
                  f"{totals['fatal_files']} fichier(s) illisible(s)" if totals["fatal_files"] else ""])
     table = table_html(["fichier", "lues", "valides", "rejetées", "filtrées", "premières erreurs"], rows,
                        numeric=[1, 2, 3, 4], raw=range(6))
-    fig = chart_files(report)
-    return table + (figure_html(fig, "Lignes par fichier (dernier import de chaque fichier).", "chart-files")
-                    if fig is not None else "")
+    return table + figure_html(chart_files(report), "Lignes par fichier (dernier import de chaque fichier).",
+                               "chart-files")
 
 
 def _compaction_html(report: OpsReport) -> str:
@@ -145,9 +144,8 @@ def _compaction_html(report: OpsReport) -> str:
     types = table_html(["type", "ajoutés", "supprimés"],
                        [(t, fmt_number(v["added"]), fmt_number(v["deleted"])) for t, v in per_type.items()],
                        numeric=[1, 2])
-    fig = chart_compaction(report)
-    return table + "<h3>Enregistrements par type</h3>" + types + (
-        figure_html(fig, "Enregistrements ajoutés et supprimés par type.", "chart-compaction") if fig is not None else "")
+    return table + "<h3>Enregistrements par type</h3>" + types + figure_html(
+        chart_compaction(report), "Enregistrements ajoutés et supprimés par type.", "chart-compaction")
 
 
 def _features_scores_html(report: OpsReport) -> str:
@@ -160,10 +158,8 @@ def _features_scores_html(report: OpsReport) -> str:
         ("Établissements scorés", fmt_number(len(report.scores))),
         ("Modèle(s)", ", ".join(sorted(str(m) for m in report.scores["model"].dropna().unique()))),
     ], numeric=[1])]
-    fig = chart_scores(report)
-    if fig is not None:
-        parts.append(figure_html(fig, "Distribution des scores du lot par niveau d'alerte (échelle log).",
-                                 "chart-scores"))
+    parts.append(figure_html(chart_scores(report), "Distribution des scores du lot par niveau d'alerte "
+                             "(échelle log).", "chart-scores"))
     return "".join(parts)
 
 
@@ -187,10 +183,8 @@ def _alerts_html(report: OpsReport) -> str:
             ["région", "niveau", f"lot {report.batch.key}", f"lot {prev or '—'}", "évolution"],
             [(r.region, ALERT_LABELS[r.level], fmt_number(r.count), fmt_number(r.previous), f"{r.change:+d}")
              for r in frame.itertuples(index=False)], numeric=[2, 3, 4]))
-        fig = chart_regions(report)
-        if fig is not None:
-            parts.append(figure_html(fig, "Alertes par région et niveau (trait noir : total du lot précédent).",
-                                     "chart-regions"))
+        parts.append(figure_html(chart_regions(report), "Alertes par région et niveau (trait noir : total du lot "
+                                 "précédent).", "chart-regions"))
     return "".join(parts)
 
 
