@@ -58,9 +58,7 @@ def _reference_year(value: datetime | None) -> int | None:
 
 def _reference_sirene(records: dict[str, dict[str, Any]], siret: str, axis_years: np.ndarray, mode: str,
                       naf: NafTable | None, where: str) -> Columns:
-    n = len(axis_years)
-    cols = Columns(n)
-    record = _reference_last(records)
+    cols, record = Columns(len(axis_years)), _reference_last(records)
     if record is None:
         return cols
     every = slice(None)
@@ -108,9 +106,7 @@ def _reference_naf_fields(cols: Columns, ape: str, naf: NafTable | None) -> None
 
 
 def _reference_sirene_ul(records: dict[str, dict[str, Any]], axis_years: np.ndarray, where: str) -> Columns:
-    n = len(axis_years)
-    cols = Columns(n)
-    record = _reference_last(records)
+    cols, record = Columns(len(axis_years)), _reference_last(records)
     if record is None:
         return cols
     every = slice(None)
