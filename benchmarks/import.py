@@ -40,8 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HEADER = "Urssaf_gestion;Dep;Compte;periode;mer;enc_direct;cotis_due\n"
 ACCOUNTS = 200_000
@@ -97,67 +99,67 @@ def child_pyarrow(path: str, threads: bool) -> dict:
     return {"seconds": seconds, "lines": table.num_rows, "max_rss_mib": _max_rss_mib()}
 
 
-def child_parse(path: str, with_hash: bool = True) -> dict:
+def _timed_cotisation(path: str, consume: Callable[[Any, Any, Any], int]) -> dict:
+    """Time ``consume(parser, ctx, report)`` over the cotisation file ``path`` (its accounts
+    mapped to the synthetic SIRETs), with the cyclic GC paused as ``run_batch`` does for each
+    file; ``consume`` returns how many records it hashed. The figures of the run."""
     import gc
 
     from sf.importers.columnar import paused_gc
     from sf.importers.cotisation import PARSER
-    from sf.importers.identity import record_hash
     from sf.importers.perimeter import AccountMapping
     from sf.importers.records import ParseContext
-    from sf.importers.tracker import FileReport, track
+    from sf.importers.tracker import FileReport
 
     always = datetime(9999, 1, 2, tzinfo=UTC)
     mapping = AccountMapping({account(i): [(siret(i), always)] for i in range(ACCOUNTS)})
     ctx = ParseContext(batch_key="2401", mapping=lambda: mapping)
     report = FileReport(file_type="cotisation", path=path, batch_key="2401")
-    hashes = 0
     gc.collect()
     gc.freeze()  # the mapping is long-lived: keep the cyclic GC from rescanning it
     start = time.perf_counter()
-    with paused_gc():  # same GC regime as the fast path
-        if with_hash:
-            for item in track(PARSER.parse(path, ctx), report):
-                record_hash(item.type, item.record.to_document())
-                hashes += 1
-        else:
-            for _ in track(PARSER.parse(path, ctx), report):
-                pass
+    with paused_gc():
+        hashes = consume(PARSER, ctx, report)
     seconds = time.perf_counter() - start
     assert report.lines_read == report.lines_valid + report.lines_rejected + report.lines_filtered
     return {"seconds": seconds, "lines": report.lines_read, "valid": report.lines_valid,
             "rejected": report.lines_rejected, "hashes": hashes, "max_rss_mib": _max_rss_mib()}
 
 
-def child_fast(path: str) -> dict:
-    import gc
-
-    from sf.importers.columnar import RecordBlock, paused_gc
-    from sf.importers.cotisation import PARSER
+def child_parse(path: str, with_hash: bool = True) -> dict:
     from sf.importers.identity import record_hash
-    from sf.importers.perimeter import AccountMapping
-    from sf.importers.records import ParseContext
-    from sf.importers.tracker import FileReport, track
+    from sf.importers.tracker import track
 
-    always = datetime(9999, 1, 2, tzinfo=UTC)
-    mapping = AccountMapping({account(i): [(siret(i), always)] for i in range(ACCOUNTS)})
-    ctx = ParseContext(batch_key="2401", mapping=lambda: mapping)
-    report = FileReport(file_type="cotisation", path=path, batch_key="2401")
-    records = 0
-    gc.collect()
-    gc.freeze()  # the mapping is long-lived: keep the cyclic GC from rescanning it
-    start = time.perf_counter()
-    with paused_gc():  # as run_batch does for each file
-        for item in track(PARSER.parse_blocks(path, ctx), report):
+    def consume(parser: Any, ctx: Any, report: Any) -> int:
+        hashes = 0
+        if with_hash:
+            for item in track(parser.parse(path, ctx), report):
+                record_hash(item.type, item.record.to_document())
+                hashes += 1
+        else:
+            for _ in track(parser.parse(path, ctx), report):
+                pass
+        return hashes
+
+    return _timed_cotisation(path, consume)
+
+
+def child_fast(path: str) -> dict:
+    from sf.importers.columnar import RecordBlock
+    from sf.importers.identity import record_hash
+    from sf.importers.tracker import track
+
+    def consume(parser: Any, ctx: Any, report: Any) -> int:
+        records = 0
+        for item in track(parser.parse_blocks(path, ctx), report):
             if type(item) is RecordBlock:
                 records += len(item.hashes)  # documents and hashes are computed inside the block
             else:
                 record_hash(item.type, item.record.to_document())
                 records += 1
-    seconds = time.perf_counter() - start
-    assert report.lines_read == report.lines_valid + report.lines_rejected + report.lines_filtered
-    return {"seconds": seconds, "lines": report.lines_read, "valid": report.lines_valid,
-            "rejected": report.lines_rejected, "hashes": records, "max_rss_mib": _max_rss_mib()}
+        return records
+
+    return _timed_cotisation(path, consume)
 
 
 def write_mapping(path: Path) -> None:
