@@ -131,6 +131,17 @@ class RangeStats:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "added": dict(self.added), "deleted": dict(self.deleted)}  # plain dicts, not Counters
 
+    def count_outcome(self, changed: bool, existed: bool) -> bool:
+        """Count one entity's outcome: unchanged, or else changed (its document ``existed``)
+        or created. Returns ``changed``, so that the caller writes only then."""
+        if not changed:
+            self.unchanged += 1
+        elif existed:
+            self.changed += 1
+        else:
+            self.created += 1
+        return changed
+
 
 def _count_entry(stats: RangeStats, entry: Mapping[str, Any]) -> None:
     for type_name, records in entry.items():
@@ -210,13 +221,8 @@ def _compact_one(db: Database, plan: CompactionPlan, key: str, values: list[dict
                                       stored_size=head_doc.get("size") if head_doc else None,
                                       max_document_bytes=plan.max_document_bytes)
         stats.incremental += 1
-        if not increment.changed:
-            stats.unchanged += 1
+        if not stats.count_outcome(increment.changed, existed=head_doc is not None):
             return None
-        if head_doc is None:
-            stats.created += 1
-        else:
-            stats.changed += 1
         for batch_key in increment.new_batches:
             _count_entry(stats, increment.set_fields[f"value.batch.{batch_key}"])
         stats.bytes_written += document_size({"$set": increment.set_fields})
@@ -233,13 +239,8 @@ def _compact_one(db: Database, plan: CompactionPlan, key: str, values: list[dict
             return None
         stats.removed += 1
         return DeleteOne({"_id": key})
-    if new_doc == existing:
-        stats.unchanged += 1
+    if not stats.count_outcome(new_doc != existing, existed=existing is not None):
         return None
-    if existing is None:
-        stats.created += 1
-    else:
-        stats.changed += 1
     for batch_key in run_batches:
         entry = new_doc["value"]["batch"].get(batch_key)
         if entry:
