@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,29 +116,27 @@ class _ByteLines:
             return rest
         return None
 
-    def next_line(self) -> bytes | None:
-        """The next line with its ``\\n`` (None at end of file)."""
+    def _through_newline(self, find: Callable[[bytes, bytes, int], int]) -> bytes | None:
+        """The buffer from the current position through the ``\\n`` that ``find`` (``bytes.find``:
+        the first, ``bytes.rfind``: the last) finds in it, reading more while there is none."""
         while True:
-            i = self._buf.find(b"\n", self._pos)
+            i = find(self._buf, b"\n", self._pos)
             if i >= 0:
-                line = self._buf[self._pos:i + 1]
+                piece = self._buf[self._pos:i + 1]
                 self._pos = i + 1
-                return line
+                return piece
             if not self._fill():
                 return self._end()
+
+    def next_line(self) -> bytes | None:
+        """The next line with its ``\\n`` (None at end of file)."""
+        return self._through_newline(bytes.find)
 
     def next_block(self) -> bytes | None:
         """The next run of complete lines (at least one, about a block), None at end."""
         if len(self._buf) - self._pos < self._block_bytes:
             self._fill()
-        while True:
-            j = self._buf.rfind(b"\n", self._pos)
-            if j >= 0:
-                block = self._buf[self._pos:j + 1]
-                self._pos = j + 1
-                return block
-            if not self._fill():
-                return self._end()
+        return self._through_newline(bytes.rfind)
 
 
 @dataclass(slots=True)
