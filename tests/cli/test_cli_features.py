@@ -13,6 +13,7 @@ import pytest
 from sf.engine.batches import make_batch, save_batch
 
 from ..conftest import DATA
+from ..features.golden import parse_dates
 
 EXAMPLE = DATA / "features-example" / "example1_input.json"
 
@@ -23,21 +24,11 @@ SHIM = ("import sys\nimport sf.cli.app as a\nfrom sf.cli import features as f\n"
         "a.main()\n")
 
 
-def _parse_dates(value):
-    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value.endswith("Z"):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, dict):
-        return {k: _parse_dates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_parse_dates(v) for v in value]
-    return value
-
-
 @pytest.fixture
 def sf(sf_env, mongo_uri, db):
     """``sf(args)`` runs the CLI on the test database (the ``db`` fixture), which holds example
     1's RawData under batch 2001 plus a copy of the company with a broken record (999999999)."""
-    data = _parse_dates(json.loads(EXAMPLE.read_text()))
+    data = parse_dates(json.loads(EXAMPLE.read_text()))
     params = data["params"]
     save_batch(db, make_batch(params["batch"], date_debut=params["date_debut"].date(),
                               date_fin=params["date_fin"].date(),
