@@ -9,9 +9,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch, save_batch
+from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
+from sf.engine.operations import declare_batch
 
 from .common import break_lock_option, console, day, err_console, json_option, print_json, store_of
 
@@ -95,15 +96,13 @@ def add(
         date_fin_effectif=date_fin_effectif.date() if date_fin_effectif else None,
         name=name, stock_absent=stock_absent,
     )
-    with store_of(ctx) as store, journal_run(store.db, "batch add", {"key": key, "files": file, "from_dir": from_dir,
-                                                                     "complete": complete, "replace": replace},
-                                             batch=key) as run:
-        save_batch(store.db, batch, replace=replace)
-        run.counts = {"files": sum(len(p) for p in batch.files.values())}
+    with store_of(ctx) as store:
+        files_saved = declare_batch(store.db, batch, replace=replace, args={
+            "key": key, "files": file, "from_dir": from_dir, "complete": complete, "replace": replace})
     if json_output:
         print_json(batch.to_document())
     else:
-        console.print(f"Batch {batch.key} saved: {run.counts['files']} file(s), "
+        console.print(f"Batch {batch.key} saved: {files_saved} file(s), "
                       f"period {day(batch.param.date_debut)} → {day(batch.param.date_fin)}.")
 
 

@@ -7,7 +7,6 @@ from typing import Optional
 import typer
 
 from sf.engine.batches import StockAbsent
-from sf.engine.journal import journal_run
 
 from .common import break_lock_option, console, json_option, print_json, silent_option, store_of
 
@@ -34,16 +33,12 @@ def compact(ctx: typer.Context,
 
         sf compact --since-batch 2402   # after re-importing 2402 and later batches
     """
-    from sf.compaction.run import run_compaction
+    from sf.compaction.operations import compact as compact_batches
 
-    args = {"since_batch": since_batch, "stock_absent": stock_absent, "workers": workers, "scheduler": scheduler,
-            "dry_run": dry_run, "max_document_mb": max_document_mb}
-    with store_of(ctx) as store, journal_run(store.db, "compact", args, batch=since_batch, destructive=not dry_run,
-                                             break_lock=break_lock) as run:
-        summary = run_compaction(store, run, since_batch=since_batch, stock_absent=stock_absent, workers=workers,
-                                 scheduler=scheduler, dry_run=dry_run, partitions=partitions,
-                                 max_document_bytes=int(max_document_mb * 1024 * 1024), silent=silent or json_output)
-        run.counts = summary.as_dict()
+    with store_of(ctx) as store:
+        summary = compact_batches(store, since_batch=since_batch, stock_absent=stock_absent, workers=workers,
+                                  scheduler=scheduler, partitions=partitions, max_document_mb=max_document_mb,
+                                  dry_run=dry_run, silent=silent or json_output, break_lock=break_lock)
     data = summary.as_dict()
     if json_output:
         print_json(data)
