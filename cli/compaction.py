@@ -8,17 +8,20 @@ import typer
 
 from sf.engine.batches import StockAbsent
 
-from .common import break_lock_option, console, json_option, print_json, silent_option, store_of
+from .common import (
+    break_lock_option, console, dry_run_option, json_option, partitions_option, print_json, scheduler_option,
+    silent_option, store_of, workers_option,
+)
 
 
 def compact(ctx: typer.Context,
             since_batch: Optional[str] = typer.Option(None, "--since-batch", help="Recompute batches ≥ KEY (they must be re-imported)."),
             stock_absent: Optional[StockAbsent] = typer.Option(None, "--stock-absent", help="Record this choice for the run's batches (see README)."),
-            workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
-            scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
-            partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
+            workers: Optional[int] = workers_option(),
+            scheduler: Optional[str] = scheduler_option(),
+            partitions: Optional[int] = partitions_option(),
             max_document_mb: float = typer.Option(12.0, "--max-document-mb", min=0.001, max=16.0, help="Refuse RawData documents larger than this."),
-            dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
+            dry_run: bool = dry_run_option(),
             json_output: bool = json_option("Print the summary as JSON."),
             silent: bool = silent_option(),
             break_lock: bool = break_lock_option()) -> None:

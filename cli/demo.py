@@ -28,7 +28,7 @@ import typer
 from sf.engine.errors import UsageError
 from sf.features.target import HORIZON
 
-from .common import console, err_console, json_option, print_json, settings_of
+from .common import console, err_console, json_option, print_json, settings_of, workers_option
 
 DEMO_DB = "sf_demo"
 #: Labelled months the default training protocol needs: TrainingOptions' minimum training,
@@ -71,7 +71,7 @@ def demo(ctx: typer.Context,
          workdir: Path | None = typer.Option(None, "--workdir", help="Folder for deliveries and models "
                                                                           "[default: SF_HOME/demo]."),
          db_name: str = typer.Option(DEMO_DB, "--demo-db", help="Database the demo fills (emptied first)."),
-         workers: int | None = typer.Option(None, "--workers", min=1, help="Dask worker processes."),
+         workers: int | None = workers_option("Dask worker processes."),
          json_output: bool = json_option("Print the step summary as JSON.")) -> None:
     """Run the whole chain on synthetic data: synth, batch add, import, compact, features, train, score, alerts.
 

@@ -15,7 +15,10 @@ from rich.table import Table
 from sf.engine.errors import UsageError
 from sf.features.state import Mode
 
-from .common import break_lock_option, console, day, err_console, json_option, print_json, silent_option, store_of
+from .common import (
+    break_lock_option, console, day, dry_run_option, err_console, json_option, partitions_option, print_json,
+    scheduler_option, silent_option, store_of, workers_option,
+)
 
 # No help= here: the group's help is the callback's docstring (with its Example block).
 app = typer.Typer(rich_markup_mode=None)
@@ -37,15 +40,12 @@ def features(ctx: typer.Context,
                                        "(the original's output, quirks included)."),
              history_months: int = typer.Option(24, "--history-months", min=0,
                                                 help="fixed mode: months read before date_debut for lags."),
-             workers: int | None = typer.Option(None, "--workers", min=1,
-                                                   help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
-             scheduler: str | None = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER",
-                                                     help="Address of an existing Dask scheduler."),
-             partitions: int | None = typer.Option(None, "--partitions", min=1,
-                                                      help="Number of key ranges [default: 4 per worker]."),
+             workers: int | None = workers_option(),
+             scheduler: str | None = scheduler_option(),
+             partitions: int | None = partitions_option(),
              chunk_companies: int = typer.Option(250, "--chunk-companies", min=1,
                                                  help="Companies computed per call (bounds memory per worker)."),
-             dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
+             dry_run: bool = dry_run_option(),
              json_output: bool = json_option("Print the summary as JSON."),
              silent: bool = silent_option(),
              break_lock: bool = break_lock_option()) -> None:
