@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch, save_batch
+from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
+from sf.engine.operations import declare_batch
 
-from .common import break_lock_option, console, day, err_console, json_option, print_json, store_of
+from .common import FileTypeChoice, break_lock_option, console, day, err_console, json_option, print_json, store_of
 
 app = typer.Typer(help="Declare and inspect batches (monthly deliveries).\n\nExample:\n\n    sf batch add 2401 --from-dir ./deliveries/2401\n\n    sf batch list", no_args_is_help=True,
                   rich_markup_mode=None)
@@ -53,8 +54,8 @@ def add(
     key: str = typer.Argument(..., help="Batch key YYMM[_suffix], e.g. 2401 or 2401_1."),
     file: list[str] = typer.Option([], "--file", "-f", metavar="TYPE=PATH", help="A delivery file and its type; repeat."),
     from_dir: Optional[Path] = typer.Option(None, "--from-dir", help="Detect files and stock types from a delivery folder's file names."),
-    complete: list[str] = typer.Option([], "--complete", metavar="TYPE",
-                                       help="A type delivered as a full stock in this batch; repeat."),
+    complete: list[FileTypeChoice] = typer.Option([], "--complete", metavar="TYPE",
+                                                  help="A type delivered as a full stock in this batch; repeat."),
     date_debut: Optional[datetime] = typer.Option(None, formats=_DATE, help="Start of the period series [default: 2014-01-01]."),
     date_fin: Optional[datetime] = typer.Option(None, formats=_DATE, help="End (excluded) [default: first day of the batch month]."),
     date_fin_effectif: Optional[datetime] = typer.Option(None, formats=_DATE, help="Last month with headcount data."),
@@ -75,11 +76,8 @@ def add(
 
         sf batch add 2401 --from-dir ./deliveries/2401
     """
-    for file_type in complete:
-        if file_type not in FILE_TYPES:
-            raise UsageError(f"--complete {file_type!r}: unknown file type; known types: {', '.join(FILE_TYPES)}")
     files = parse_file_options(file)
-    complete = list(complete)
+    complete = [file_type.value for file_type in complete]
     if from_dir is not None:
         scan = scan_folder(from_dir)
         for file_type, paths in scan.files.items():
@@ -95,15 +93,13 @@ def add(
         date_fin_effectif=date_fin_effectif.date() if date_fin_effectif else None,
         name=name, stock_absent=stock_absent,
     )
-    with store_of(ctx) as store, journal_run(store.db, "batch add", {"key": key, "files": file, "from_dir": from_dir,
-                                                                     "complete": complete, "replace": replace},
-                                             batch=key) as run:
-        save_batch(store.db, batch, replace=replace)
-        run.counts = {"files": sum(len(p) for p in batch.files.values())}
+    with store_of(ctx) as store:
+        files_saved = declare_batch(store.db, batch, replace=replace, args={
+            "key": key, "files": file, "from_dir": from_dir, "complete": complete, "replace": replace})
     if json_output:
         print_json(batch.to_document())
     else:
-        console.print(f"Batch {batch.key} saved: {run.counts['files']} file(s), "
+        console.print(f"Batch {batch.key} saved: {files_saved} file(s), "
                       f"period {day(batch.param.date_debut)} → {day(batch.param.date_fin)}.")
 
 

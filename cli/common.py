@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
+from sf.engine.batches import FILE_TYPES
 from sf.engine.connection import Store, open_store
 from sf.engine.errors import store_failure
 from sf.engine.settings import Settings, load_settings
@@ -24,7 +26,14 @@ err_console = Console(stderr=True)
 
 # --- options several commands share (one definition each) -----------------------------------
 # Enumerated options are annotated with the library's ``Literal`` type (StockAbsent, Mode, …):
-# Typer then offers and checks the choices (exit 2 naming the option), values stay strings.
+# Typer (>= 0.19) then shows and checks the choices (exit 2 naming the option), values stay
+# strings. Typer does not take ``list[Literal[...]]``: a repeatable enumerated option uses a
+# str Enum (:data:`FileTypeChoice`), whose members are strings too.
+
+#: The delivery file types (``sf.engine.batches.FILE_TYPES``) as choices of a repeatable option.
+FileTypeChoice = enum.Enum("FileTypeChoice", {name: name for name in FILE_TYPES}, type=str)
+#: The collections ``sf validate`` checks.
+ValidatedCollection = Literal["ImportedData", "RawData"]
 
 def json_option(help_text: str = "Print the result as JSON.") -> Any:
     """``--json``: print the command's result as JSON on standard output instead of text."""
@@ -39,6 +48,26 @@ def silent_option() -> Any:
 def break_lock_option() -> Any:
     """``--break-lock``: take over the run lock left by a run that died."""
     return typer.Option(False, "--break-lock", help="Break a lock left by a dead run.")
+
+
+def workers_option(help_text: str = "Local Dask worker processes [default: SF_WORKERS or one per core].") -> Any:
+    """``--workers N``: size of the local Dask cluster (None: ``SF_WORKERS``, else one per core)."""
+    return typer.Option(None, "--workers", min=1, help=help_text)
+
+
+def scheduler_option() -> Any:
+    """``--scheduler ADDRESS`` (or ``SF_DASK_SCHEDULER``): run on an existing Dask scheduler."""
+    return typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler.")
+
+
+def partitions_option() -> Any:
+    """``--partitions N``: how many key ranges a Dask job splits the data into."""
+    return typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker].")
+
+
+def dry_run_option(help_text: str = "Compute and report, write nothing.") -> Any:
+    """``--dry-run``: do the work and report it, write nothing."""
+    return typer.Option(False, "--dry-run", help=help_text)
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -7,19 +7,21 @@ from typing import Optional
 import typer
 
 from sf.engine.batches import StockAbsent
-from sf.engine.journal import journal_run
 
-from .common import break_lock_option, console, json_option, print_json, silent_option, store_of
+from .common import (
+    break_lock_option, console, dry_run_option, json_option, partitions_option, print_json, scheduler_option,
+    silent_option, store_of, workers_option,
+)
 
 
 def compact(ctx: typer.Context,
             since_batch: Optional[str] = typer.Option(None, "--since-batch", help="Recompute batches ≥ KEY (they must be re-imported)."),
             stock_absent: Optional[StockAbsent] = typer.Option(None, "--stock-absent", help="Record this choice for the run's batches (see README)."),
-            workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
-            scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
-            partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
+            workers: Optional[int] = workers_option(),
+            scheduler: Optional[str] = scheduler_option(),
+            partitions: Optional[int] = partitions_option(),
             max_document_mb: float = typer.Option(12.0, "--max-document-mb", min=0.001, max=16.0, help="Refuse RawData documents larger than this."),
-            dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
+            dry_run: bool = dry_run_option(),
             json_output: bool = json_option("Print the summary as JSON."),
             silent: bool = silent_option(),
             break_lock: bool = break_lock_option()) -> None:
@@ -34,16 +36,12 @@ def compact(ctx: typer.Context,
 
         sf compact --since-batch 2402   # after re-importing 2402 and later batches
     """
-    from sf.compaction.run import run_compaction
+    from sf.compaction.operations import compact as compact_batches
 
-    args = {"since_batch": since_batch, "stock_absent": stock_absent, "workers": workers, "scheduler": scheduler,
-            "dry_run": dry_run, "max_document_mb": max_document_mb}
-    with store_of(ctx) as store, journal_run(store.db, "compact", args, batch=since_batch, destructive=not dry_run,
-                                             break_lock=break_lock) as run:
-        summary = run_compaction(store, run, since_batch=since_batch, stock_absent=stock_absent, workers=workers,
-                                 scheduler=scheduler, dry_run=dry_run, partitions=partitions,
-                                 max_document_bytes=int(max_document_mb * 1024 * 1024), silent=silent or json_output)
-        run.counts = summary.as_dict()
+    with store_of(ctx) as store:
+        summary = compact_batches(store, since_batch=since_batch, stock_absent=stock_absent, workers=workers,
+                                  scheduler=scheduler, partitions=partitions, max_document_mb=max_document_mb,
+                                  dry_run=dry_run, silent=silent or json_output, break_lock=break_lock)
     data = summary.as_dict()
     if json_output:
         print_json(data)

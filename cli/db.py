@@ -22,7 +22,7 @@ from sf.engine.journal import journal_run
 from sf.engine.staleness import stale_outputs
 from sf.engine.upgrade import LEGACY_BACKUP_DIR, legacy_databases, upgrade_home
 
-from .common import console, err_console, print_json, settings_of, store_of
+from .common import console, err_console, json_option, print_json, settings_of, store_of
 
 app = typer.Typer(help="The database: embedded store, contents, upgrade.\n\nExample:\n\n    sf db info\n\n"
                        "    sf db serve --port 27017", no_args_is_help=True, rich_markup_mode=None)
@@ -118,7 +118,7 @@ def uri(ctx: typer.Context) -> None:
 
 
 @app.command("info")
-def info(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def info(ctx: typer.Context, json_output: bool = json_option("Print as JSON.")) -> None:
     """Show where the data is, how many documents each collection holds, and which Features or
     Scores are stale (computed before a later purge or compaction of their batches).
 
@@ -150,7 +150,7 @@ def info(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", h
 
 
 @app.command("upgrade")
-def upgrade(ctx: typer.Context, json_output: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def upgrade(ctx: typer.Context, json_output: bool = json_option("Print as JSON.")) -> None:
     """Convert an SF_HOME written by the previous embedded store (nx-27017) to the current one.
 
     Every document of SF_HOME/data/*.db is copied into the current store, values the previous

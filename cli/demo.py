@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sf.engine import __version__
 from sf.engine.errors import UsageError
 from sf.features.target import HORIZON
 
-from .common import console, err_console, json_option, print_json, settings_of
+from .common import console, err_console, json_option, print_json, settings_of, workers_option
 
 DEMO_DB = "sf_demo"
 #: Labelled months the default training protocol needs: TrainingOptions' minimum training,
@@ -72,7 +71,7 @@ def demo(ctx: typer.Context,
          workdir: Path | None = typer.Option(None, "--workdir", help="Folder for deliveries and models "
                                                                           "[default: SF_HOME/demo]."),
          db_name: str = typer.Option(DEMO_DB, "--demo-db", help="Database the demo fills (emptied first)."),
-         workers: int | None = typer.Option(None, "--workers", min=1, help="Dask worker processes."),
+         workers: int | None = workers_option("Dask worker processes."),
          json_output: bool = json_option("Print the step summary as JSON.")) -> None:
     """Run the whole chain on synthetic data: synth, batch add, import, compact, features, train, score, alerts.
 
@@ -111,15 +110,15 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
              workers: int | None) -> dict[str, Any]:
     """Run every step (see the module docstring); returns the step summaries, the alert list
     (``alerts_frame``), the last batch and the model folder."""
-    from sf.compaction.run import run_compaction
-    from sf.engine.batches import make_batch, save_batch
+    from sf.compaction.operations import compact
+    from sf.engine.batches import make_batch
+    from sf.engine.collections import ensure_collections
     from sf.engine.connection import open_store
-    from sf.engine.errors import BadInputError
-    from sf.engine.journal import journal_run
+    from sf.engine.operations import declare_batch
+    from sf.features.operations import compute_features
+    from sf.importers.operations import import_batch, unreadable_files
     from sf.model.alerts import alert_list
-    from sf.features.job import plan_features, run_features
-    from sf.model.runs import score_batch, train_batch
-    from sf.importers.driver import report_document, run_batch
+    from sf.model.operations import score_establishments, train_model
     from sf.synth.deliveries import generate
 
     from .batch import scan_folder
@@ -139,8 +138,6 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
 
     with open_store(settings) as store:
         store.client.drop_database(settings.db_name)
-        from sf.engine.collections import ensure_collections
-
         ensure_collections(store.db)
 
         t = time.monotonic()
@@ -149,54 +146,35 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
             scan = scan_folder(deliveries / key)
             batch = make_batch(key, files={k: list(v) for k, v in scan.files.items()},
                                complete_types=list(scan.complete_types), date_debut=first_month)
-            with journal_run(store.db, "batch add", {"key": key, "from_dir": deliveries / key}, batch=key) as run:
-                save_batch(store.db, batch)
-                run.counts = {"files": sum(len(p) for p in batch.files.values())}
-            files += run.counts["files"]
+            files += declare_batch(store.db, batch, args={"key": key, "from_dir": deliveries / key})
         _step(steps, "sf batch add --from-dir", t, batches=len(batches), files=files)
 
         t = time.monotonic()
         totals = {"lines_read": 0, "lines_valid": 0, "lines_rejected": 0, "lines_filtered": 0}
         for key in batches:
-            from sf.engine.batches import get_batch
-
-            batch = get_batch(store.db, key)
-            with journal_run(store.db, "import", {"batch": key}, batch=key, destructive=True) as run:
-                # Same Journal content as `sf import`: one report per file, for `sf report`.
-                result = run_batch(batch, db=store.db, on_report=lambda r, run=run: run.add_report(report_document(r)))
-                run.counts = result.totals()
-            if result.fatal_reports:
-                raise BadInputError(f"batch {key}: {len(result.fatal_reports)} file(s) could not be read: "
-                                    + ", ".join(r.display_path for r in result.fatal_reports))
+            result = import_batch(store.db, key)
+            failure = unreadable_files(result)
+            if failure is not None:
+                raise failure
             for k in totals:
                 totals[k] += result.totals()[k]
         _step(steps, "sf import", t, **totals)
 
         t = time.monotonic()
-        with journal_run(store.db, "compact", {"workers": workers}, destructive=True) as run:
-            compaction = run_compaction(store, run, workers=workers, silent=True)
-            run.counts = compaction.as_dict()
-        c = compaction.as_dict()
+        c = compact(store, workers=workers, silent=True).as_dict()
         _step(steps, "sf compact", t, entities_read=c.get("entities_read", 0), created=c.get("created", 0),
               changed=c.get("changed", 0))
 
         last = batches[-1]
         t = time.monotonic()
-        plan = plan_features(store.db, last)
-        with journal_run(store.db, "features", {"until_batch": last, "workers": workers}, batch=last,
-                         destructive=True) as run:
-            features = run_features(store, run, plan, workers=workers, silent=True)
-            run.counts = features.as_dict()
+        features = compute_features(store, last, workers=workers, silent=True)
         f = features.as_dict()
-        _step(steps, "sf features", t, batch=last, months=len(plan.periods), companies=f.get("companies", 0),
-              rows=f.get("rows", 0))
+        _step(steps, "sf features", t, batch=last, months=_months(features.first_period, features.last_period),
+              companies=f.get("companies", 0), rows=f.get("rows", 0))
 
         t = time.monotonic()
         model_dir = workdir / "models" / last
-        with journal_run(store.db, "train", {"until_batch": last, "out": model_dir}, batch=last,
-                         destructive=True) as run:
-            trained = train_batch(store.db, last, out_dir=model_dir, sf_version=__version__)
-            run.counts = {"version": trained.model.version, "chosen": trained.model.kind}
+        trained = train_model(store.db, last, out_dir=model_dir)
         d = trained.as_dict()
         _step(steps, "sf train", t, rows=d["rows_in_scope"], variables=d["variables"], chosen=d["chosen"],
               auc_pr_test=_round(d["auc_pr"][d["chosen"]]["test"]),
@@ -205,11 +183,7 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
               positive_rate_test=_round(d["positive_rate"]["test"]))
 
         t = time.monotonic()
-        with journal_run(store.db, "score", {"batch": last, "model": trained.model.version}, batch=last,
-                         destructive=True) as run:
-            scored = score_batch(store.db, last, trained.model)
-            run.counts = scored.as_dict()
-        s = scored.as_dict()
+        s = score_establishments(store.db, last, trained.model).as_dict()
         _step(steps, "sf score", t, periode=s["periode"][:7], scored=s["scored"], out_of_scope=s["out_of_scope"],
               high=s["alerts"]["high"], moderate=s["alerts"]["moderate"])
 
@@ -228,6 +202,11 @@ def _first_history_month(first_batch: str, history: int):
     year, month = 2000 + int(first_batch[:2]), int(first_batch[2:4])
     index = year * 12 + month - 1 - 1 - history  # the batch's data month is the month before its key
     return date(index // 12, index % 12 + 1, 1)
+
+
+def _months(first, last) -> int:
+    """Months from ``first`` to ``last`` (month starts), both included: a Features run's period."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def _round(value: float | None) -> float | None:

@@ -13,10 +13,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 from sf.engine.errors import UsageError
-from sf.engine.journal import journal_run
 from sf.features.state import Mode
 
-from .common import break_lock_option, console, day, err_console, json_option, print_json, silent_option, store_of
+from .common import (
+    break_lock_option, console, day, dry_run_option, err_console, json_option, partitions_option, print_json,
+    scheduler_option, silent_option, store_of, workers_option,
+)
 
 # No help= here: the group's help is the callback's docstring (with its Example block).
 app = typer.Typer(rich_markup_mode=None)
@@ -38,15 +40,12 @@ def features(ctx: typer.Context,
                                        "(the original's output, quirks included)."),
              history_months: int = typer.Option(24, "--history-months", min=0,
                                                 help="fixed mode: months read before date_debut for lags."),
-             workers: int | None = typer.Option(None, "--workers", min=1,
-                                                   help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
-             scheduler: str | None = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER",
-                                                     help="Address of an existing Dask scheduler."),
-             partitions: int | None = typer.Option(None, "--partitions", min=1,
-                                                      help="Number of key ranges [default: 4 per worker]."),
+             workers: int | None = workers_option(),
+             scheduler: str | None = scheduler_option(),
+             partitions: int | None = partitions_option(),
              chunk_companies: int = typer.Option(250, "--chunk-companies", min=1,
                                                  help="Companies computed per call (bounds memory per worker)."),
-             dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report, write nothing."),
+             dry_run: bool = dry_run_option(),
              json_output: bool = json_option("Print the summary as JSON."),
              silent: bool = silent_option(),
              break_lock: bool = break_lock_option()) -> None:
@@ -69,35 +68,19 @@ def features(ctx: typer.Context,
         return
     if until_batch is None:
         raise UsageError("missing option --until-batch", "e.g. sf features --until-batch 2401; see sf features --help")
-    from sf.engine.collections import FEATURES_DEBUG
-    from sf.features.job import (
-        CompaniesSkipped,
-        compute_company_debug,
-        plan_features,
-        run_features,
-    )
+    from sf.features.job import CompaniesSkipped
+    from sf.features.operations import compute_company_features, compute_features
 
-    args = {"until_batch": until_batch, "key": key, "mode": mode, "history_months": history_months,
-            "workers": workers, "scheduler": scheduler, "partitions": partitions, "dry_run": dry_run}
     with store_of(ctx) as store:
         if key is not None:
-            plan = plan_features(store.db, until_batch, mode=mode, history_months=history_months,  # type: ignore[arg-type]
-                                 collection=FEATURES_DEBUG, dry_run=dry_run)
-            with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
-                             break_lock=break_lock) as run:
-                _require_raw_data(store.db)
-                frame, written = compute_company_debug(store.db, plan, key)
-                run.counts = {"rows": len(frame), "documents_written": written}
+            frame, written = compute_company_features(store.db, until_batch, key, mode=mode,
+                                                      history_months=history_months, dry_run=dry_run,
+                                                      break_lock=break_lock)
             _print_company(frame, key, written, json_output)
             return
-        plan = plan_features(store.db, until_batch, mode=mode, history_months=history_months,  # type: ignore[arg-type]
-                             chunk_companies=chunk_companies, dry_run=dry_run)
-        with journal_run(store.db, "features", args, batch=until_batch, destructive=not dry_run,
-                         break_lock=break_lock) as run:
-            _require_raw_data(store.db)
-            summary = run_features(store, run, plan, workers=workers, scheduler=scheduler, partitions=partitions,
-                                   silent=silent or json_output)
-            run.counts = summary.as_dict()
+        summary = compute_features(store, until_batch, mode=mode, history_months=history_months, workers=workers,
+                                   scheduler=scheduler, partitions=partitions, chunk_companies=chunk_companies,
+                                   dry_run=dry_run, silent=silent or json_output, break_lock=break_lock)
     data = summary.as_dict()
     if json_output:
         print_json(data)
@@ -119,19 +102,6 @@ def features(ctx: typer.Context,
         first = next(iter(data["failed"].items()))
         raise CompaniesSkipped(f"{data['companies_failed']} company(ies) skipped for unusable records, first "
                                f"{first[0]}: {first[1]}", "the Journal run lists them; every other company is written")
-
-
-def _require_raw_data(db) -> None:
-    """UsageError when RawData is empty: there is nothing to compute Features from."""
-    from sf.engine.collections import IMPORTED_DATA, RAW_DATA
-
-    if db[RAW_DATA].find_one({}, {"_id": 1}) is not None:
-        return
-    if db[IMPORTED_DATA].find_one({}, {"_id": 1}) is not None:
-        raise UsageError("RawData is empty: the imported batches are still waiting in ImportedData",
-                         "run sf compact first")
-    raise UsageError("RawData is empty: there is nothing to compute Features from",
-                     "import and compact a batch first: sf import --batch KEY && sf compact")
 
 
 def _print_company(frame, key: str, written: int, json_output: bool) -> None:

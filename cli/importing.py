@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sf.engine.batches import get_batch
-from sf.engine.errors import BadInputError
-from sf.engine.journal import journal_run
-from sf.importers.driver import BatchRunResult, report_document, run_batch
+from sf.importers.driver import BatchRunResult, report_document
 from sf.importers.tracker import FileReport
 
 from .common import break_lock_option, console, err_console, json_option, print_json, silent_option, store_of
@@ -37,28 +33,22 @@ def empty_file_notes(result: BatchRunResult) -> list[str]:
             for r in result.reports if r.lines_read == 0 and not r.fatal_error]
 
 
-def _run(ctx: typer.Context, command: str, batch_key: str, parsers: list[str], no_filter: bool,
-         json_output: bool, silent: bool, write: bool, break_lock: bool = False) -> BatchRunResult:
-    selected = _parser_list(parsers)
-    args = {"batch": batch_key, "parsers": selected, "no_filter": no_filter}
-    with store_of(ctx) as store:
-        batch = get_batch(store.db, batch_key)
-        with journal_run(store.db, command, args, batch=batch_key, destructive=write, break_lock=break_lock) as run, \
-                Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                         console=err_console, disable=silent or json_output, transient=True) as progress:
-            task = progress.add_task("starting")
+def _run(ctx: typer.Context, batch_key: str, parsers: list[str], no_filter: bool, json_output: bool, silent: bool,
+         write: bool, break_lock: bool = False) -> BatchRunResult:
+    from sf.importers.operations import import_batch, unreadable_files
 
-            def show(report: FileReport) -> None:
-                progress.update(task, description=f"{report.file_type} {report.display_path.rsplit('/', 1)[-1]}: "
-                                                  f"{report.lines_read:,} lines")
+    command = "import" if write else "check"
+    with store_of(ctx) as store, \
+            Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                     console=err_console, disable=silent or json_output, transient=True) as progress:
+        task = progress.add_task("starting")
 
-            def journal(report: FileReport) -> None:
-                run.add_report(report_document(report))
-                show(report)
+        def show(report: FileReport) -> None:
+            progress.update(task, description=f"{report.file_type} {report.display_path.rsplit('/', 1)[-1]}: "
+                                              f"{report.lines_read:,} lines")
 
-            result = run_batch(batch, parsers=selected, no_filter=no_filter, db=store.db if write else None,
-                               on_report=journal, on_progress=show)
-            run.counts = result.totals()
+        result = import_batch(store.db, batch_key, parsers=_parser_list(parsers), no_filter=no_filter, write=write,
+                              break_lock=break_lock, on_progress=show)
     notes = empty_file_notes(result)
     if json_output:
         print_json({"batch": batch_key, "totals": result.totals(),
@@ -72,10 +62,9 @@ def _run(ctx: typer.Context, command: str, batch_key: str, parsers: list[str], n
                       f"{t['lines_rejected']:,} rejected, {t['lines_filtered']:,} filtered{written}.")
     for note in notes:
         err_console.print(f"Note: {note}", markup=False, highlight=False, soft_wrap=True)
-    if result.fatal_reports:
-        names = ", ".join(r.display_path for r in result.fatal_reports)
-        raise BadInputError(f"{len(result.fatal_reports)} file(s) could not be read: {names}",
-                            "see the report above; the other files were processed")
+    failure = unreadable_files(result)
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -93,7 +82,7 @@ def check(ctx: typer.Context,
 
         sf check --batch 2401 --parsers cotisation,debit
     """
-    _run(ctx, "check", batch, parsers, no_filter, json_output, silent, write=False)
+    _run(ctx, batch, parsers, no_filter, json_output, silent, write=False)
 
 
 def import_(ctx: typer.Context,
@@ -112,4 +101,4 @@ def import_(ctx: typer.Context,
 
         sf import --batch 2401
     """
-    _run(ctx, "import", batch, parsers, no_filter, json_output, silent, write=True, break_lock=break_lock)
+    _run(ctx, batch, parsers, no_filter, json_output, silent, write=True, break_lock=break_lock)

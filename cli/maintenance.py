@@ -12,7 +12,10 @@ from rich.table import Table
 from sf.engine.errors import BadInputError, UsageError
 from sf.engine.journal import journal_run
 
-from .common import break_lock_option, console, json_option, print_json, silent_option, store_of, to_jsonable
+from .common import (
+    ValidatedCollection, break_lock_option, console, dry_run_option, json_option, partitions_option, print_json,
+    scheduler_option, silent_option, store_of, to_jsonable, workers_option,
+)
 
 rawdata_app = typer.Typer(help="Look at RawData histories.\n\nExample:\n\n    sf rawdata show 01234567891011 --at-batch 2401", no_args_is_help=True, rich_markup_mode=None)
 
@@ -32,10 +35,10 @@ def _confirm_destructive(question: str, yes: bool) -> None:
 def purge(ctx: typer.Context,
           since_batch: str = typer.Option(..., "--since-batch", help="Remove every batch entry ≥ KEY (string order)."),
           key: Optional[str] = typer.Option(None, "--key", help="Only this SIREN (company and its establishments) or SIRET."),
-          workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes [default: SF_WORKERS or one per core]."),
-          scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
-          partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
-          dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed, write nothing."),
+          workers: Optional[int] = workers_option(),
+          scheduler: Optional[str] = scheduler_option(),
+          partitions: Optional[int] = partitions_option(),
+          dry_run: bool = dry_run_option("Count what would be removed, write nothing."),
           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
           json_output: bool = json_option("Print the summary as JSON."),
           silent: bool = silent_option(),
@@ -123,11 +126,11 @@ def prune_entities(ctx: typer.Context,
 
 
 def validate(ctx: typer.Context,
-             collection: str = typer.Option(..., "--collection", help="ImportedData or RawData."),
+             collection: ValidatedCollection = typer.Option(..., "--collection", help="Collection to check."),
              limit: int = typer.Option(1000, "--limit", min=0, help="How many violations to print (0 = all); all are counted."),
-             workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask workers (1 = in this process)."),
-             scheduler: Optional[str] = typer.Option(None, "--scheduler", envvar="SF_DASK_SCHEDULER", help="Address of an existing Dask scheduler."),
-             partitions: Optional[int] = typer.Option(None, "--partitions", min=1, help="Number of key ranges [default: 4 per worker]."),
+             workers: Optional[int] = workers_option("Local Dask workers (1 = in this process)."),
+             scheduler: Optional[str] = scheduler_option(),
+             partitions: Optional[int] = partitions_option(),
              json_output: bool = json_option("Print the result (counts and violations) as one JSON document."),
              jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per violation, as the original sfdata validate."),
              silent: bool = silent_option()) -> None:

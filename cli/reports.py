@@ -78,18 +78,11 @@ def report(ctx: typer.Context,
 
         sf report --batch 2401 --out report_2401.html
     """
-    from sf.reports.ops_report import gather_ops_report
-    from sf.reports.ops_report_page import render_ops_report
+    from sf.reports.operations import write_ops_report
 
     _check_out(out)
-    from sf.engine.staleness import stale_outputs
-
     with store_of(ctx) as store:
-        data = gather_ops_report(store.db, batch)
-        stale = stale_outputs(store.db, batch)
-    data.warnings.extend(f"{s.collection} du lot {s.batch} (calculés le {s.made_at:%Y-%m-%d %H:%M}) périmés : "
-                         f"RawData a changé depuis ({s.cause}) ; relancer {s.remedy}." for s in stale)
-    out.write_text(render_ops_report(data), encoding="utf-8")
+        data = write_ops_report(store.db, batch, out)
     summary = {"out": str(out), **data.summary()}
     if json_output:
         print_json(summary)

@@ -1,6 +1,6 @@
 """`sf train`, `sf score`, `sf alerts`, `sf evaluate`: models over a batch's Features.
 
-Thin commands over :mod:`sf.model.runs` (train, score, evaluate) and
+Thin commands over :mod:`sf.model.operations` (train, score, evaluate: journaled) and
 :mod:`sf.model.alerts` (the alert list); heavy imports stay inside the functions so that
 `sf --help` stays fast.
 """
@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 from rich import box
 from rich.table import Table
-from sf.engine import __version__
 from sf.engine.errors import UsageError
-from sf.engine.journal import journal_run
 
 from .common import (
     break_lock_option, console, json_option, print_json, settings_of, silent_option, store_of,
@@ -89,7 +87,8 @@ def train(ctx: typer.Context,
 
         sf train --until-batch 2401 --out ./models/2401 --json
     """
-    from sf.model.runs import default_model_dir, train_batch
+    from sf.model.operations import train_model
+    from sf.model.runs import default_model_dir
     from sf.model.training import TrainingOptions
 
     _check_key("--until-batch", until_batch)
@@ -97,16 +96,10 @@ def train(ctx: typer.Context,
     directory = out if out is not None else default_model_dir(settings.home, until_batch)
     options = TrainingOptions(test_months=test_months, validation_months=validation_months,
                               min_train_months=min_train_months, hgb_max_iter=hgb_max_iter)
-    args = {"until_batch": until_batch, "out": directory, "test_months": test_months,
-            "validation_months": validation_months, "min_train_months": min_train_months,
-            "hgb_max_iter": hgb_max_iter}
-    with store_of(ctx) as store, journal_run(store.db, "train", args, batch=until_batch, destructive=True,
-                                             break_lock=break_lock) as run:
-        with console.status("training…", spinner="dots") if not (silent or json_output) else _nothing():
-            summary = train_batch(store.db, until_batch, out_dir=directory, sf_version=__version__, options=options)
-        data = summary.as_dict()
-        run.counts = {k: data[k] for k in ("version", "chosen", "auc_pr", "baseline_auc_pr", "thresholds",
-                                           "windows", "training_size", "rows_read", "rows_in_scope", "variables")}
+    with store_of(ctx) as store, \
+            console.status("training…", spinner="dots") if not (silent or json_output) else _nothing():
+        summary = train_model(store.db, until_batch, out_dir=directory, options=options, break_lock=break_lock)
+    data = summary.as_dict()
     if json_output:
         print_json(data)
         return
@@ -167,17 +160,14 @@ def score(ctx: typer.Context,
 
         sf score --batch 2401 --model ./models/2401
     """
-    from sf.model.runs import score_batch
+    from sf.model.operations import score_establishments
 
     _check_key("--batch", batch)
     model = load_model(ctx, model_dir)
-    args = {"batch": batch, "model": model.version}
-    with store_of(ctx) as store, journal_run(store.db, "score", args, batch=batch, destructive=True,
-                                             break_lock=break_lock) as run:
-        with console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
-            summary = score_batch(store.db, batch, model)
-        data = summary.as_dict()
-        run.counts = data
+    with store_of(ctx) as store, \
+            console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
+        summary = score_establishments(store.db, batch, model, break_lock=break_lock)
+    data = summary.as_dict()
     if json_output:
         print_json(data)
         return
@@ -295,18 +285,16 @@ def evaluate(ctx: typer.Context,
         sf evaluate --batch 2312 --truth ./deliveries/truth.parquet --out ./report
     """
     from sf.model.evaluation import format_ratios
-    from sf.model.runs import evaluate_batch
+    from sf.model.operations import evaluate_model
 
     _check_key("--batch", batch)
     if truth is not None and not truth.is_file():
         raise UsageError(f"--truth {truth}: file not found")
     model = load_model(ctx, model_dir)
     directory = out if out is not None else settings_of(ctx).home / "reports" / batch
-    args = {"batch": batch, "model": model.version, "truth": truth, "out": directory}
-    with store_of(ctx) as store, journal_run(store.db, "evaluate", args, batch=batch) as run:
-        with console.status("evaluating…", spinner="dots") if not (silent or json_output) else _nothing():
-            report, summary = evaluate_batch(store.db, batch, model, out_dir=directory, truth_path=truth)
-        run.counts = {**summary, "metrics": report.metrics, "ratios": report.ratios}
+    with store_of(ctx) as store, \
+            console.status("evaluating…", spinner="dots") if not (silent or json_output) else _nothing():
+        report, summary = evaluate_model(store.db, batch, model, out_dir=directory, truth_path=truth)
     if json_output:
         print_json({**summary, "metrics": report.metrics, "ratios": report.ratios, "notes": report.notes})
         return

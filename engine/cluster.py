@@ -64,19 +64,21 @@ class ClusterUnreachable(SfError):
 
 @contextmanager
 def dask_client(settings: Settings, workers: int | None = None, scheduler: str | None = None,
-                connect_timeout_s: float = 10.0) -> Iterator[Any]:
+                connect_timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: on ``scheduler`` (or ``SF_DASK_SCHEDULER``) if given, else on a
     ``LocalCluster`` of ``workers`` single-threaded processes (default: one per core).
 
     Raises :class:`ClusterUnreachable` when a given scheduler does not answer in
-    ``connect_timeout_s`` seconds.
+    ``connect_timeout_s`` seconds (default ``settings.dask_connect_timeout_s``,
+    ``SF_DASK_CONNECT_TIMEOUT_S``).
     """
     from distributed import Client, LocalCluster
 
     address = scheduler or settings.dask_scheduler
     if address:
         try:
-            client = Client(address, timeout=f"{connect_timeout_s}s")
+            timeout = connect_timeout_s if connect_timeout_s is not None else settings.dask_connect_timeout_s
+            client = Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as exc:
             raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {exc}",
                                      "check --scheduler / SF_DASK_SCHEDULER, or unset it for a local cluster") from None

@@ -13,7 +13,6 @@ is stopped. Collections and indexes are created idempotently on opening, and run
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,10 +26,7 @@ from .embedded import EmbeddedServer, read_server_file, start_embedded
 from .errors import DatabaseUnreachable, UsageError, store_failure
 from .journal import close_dead_runs
 from .upgrade import legacy_databases
-from .settings import Settings, redact_uri
-
-# Short on purpose: a wrong address should fail in seconds, not after pymongo's 30 s default.
-SERVER_SELECTION_TIMEOUT_MS = int(os.environ.get("SF_MONGODB_TIMEOUT_MS", "5000"))
+from .settings import DEFAULT_MONGODB_TIMEOUT_MS, Settings, redact_uri
 
 
 @dataclass
@@ -55,8 +51,11 @@ class Store:
         return redact_uri(self.uri)
 
 
-def connect(uri: str, db_name: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> tuple[MongoClient, Database]:
+def connect(uri: str, db_name: str, timeout_ms: int = DEFAULT_MONGODB_TIMEOUT_MS) -> tuple[MongoClient, Database]:
     """Connect to ``uri`` and check the server answers.
+
+    ``timeout_ms`` (``Settings.mongodb_timeout_ms``, ``SF_MONGODB_TIMEOUT_MS``) bounds server
+    selection and connection.
 
     Raises :class:`UsageError` for a malformed URI and :class:`DatabaseUnreachable` when no
     server answers within ``timeout_ms``; both messages show the URI without its password.
@@ -110,10 +109,10 @@ def open_store(settings: Settings, *, allow_legacy: bool = False) -> Iterator[St
             uri = running["uri"]
         else:
             server = start_embedded(settings.embedded_data_dir, log_file=settings.home / "embedded.log",
-                                    home=settings.home)
+                                    home=settings.home, timeout_s=settings.embedded_start_timeout_s)
             uri = server.uri
     try:
-        client, db = connect(uri, settings.db_name)
+        client, db = connect(uri, settings.db_name, timeout_ms=settings.mongodb_timeout_ms)
         try:
             where = _where(settings, uri)
             try:

@@ -29,10 +29,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .errors import DatabaseUnreachable, disk_nearly_full
+from .settings import DEFAULT_EMBEDDED_START_TIMEOUT_S
 
 SERVER_FILE = "server.json"
 STORE_DIR = "store"
-_START_TIMEOUT_S = 30.0
 # A Unix socket path is limited to 107 bytes on Linux; longer SF_HOMEs use a private temporary folder.
 _MAX_SOCKET_PATH = 100
 
@@ -71,12 +71,14 @@ def socket_folder(home: Path | None) -> tuple[Path, bool]:
     return Path(tempfile.mkdtemp(prefix="sf-store-")), True
 
 
-def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Path | None = None) -> EmbeddedServer:
+def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Path | None = None,
+                   timeout_s: float = DEFAULT_EMBEDDED_START_TIMEOUT_S) -> EmbeddedServer:
     """Start the store in a child process serving ``data_dir`` on a private Unix socket.
 
     ``data_dir`` "memory" gives a throw-away store in a temporary folder (tests). Returns once
     the store accepts connections. Raises :class:`DatabaseUnreachable` if it does not start
-    (the message carries the last line it printed).
+    within ``timeout_s`` seconds (``Settings.embedded_start_timeout_s``,
+    ``SF_EMBEDDED_START_TIMEOUT_S``; the message carries the last line it printed).
     """
     cleanup: list[Path] = []
     if str(data_dir) == "memory":
@@ -97,13 +99,13 @@ def start_embedded(data_dir: str | Path, log_file: Path | None = None, home: Pat
         # A session of its own: Ctrl-C in a terminal or a SIGTERM sent to the command's process
         # group reaches the command, which records the interruption, not the store it needs to.
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-    line = _read_first_line(process, _START_TIMEOUT_S)
+    line = _read_first_line(process, timeout_s)
     if not line.startswith("ready"):
         process.kill()
         process.wait()
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
-        detail = line.strip() or _last_line(log_path) or "no output"
+        detail = line.strip() or _last_line(log_path) or f"no ready line within {timeout_s:g} s"
         if disk_nearly_full(data_dir):
             raise DatabaseUnreachable(f"the embedded store did not start: the disk of {data_dir} is full ({detail})",
                                       "free some space on that disk, then run the command again")

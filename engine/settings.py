@@ -7,6 +7,11 @@ Variables:
 - ``SF_HOME``: folder of local state (embedded database files, models, logs), default ``./.sf``.
 - ``SF_DASK_SCHEDULER``: address of an existing Dask scheduler; unset → a local cluster.
 - ``SF_WORKERS``: size of the local Dask cluster; unset → one worker process per core.
+- ``SF_MONGODB_TIMEOUT_MS``: how long to wait for a MongoDB server to answer, default 5000.
+- ``SF_EMBEDDED_START_TIMEOUT_S``: how long to wait for the embedded store to start, default 30.
+- ``SF_DASK_CONNECT_TIMEOUT_S``: how long to wait for the Dask scheduler of ``SF_DASK_SCHEDULER``, default 10.
+
+A value that is not a positive number is a :class:`~.errors.UsageError` naming the variable.
 """
 
 from __future__ import annotations
@@ -14,12 +19,19 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 DEFAULT_DB = "signauxfaibles"
 DEFAULT_HOME = ".sf"
+#: Short on purpose: a wrong address should fail in seconds, not after pymongo's 30 s default.
+DEFAULT_MONGODB_TIMEOUT_MS = 5000
+#: The embedded store answers in well under a second; 30 s leaves room for a loaded machine.
+DEFAULT_EMBEDDED_START_TIMEOUT_S = 30.0
+#: A remote Dask scheduler that has not answered in 10 s is most likely the wrong address.
+DEFAULT_DASK_CONNECT_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,6 +45,12 @@ class Settings:
     home: Path
     dask_scheduler: str | None = None
     workers: int | None = None
+    #: ``SF_MONGODB_TIMEOUT_MS``: server selection and connection timeout of the MongoDB client.
+    mongodb_timeout_ms: int = DEFAULT_MONGODB_TIMEOUT_MS
+    #: ``SF_EMBEDDED_START_TIMEOUT_S``: how long a command waits for the embedded store it starts.
+    embedded_start_timeout_s: float = DEFAULT_EMBEDDED_START_TIMEOUT_S
+    #: ``SF_DASK_CONNECT_TIMEOUT_S``: how long to wait for the scheduler of ``--scheduler``.
+    dask_connect_timeout_s: float = DEFAULT_DASK_CONNECT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         remember_uri(self.mongodb_uri)  # its password is blanked from every message from now on
@@ -52,17 +70,43 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read settings from ``environ`` (default ``os.environ``); empty values count as unset."""
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``); empty values count as unset.
+
+    Raises :class:`~.errors.UsageError` naming the variable when a number is not a positive
+    number (``SF_WORKERS``, the timeouts).
+    """
     env = os.environ if environ is None else environ
-    workers = env.get("SF_WORKERS") or None
+    workers = _positive(env, "SF_WORKERS", int)
     return Settings(
         mongodb_uri=env.get("SF_MONGODB_URI") or None,
         db_name=env.get("SF_DB") or DEFAULT_DB,
         home=Path(env.get("SF_HOME") or DEFAULT_HOME),
         dask_scheduler=env.get("SF_DASK_SCHEDULER") or None,
-        workers=int(workers) if workers else None,
+        workers=int(workers) if workers is not None else None,
+        mongodb_timeout_ms=int(_positive(env, "SF_MONGODB_TIMEOUT_MS", int) or DEFAULT_MONGODB_TIMEOUT_MS),
+        embedded_start_timeout_s=_positive(env, "SF_EMBEDDED_START_TIMEOUT_S", float)
+        or DEFAULT_EMBEDDED_START_TIMEOUT_S,
+        dask_connect_timeout_s=_positive(env, "SF_DASK_CONNECT_TIMEOUT_S", float) or DEFAULT_DASK_CONNECT_TIMEOUT_S,
     )
+
+
+def _positive(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
+    """The value of variable ``name`` as a positive ``kind``, None when unset or empty;
+    :class:`~.errors.UsageError` naming the variable and its value otherwise."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        from .errors import UsageError  # errors imports this module (redact): import here
+
+        unit = "a whole number" if kind is int else "a number"
+        raise UsageError(f"{name}={text!r}: expected {unit} greater than 0", f"fix or unset {name}")
+    return value
 
 
 # -- secrets: one redaction for every place a URI can appear ---------------------------------------

@@ -153,3 +153,23 @@ def test_help_of_every_command_has_an_example():
         result = CliRunner().invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Example" in result.output, f"sf {' '.join(path)} --help has no example"
+
+
+def test_an_invalid_setting_exits_2_naming_the_variable(run_sf, sf_env):
+    result = run_sf(["batch", "list"], env=dict(sf_env, SF_EMBEDDED_START_TIMEOUT_S="soon"))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "SF_EMBEDDED_START_TIMEOUT_S='soon'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_shared_options_are_defined_once_in_common():
+    """--json, --silent, --break-lock, --workers, --scheduler, --partitions and --dry-run come
+    from cli/common.py, so that they read and behave the same in every command."""
+    import re
+
+    from ..conftest import ROOT
+
+    shared = ("--json", "--silent", "--break-lock", "--workers", "--scheduler", "--partitions", "--dry-run")
+    pattern = re.compile(r"typer\.Option\([^)]*\"(" + "|".join(map(re.escape, shared)) + r")\"")
+    found = [f"{path.name}: {m.group(1)}" for path in sorted((ROOT / "cli").glob("*.py")) if path.name != "common.py"
+             for m in pattern.finditer(path.read_text())]
+    assert not found, found

@@ -15,9 +15,27 @@ def test_unreachable_server_fails_without_the_password(free_port: int):
 
 def test_server_selection_timeout_is_short_by_default():
     # A wrong address must fail in seconds, not after pymongo's 30 s default.
-    from sf.engine import connection
+    from sf.engine.settings import load_settings
 
-    assert connection.SERVER_SELECTION_TIMEOUT_MS == 5000
+    assert load_settings({}).mongodb_timeout_ms == 5000
+    assert load_settings({"SF_MONGODB_TIMEOUT_MS": "800"}).mongodb_timeout_ms == 800
+
+
+def test_open_store_uses_the_configured_mongodb_timeout(free_port: int):
+    settings = Settings(mongodb_uri=f"mongodb://127.0.0.1:{free_port}/", db_name="x", home=Path("."),
+                        mongodb_timeout_ms=300)
+    with pytest.raises(DatabaseUnreachable, match=f"127.0.0.1:{free_port}"):
+        with open_store(settings):
+            pass
+
+
+def test_embedded_start_timeout_is_the_settings_one(tmp_path: Path):
+    # A store that cannot answer within the timeout (0.001 s: it cannot even start Python)
+    # is reported as not started, with the timeout in the message.
+    settings = Settings(mongodb_uri=None, db_name="x", home=tmp_path / "home", embedded_start_timeout_s=0.001)
+    with pytest.raises(DatabaseUnreachable, match="did not start: no ready line within 0.001 s"):
+        with open_store(settings):
+            pass
 
 
 def test_malformed_uri_is_a_usage_error():

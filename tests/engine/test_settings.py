@@ -124,3 +124,24 @@ def test_errors_survive_pickling_with_their_exit_code():
     error = pickle.loads(pickle.dumps(UnknownBatchError("2413", "01234567890123")))
     assert isinstance(error, UnknownBatchError) and error.exit_code == 2
     assert error.batch_key == "2413" and "2413" in str(error)
+
+
+def test_timeouts_come_from_the_environment():
+    settings = load_settings({"SF_MONGODB_TIMEOUT_MS": "1500", "SF_EMBEDDED_START_TIMEOUT_S": "60",
+                              "SF_DASK_CONNECT_TIMEOUT_S": "2.5"})
+    assert settings.mongodb_timeout_ms == 1500
+    assert settings.embedded_start_timeout_s == 60.0 and settings.dask_connect_timeout_s == 2.5
+    defaults = load_settings({})
+    assert (defaults.mongodb_timeout_ms, defaults.embedded_start_timeout_s, defaults.dask_connect_timeout_s) \
+        == (5000, 30.0, 10.0)
+
+
+@pytest.mark.parametrize("name, value", [("SF_MONGODB_TIMEOUT_MS", "5s"), ("SF_MONGODB_TIMEOUT_MS", "0"),
+                                         ("SF_MONGODB_TIMEOUT_MS", "2.5"), ("SF_EMBEDDED_START_TIMEOUT_S", "-1"),
+                                         ("SF_DASK_CONNECT_TIMEOUT_S", "nan"), ("SF_WORKERS", "two")])
+def test_an_invalid_number_is_a_usage_error_naming_the_variable(name: str, value: str):
+    from sf.engine.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"{name}='{value}'") as info:
+        load_settings({name: value})
+    assert info.value.exit_code == 2
