@@ -112,13 +112,14 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     """Run every step (see the module docstring); returns the step summaries, the alert list
     (``alerts_frame``), the last batch and the model folder."""
     from sf.compaction.run import run_compaction
-    from sf.engine.batches import make_batch, save_batch
+    from sf.engine.batches import save_batch
     from sf.engine.connection import open_store
     from sf.engine.errors import BadInputError
     from sf.engine.journal import journal_run
     from sf.model.alerts import alert_list
     from sf.features.job import plan_features, run_features
     from sf.model.runs import score_batch, train_batch
+    from sf.importers.delivery_dates import define_batch
     from sf.importers.driver import report_document, run_batch
     from sf.synth.deliveries import generate
 
@@ -134,8 +135,6 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     _step(steps, "sf synth", t, establishments=synth.establishments, companies=synth.companies,
           batches=len(synth.batches), failures=synth.failures, truth_rows=synth.truth_rows)
     batches = list(synth.batches)
-    # The period series starts with the first delivered month of history, not the 2014 default.
-    first_month = _first_history_month(batches[0], history)
 
     with open_store(settings) as store:
         store.client.drop_database(settings.db_name)
@@ -147,8 +146,8 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
         files = 0
         for key in batches:
             scan = scan_folder(deliveries / key)
-            batch = make_batch(key, files={k: list(v) for k, v in scan.files.items()},
-                               complete_types=list(scan.complete_types), date_debut=first_month)
+            # Dates as sf batch add: the first month of history comes from the effectif header.
+            batch, _ = define_batch(store.db, key, files=scan.files, complete_types=scan.complete_types)
             with journal_run(store.db, "batch add", {"key": key, "from_dir": deliveries / key}, batch=key) as run:
                 save_batch(store.db, batch)
                 run.counts = {"files": sum(len(p) for p in batch.files.values())}
@@ -219,15 +218,6 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     return {"steps": steps, "last_batch": last, "model_dir": str(model_dir), "train": d, "score": s,
             "alerts": alerts.drop(columns=["periode"]).to_dict("records"), "alerts_frame": alerts,
             "seconds": round(time.monotonic() - t_start, 1), "database": settings.db_name}
-
-
-def _first_history_month(first_batch: str, history: int):
-    """First month of data of a synth generation: ``history`` months before the first batch's data month."""
-    from datetime import date
-
-    year, month = 2000 + int(first_batch[:2]), int(first_batch[2:4])
-    index = year * 12 + month - 1 - 1 - history  # the batch's data month is the month before its key
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _round(value: float | None) -> float | None:
