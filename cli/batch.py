@@ -22,16 +22,25 @@ _DATE = ["%Y-%m-%d"]
 
 
 def scan_folder(folder: Path):
-    """Scan a delivery folder (see :func:`sf.importers.delivery.scan_delivery`); exit 2 if absent."""
+    """Scan a delivery folder (see :func:`sf.importers.delivery.scan_delivery`); exit 2 if
+    absent or if no file of it is a delivery file."""
     from sf.importers.delivery import scan_delivery
     from sf.importers.reading import FatalFileError
 
     if not folder.is_dir():
         raise UsageError(f"--from-dir {folder}: not a folder")
     try:
-        return scan_delivery(folder, path_prefix=f"{folder.resolve()}/")
+        scan = scan_delivery(folder, path_prefix=f"{folder.resolve()}/")
     except FatalFileError as exc:
         raise UsageError(f"--from-dir {folder}: {exc}") from None
+    if not scan.files:
+        # Typically the parent of the monthly folders: a batch without files would be saved.
+        months = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        raise UsageError(f"--from-dir {folder}: no delivery file recognised"
+                         + (f" ({len(scan.unrecognised)} other file(s))" if scan.unrecognised else ""),
+                         f"give the folder of one month, e.g. {folder / months[0]}" if months
+                         else "see README, 'Importing a delivery', for the file names")
+    return scan
 
 
 def parse_file_options(values: list[str]) -> dict[str, list[str]]:

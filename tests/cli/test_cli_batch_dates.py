@@ -54,3 +54,12 @@ def test_explicit_dates_win_and_an_undated_delivery_warns(run_sf, tmp_path: Path
     assert added.returncode == 0, added.stderr
     assert "Warning: date_debut 2014-01-01 (the default): no previous batch and no headcount file" in added.stderr
     assert _param(run_sf, "2001")["date_debut"] == "2014-01-01T00:00:00Z"
+
+
+def test_the_parent_of_the_monthly_folders_is_refused(run_sf, tmp_path: Path):
+    _delivery(tmp_path / "deliveries" / "2110", ["eff202133"])
+    (tmp_path / "deliveries" / "summary.json").write_text("{}")
+    added = run_sf(["batch", "add", "2110", "--from-dir", str(tmp_path / "deliveries")])
+    assert added.returncode == 2 and "no delivery file recognised (1 other file(s))" in added.stderr
+    assert f"give the folder of one month, e.g. {tmp_path / 'deliveries' / '2110'}" in added.stderr
+    assert json.loads(run_sf(["batch", "list", "--json"]).stdout) == []
