@@ -38,6 +38,9 @@ from sf.importers.reading import READ_ERRORS, FatalFileError, GoCsvReader, read_
 __all__ = ["BatchDates", "HeadcountMonths", "choose_batch_dates", "define_batch", "delivery_headcount_months",
            "header_first_month", "headcount_months"]
 
+#: Before any batch key (YY ≥ 00): lets make_batch check a definition whose date_debut is not known yet.
+_PLACEHOLDER_DEBUT = date(1900, 1, 1)
+
 #: File types whose header names the months they hold, in order of preference.
 HEADCOUNT_TYPES = ("effectif", "effectif_ent")
 
@@ -153,7 +156,7 @@ def choose_batch_dates(files: Mapping[str, Sequence[str]], previous: Batch | Non
     FatalFileError when a headcount file that must be read cannot be.
     """
     months = None
-    if date_debut is None and previous is None or date_fin_effectif is None:
+    if (date_debut is None and previous is None) or date_fin_effectif is None:
         months = delivery_headcount_months(files)
     dates = BatchDates(date_debut, date_fin_effectif)
     if date_debut is not None:
@@ -199,9 +202,11 @@ def define_batch(db: Database, key: str, *, files: Mapping[str, Sequence[str]] |
     file or the source of each date.
     """
     paths = {file_type: list(values) for file_type, values in (files or {}).items()}
-    checked = make_batch(key, files=paths, complete_types=list(complete_types or []), date_debut=date_debut,
-                         date_fin=date_fin, date_fin_effectif=date_fin_effectif, name=name,
-                         stock_absent=stock_absent)
+    # Key, files and options first, before any file is read; date_debut is a placeholder unless
+    # given (the 2014 default would refuse a batch before 2014 the delivery dates correctly).
+    checked = make_batch(key, files=paths, complete_types=list(complete_types or []),
+                         date_debut=date_debut or _PLACEHOLDER_DEBUT, date_fin=date_fin,
+                         date_fin_effectif=date_fin_effectif, name=name, stock_absent=stock_absent)
     try:
         dates = choose_batch_dates(checked.files, previous_batch(db, key), date_debut=date_debut,
                                    date_fin_effectif=date_fin_effectif)

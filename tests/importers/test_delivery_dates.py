@@ -156,6 +156,10 @@ def test_define_batch_reads_the_previous_batch_from_the_database(db, tmp_path: P
     later, dates = define_batch(db, "2110", files={"effectif": [str(second)]})
     assert later.param.date_debut == _utc(2021, 7) and later.param.date_fin_effectif == _utc(2021, 9)
     assert later.param.date_fin == _utc(2021, 10)
+    # A batch before 2014 (the old default's year) is dated by its delivery too.
+    old = _effectif(tmp_path, ["eff201221", "eff201231"], [["1", "1"]], name="effectif_2012.csv")
+    early, _ = define_batch(db, "1208", files={"effectif": [str(old)]})
+    assert early.param.date_debut == _utc(2012, 4) and early.param.date_fin == _utc(2012, 8)
     # Redefining the first batch does not take itself as its previous batch.
     again, _ = define_batch(db, "2109", files={"effectif": [str(second)]})
     assert again.param.date_debut == _utc(2021, 8)
