@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, make_batch, remove_batch
+from sf.engine.batches import FILE_TYPES, Batch, StockAbsent, get_batch, list_batches, remove_batch
 from sf.engine.errors import UsageError
 from sf.engine.journal import journal_run
 from sf.engine.operations import declare_batch
@@ -23,16 +23,25 @@ _DATE = ["%Y-%m-%d"]
 
 
 def scan_folder(folder: Path):
-    """Scan a delivery folder (see :func:`sf.importers.delivery.scan_delivery`); exit 2 if absent."""
+    """Scan a delivery folder (see :func:`sf.importers.delivery.scan_delivery`); exit 2 if
+    absent or if no file of it is a delivery file."""
     from sf.importers.delivery import scan_delivery
     from sf.importers.reading import FatalFileError
 
     if not folder.is_dir():
         raise UsageError(f"--from-dir {folder}: not a folder")
     try:
-        return scan_delivery(folder, path_prefix=f"{folder.resolve()}/")
+        scan = scan_delivery(folder, path_prefix=f"{folder.resolve()}/")
     except FatalFileError as exc:
         raise UsageError(f"--from-dir {folder}: {exc}") from None
+    if not scan.files:
+        # Typically the parent of the monthly folders: a batch without files would be saved.
+        months = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        raise UsageError(f"--from-dir {folder}: no delivery file recognised"
+                         + (f" ({len(scan.unrecognised)} other file(s))" if scan.unrecognised else ""),
+                         f"give the folder of one month, e.g. {folder / months[0]}" if months
+                         else "see README, 'Importing a delivery', for the file names")
+    return scan
 
 
 def parse_file_options(values: list[str]) -> dict[str, list[str]]:
@@ -56,9 +65,9 @@ def add(
     from_dir: Optional[Path] = typer.Option(None, "--from-dir", help="Detect files and stock types from a delivery folder's file names."),
     complete: list[FileTypeChoice] = typer.Option([], "--complete", metavar="TYPE",
                                                   help="A type delivered as a full stock in this batch; repeat."),
-    date_debut: Optional[datetime] = typer.Option(None, formats=_DATE, help="Start of the period series [default: 2014-01-01]."),
+    date_debut: Optional[datetime] = typer.Option(None, formats=_DATE, help="Start of the period series [default: the previous batch's, else the first month with a headcount in the delivery, else 2014-01-01]."),
     date_fin: Optional[datetime] = typer.Option(None, formats=_DATE, help="End (excluded) [default: first day of the batch month]."),
-    date_fin_effectif: Optional[datetime] = typer.Option(None, formats=_DATE, help="Last month with headcount data."),
+    date_fin_effectif: Optional[datetime] = typer.Option(None, formats=_DATE, help="Last month with headcount data [default: read from the delivery's headcount file, else the previous batch's]."),
     name: Optional[str] = typer.Option(None, help="A readable name, e.g. 'Janvier 2024'."),
     stock_absent: StockAbsent = typer.Option("keep", help="Entities absent from a stock file: keep their records (keep) or delete them (delete)."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing definition of KEY."),
@@ -68,6 +77,11 @@ def add(
 
     With --from-dir, each file's type is recognised from its name as the original
     prepare-import did (Sigfaible_cotisdues.csv → cotisation, …); unrecognised files are listed.
+
+    Dates: date_debut is the previous batch's (a monthly delivery does not restate the
+    history), or for the first batch the first month holding a headcount in the delivery's
+    effectif file (its eff… columns); date_fin_effectif is the last such month. Each date's
+    source is printed; explicit --date-debut / --date-fin-effectif win.
 
     Example:
 
@@ -87,15 +101,22 @@ def add(
             err_console.print(f"note: {note}")
         for path in scan.unrecognised:
             err_console.print(f"unrecognised file (not added): {path}")
-    batch = make_batch(
-        key, files=files, complete_types=complete,
-        date_debut=date_debut.date() if date_debut else None, date_fin=date_fin.date() if date_fin else None,
-        date_fin_effectif=date_fin_effectif.date() if date_fin_effectif else None,
-        name=name, stock_absent=stock_absent,
-    )
+    from sf.importers.delivery_dates import define_batch
+
     with store_of(ctx) as store:
+        batch, dates = define_batch(
+            store.db, key, files=files, complete_types=complete,
+            date_debut=date_debut.date() if date_debut else None, date_fin=date_fin.date() if date_fin else None,
+            date_fin_effectif=date_fin_effectif.date() if date_fin_effectif else None,
+            name=name, stock_absent=stock_absent,
+        )
         files_saved = declare_batch(store.db, batch, replace=replace, args={
-            "key": key, "files": file, "from_dir": from_dir, "complete": complete, "replace": replace})
+            "key": key, "files": file, "from_dir": from_dir, "complete": complete, "replace": replace,
+            "dates": dates.notes + dates.warnings})
+    for note in dates.notes:
+        err_console.print(note, markup=False, highlight=False, soft_wrap=True)
+    for warning in dates.warnings:
+        err_console.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if json_output:
         print_json(batch.to_document())
     else:

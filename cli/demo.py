@@ -111,13 +111,13 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     """Run every step (see the module docstring); returns the step summaries, the alert list
     (``alerts_frame``), the last batch and the model folder."""
     from sf.compaction.operations import compact
-    from sf.engine.batches import make_batch
     from sf.engine.collections import ensure_collections
     from sf.engine.connection import open_store
     from sf.engine.operations import declare_batch
     from sf.features.operations import compute_features
     from sf.importers.operations import import_batch, unreadable_files
     from sf.model.alerts import alert_list
+    from sf.importers.delivery_dates import define_batch
     from sf.model.operations import score_establishments, train_model
     from sf.synth.deliveries import generate
 
@@ -133,8 +133,6 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     _step(steps, "sf synth", t, establishments=synth.establishments, companies=synth.companies,
           batches=len(synth.batches), failures=synth.failures, truth_rows=synth.truth_rows)
     batches = list(synth.batches)
-    # The period series starts with the first delivered month of history, not the 2014 default.
-    first_month = _first_history_month(batches[0], history)
 
     with open_store(settings) as store:
         store.client.drop_database(settings.db_name)
@@ -144,8 +142,8 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
         files = 0
         for key in batches:
             scan = scan_folder(deliveries / key)
-            batch = make_batch(key, files={k: list(v) for k, v in scan.files.items()},
-                               complete_types=list(scan.complete_types), date_debut=first_month)
+            # Dates as sf batch add: the first month of history comes from the effectif header.
+            batch, _ = define_batch(store.db, key, files=scan.files, complete_types=scan.complete_types)
             files += declare_batch(store.db, batch, args={"key": key, "from_dir": deliveries / key})
         _step(steps, "sf batch add --from-dir", t, batches=len(batches), files=files)
 
@@ -193,15 +191,6 @@ def run_demo(settings: Any, *, workdir: Path, establishments: int, months: int, 
     return {"steps": steps, "last_batch": last, "model_dir": str(model_dir), "train": d, "score": s,
             "alerts": alerts.drop(columns=["periode"]).to_dict("records"), "alerts_frame": alerts,
             "seconds": round(time.monotonic() - t_start, 1), "database": settings.db_name}
-
-
-def _first_history_month(first_batch: str, history: int):
-    """First month of data of a synth generation: ``history`` months before the first batch's data month."""
-    from datetime import date
-
-    year, month = 2000 + int(first_batch[:2]), int(first_batch[2:4])
-    index = year * 12 + month - 1 - 1 - history  # the batch's data month is the month before its key
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _months(first, last) -> int:

@@ -87,12 +87,15 @@ def features(ctx: typer.Context,
     else:
         console.print(
             f"{'Dry run: ' if dry_run else ''}features of batch {until_batch} ({mode}), "
-            f"{day(summary.first_period)} → {day(summary.last_period)}, {summary.partitions} range(s): "
+            f"{day(summary.first_period)} → {day(summary.last_period)} ({summary.months} months), "
+            f"{summary.partitions} range(s): "
             f"{data.get('companies', 0):,} companies, {data.get('establishments', 0):,} establishments, "
             f"{data.get('rows', 0):,} rows written in {summary.seconds:.1f} s "
             f"(db read {data.get('read_s', 0):.1f} s, state {data.get('state_s', 0):.1f} s, "
             f"compute {data.get('compute_s', 0):.1f} s, convert {data.get('convert_s', 0):.1f} s, "
             f"db write {data.get('write_s', 0):.1f} s; summed over workers).")
+    if summary.clipped and not json_output:
+        err_console.print(f"note: {summary.clipped}", markup=False, highlight=False, soft_wrap=True)
     if not data.get("rows"):
         err_console.print(f"Warning: no Features row for batch {until_batch}: no RawData entity has data in its "
                           f"period ({day(summary.first_period)} → {day(summary.last_period)}); check the batch's "

@@ -211,6 +211,17 @@ def list_batches(db: Database) -> list[Batch]:
     return sorted((Batch.from_document(d) for d in docs), key=lambda b: b.key)
 
 
+def previous_batch(db: Database, key: str) -> Batch | None:
+    """The batch processed just before ``key`` (greatest key below it in string order, the
+    processing order of :func:`list_batches`), or None when ``key`` would be the first.
+
+    ``key`` itself need not be defined; a definition of ``key`` is never returned (so
+    redefining a batch with ``--replace`` looks at the batch before it).
+    """
+    before = [b for b in list_batches(db) if b.key < key]
+    return before[-1] if before else None
+
+
 def batch_is_compacted(db: Database, key: str) -> bool:
     """True if some ``RawData`` document holds an entry of batch ``key``."""
     return db[RAW_DATA].find_one({f"value.batch.{key}": {"$exists": True}}, {"_id": 1}) is not None

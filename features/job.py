@@ -1,7 +1,8 @@
 """The features job: RawData → Features, one Dask task per SIREN-aligned key range.
 
 ``plan_features`` fixes what a run computes: the batch (``--until-batch``), its monthly periods
-(``param.date_debut`` included to ``param.date_fin`` excluded) and the
+(``param.date_debut`` included to ``param.date_fin`` excluded; in fixed mode, none before the
+first month the batch's deliveries describe, :func:`first_data_month`) and the
 :class:`~sf.features.state.FeatureParams`; an unknown batch or an empty period series is
 refused before anything is written.
 
@@ -39,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 from pymongo.database import Database
-from sf.engine.batches import Batch, get_batch
+from sf.engine.batches import Batch, get_batch, list_batches
 from sf.engine.bulk import paused_gc
 from sf.engine.cluster import run_job, worker_database
 from sf.engine.collections import FEATURES, RAW_DATA
@@ -74,6 +75,8 @@ class FeaturesPlan:
     collection: str = FEATURES
     chunk_companies: int = DEFAULT_CHUNK_COMPANIES
     dry_run: bool = False
+    #: Why the periods start after the batch's date_debut (None: they start at date_debut).
+    clipped: str | None = None
 
 
 def batch_periods(batch: Batch) -> tuple[datetime, ...]:
@@ -90,12 +93,42 @@ def batch_periods(batch: Batch) -> tuple[datetime, ...]:
     return tuple(months)
 
 
+def first_data_month(db: Database, until_batch: str) -> tuple[datetime, str] | None:
+    """The earliest month named by the header of a headcount file (``effectif``, else
+    ``effectif_ent``) of a batch up to ``until_batch``, and ``"batch K: <file>, column <eff…>"``.
+
+    RawData of ``until_batch`` holds what those batches delivered, and the headcount file of a
+    delivery covers its whole history (the first eff… column is the first month the sources
+    describe), so no month before this one has data to compute Features from. Only header
+    lines are read. Files no longer on disk or unreadable are passed over; None when no
+    header could be read (then nothing is clipped).
+    """
+    from sf.importers.delivery_dates import HEADCOUNT_TYPES, header_first_month
+    from sf.importers.reading import FatalFileError
+
+    found: list[tuple[datetime, str]] = []
+    for batch in list_batches(db):
+        if batch.key > until_batch:
+            break
+        for file_type in HEADCOUNT_TYPES:
+            for path in batch.files.get(file_type, []):
+                try:
+                    first = header_first_month(path)
+                except FatalFileError:
+                    continue  # moved or damaged since the import: says nothing about the data
+                if first is not None:
+                    found.append((first[0], f"batch {batch.key}: {first[1]}"))
+    return min(found, key=lambda item: item[0]) if found else None
+
+
 def plan_features(db: Database, until_batch: str, *, mode: Mode = "fixed", history_months: int = 24,
                   naf: NafTable | None = None, collection: str = FEATURES,
                   chunk_companies: int = DEFAULT_CHUNK_COMPANIES, dry_run: bool = False) -> FeaturesPlan:
     """Plan a run over batch ``until_batch`` (see module docstring).
 
-    ``date_fin_effectif`` defaults to ``date_fin`` when the batch does not define it.
+    ``date_fin_effectif`` defaults to ``date_fin`` when the batch does not define it. In fixed
+    mode the periods start no earlier than :func:`first_data_month` (``plan.clipped`` says
+    so); parity mode keeps the original's whole series.
     Raises :class:`UsageError` when the batch is not defined, its period series is empty, or
     a parameter is invalid.
     """
@@ -104,6 +137,18 @@ def plan_features(db: Database, until_batch: str, *, mode: Mode = "fixed", histo
     if not periods:
         raise UsageError(f"batch {until_batch}: no month between date_debut {batch.param.date_debut.date()} "
                          f"and date_fin {batch.param.date_fin.date()}", "fix the batch with sf batch add --replace")
+    clipped = None
+    first = first_data_month(db, until_batch) if mode == "fixed" else None
+    if first is not None and first[0] > periods[0]:
+        # An old batch (date_debut 2014-01-01 by default) would otherwise get rows for years
+        # without any data, which training would take as observed months.
+        clipped = (f"date_debut {periods[0].date()} clipped to {first[0].date()}, the first month of the "
+                   f"deliveries ({first[1]})")
+        periods = tuple(p for p in periods if p >= first[0])
+        if not periods:
+            raise UsageError(f"batch {until_batch}: no month between the first month of its deliveries "
+                             f"{first[0].date()} ({first[1]}) and date_fin {batch.param.date_fin.date()}",
+                             "check the batch's files and dates with sf batch show")
     if chunk_companies < 1:
         raise UsageError("chunk_companies must be >= 1")
     try:
@@ -113,7 +158,7 @@ def plan_features(db: Database, until_batch: str, *, mode: Mode = "fixed", histo
     except FeatureInputError as exc:
         raise UsageError(str(exc)) from None
     return FeaturesPlan(batch=until_batch, periods=periods, params=params, collection=collection,
-                        chunk_companies=chunk_companies, dry_run=dry_run)
+                        chunk_companies=chunk_companies, dry_run=dry_run, clipped=clipped)
 
 
 @dataclass
@@ -330,6 +375,8 @@ class FeaturesSummary:
     mode: str
     first_period: datetime
     last_period: datetime
+    months: int = 0
+    clipped: str | None = None
     partitions: int = 0
     totals: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -340,7 +387,8 @@ class FeaturesSummary:
         rows = totals.get("rows", 0)
         compute_s = totals.get("state_s", 0.0) + totals.get("compute_s", 0.0)
         return {"batch": self.batch, "mode": self.mode, "first_period": self.first_period,
-                "last_period": self.last_period, "partitions": self.partitions, **totals,
+                "last_period": self.last_period, "months": self.months, "clipped": self.clipped,
+                "partitions": self.partitions, **totals,
                 "failed": self.totals.get("failed", {}), "seconds": round(self.seconds, 3),
                 "rows_per_compute_s": round(rows / compute_s) if compute_s > 0 else None, "dry_run": self.dry_run}
 
@@ -357,7 +405,8 @@ def run_features(store: Any, run: Any, plan: FeaturesPlan, *, workers: int | Non
     """
     started = time.monotonic()
     summary = FeaturesSummary(batch=plan.batch, mode=plan.params.mode, first_period=plan.periods[0],
-                              last_period=plan.periods[-1], dry_run=plan.dry_run)
+                              last_period=plan.periods[-1], months=len(plan.periods), clipped=plan.clipped,
+                              dry_run=plan.dry_run)
     job = run_job(store, run, features_range, store.uri, store.settings.db_name, plan,
                   sources=[(store.db[RAW_DATA], "_id")], label="features", failure=FeaturesFailed,
                   hint="fix the cause and run sf features again: it replaces the batch's Features range by range",

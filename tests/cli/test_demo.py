@@ -34,10 +34,17 @@ def test_too_few_months_for_training_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_period_series_starts_with_the_first_month_synth_delivers(tmp_path: Path) -> None:
+    """The demo declares its batches as sf batch add does: date_debut read from the effectif
+    header of the first delivery is the first month of the ground truth."""
+    from sf.importers.delivery import scan_delivery
+    from sf.importers.delivery_dates import choose_batch_dates
+
     generate(tmp_path / "d", establishments=60, months=2, seed=3, end_batch="2312", history_months=5)
     first = pd.read_parquet(tmp_path / "d" / "truth.parquet", columns=["periode"])["periode"].min()
-    expected = demo._first_history_month("2311", 5)
-    assert (first.year, first.month, first.day) == (expected.year, expected.month, 1)
+    scan = scan_delivery(tmp_path / "d" / "2311", path_prefix=f"{tmp_path / 'd' / '2311'}/")
+    dates = choose_batch_dates(scan.files, None)
+    assert dates.date_debut is not None and not dates.warnings
+    assert (first.year, first.month, first.day) == (dates.date_debut.year, dates.date_debut.month, 1)
 
 
 def test_a_foreign_workdir_is_not_wiped(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from sf.engine.batches import (
-    Batch, batch_is_compacted, get_batch, list_batches, make_batch, remove_batch, save_batch,
+    Batch, batch_is_compacted, get_batch, list_batches, make_batch, previous_batch, remove_batch, save_batch,
 )
 from sf.engine.errors import UsageError
 
@@ -99,3 +99,14 @@ def test_gzip_scheme_prefix_is_kept_and_checked(tmp_path: Path):
     assert batch.files["procol"] == [f"gzip:{upload.resolve()}"]
     with pytest.raises(UsageError, match="file not found"):
         make_batch("2401", files={"procol": [f"gzip:{tmp_path / 'absent'}"]})
+
+
+def test_previous_batch_is_the_one_processed_just_before(db):
+    for key in ("2401", "2403", "2401_1", "2312"):
+        save_batch(db, make_batch(key, check_files=False))
+    assert previous_batch(db, "2312") is None
+    assert previous_batch(db, "2401").key == "2312"
+    assert previous_batch(db, "2401_1").key == "2401"  # a sub-batch comes after its batch
+    assert previous_batch(db, "2402").key == "2401_1"  # KEY need not be defined
+    assert previous_batch(db, "2403").key == "2401_1"  # never KEY itself
+    assert previous_batch(db, "2501").key == "2403"

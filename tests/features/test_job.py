@@ -69,6 +69,36 @@ def test_plan_periods_follow_the_batch_and_unknown_batches_are_refused(db):
     assert [p.month for p in batch_periods(mid_month)] == [2, 3]  # from date_debut included, date_fin excluded
 
 
+def _headcount_file(folder: Path, months: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "Sigfaible_effectif_siret.csv"
+    path.write_text(";".join(["compte", "siret", *months]) + "\n" + ";".join(["1", "01234567890123", *"1" * len(months)])
+                    + "\n")
+    return path
+
+
+def test_fixed_mode_starts_with_the_first_month_the_deliveries_describe(db, tmp_path: Path):
+    # An old batch defined with the 2014 default, whose delivery starts in 2021-09 (eff202133).
+    first = _headcount_file(tmp_path / "2110", ["eff202133", "eff202141"])
+    save_batch(db, make_batch("2110", files={"effectif": [str(first)]}))
+    later = _headcount_file(tmp_path / "2111", ["eff202141", "eff202142"])
+    save_batch(db, make_batch("2111", files={"effectif": [str(later)]}))
+    save_batch(db, make_batch("2108", date_debut=date(2021, 1, 1), check_files=False))  # no headcount file
+    plan = plan_features(db, "2111")
+    assert plan.periods[0] == datetime(2021, 9, 1, tzinfo=UTC) and plan.periods[-1] == datetime(2021, 10, 1, tzinfo=UTC)
+    assert plan.clipped is not None and "2014-01-01 clipped to 2021-09-01" in plan.clipped
+    assert "batch 2110: Sigfaible_effectif_siret.csv, column eff202133" in plan.clipped
+    # A batch's own or earlier deliveries only: 2110 alone gives the same start; parity keeps the series.
+    assert plan_features(db, "2110").periods[0] == datetime(2021, 9, 1, tzinfo=UTC)
+    assert len(plan_features(db, "2111", mode="parity").periods) == 12 * 7 + 10
+    assert plan_features(db, "2111", mode="parity").clipped is None
+    # Files gone since the import: nothing to clip with, the batch's series is kept.
+    first.unlink()
+    later.unlink()
+    unclipped = plan_features(db, "2111")
+    assert unclipped.clipped is None and unclipped.periods[0] == datetime(2014, 1, 1, tzinfo=UTC)
+
+
 def test_parity_run_writes_the_golden_documents_through_the_store(mongo_uri, db):
     params = _define_example_batch(db)
     db[RAW_DATA].insert_many(_rawdata_docs())
