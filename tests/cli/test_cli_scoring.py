@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from sf.cli import scoring
+from sf.cli import alerts, scoring
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.engine.errors import SfError
 from sf.engine.settings import Settings
@@ -50,8 +50,9 @@ def sf(db, mongo_uri: str, tmp_path: Path):
     def root(ctx: typer.Context) -> None:
         ctx.obj = settings
 
-    for name in ("train", "score", "alerts", "evaluate"):
+    for name in ("train", "score", "evaluate"):
         app.command(name)(getattr(scoring, name))
+    app.add_typer(alerts.app, name="alerts")
     runner = CliRunner()
 
     def run(args: list[str]) -> tuple[int, str]:
@@ -168,4 +169,4 @@ def test_alert_level_choices_are_the_models() -> None:
 
     from sf.model.scores_store import ALERT_LEVELS
 
-    assert get_args(scoring.AlertLevel) == ALERT_LEVELS
+    assert get_args(alerts.AlertLevel) == ALERT_LEVELS
