@@ -192,7 +192,8 @@ def _print_by_region(ctx: typer.Context, batch: str, level: str | None, output_f
         for lv in levels:
             cells.append(f"{int(by_level.loc[lv, 'count']):,}")
             if previous:
-                cells.append(f"{int(by_level.loc[lv, 'change']):+,}")
+                change = int(by_level.loc[lv, "change"])
+                cells.append(f"{change:+,}" if change else "0")
         label = "unknown" if not isinstance(name, str) else (f"{code} {name}" if isinstance(code, str) else name)
         table.add_row(label, *cells)
     if frame.empty:

@@ -229,7 +229,8 @@ def alerts_by_region(db: Database, batch: str, *, levels: Iterable[str] = ALERT_
             prior = sum(before.get((code, name, lv), 0) for lv in picked) if previous else None
             rows.append({"code_region": code, "region": name, "level": level, "count": count, "previous": prior,
                          "change": None if prior is None else count - prior})
-    return pd.DataFrame(rows, columns=list(BY_REGION_COLUMNS)), previous, notes
+    # object columns: None stays None (no region; no previous batch), counts stay Python ints.
+    return pd.DataFrame(rows, columns=list(BY_REGION_COLUMNS), dtype=object), previous, notes
 
 
 # ----------------------------------------------------------------------------- what levels mean
