@@ -16,11 +16,12 @@ import pandas as pd
 import pytest
 import typer
 from sf.cli import alerts, scoring
-from sf.engine.collections import FEATURES, JOURNAL, SCORES
+from sf.engine.collections import FEATURES, JOURNAL, RAW_DATA, SCORES
 from sf.engine.errors import SfError
 from sf.engine.settings import Settings
 from sf.model import model_store
 from sf.features.compute import to_feature_documents
+from sf.model.table import in_scope
 from sf.model.training import TrainingOptions, train
 from typer.testing import CliRunner
 
@@ -88,10 +89,21 @@ def test_train_score_alerts_evaluate(db, sf, panel, tmp_path: Path) -> None:
     test = card["metrics"]["candidates"][card["kind"]]["test"]
     assert test["auc_pr"] > 1.5 * test["positive_rate"]
 
+    last_month = features[features["periode"] == features["periode"].max()]
+    # Registry records of two establishments: their Scores carry the town and region.
+    placed = sorted(last_month.loc[in_scope(last_month), "siret"].astype(str))[:2]
+    db[RAW_DATA].insert_many([{"_id": s, "value": {"key": s, "scope": "etablissement", "batch": {"2101": {
+        "sirene": {"h": {"commune": f"VILLE {i}", "code_commune": "35238", "departement": "35"}}}}}}
+        for i, s in enumerate(placed)])
     code, out = sf(["score", "--batch", BATCH, "--json"])
     assert code == 0, out
     summary = json.loads(out)
-    last_month = features[features["periode"] == features["periode"].max()]
+    for i, siret in enumerate(placed):
+        doc = db[SCORES].find_one({"_id.batch": BATCH, "_id.siret": siret})
+        assert (doc["commune"], doc["code_commune"], doc["departement"], doc["code_region"], doc["region"]) == (
+            f"VILLE {i}", "35238", "35", "53", "Bretagne")
+    unplaced = db[SCORES].find_one({"_id.batch": BATCH, "_id.siret": {"$nin": placed}})
+    assert unplaced["commune"] is None and unplaced["region"] is None
     assert summary["periode"] == "2021-12-01" and summary["scored"] == len(last_month)
     assert db[SCORES].count_documents({"_id.batch": BATCH}) == len(last_month)
     doc = db[SCORES].find_one({"_id.batch": BATCH})
