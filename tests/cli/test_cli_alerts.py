@@ -12,15 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import typer
 from sf.cli import alerts
 from sf.engine.collections import FEATURES, JOURNAL, SCORES
-from sf.engine.errors import SfError
-from sf.engine.settings import Settings
 from sf.features.compute import to_feature_documents
 from sf.model.alert_export import EXPORT_FIELDS
 from sf.model.scores_store import write_scores
-from typer.testing import CliRunner
 
 LAST = pd.Timestamp("2023-12-01", tz="UTC")
 MODEL = "2312-logistic-00000000"
@@ -59,27 +55,9 @@ def two_batches(db) -> None:
 
 
 @pytest.fixture
-def sf(db, mongo_uri: str, tmp_path: Path):
-    """``sf(args) -> (exit code, output)`` on the test database, SF_HOME = tmp_path/home."""
-    settings = Settings(mongodb_uri=mongo_uri, db_name=db.name, home=tmp_path / "home")
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = settings
-
-    app.add_typer(alerts.app, name="alerts")
-    runner = CliRunner()
-
-    def run(args: list[str]) -> tuple[int, str]:
-        result = runner.invoke(app, args, env={"COLUMNS": "200"})
-        if isinstance(result.exception, SfError):
-            return result.exception.exit_code, str(result.exception)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    return run
+def sf(in_process_sf):
+    """``sf(args) -> (exit code, output)`` with the sf alerts group (tests/cli/conftest.py)."""
+    return in_process_sf(lambda app: app.add_typer(alerts.app, name="alerts"))
 
 
 def test_the_list_works_as_before_and_names_the_town(sf, two_batches) -> None:

@@ -14,16 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from sf.cli import alerts, scoring
 from sf.engine.collections import FEATURES, JOURNAL, RAW_DATA, SCORES
-from sf.engine.errors import SfError
-from sf.engine.settings import Settings
 from sf.model import model_store
 from sf.features.compute import to_feature_documents
 from sf.model.table import in_scope
 from sf.model.training import TrainingOptions, train
-from typer.testing import CliRunner
 
 _spec = importlib.util.spec_from_file_location(
     "synthetic_panel", Path(__file__).resolve().parents[1] / "model" / "synthetic_panel.py")
@@ -42,29 +38,15 @@ def panel() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture
-def sf(db, mongo_uri: str, tmp_path: Path):
-    """``sf(args) -> (exit code, output)`` on the test database, SF_HOME = tmp_path/home."""
-    settings = Settings(mongodb_uri=mongo_uri, db_name=db.name, home=tmp_path / "home")
-    app = typer.Typer()
+def sf(in_process_sf):
+    """``sf(args) -> (exit code, output)`` with train, score, alerts and evaluate (tests/cli/conftest.py)."""
 
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = settings
+    def register(app) -> None:
+        for name in ("train", "score", "evaluate"):
+            app.command(name)(getattr(scoring, name))
+        app.add_typer(alerts.app, name="alerts")
 
-    for name in ("train", "score", "evaluate"):
-        app.command(name)(getattr(scoring, name))
-    app.add_typer(alerts.app, name="alerts")
-    runner = CliRunner()
-
-    def run(args: list[str]) -> tuple[int, str]:
-        result = runner.invoke(app, args, env={"COLUMNS": "200"})
-        if isinstance(result.exception, SfError):
-            return result.exception.exit_code, str(result.exception)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    return run
+    return in_process_sf(register)
 
 
 def _store(db, frame: pd.DataFrame, batch: str = BATCH) -> None:
