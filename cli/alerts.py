@@ -102,7 +102,9 @@ def alerts(ctx: typer.Context,
         _require_scores(store.db, batch)
         frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
                            top=top, levels=[level] if level else ("high", "moderate"))
-        meanings = level_meanings(store.db, batch, models_root(settings_of(ctx).home)) \
+        home = settings_of(ctx).home
+        # SF_HOME/models (sf train), then WORKDIR/models of workdirs under SF_HOME (sf demo's default).
+        meanings = level_meanings(store.db, batch, [models_root(home), *sorted(home.glob("*/models"))]) \
             if output_format == "table" else []
     print_alerts(frame, output_format, batch, meanings=meanings)
 

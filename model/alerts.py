@@ -238,19 +238,20 @@ def alerts_by_region(db: Database, batch: str, *, levels: Iterable[str] = ALERT_
 _RULES = {"high": "argmax F0.5 on validation", "moderate": "argmax F2 on validation"}
 
 
-def _card_of(models_dir: Path | None, version: str) -> dict[str, Any] | None:
-    """The model card of ``version`` under ``models_dir`` (its default folder, the batch key
-    the version starts with, is tried first), or None."""
-    if models_dir is None or not Path(models_dir).is_dir():
-        return None
-    default = Path(models_dir) / version.split("-", 1)[0] / CARD_JSON
-    for path in [default, *sorted(Path(models_dir).glob(f"*/{CARD_JSON}"))]:
-        try:
-            card = json.loads(path.read_text())
-        except (OSError, ValueError):
+def _card_of(models_dirs: Iterable[Path], version: str) -> dict[str, Any] | None:
+    """The model card of ``version`` in the first of ``models_dirs`` holding it (in each, the
+    version's default folder, named by the batch key it starts with, is tried first), or None."""
+    for models_dir in models_dirs:
+        if not Path(models_dir).is_dir():
             continue
-        if isinstance(card, dict) and card.get("version") == version:
-            return card
+        default = Path(models_dir) / version.split("-", 1)[0] / CARD_JSON
+        for path in [default, *sorted(Path(models_dir).glob(f"*/{CARD_JSON}"))]:
+            try:
+                card = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(card, dict) and card.get("version") == version:
+                return card
     return None
 
 
@@ -276,18 +277,19 @@ def _run_precision(counts: Mapping[str, Any], level: str) -> float | None:
     return None
 
 
-def level_meanings(db: Database, batch: str, models_dir: Path | None = None) -> list[dict[str, Any]]:
+def level_meanings(db: Database, batch: str, models_dirs: Iterable[Path] = ()) -> list[dict[str, Any]]:
     """What each alert level of ``batch``'s Scores means: ``[{level, threshold, rule, precision}]``.
 
     The model is the one named by the batch's Scores. Thresholds and validation precision
-    come from its model card under ``models_dir`` (``SF_HOME/models``); a precision missing
+    come from its model card in one of ``models_dirs`` (folders of saved models such as
+    ``SF_HOME/models``); a precision missing
     there is looked up in the counts of the latest finished ``score`` run of the batch in the
     Journal. A level whose threshold is found nowhere is left out; ``[]`` when nothing is known.
     """
     doc = db[SCORES].find_one({"_id.batch": batch, "model": {"$type": "string"}}, {"model": 1})
     if doc is None:
         return []
-    card = _card_of(models_dir, doc["model"]) or {}
+    card = _card_of(models_dirs, doc["model"]) or {}
     thresholds = card.get("thresholds") if isinstance(card.get("thresholds"), Mapping) else {}
     metrics = card.get("metrics", {}).get("candidates", {}).get(card.get("kind"), {}).get("validation", {}) \
         if isinstance(card.get("metrics"), Mapping) else {}

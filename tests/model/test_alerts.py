@@ -176,11 +176,12 @@ def test_scores_without_places_are_named_in_a_note(db) -> None:
 
 def test_level_meanings_from_the_model_card_then_the_journal(db, tmp_path) -> None:
     write_two_batches(db)
-    assert level_meanings(db, "2401", tmp_path) == []  # no card, no run: nothing known
+    folders = [tmp_path / "nowhere", tmp_path]
+    assert level_meanings(db, "2401", folders) == []  # no card, no run: nothing known
     db[JOURNAL].insert_one({"command": "score", "batch": "2401", "state": "finished", "started_at": LAST,
                             "counts": {"thresholds": {"high": 0.5, "moderate": 0.2},
                                        "validation_precision": {"high": 0.61}}})
-    assert level_meanings(db, "2401", tmp_path) == [
+    assert level_meanings(db, "2401", folders) == [
         {"level": "high", "threshold": 0.5, "rule": "argmax F0.5 on validation", "precision": 0.61},
         {"level": "moderate", "threshold": 0.2, "rule": "argmax F2 on validation", "precision": None}]
     card = {"version": "2312-logistic-00000000", "kind": "logistic", "thresholds": {"high": 0.4, "moderate": 0.1},
@@ -188,4 +189,4 @@ def test_level_meanings_from_the_model_card_then_the_journal(db, tmp_path) -> No
                                                                    "moderate": {"precision": 0.3}}}}}}
     (tmp_path / "2312").mkdir()
     (tmp_path / "2312" / "model_card.json").write_text(json.dumps(card))
-    assert [(m["threshold"], m["precision"]) for m in level_meanings(db, "2401", tmp_path)] == [(0.4, 0.7), (0.1, 0.3)]
+    assert [(m["threshold"], m["precision"]) for m in level_meanings(db, "2401", folders)] == [(0.4, 0.7), (0.1, 0.3)]
