@@ -82,15 +82,20 @@ def alerts(ctx: typer.Context,
 
         sf alerts export --batch 2401 --out alertes.parquet
     """
+    given = [name for name, value in (("--region", region), ("--department", department),
+                                      ("--min-effectif", min_effectif), ("--top", top), ("--level", level),
+                                      ("--by", by)) if value is not None]
     if ctx.invoked_subcommand is not None:
+        if given:  # said before `export`, they would be silently ignored
+            raise UsageError(f"{', '.join(given)} do(es) not apply to sf alerts {ctx.invoked_subcommand}",
+                             "the export holds every alert of the batch")
         return
     if batch is None:
         raise UsageError("missing option --batch", "e.g. sf alerts --batch 2401; see sf alerts --help")
     _check_key("--batch", batch)
     output_format = "json" if json_output else output_format
     if by == "region":
-        unused = [name for name, value in (("--region", region), ("--department", department),
-                                           ("--min-effectif", min_effectif), ("--top", top)) if value is not None]
+        unused = [name for name in given if name not in ("--level", "--by")]
         if unused:
             raise UsageError(f"{', '.join(unused)} do(es) not apply to --by region", "only --level does")
         _print_by_region(ctx, batch, level, output_format)

@@ -168,6 +168,8 @@ def test_missing_batch_or_format_is_a_usage_error(sf, db, tmp_path: Path) -> Non
     assert code == 2 and "missing option --batch" in message
     code, message = sf(["alerts", "export", "--out", str(tmp_path / "x.jsonl")])
     assert code == 2 and "missing option --batch" in message
+    code, message = sf(["alerts", "--batch", "2312", "--top", "1", "export", "--out", str(tmp_path / "x.jsonl")])
+    assert code == 2 and "--top do(es) not apply to sf alerts export" in message
     # A score run in the Journal is not needed to list: the Journal stays untouched by reads.
     assert db[JOURNAL].count_documents({}) == 0
 
