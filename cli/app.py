@@ -21,7 +21,7 @@ from sf.engine import journal as run_journal
 from sf.engine.errors import SfError, Terminated, store_failure
 from sf.engine.settings import install_log_redaction, load_settings, redact
 
-from . import batch, compaction, db, demo, features, importing, journal, maintenance, reports, scoring, synth
+from . import alerts, batch, compaction, db, demo, features, importing, journal, maintenance, reports, scoring, synth
 from .common import err_console
 
 app = typer.Typer(
@@ -55,7 +55,7 @@ app.command("validate")(maintenance.validate)
 app.add_typer(maintenance.rawdata_app, name="rawdata")
 app.command("train")(scoring.train)
 app.command("score")(scoring.score)
-app.command("alerts")(scoring.alerts)
+app.add_typer(alerts.app, name="alerts")
 app.command("evaluate")(scoring.evaluate)
 app.command("fiche")(reports.fiche)
 app.command("report")(reports.report)

@@ -98,7 +98,7 @@ def demo(ctx: typer.Context,
     if json_output:
         print_json({k: v for k, v in summary.items() if k != "alerts_frame"})
         return
-    from .scoring import print_alerts
+    from .alerts import print_alerts
 
     print_alerts(summary["alerts_frame"], "table", summary["last_batch"])
     console.print(f"Demo finished in {summary['seconds']:.0f} s. Explore it with: "

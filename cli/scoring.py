@@ -1,18 +1,15 @@
-"""`sf train`, `sf score`, `sf alerts`, `sf evaluate`: models over a batch's Features.
+"""`sf train`, `sf score`, `sf evaluate`: models over a batch's Features (`sf alerts`: :mod:`sf.cli.alerts`).
 
-Thin commands over :mod:`sf.model.operations` (train, score, evaluate: journaled) and
-:mod:`sf.model.alerts` (the alert list); heavy imports stay inside the functions so that
-`sf --help` stays fast.
+Thin commands over :mod:`sf.model.operations` (train, score, evaluate: journaled); heavy
+imports stay inside the functions so that `sf --help` stays fast.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.table import Table
 from sf.engine.errors import UsageError
 
@@ -23,10 +20,6 @@ from .common import (
 if TYPE_CHECKING:
     from sf.model.training import TrainedModel
 
-#: Alert levels (sf.model.scores_store.ALERT_LEVELS, not imported here: it pulls pandas in).
-AlertLevel = Literal["high", "moderate"]
-#: Output formats of sf alerts.
-Format = Literal["table", "csv", "json"]
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
@@ -175,89 +168,6 @@ def score(ctx: typer.Context,
                   f"{data['model']} ({data['out_of_scope']:,} in proceedings left out): {data['alerts']['high']:,} "
                   f"high, {data['alerts']['moderate']:,} moderate alerts; {data['replaced']:,} previous scores "
                   f"replaced; {data['seconds']:.1f} s.")
-
-
-def alerts(ctx: typer.Context,
-           batch: str = typer.Option(..., "--batch", "-b", help="Scored batch."),
-           region: str | None = typer.Option(None, "--region", help="INSEE region code (e.g. 53) or name."),
-           department: str | None = typer.Option(None, "--department", help="Département code (e.g. 35, 2A)."),
-           min_effectif: float | None = typer.Option(None, "--min-effectif", min=0, help="Smallest headcount."),
-           top: int | None = typer.Option(None, "--top", min=1, help="Only the N most at-risk."),
-           level: AlertLevel | None = typer.Option(None, "--level", help="Only this level."),
-           output_format: Format = typer.Option("table", "--format", help="Output format.")) -> None:
-    """List the establishments on alert, most at risk first, with the reasons in words.
-
-    Columns: rank, SIRET, SIREN, company name, commune, département, region, sector (NAF
-    label), headcount, URSSAF debt (employee + employer shares, EUR), score, alert level,
-    reasons, month. Filters apply before --top.
-
-    Example:
-
-        sf alerts --batch 2401 --top 10
-
-        sf alerts --batch 2401 --region 53 --min-effectif 10 --format csv > alertes.csv
-    """
-    from sf.engine.collections import SCORES
-    from sf.model.alerts import alert_list
-
-    _check_key("--batch", batch)
-    with store_of(ctx) as store:
-        if store.db[SCORES].count_documents({"_id.batch": batch}, limit=1) == 0:
-            raise UsageError(f"batch {batch} has no Scores", f"score it with sf score --batch {batch}")
-        frame = alert_list(store.db, batch, region=region, departement=department, min_effectif=min_effectif,
-                           top=top, levels=[level] if level else ("high", "moderate"))
-    print_alerts(frame, output_format, batch)
-
-
-def print_alerts(frame: Any, output_format: str, batch: str) -> None:
-    """The alert list as a rich table, CSV or JSON on standard output."""
-    import sys
-
-    frame = frame.copy()
-    frame["periode"] = frame["periode"].map(lambda p: p.strftime("%Y-%m-%d") if hasattr(p, "strftime") else p)
-    if output_format == "csv":
-        frame.to_csv(sys.stdout, index=False)
-        return
-    if output_format == "json":
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        print_json(records)
-        return
-    if frame.empty:
-        console.print(f"No alert for batch {batch} with these filters.")
-        return
-    # Reasons are sentences: printed under the table, keyed by rank, so the table fits a terminal.
-    # Light borders, the SIRET under the name and the commune under the département: the table
-    # stays legible in an 80-column terminal (long names and sectors wrap).
-    table = Table(title=f"Alerts of batch {batch}", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("établissement", min_width=14, overflow="fold")
-    table.add_column("lieu", min_width=5, overflow="fold")
-    table.add_column("secteur", min_width=8, overflow="fold")
-    for name in ("eff.", "dette €", "score"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("alerte", no_wrap=True)
-    for row in frame.itertuples(index=False):
-        table.add_row(str(row.rang), f"{_text(row.raison_sociale, 40)}\n{row.siret}",
-                      f"{_text(row.departement, 3)}\n{_text(row.commune, 16)}", _text(row.secteur, 40),
-                      _number(row.effectif), _number(row.dette_urssaf), f"{row.score:.3f}", row.alert)
-    console.print(table)
-    for row in frame.itertuples(index=False):
-        console.print(f"{row.rang}. {row.raisons}", highlight=False)
-
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _number(value: Any, unit: str = "") -> str:
-    return "" if value is None or _isnan(value) else f"{value:,.0f}{unit}"
-
-
-def _text(value: Any, width: int) -> str:
-    if value is None or _isnan(value):
-        return ""
-    text = str(value)
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def evaluate(ctx: typer.Context,

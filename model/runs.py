@@ -48,6 +48,7 @@ from sklearn.metrics import average_precision_score
 from . import model_store
 from .errors import ModelInputError, ModelOptionError, NoFeatures
 from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
+from .places import establishment_places
 from .scores_store import write_scores
 from .scoring import check_columns, score
 from .table import feature_month, in_scope, load_feature_table
@@ -255,6 +256,8 @@ def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
     rows_read = len(table)
     table = table.loc[in_scope(table)].reset_index(drop=True)
     scores = score(model, table)
+    # Town, département and region of each establishment, from its registry record (Scores carry them).
+    scores = scores.merge(establishment_places(db, batch, scores["siret"]), on="siret", how="left")
     written = write_scores(db, batch, scores)
     counts = scores["alert"].value_counts()
     return ScoreSummary(batch=batch, periode=last, model=model.version, rows_read=rows_read, scored=len(scores),

@@ -6,9 +6,15 @@ One document per establishment and batch::
      "periode": ISODate("2023-12-01"), "score": 0.183, "alert": "high" | "moderate" | null,
      "reasons": {"urssaf": 0.82, "effectif": 0.31, ...},           # theme → log-odds contribution
      "top_variables": [{"name": "ratio_dette", "theme": "urssaf", "contribution": 0.64}, ...],
-     "model": "2401-hgb-1a2b3c4d"}
+     "model": "2401-hgb-1a2b3c4d",
+     "commune": "RENNES", "code_commune": "35238", "departement": "35",   # where the establishment is
+     "code_region": "53", "region": "Bretagne"}
 
-``periode`` is the month the score is about (the last month of the batch's series). Scoring a
+``periode`` is the month the score is about (the last month of the batch's series). The place
+fields (:data:`sf.model.places.PLACE_COLUMNS`: town name, INSEE commune code, département,
+INSEE region code and region name) come from the establishment's registry record
+(:mod:`sf.model.places`); each is null when unknown, and when the scores frame has no such
+column (Scores written before they existed lack them). Scoring a
 batch again replaces its documents: :func:`write_scores` deletes ``{"_id.batch": B}`` (a dotted
 filter: the embedded server cannot match a whole sub-document ``_id``) then inserts the new
 ones with unordered bulk inserts, so a batch never holds two generations of scores. A run
@@ -32,10 +38,13 @@ from sf.engine.collections import SCORES
 from sf.engine.documents import insert_documents
 
 from .errors import ModelInputError
+from .places import PLACE_COLUMNS
 
 #: The values of a Score's ``alert`` (besides null): the F0.5 and the F2 threshold.
 ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
+#: What :func:`read_scores` returns: :data:`SCORE_COLUMNS` then the place fields.
+READ_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, *PLACE_COLUMNS)
 
 
 def _plain(value: Any) -> Any:
@@ -58,7 +67,8 @@ def _periode(value: Any) -> datetime:
 
 
 def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]]:
-    """The Scores documents of ``scores`` (the frame :func:`sf.model.scoring.score` returns).
+    """The Scores documents of ``scores`` (the frame :func:`sf.model.scoring.score` returns,
+    optionally with the :data:`PLACE_COLUMNS`; a missing one is stored as null).
 
     ``ValueError`` if a column is missing, a SIRET appears twice, or a score is not in [0, 1].
     """
@@ -69,7 +79,9 @@ def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]
     if duplicated.any():
         raise ModelInputError(f"scores hold siret {scores['siret'][duplicated].iloc[0]} more than once; Scores keep one "
                               "document per establishment and batch")
-    for row in scores[list(SCORE_COLUMNS)].itertuples(index=False):
+    places = scores.reindex(columns=list(PLACE_COLUMNS)).astype(object)
+    places = places.where(places.notna(), None).to_dict("records")
+    for row, place in zip(scores[list(SCORE_COLUMNS)].itertuples(index=False), places):
         score = float(row.score)
         if not 0.0 <= score <= 1.0:
             raise ModelInputError(f"score {score!r} of siret {row.siret} is not a probability")
@@ -78,7 +90,7 @@ def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]
                "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))
                else str(row.alert),
                "reasons": _plain(dict(row.reasons)), "top_variables": _plain(list(row.top_variables)),
-               "model": str(row.model)}
+               "model": str(row.model), **{k: None if v is None else str(v) for k, v in place.items()}}
 
 
 def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, int]:
@@ -95,17 +107,20 @@ def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, in
 
 
 def read_scores(db: Database, batch: str, *, alerts_only: bool = False) -> pd.DataFrame:
-    """The Scores of ``batch`` as a DataFrame with :data:`SCORE_COLUMNS` (``periode`` UTC),
-    highest score first; empty (with the columns) when the batch has no scores."""
+    """The Scores of ``batch`` as a DataFrame with :data:`READ_COLUMNS` (``periode`` UTC; a
+    place field the document lacks is None), highest score first; empty (with the columns)
+    when the batch has no scores."""
     query: dict[str, Any] = {"_id.batch": batch}
     if alerts_only:
         query["alert"] = {"$in": ["high", "moderate"]}
     rows = [{"siret": d["_id"]["siret"], "siren": d.get("siren"), "periode": d.get("periode"),
              "score": d.get("score"), "alert": d.get("alert"), "reasons": d.get("reasons") or {},
-             "top_variables": d.get("top_variables") or [], "model": d.get("model")}
+             "top_variables": d.get("top_variables") or [], "model": d.get("model"),
+             **{k: d.get(k) for k in PLACE_COLUMNS}}
             for d in db[SCORES].find(query)]
-    frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(READ_COLUMNS))
     frame["periode"] = pd.to_datetime(frame["periode"], utc=True).astype("datetime64[ns, UTC]")
     frame["score"] = pd.to_numeric(frame["score"]).astype(float)
-    frame["alert"] = frame["alert"].astype(object).where(frame["alert"].notna(), None)
+    for column in ("alert", *PLACE_COLUMNS):  # None, not NaN, for what is unknown
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame.sort_values(["score", "siret"], ascending=[False, True], kind="stable", ignore_index=True)

@@ -14,15 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import typer
-from sf.cli import scoring
-from sf.engine.collections import FEATURES, JOURNAL, SCORES
-from sf.engine.errors import SfError
-from sf.engine.settings import Settings
+from sf.cli import alerts, scoring
+from sf.engine.collections import FEATURES, JOURNAL, RAW_DATA, SCORES
 from sf.model import model_store
 from sf.features.compute import to_feature_documents
+from sf.model.table import in_scope
 from sf.model.training import TrainingOptions, train
-from typer.testing import CliRunner
 
 _spec = importlib.util.spec_from_file_location(
     "synthetic_panel", Path(__file__).resolve().parents[1] / "model" / "synthetic_panel.py")
@@ -41,28 +38,15 @@ def panel() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.fixture
-def sf(db, mongo_uri: str, tmp_path: Path):
-    """``sf(args) -> (exit code, output)`` on the test database, SF_HOME = tmp_path/home."""
-    settings = Settings(mongodb_uri=mongo_uri, db_name=db.name, home=tmp_path / "home")
-    app = typer.Typer()
+def sf(in_process_sf):
+    """``sf(args) -> (exit code, output)`` with train, score, alerts and evaluate (tests/cli/conftest.py)."""
 
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = settings
+    def register(app) -> None:
+        for name in ("train", "score", "evaluate"):
+            app.command(name)(getattr(scoring, name))
+        app.add_typer(alerts.app, name="alerts")
 
-    for name in ("train", "score", "alerts", "evaluate"):
-        app.command(name)(getattr(scoring, name))
-    runner = CliRunner()
-
-    def run(args: list[str]) -> tuple[int, str]:
-        result = runner.invoke(app, args, env={"COLUMNS": "200"})
-        if isinstance(result.exception, SfError):
-            return result.exception.exit_code, str(result.exception)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    return run
+    return in_process_sf(register)
 
 
 def _store(db, frame: pd.DataFrame, batch: str = BATCH) -> None:
@@ -87,10 +71,21 @@ def test_train_score_alerts_evaluate(db, sf, panel, tmp_path: Path) -> None:
     test = card["metrics"]["candidates"][card["kind"]]["test"]
     assert test["auc_pr"] > 1.5 * test["positive_rate"]
 
+    last_month = features[features["periode"] == features["periode"].max()]
+    # Registry records of two establishments: their Scores carry the town and region.
+    placed = sorted(last_month.loc[in_scope(last_month), "siret"].astype(str))[:2]
+    db[RAW_DATA].insert_many([{"_id": s, "value": {"key": s, "scope": "etablissement", "batch": {"2101": {
+        "sirene": {"h": {"commune": f"VILLE {i}", "code_commune": "35238", "departement": "35"}}}}}}
+        for i, s in enumerate(placed)])
     code, out = sf(["score", "--batch", BATCH, "--json"])
     assert code == 0, out
     summary = json.loads(out)
-    last_month = features[features["periode"] == features["periode"].max()]
+    for i, siret in enumerate(placed):
+        doc = db[SCORES].find_one({"_id.batch": BATCH, "_id.siret": siret})
+        assert (doc["commune"], doc["code_commune"], doc["departement"], doc["code_region"], doc["region"]) == (
+            f"VILLE {i}", "35238", "35", "53", "Bretagne")
+    unplaced = db[SCORES].find_one({"_id.batch": BATCH, "_id.siret": {"$nin": placed}})
+    assert unplaced["commune"] is None and unplaced["region"] is None
     assert summary["periode"] == "2021-12-01" and summary["scored"] == len(last_month)
     assert db[SCORES].count_documents({"_id.batch": BATCH}) == len(last_month)
     doc = db[SCORES].find_one({"_id.batch": BATCH})
@@ -168,4 +163,4 @@ def test_alert_level_choices_are_the_models() -> None:
 
     from sf.model.scores_store import ALERT_LEVELS
 
-    assert get_args(scoring.AlertLevel) == ALERT_LEVELS
+    assert get_args(alerts.AlertLevel) == ALERT_LEVELS

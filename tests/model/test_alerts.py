@@ -5,15 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sf.engine.collections import FEATURES
+import json
+
+from sf.engine.collections import FEATURES, JOURNAL, SCORES
 from sf.model.alerts import (
     ALERT_LIST_COLUMNS,
     alert_list,
+    alert_table,
+    alerts_by_region,
     explain_in_words,
+    level_meanings,
+    previous_scored_batch,
     resolve_region,
 )
 from sf.features.compute import to_feature_documents
-from sf.model.scores_store import write_scores
+from sf.model.scores_store import read_scores, write_scores
 
 LAST = pd.Timestamp("2023-12-01", tz="UTC")
 # siret, name, departement, region, headcount, debt (employee, employer), score
@@ -94,3 +100,93 @@ def test_unknown_level_is_refused(db) -> None:
 def test_a_batch_without_alerts_gives_an_empty_list(db) -> None:
     frame = alert_list(db, "2401")
     assert frame.empty and list(frame.columns) == list(ALERT_LIST_COLUMNS)
+
+
+def test_the_scores_place_wins_over_the_features(db, scored) -> None:
+    """Scores written by sf score carry the town's name and region; the list shows them."""
+    stored = read_scores(db, "2401")
+    places = {"35000000100011": ("SAINT-MALO", "35288", "35", "53", "Bretagne"),
+              "13000000300011": (None, "13055", "13", "93", "Provence-Alpes-Côte d'Azur")}
+    for column, i in (("commune", 0), ("code_commune", 1), ("departement", 2), ("code_region", 3), ("region", 4)):
+        stored[column] = stored["siret"].map(lambda s, i=i: places.get(s, (None,) * 5)[i])
+    write_scores(db, "2401", stored)
+    by_siret = alert_list(db, "2401").set_index("siret")
+    assert by_siret.loc["35000000100011", "commune"] == "SAINT-MALO"
+    assert by_siret.loc["13000000300011", "commune"] == "13055"  # no name: the code
+    assert by_siret.loc["29000000200011", "commune"] == "29001"  # no place in Scores: the Features'
+    table = alert_table(db, "2401").set_index("siret")
+    assert table.loc["35000000100011", "code_commune"] == "35288" and table.loc["35000000100011", "code_region"] == "53"
+    # Without a place in Scores, the region code is the one of the Features' region name.
+    assert table.loc["29000000200011", "code_region"] == "53"
+    assert table.loc["35000000100011", "reasons"] == {"urssaf": 0.9, "effectif": 0.2, "financier": -0.3}
+
+
+# Two scored batches: (siret, level, place) of each; place = (departement, code_region, region).
+BRETAGNE, PACA, CORSE, REUNION = ("35", "53", "Bretagne"), ("13", "93", "Provence-Alpes-Côte d'Azur"), \
+    ("2A", "94", "Corse"), ("974", "04", "La Réunion")
+NOWHERE = (None, None, None)
+TWO_BATCHES = {
+    "2312": [("A", "high", BRETAGNE), ("B", "moderate", BRETAGNE), ("C", "high", PACA), ("D", "high", CORSE)],
+    "2401": [("A", "high", BRETAGNE), ("B", "high", BRETAGNE), ("E", "moderate", REUNION),
+             ("F", "moderate", NOWHERE), ("G", None, BRETAGNE)],
+}
+
+
+def write_two_batches(db) -> None:
+    """The Scores of :data:`TWO_BATCHES` (also used by the CLI tests)."""
+    for batch, rows in TWO_BATCHES.items():
+        sirets = [f"{ord(name):09d}00011" for name, _, _ in rows]
+        write_scores(db, batch, pd.DataFrame({
+            "siret": sirets, "siren": [s[:9] for s in sirets], "periode": LAST, "score": [0.9 - i / 10 for i in
+                                                                                          range(len(rows))],
+            "alert": pd.Series([lv for _, lv, _ in rows], dtype=object), "reasons": [{"urssaf": 0.5}] * len(rows),
+            "top_variables": [[]] * len(rows), "model": "2312-logistic-00000000",
+            "commune": None, "code_commune": None, "departement": [p[0] for _, _, p in rows],
+            "code_region": [p[1] for _, _, p in rows], "region": [p[2] for _, _, p in rows]}))
+
+
+def test_alerts_by_region_and_the_change_since_the_previous_batch(db) -> None:
+    write_two_batches(db)
+    frame, previous, notes = alerts_by_region(db, "2401")
+    assert previous == "2312" and notes == []
+    got = {(r.code_region, r.level): (r.count, r.previous, r.change) for r in frame.itertuples()}
+    # Worked out by hand from TWO_BATCHES; regions by code, the unknown one last.
+    assert list(dict.fromkeys(frame["code_region"])) == ["04", "53", "93", "94", None]
+    assert got == {
+        ("04", "high"): (0, 0, 0), ("04", "moderate"): (1, 0, 1), ("04", "total"): (1, 0, 1),
+        ("53", "high"): (2, 1, 1), ("53", "moderate"): (0, 1, -1), ("53", "total"): (2, 2, 0),
+        ("93", "high"): (0, 1, -1), ("93", "moderate"): (0, 0, 0), ("93", "total"): (0, 1, -1),
+        ("94", "high"): (0, 1, -1), ("94", "moderate"): (0, 0, 0), ("94", "total"): (0, 1, -1),
+        (None, "high"): (0, 0, 0), (None, "moderate"): (1, 0, 1), (None, "total"): (1, 0, 1),
+    }
+    high_only, _, _ = alerts_by_region(db, "2401", levels=["high"])
+    assert set(high_only["level"]) == {"high", "total"}
+    assert high_only.set_index(["code_region", "level"]).loc[("53", "total"), "count"] == 2
+    first, previous, _ = alerts_by_region(db, "2312")
+    assert previous is None and first["previous"].isna().all() and first["change"].isna().all()
+    assert previous_scored_batch(db, "2402") == "2401"
+
+
+def test_scores_without_places_are_named_in_a_note(db) -> None:
+    write_two_batches(db)
+    db[SCORES].update_many({"_id.batch": "2312"}, {"$unset": {"region": "", "code_region": ""}})
+    frame, _, notes = alerts_by_region(db, "2401")
+    assert len(notes) == 1 and "4 alert(s) of batch 2312" in notes[0] and "sf score --batch 2312" in notes[0]
+
+
+def test_level_meanings_from_the_model_card_then_the_journal(db, tmp_path) -> None:
+    write_two_batches(db)
+    folders = [tmp_path / "nowhere", tmp_path]
+    assert level_meanings(db, "2401", folders) == []  # no card, no run: nothing known
+    db[JOURNAL].insert_one({"command": "score", "batch": "2401", "state": "finished", "started_at": LAST,
+                            "counts": {"thresholds": {"high": 0.5, "moderate": 0.2},
+                                       "validation_precision": {"high": 0.61}}})
+    assert level_meanings(db, "2401", folders) == [
+        {"level": "high", "threshold": 0.5, "rule": "argmax F0.5 on validation", "precision": 0.61},
+        {"level": "moderate", "threshold": 0.2, "rule": "argmax F2 on validation", "precision": None}]
+    card = {"version": "2312-logistic-00000000", "kind": "logistic", "thresholds": {"high": 0.4, "moderate": 0.1},
+            "metrics": {"candidates": {"logistic": {"validation": {"high": {"precision": 0.7},
+                                                                   "moderate": {"precision": 0.3}}}}}}
+    (tmp_path / "2312").mkdir()
+    (tmp_path / "2312" / "model_card.json").write_text(json.dumps(card))
+    assert [(m["threshold"], m["precision"]) for m in level_meanings(db, "2401", folders)] == [(0.4, 0.7), (0.1, 0.3)]

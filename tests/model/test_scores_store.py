@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from sf.engine.collections import SCORES
-from sf.model.scores_store import SCORE_COLUMNS, read_scores, write_scores
+from sf.model.places import PLACE_COLUMNS
+from sf.model.scores_store import READ_COLUMNS, read_scores, write_scores
 
 PERIODE = pd.Timestamp("2023-12-01", tz="UTC")
 
@@ -25,7 +26,9 @@ def test_documents_have_the_scores_shape(db) -> None:
     assert write_scores(db, "2401", _scores([0.9, 0.3, 0.05])) == {"deleted": 0, "inserted": 3}
     doc = db[SCORES].find_one({"_id.batch": "2401", "_id.siret": "10000000000011"})
     assert doc["_id"] == {"batch": "2401", "siret": "10000000000011"}
-    assert set(doc) == {"_id", "siren", "periode", "score", "alert", "reasons", "top_variables", "model"}
+    assert set(doc) == {"_id", "siren", "periode", "score", "alert", "reasons", "top_variables", "model",
+                        "commune", "code_commune", "departement", "code_region", "region"}
+    assert all(doc[k] is None for k in PLACE_COLUMNS)  # the frame had no place: stored as null
     assert doc["siren"] == "100000000" and doc["score"] == 0.9 and doc["alert"] == "high"
     assert doc["periode"].year == 2023 and doc["periode"].month == 12 and doc["periode"].day == 1
     assert doc["reasons"] == {"urssaf": 0.9, "effectif": -0.1}
@@ -40,12 +43,29 @@ def test_rescoring_replaces_and_never_duplicates(db) -> None:
     result = write_scores(db, "2401", _scores([0.1, 0.6], model="2401-hgb-11111111"))
     assert result == {"deleted": 3, "inserted": 2}
     again = read_scores(db, "2401")
-    assert list(again.columns) == list(SCORE_COLUMNS)
+    assert list(again.columns) == list(READ_COLUMNS)
     assert again["siret"].tolist() == ["10000000100011", "10000000000011"]  # highest score first
     assert set(again["model"]) == {"2401-hgb-11111111"}
     assert db[SCORES].count_documents({"_id.batch": "2402"}) == 1  # other batches untouched
     alerts = read_scores(db, "2401", alerts_only=True)
     assert alerts["siret"].tolist() == ["10000000100011"]
+
+
+def test_places_are_stored_and_read_back(db) -> None:
+    frame = _scores([0.9, 0.3]).assign(commune=["RENNES", None], code_commune=["35238", None],
+                                       departement=["35", None], code_region=["53", None], region=["Bretagne", None])
+    write_scores(db, "2401", frame)
+    doc = db[SCORES].find_one({"_id.batch": "2401", "_id.siret": "10000000000011"})
+    assert {k: doc[k] for k in PLACE_COLUMNS} == {"commune": "RENNES", "code_commune": "35238", "departement": "35",
+                                                  "code_region": "53", "region": "Bretagne"}
+    back = read_scores(db, "2401").set_index("siret")
+    assert back.loc["10000000000011", "commune"] == "RENNES" and back.loc["10000000100011", "region"] is None
+    # A document written before Scores carried places reads back with None places.
+    db[SCORES].insert_one({"_id": {"batch": "2312", "siret": "10000000000011"}, "siren": "100000000",
+                           "periode": PERIODE, "score": 0.4, "alert": "high", "reasons": {}, "top_variables": [],
+                           "model": "m"})
+    old = read_scores(db, "2312")
+    assert old.loc[0, "commune"] is None and old.loc[0, "code_region"] is None
 
 
 @pytest.mark.parametrize("broken, message", [
@@ -62,4 +82,4 @@ def test_bad_scores_leave_the_stored_ones_untouched(db, broken, message) -> None
 
 def test_reading_a_batch_without_scores_gives_an_empty_frame(db) -> None:
     frame = read_scores(db, "2401")
-    assert frame.empty and list(frame.columns) == list(SCORE_COLUMNS)
+    assert frame.empty and list(frame.columns) == list(READ_COLUMNS)
