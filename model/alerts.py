@@ -17,7 +17,8 @@ establishment's latest month of the batch) and returns one row per establishment
 ``dette_urssaf``      ``montant_part_ouvriere + montant_part_patronale`` (outstanding
                       URSSAF debt of the establishment, EUR)
 ``score``, ``alert``  from Scores
-``raisons``           :func:`explain_in_words` of the score's reasons
+``raisons``           :func:`explain_in_words` of the score's reasons, then, for a Score an
+                      expert correction changed, ``"Corrigé : <reason> (<author>)."`` per rule
 ``periode``           the month of the score
 ====================  ==================================================================
 
@@ -40,6 +41,7 @@ import pandas as pd
 from pymongo.database import Database
 from sf.features.catalogue import VARIABLES
 
+from .corrections import corrections_in_words
 from .errors import ModelOptionError
 from .scores_store import ALERT_LEVELS, read_scores
 from .scoring import explain_in_words
@@ -125,7 +127,8 @@ def alert_list(db: Database, batch: str, *, region: str | None = None, departeme
         "dette_urssaf": merged[[c for c in ("montant_part_ouvriere", "montant_part_patronale")
                                 if c in merged.columns]].sum(axis=1, min_count=1) if len(merged) else [],
         "score": merged["score"], "alert": merged["alert"],
-        "raisons": [explain_in_words(r, t) for r, t in zip(merged["reasons"], merged["top_variables"])],
+        "raisons": [" ".join(filter(None, (explain_in_words(r, t), corrections_in_words(c))))
+                    for r, t, c in zip(merged["reasons"], merged["top_variables"], merged["corrections"])],
         "periode": merged["periode"],
     })
     keep = pd.Series(True, index=out.index)

@@ -8,6 +8,11 @@ One document per establishment and batch::
      "top_variables": [{"name": "ratio_dette", "theme": "urssaf", "contribution": 0.64}, ...],
      "model": "2401-hgb-1a2b3c4d"}
 
+A Score an expert correction changed (``sf score --corrections``, :mod:`sf.model.corrections`)
+also holds ``score_before``, ``alert_before`` (the model's own) and ``corrections``
+(``[{"id", "author", "reason"}, ...]``, the rules that changed it); the other Scores have none of
+these fields (:data:`CORRECTION_FIELDS`, read back as None).
+
 ``periode`` is the month the score is about (the last month of the batch's series). Scoring a
 batch again replaces its documents: :func:`write_scores` deletes ``{"_id.batch": B}`` (a dotted
 filter: the embedded server cannot match a whole sub-document ``_id``) then inserts the new
@@ -36,6 +41,8 @@ from .errors import ModelInputError
 #: The values of a Score's ``alert`` (besides null): the F0.5 and the F2 threshold.
 ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
+#: Optional columns/fields, present only on Scores an expert correction changed.
+CORRECTION_FIELDS: tuple[str, ...] = ("score_before", "alert_before", "corrections")
 
 
 def _plain(value: Any) -> Any:
@@ -69,16 +76,22 @@ def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]
     if duplicated.any():
         raise ModelInputError(f"scores hold siret {scores['siret'][duplicated].iloc[0]} more than once; Scores keep one "
                               "document per establishment and batch")
-    for row in scores[list(SCORE_COLUMNS)].itertuples(index=False):
+    corrected = "corrections" in scores.columns
+    columns = list(SCORE_COLUMNS) + (list(CORRECTION_FIELDS) if corrected else [])
+    for row in scores[columns].itertuples(index=False):
         score = float(row.score)
         if not 0.0 <= score <= 1.0:
             raise ModelInputError(f"score {score!r} of siret {row.siret} is not a probability")
-        yield {"_id": {"batch": batch, "siret": str(row.siret)}, "siren": str(row.siren),
-               "periode": _periode(row.periode), "score": score,
-               "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))
-               else str(row.alert),
-               "reasons": _plain(dict(row.reasons)), "top_variables": _plain(list(row.top_variables)),
-               "model": str(row.model)}
+        document = {"_id": {"batch": batch, "siret": str(row.siret)}, "siren": str(row.siren),
+                    "periode": _periode(row.periode), "score": score,
+                    "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))
+                    else str(row.alert),
+                    "reasons": _plain(dict(row.reasons)), "top_variables": _plain(list(row.top_variables)),
+                    "model": str(row.model)}
+        if corrected and isinstance(row.corrections, list) and row.corrections:
+            document.update(score_before=float(row.score_before), alert_before=row.alert_before,
+                            corrections=_plain(row.corrections))
+        yield document
 
 
 def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, int]:
@@ -95,16 +108,19 @@ def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, in
 
 
 def read_scores(db: Database, batch: str, *, alerts_only: bool = False) -> pd.DataFrame:
-    """The Scores of ``batch`` as a DataFrame with :data:`SCORE_COLUMNS` (``periode`` UTC),
+    """The Scores of ``batch`` as a DataFrame with :data:`SCORE_COLUMNS` and
+    :data:`CORRECTION_FIELDS` (``periode`` UTC; None where no correction changed the Score),
     highest score first; empty (with the columns) when the batch has no scores."""
     query: dict[str, Any] = {"_id.batch": batch}
     if alerts_only:
         query["alert"] = {"$in": ["high", "moderate"]}
     rows = [{"siret": d["_id"]["siret"], "siren": d.get("siren"), "periode": d.get("periode"),
              "score": d.get("score"), "alert": d.get("alert"), "reasons": d.get("reasons") or {},
-             "top_variables": d.get("top_variables") or [], "model": d.get("model")}
+             "top_variables": d.get("top_variables") or [], "model": d.get("model"),
+             **{name: d.get(name) for name in CORRECTION_FIELDS}}
             for d in db[SCORES].find(query)]
-    frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(SCORE_COLUMNS) + list(CORRECTION_FIELDS)).astype(
+        {name: object for name in CORRECTION_FIELDS})
     frame["periode"] = pd.to_datetime(frame["periode"], utc=True).astype("datetime64[ns, UTC]")
     frame["score"] = pd.to_numeric(frame["score"]).astype(float)
     frame["alert"] = frame["alert"].astype(object).where(frame["alert"].notna(), None)

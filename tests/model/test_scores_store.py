@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from sf.engine.collections import SCORES
-from sf.model.scores_store import SCORE_COLUMNS, read_scores, write_scores
+from sf.model.scores_store import CORRECTION_FIELDS, SCORE_COLUMNS, read_scores, write_scores
 
 PERIODE = pd.Timestamp("2023-12-01", tz="UTC")
 
@@ -40,7 +40,7 @@ def test_rescoring_replaces_and_never_duplicates(db) -> None:
     result = write_scores(db, "2401", _scores([0.1, 0.6], model="2401-hgb-11111111"))
     assert result == {"deleted": 3, "inserted": 2}
     again = read_scores(db, "2401")
-    assert list(again.columns) == list(SCORE_COLUMNS)
+    assert list(again.columns) == list(SCORE_COLUMNS) + list(CORRECTION_FIELDS)
     assert again["siret"].tolist() == ["10000000100011", "10000000000011"]  # highest score first
     assert set(again["model"]) == {"2401-hgb-11111111"}
     assert db[SCORES].count_documents({"_id.batch": "2402"}) == 1  # other batches untouched
@@ -62,4 +62,4 @@ def test_bad_scores_leave_the_stored_ones_untouched(db, broken, message) -> None
 
 def test_reading_a_batch_without_scores_gives_an_empty_frame(db) -> None:
     frame = read_scores(db, "2401")
-    assert frame.empty and list(frame.columns) == list(SCORE_COLUMNS)
+    assert frame.empty and list(frame.columns) == list(SCORE_COLUMNS) + list(CORRECTION_FIELDS)
