@@ -8,6 +8,10 @@ A saved model is a directory holding:
   the SHA-256 of ``model.skops`` so a card cannot be paired with another model file;
 - ``model_card.md``: the same card for people.
 
+``sf score --corrections FILE`` adds to both cards the expert corrections in force per batch
+(:func:`record_corrections`: rules, file, SHA-256, who applied them and when); the model file
+and its hash are not touched.
+
 Loading only accepts the types listed in ``TRUSTED_TYPES`` (the scikit-learn and numpy pieces our
 pipelines are made of); a file that needs any other type is refused with the list of those types.
 """
