@@ -137,6 +137,9 @@ def score(ctx: typer.Context,
           batch: str = typer.Option(..., "--batch", "-b", help="Batch to score."),
           model_dir: Path | None = typer.Option(None, "--model", help="Model folder [default: latest under "
                                                                          "SF_HOME/models]."),
+          corrections_file: Path | None = typer.Option(None, "--corrections", help="Expert correction file "
+                                                       "(JSON Lines, README \"Expert corrections\") applied to "
+                                                       "the scores."),
           json_output: bool = json_option("Print the summary as JSON."),
           silent: bool = silent_option(),
           break_lock: bool = break_lock_option()) -> None:
@@ -145,21 +148,34 @@ def score(ctx: typer.Context,
     One Scores document per establishment and batch: calibrated probability, alert level
     (high: argmax F0.5 threshold, moderate: argmax F2), contributions by theme and the top
     variables. Establishments whose company is in (or was in) insolvency proceedings are not
-    scored. Exit code 2 when the batch has no Features or the model's variables differ.
+    scored. With --corrections, an expert's rules (multiply a theme's contribution, cap or
+    raise the level, for a period, sectors or a condition) are applied; the Scores they change
+    keep the score and level before, and the model card lists the corrections in force.
+    Exit code 2 when the batch has no Features, the model's variables differ or the
+    correction file has a bad rule (its line is named).
 
     Example:
 
         sf score --batch 2401
 
         sf score --batch 2401 --model ./models/2401
+
+        sf score --batch 2401 --corrections corrections_crise.jsonl
     """
+    from sf.model.corrections import load_corrections
     from sf.model.operations import score_establishments
+    from sf.model.runs import latest_model_dir
 
     _check_key("--batch", batch)
     model = load_model(ctx, model_dir)
+    directory = model_dir if model_dir is not None else latest_model_dir(settings_of(ctx).home)
+    if directory is not None and directory.is_file():  # --model DIR/model.skops
+        directory = directory.parent
+    corrections = load_corrections(corrections_file, model) if corrections_file is not None else None
     with store_of(ctx) as store, \
             console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
-        summary = score_establishments(store.db, batch, model, break_lock=break_lock)
+        summary = score_establishments(store.db, batch, model, corrections=corrections, model_dir=directory,
+                                       break_lock=break_lock)
     data = summary.as_dict()
     if json_output:
         print_json(data)
@@ -168,6 +184,9 @@ def score(ctx: typer.Context,
                   f"{data['model']} ({data['out_of_scope']:,} in proceedings left out): {data['alerts']['high']:,} "
                   f"high, {data['alerts']['moderate']:,} moderate alerts; {data['replaced']:,} previous scores "
                   f"replaced; {data['seconds']:.1f} s.")
+    for rule in (data.get("corrections") or {}).get("rules", []):
+        console.print(f"Correction {rule['id']} (line {rule['line']}, {rule['author']}): {rule['matched']:,} in scope, "
+                      f"{rule['changed']:,} changed.", markup=False, highlight=False)
 
 
 def evaluate(ctx: typer.Context,

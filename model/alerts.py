@@ -18,7 +18,8 @@ establishment's latest month of the batch) and returns one row per establishment
 ``dette_urssaf``      ``montant_part_ouvriere + montant_part_patronale`` (outstanding
                       URSSAF debt of the establishment, EUR)
 ``score``, ``alert``  from Scores
-``raisons``           :func:`explain_in_words` of the score's reasons
+``raisons``           :func:`explain_in_words` of the score's reasons, then, for a Score an
+                      expert correction changed, ``"Corrigé : <reason> (<author>)."`` per rule
 ``periode``           the month of the score
 ====================  ==================================================================
 
@@ -48,6 +49,7 @@ from pymongo.database import Database
 from sf.engine.collections import JOURNAL, SCORES
 from sf.features.catalogue import VARIABLES
 
+from .corrections import corrections_in_words
 from .errors import ModelOptionError
 from .model_store import CARD_JSON
 from .places import REGION_CODES
@@ -144,7 +146,8 @@ def alert_table(db: Database, batch: str, *, levels: Iterable[str] = ALERT_LEVEL
         "dette_urssaf": merged[[c for c in ("f_montant_part_ouvriere", "f_montant_part_patronale")
                                 if c in merged.columns]].sum(axis=1, min_count=1) if len(merged) else [],
         "score": merged["score"], "alert": merged["alert"],
-        "raisons": [explain_in_words(r, t) for r, t in zip(merged["reasons"], merged["top_variables"])],
+        "raisons": [" ".join(filter(None, (explain_in_words(r, t), corrections_in_words(c))))
+                    for r, t, c in zip(merged["reasons"], merged["top_variables"], merged["corrections"])],
         "periode": merged["periode"],
         "code_commune": _first_present(merged, ["code_commune", "f_code_commune"]),
         "code_region": merged["code_region"].where(

@@ -8,6 +8,10 @@ A saved model is a directory holding:
   the SHA-256 of ``model.skops`` so a card cannot be paired with another model file;
 - ``model_card.md``: the same card for people.
 
+``sf score --corrections FILE`` adds to both cards the expert corrections in force per batch
+(:func:`record_corrections`: rules, file, SHA-256, who applied them and when); the model file
+and its hash are not touched.
+
 Loading only accepts the types listed in ``TRUSTED_TYPES`` (the scikit-learn and numpy pieces our
 pipelines are made of); a file that needs any other type is refused with the list of those types.
 """
@@ -97,7 +101,56 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines.append(f"| {variable['name']} | {THEME_LABELS.get(variable['theme'], variable['theme'])} "
                      f"| {variable['type']} |")
     lines += ["", f"Explanations: {card['explanation']['method']} ({card['explanation']['unit']}).", ""]
+    lines += corrections_markdown(card.get("corrections") or [])
     return "\n".join(lines)
+
+
+def corrections_markdown(entries: list[dict[str, Any]]) -> list[str]:
+    """Lines of the card's "Expert corrections in force" section (none when ``entries`` is empty)."""
+    if not entries:
+        return []
+    lines = ["## Expert corrections in force", "",
+             "Rules of `sf score --corrections FILE` applied to the Scores of these batches "
+             "(sf.model.corrections); matched / changed = Scores in the rule's scope / Scores it changed.", ""]
+    for entry in entries:
+        lines += [f"### Batch {entry['batch']}: {entry['file']}", "",
+                  f"- applied by {entry['applied_by']} at {entry['applied_at']}; file SHA-256 `{entry['sha256']}`", "",
+                  "| rule | author | reason | scope | action | matched | changed |", "|---|---|---|---|---|---|---|"]
+        for rule in entry["rules"]:
+            scope = [f"{rule.get('from', '…')} → {rule.get('to', '…')}"] if "from" in rule or "to" in rule else []
+            scope += [f"sectors {', '.join(rule['sectors'])}"] if rule.get("sectors") else []
+            scope += rule.get("when", [])
+            action = (f"multiply {rule['theme']} × {rule['factor']:g}" if rule["action"] == "multiply"
+                      else f"{rule['action']} {rule['level']}")
+            cells = [rule["id"], rule["author"], rule["reason"], "; ".join(scope) or "all", action,
+                     str(rule.get("matched", "")), str(rule.get("changed", ""))]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("")
+    return lines
+
+
+def record_corrections(directory: str | Path, batch: str, entry: dict[str, Any] | None) -> None:
+    """Set (``entry``) or remove (None) the corrections in force for ``batch`` in the model card of
+    ``directory`` (JSON ``corrections`` list, one entry per batch, and the Markdown section).
+
+    Only the card changes: ``model.skops`` and its hash stay as they are, so the model loads as
+    before. ``ModelFileError`` when the card is missing or not valid JSON.
+    """
+    card_path = Path(directory) / CARD_JSON
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"model directory {directory}: {CARD_JSON} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{card_path}: not valid JSON ({exc})") from exc
+    previous = card.get("corrections") or []
+    entries = sorted([e for e in previous if e.get("batch") != batch] + ([entry] if entry else []),
+                     key=lambda e: e["batch"])
+    if not entries and "corrections" not in card:
+        return  # nothing recorded before, nothing now: leave the files untouched
+    card["corrections"] = entries
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    (Path(directory) / CARD_MD).write_text(card_markdown(card), encoding="utf-8")
 
 
 def save(model: TrainedModel, directory: str | Path) -> Path:

@@ -12,6 +12,7 @@ from pymongo.database import Database
 from sf.engine import __version__
 from sf.engine.journal import journal_run
 
+from .corrections import Corrections
 from .evaluation import EvaluationReport
 from .runs import ScoreSummary, TrainSummary, evaluate_batch, score_batch, train_batch
 from .training import TrainedModel, TrainingOptions
@@ -49,20 +50,25 @@ def train_model(db: Database, until_batch: str, *, out_dir: Path, options: Train
     return summary
 
 
-def score_establishments(db: Database, batch: str, model: TrainedModel, *, break_lock: bool = False) -> ScoreSummary:
+def score_establishments(db: Database, batch: str, model: TrainedModel, *, corrections: Corrections | None = None,
+                         model_dir: Path | None = None, break_lock: bool = False) -> ScoreSummary:
     """Score every establishment in scope at the last month of ``batch``'s Features with
-    ``model`` and replace the batch's Scores (:func:`~.runs.score_batch`).
+    ``model`` and replace the batch's Scores (:func:`~.runs.score_batch`, which applies the
+    expert ``corrections`` and records them in the card of ``model_dir``).
 
     Output: the :class:`~.runs.ScoreSummary` (also the run's counts).
 
-    Journal: one run ``score`` (args ``batch, model`` (its version); the batch; the lock).
+    Journal: one run ``score`` (args ``batch, model`` (its version), and with corrections
+    their file and SHA-256; the batch; the lock).
     Failure modes: :class:`~.errors.NoFeatures`, ``ValueError`` naming the variables the
     model misses or does not expect, :class:`~sf.engine.errors.LockHeld`; each leaves a
     failed run.
     """
-    with journal_run(db, "score", {"batch": batch, "model": model.version}, batch=batch, destructive=True,
-                     break_lock=break_lock) as run:
-        summary = score_batch(db, batch, model)
+    args: dict[str, Any] = {"batch": batch, "model": model.version}
+    if corrections is not None:
+        args.update(corrections=corrections.path, corrections_sha256=corrections.sha256)
+    with journal_run(db, "score", args, batch=batch, destructive=True, break_lock=break_lock) as run:
+        summary = score_batch(db, batch, model, corrections=corrections, model_dir=model_dir)
         run.counts = summary.as_dict()
     return summary
 

@@ -46,6 +46,7 @@ from sf.features.catalogue import VARIABLES
 from sklearn.metrics import average_precision_score
 
 from . import model_store
+from .corrections import Corrections, apply_corrections
 from .errors import ModelInputError, ModelOptionError, NoFeatures
 from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
 from .places import establishment_places
@@ -229,11 +230,16 @@ class ScoreSummary:
     alerts: dict[str, int]
     deleted: int
     seconds: float
+    #: With a correction file: :meth:`sf.model.corrections.Corrections.record` (rules, counts, who, when).
+    corrections: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "periode": self.periode.strftime("%Y-%m-%d"), "model": self.model,
+        data = {"batch": self.batch, "periode": self.periode.strftime("%Y-%m-%d"), "model": self.model,
                 "rows_read": self.rows_read, "out_of_scope": self.rows_read - self.scored, "scored": self.scored,
                 "alerts": self.alerts, "replaced": self.deleted, "seconds": round(self.seconds, 2)}
+        if self.corrections is not None:
+            data["corrections"] = self.corrections
+        return data
 
 
 def model_input_columns(model: TrainedModel) -> list[str]:
@@ -242,27 +248,40 @@ def model_input_columns(model: TrainedModel) -> list[str]:
     return [c for c in dict.fromkeys([*model.feature_columns, "time_til_outcome"]) if c in VARIABLES]
 
 
-def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
+def score_batch(db: Database, batch: str, model: TrainedModel, *, corrections: Corrections | None = None,
+                model_dir: Path | None = None) -> ScoreSummary:
     """Score every in-scope establishment at the last month of ``batch``'s Features; replace its Scores.
 
-    ``NoFeatures`` if the batch has none; ``ValueError`` (from :func:`sf.model.scoring.score`)
-    naming the missing or unexpected variables when the model does not fit the Features.
+    With ``corrections`` (:mod:`sf.model.corrections`) the expert rules are applied to the
+    model's scores before writing; with ``model_dir`` (the folder ``model`` was loaded from)
+    the model card's list of corrections in force is updated for ``batch`` (set, or removed
+    when scoring without corrections). ``NoFeatures`` if the batch has none; ``ValueError``
+    (from :func:`sf.model.scoring.score`) naming the missing or unexpected variables when the
+    model does not fit the Features.
     """
     t0 = time.monotonic()
     last = feature_month(db, batch)
     if last is None:
         raise NoFeatures(f"batch {batch} has no Features", f"compute them with sf features --until-batch {batch}")
-    table = load_feature_table(db, batch, columns=model_input_columns(model), periode=last.to_pydatetime())
+    model_columns = model_input_columns(model)
+    extra = [c for c in (corrections.columns() if corrections else []) if c not in model_columns]
+    table = load_feature_table(db, batch, columns=model_columns + extra, periode=last.to_pydatetime())
     rows_read = len(table)
     table = table.loc[in_scope(table)].reset_index(drop=True)
-    scores = score(model, table)
+    scores = score(model, table.drop(columns=extra))
+    record = None
+    if corrections is not None:
+        scores, rule_counts = apply_corrections(scores, table, corrections, model.thresholds)
+        record = corrections.record(rule_counts, batch=batch)
     # Town, département and region of each establishment, from its registry record (Scores carry them).
     scores = scores.merge(establishment_places(db, batch, scores["siret"]), on="siret", how="left")
     written = write_scores(db, batch, scores)
+    if model_dir is not None:
+        model_store.record_corrections(model_dir, batch, record)
     counts = scores["alert"].value_counts()
     return ScoreSummary(batch=batch, periode=last, model=model.version, rows_read=rows_read, scored=len(scores),
                         alerts={lv: int(counts.get(lv, 0)) for lv in ("high", "moderate")},
-                        deleted=written["deleted"], seconds=time.monotonic() - t0)
+                        deleted=written["deleted"], seconds=time.monotonic() - t0, corrections=record)
 
 
 # ----------------------------------------------------------------------------- evaluate

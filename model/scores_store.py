@@ -10,6 +10,11 @@ One document per establishment and batch::
      "commune": "RENNES", "code_commune": "35238", "departement": "35",   # where the establishment is
      "code_region": "53", "region": "Bretagne"}
 
+A Score an expert correction changed (``sf score --corrections``, :mod:`sf.model.corrections`)
+also holds ``score_before``, ``alert_before`` (the model's own) and ``corrections``
+(``[{"id", "author", "reason"}, ...]``, the rules that changed it); the other Scores have none of
+these fields (:data:`CORRECTION_FIELDS`, read back as None).
+
 ``periode`` is the month the score is about (the last month of the batch's series). The place
 fields (:data:`sf.model.places.PLACE_COLUMNS`: town name, INSEE commune code, département,
 INSEE region code and region name) come from the establishment's registry record
@@ -43,8 +48,10 @@ from .places import PLACE_COLUMNS
 #: The values of a Score's ``alert`` (besides null): the F0.5 and the F2 threshold.
 ALERT_LEVELS: tuple[str, ...] = ("high", "moderate")
 SCORE_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode", "score", "alert", "reasons", "top_variables", "model")
-#: What :func:`read_scores` returns: :data:`SCORE_COLUMNS` then the place fields.
-READ_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, *PLACE_COLUMNS)
+#: Optional columns/fields, present only on Scores an expert correction changed.
+CORRECTION_FIELDS: tuple[str, ...] = ("score_before", "alert_before", "corrections")
+#: What :func:`read_scores` returns: :data:`SCORE_COLUMNS`, the place fields, then :data:`CORRECTION_FIELDS`.
+READ_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, *PLACE_COLUMNS, *CORRECTION_FIELDS)
 
 
 def _plain(value: Any) -> Any:
@@ -79,18 +86,24 @@ def score_documents(batch: str, scores: pd.DataFrame) -> Iterator[dict[str, Any]
     if duplicated.any():
         raise ModelInputError(f"scores hold siret {scores['siret'][duplicated].iloc[0]} more than once; Scores keep one "
                               "document per establishment and batch")
+    corrected = "corrections" in scores.columns
     places = scores.reindex(columns=list(PLACE_COLUMNS)).astype(object)
     places = places.where(places.notna(), None).to_dict("records")
-    for row, place in zip(scores[list(SCORE_COLUMNS)].itertuples(index=False), places):
+    columns = list(SCORE_COLUMNS) + (list(CORRECTION_FIELDS) if corrected else [])
+    for row, place in zip(scores[columns].itertuples(index=False), places):
         score = float(row.score)
         if not 0.0 <= score <= 1.0:
             raise ModelInputError(f"score {score!r} of siret {row.siret} is not a probability")
-        yield {"_id": {"batch": batch, "siret": str(row.siret)}, "siren": str(row.siren),
-               "periode": _periode(row.periode), "score": score,
-               "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))
-               else str(row.alert),
-               "reasons": _plain(dict(row.reasons)), "top_variables": _plain(list(row.top_variables)),
-               "model": str(row.model), **{k: None if v is None else str(v) for k, v in place.items()}}
+        document = {"_id": {"batch": batch, "siret": str(row.siret)}, "siren": str(row.siren),
+                    "periode": _periode(row.periode), "score": score,
+                    "alert": None if row.alert is None or (isinstance(row.alert, float) and math.isnan(row.alert))
+                    else str(row.alert),
+                    "reasons": _plain(dict(row.reasons)), "top_variables": _plain(list(row.top_variables)),
+                    "model": str(row.model), **{k: None if v is None else str(v) for k, v in place.items()}}
+        if corrected and isinstance(row.corrections, list) and row.corrections:
+            document.update(score_before=float(row.score_before), alert_before=row.alert_before,
+                            corrections=_plain(row.corrections))
+        yield document
 
 
 def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, int]:
@@ -108,17 +121,17 @@ def write_scores(db: Database, batch: str, scores: pd.DataFrame) -> dict[str, in
 
 def read_scores(db: Database, batch: str, *, alerts_only: bool = False) -> pd.DataFrame:
     """The Scores of ``batch`` as a DataFrame with :data:`READ_COLUMNS` (``periode`` UTC; a
-    place field the document lacks is None), highest score first; empty (with the columns)
-    when the batch has no scores."""
+    place field the document lacks is None; the correction fields are None where no correction
+    changed the Score), highest score first; empty (with the columns) when the batch has no scores."""
     query: dict[str, Any] = {"_id.batch": batch}
     if alerts_only:
         query["alert"] = {"$in": ["high", "moderate"]}
     rows = [{"siret": d["_id"]["siret"], "siren": d.get("siren"), "periode": d.get("periode"),
              "score": d.get("score"), "alert": d.get("alert"), "reasons": d.get("reasons") or {},
              "top_variables": d.get("top_variables") or [], "model": d.get("model"),
-             **{k: d.get(k) for k in PLACE_COLUMNS}}
+             **{k: d.get(k) for k in (*PLACE_COLUMNS, *CORRECTION_FIELDS)}}
             for d in db[SCORES].find(query)]
-    frame = pd.DataFrame(rows, columns=list(READ_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(READ_COLUMNS)).astype({name: object for name in CORRECTION_FIELDS})
     frame["periode"] = pd.to_datetime(frame["periode"], utc=True).astype("datetime64[ns, UTC]")
     frame["score"] = pd.to_numeric(frame["score"]).astype(float)
     for column in ("alert", *PLACE_COLUMNS):  # None, not NaN, for what is unknown

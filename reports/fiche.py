@@ -16,7 +16,8 @@
   rows are computed in process from RawData with :func:`~sf.features.compute.compute_company_features`
   (fixed mode, the batch's periods) and the page says so;
 * **scores** of every batch up to the one shown (``Scores``: score, alert level, reasons by
-  theme, top variables).
+  theme, top variables; for a Score an expert correction changed, the score and level before it
+  and the rules, with their reason and author).
 
 Batch shown: ``--batch KEY`` if given, else the latest batch (string order) holding Features
 of the company, else the latest defined batch.
@@ -51,7 +52,7 @@ from sf.features.errors import FeatureInputError
 from sf.features.financial import BDF_RATIOS
 from sf.features.months import as_utc
 from sf.features.state import CompanyState, company_state_from_rawdata
-from sf.model.scores_store import ALERT_LEVELS
+from sf.model.scores_store import ALERT_LEVELS, CORRECTION_FIELDS
 
 #: Features variables drawn on the fiche (all in :mod:`sf.features.catalogue`).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -129,7 +130,7 @@ class FicheData:
     series_source: str  # "Features <batch>", "RawData (computed, <batch>)" or "none"
     procol: list[ProcolEvent]
     delais: list[DelaiEvent]
-    scores: pd.DataFrame  # batch, siret, periode, score, alert, reasons, top_variables, model
+    scores: pd.DataFrame  # batch, siret, periode, score, alert, reasons, top_variables, model, CORRECTION_FIELDS
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -204,7 +205,7 @@ def features_sirets(db: Database, siren: str, batch: str) -> set[str]:
 def read_company_scores(db: Database, siren: str, until_batch: str | None) -> pd.DataFrame:
     """Scores of the company's establishments of every batch ``<= until_batch`` (all if None),
     sorted by batch then SIRET."""
-    columns = ["batch", "siret", "periode", "score", "alert", "reasons", "top_variables", "model"]
+    columns = ["batch", "siret", "periode", "score", "alert", "reasons", "top_variables", "model", *CORRECTION_FIELDS]
     rows = []
     for d in db[SCORES].find({"_id.siret": {"$gte": siren, "$lt": siren + "~"}}):
         batch = d["_id"]["batch"]
@@ -212,8 +213,9 @@ def read_company_scores(db: Database, siren: str, until_batch: str | None) -> pd
             continue
         rows.append({"batch": batch, "siret": d["_id"]["siret"], "periode": d.get("periode"),
                      "score": d.get("score"), "alert": d.get("alert"), "reasons": d.get("reasons") or {},
-                     "top_variables": d.get("top_variables") or [], "model": d.get("model")})
-    frame = pd.DataFrame(rows, columns=columns)
+                     "top_variables": d.get("top_variables") or [], "model": d.get("model"),
+                     **{name: d.get(name) for name in CORRECTION_FIELDS}})
+    frame = pd.DataFrame(rows, columns=columns).astype({name: object for name in CORRECTION_FIELDS})
     frame["periode"] = pd.to_datetime(frame["periode"], utc=True)
     frame["score"] = pd.to_numeric(frame["score"]).astype(float)
     return frame.sort_values(["batch", "siret"], kind="stable", ignore_index=True)

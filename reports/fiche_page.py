@@ -28,6 +28,7 @@ import pandas as pd
 
 from sf.engine import __version__
 from sf.features.financial import BDF_RATIOS
+from sf.model.corrections import corrections_in_words
 from sf.model.scoring import explain_in_words
 from sf.model.themes import THEME_LABELS, THEMES
 
@@ -284,7 +285,8 @@ def _keyfacts_html(data: FicheData) -> str:
         items.append(f"Dernier score (lot {esc(top['batch'])}, {fmt_date(top['periode'])[:7]}) : "
                      f"<b>{fmt_number(100 * top['score'], 1)} %</b> — {alert_badge(top['alert'])} "
                      f"(établissement {esc(top['siret'])}). "
-                     f"{esc(explain_in_words(top['reasons'] or {}, list(top['top_variables'] or [])))}")
+                     f"{esc(explain_in_words(top['reasons'] or {}, list(top['top_variables'] or [])))}"
+                     f"{_correction_html(top.get('corrections'), top.get('score_before'), top.get('alert_before'))}")
     alert = data.first_alert
     if alert is not None:
         items.append(f"Première alerte : {fmt_date(alert)[:7]}.")
@@ -303,6 +305,16 @@ def _keyfacts_html(data: FicheData) -> str:
     return f'<h2>À retenir</h2><ul class="keyfacts">{body}</ul>{notes}'
 
 
+def _correction_html(corrections: Any, score_before: Any, alert_before: Any) -> str:
+    """" <em>Corrigé …</em>" for a Score an expert correction changed: the model's own score and
+    level, then each rule's reason and author; "" for the other Scores."""
+    if not isinstance(corrections, list) or not corrections:
+        return ""
+    before = (f" (modèle : {fmt_number(100 * float(score_before), 1)} %, {alert_badge(alert_before)})"
+              if score_before is not None else "")
+    return f" <em class=\"correction\">{esc(corrections_in_words(corrections))}{before}</em>"
+
+
 def _scores_table(data: FicheData) -> str:
     if data.scores.empty:
         return ""
@@ -314,7 +326,9 @@ def _scores_table(data: FicheData) -> str:
         cells.append([esc(r.batch), esc(fmt_date(r.periode)[:7]), esc(r.siret), fmt_number(100 * r.score, 1),
                       alert_badge(r.alert)]
                      + [fmt_number(reasons.get(t), 2) if t in reasons else "" for t in THEMES]
-                     + [esc(explain_in_words(reasons, list(r.top_variables or [])))])
+                     + [esc(explain_in_words(reasons, list(r.top_variables or [])))
+                        + _correction_html(getattr(r, "corrections", None), getattr(r, "score_before", None),
+                                           getattr(r, "alert_before", None))])
     table = table_html(["lot", "mois", "SIRET", "score %", "niveau", *[THEME_LABELS[t] for t in THEMES], "en clair"],
                        cells, numeric=[3, 5, 6, 7, 8, 9], raw=range(11))
     more = f'<p class="note">{omitted} lignes plus anciennes non affichées.</p>' if omitted else ""
