@@ -34,14 +34,28 @@ Protocol (never a random split across time):
    validation window (a few hundred positives at most: the regularisation matters): the
    logistic regression's ``C`` over ``logistic_cs``; the boosting's tree shape over
    ``hgb_grid`` and its number of iterations by the staged validation score (forward in time:
-   the trees are fitted on train only). The selection score is the validation AUC-PR
-   (:func:`selection_score`), the metric the models are compared on.
+   the trees are fitted on train only, by validation AUC-PR). Settings are compared on the
+   metric users act on: the validation precision of the top ``selection_k`` (5) per region and
+   month, differences within one standard error being ties decided by the validation log-loss
+   (:func:`best_setting`).
 5. Each is calibrated on the validation window (Platt scaling of its log-odds: the calibrated
-   log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The one
-   with the higher validation AUC-PR is kept (ties keep the logistic regression, the transparent one).
-6. Alert thresholds are chosen on the validation window's calibrated probabilities: ``high``
-   maximises F0.5, ``moderate`` maximises F2 (a score equal to a threshold gets the higher level,
-   as the original's alert lists did, docs/features.md §5.5). The test window is only reported on.
+   log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The two
+   candidates are compared as settings are (ties keep the logistic regression, the transparent
+   one); a candidate whose Platt slope is not positive ranks validation no better than chance
+   and is never kept.
+6. Alert thresholds are chosen on the validation window's calibrated probabilities for a volume
+   goal in alerts per region and month at full scale (:func:`choose_thresholds`): ``high``
+   = the calls, 2–5 per region and month, best F0.5 in that band; ``moderate`` = the follow-up
+   list, 10–25, best F2, strictly below ``high`` (a score equal to a threshold gets the higher
+   level, docs/features.md §5.5). The test window is only reported on.
+7. The chosen model is compared with the naive "has URSSAF debt" ranking on validation and test
+   (:func:`naive_comparison`); the card's ``warnings`` say when it does not beat it on
+   validation, or when a threshold misses its volume goal.
+
+Refusals (:class:`~sf.model.errors.TrainingRefused`, exit code 2): fewer labelled months than
+the protocol needs, fewer than ``min_validation_positives`` positives in validation, no
+candidate better than chance on validation; :func:`observed_variables` refuses a variable set
+mostly never observed in the train window.
 
 Feature columns: numeric and boolean columns are numeric variables; string, object and category
 columns are categorical (codes such as ``code_naf``); datetime columns are refused.
