@@ -229,11 +229,14 @@ class ScoreSummary:
     alerts: dict[str, int]
     deleted: int
     seconds: float
+    # The model's thresholds with their goal and validation figures (model card "threshold_choice").
+    thresholds: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"batch": self.batch, "periode": self.periode.strftime("%Y-%m-%d"), "model": self.model,
                 "rows_read": self.rows_read, "out_of_scope": self.rows_read - self.scored, "scored": self.scored,
-                "alerts": self.alerts, "replaced": self.deleted, "seconds": round(self.seconds, 2)}
+                "alerts": self.alerts, "replaced": self.deleted, "seconds": round(self.seconds, 2),
+                "thresholds": self.thresholds}
 
 
 def model_input_columns(model: TrainedModel) -> list[str]:
@@ -260,7 +263,9 @@ def score_batch(db: Database, batch: str, model: TrainedModel) -> ScoreSummary:
     counts = scores["alert"].value_counts()
     return ScoreSummary(batch=batch, periode=last, model=model.version, rows_read=rows_read, scored=len(scores),
                         alerts={lv: int(counts.get(lv, 0)) for lv in ("high", "moderate")},
-                        deleted=written["deleted"], seconds=time.monotonic() - t0)
+                        deleted=written["deleted"], seconds=time.monotonic() - t0,
+                        thresholds=model.card.get("threshold_choice")
+                        or {lv: {"threshold": t} for lv, t in model.thresholds.items()})
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -259,7 +259,7 @@ class TrainingOptions:
     selection_k: int = 5
     # Refusals: a validation window with fewer positives cannot calibrate nor place thresholds;
     # more than this share of the variables never observed in the train window is refused.
-    min_validation_positives: int = 30
+    min_validation_positives: int = 20
     max_unobserved_share: float = 0.5
 
     @property

@@ -76,7 +76,7 @@ def test_train_score_alerts_evaluate(db, sf, panel, tmp_path: Path) -> None:
     code, out = sf(["train", "--until-batch", BATCH, *FAST])
     assert code == 0, out
     assert "Model 2201-" in out and "2016-01 … 2019-06" in out and "2020-01 … 2020-06" in out
-    assert "baseline: has URSSAF debt" in out and "(chosen)" in out and "argmax F0.5" in out
+    assert "baseline: has URSSAF debt" in out and "(chosen)" in out and "Threshold high" in out
     model_dir = tmp_path / "home" / "models" / BATCH
     card = json.loads((model_dir / "model_card.json").read_text())
     assert set(card["feature_columns"]) == set(synthetic_panel.FEATURES)  # never-observed variables left out
@@ -136,7 +136,8 @@ def test_train_errors_say_what_is_missing(db, sf, panel) -> None:
     short = features[features["periode"] >= pd.Timestamp("2019-08-01", tz="UTC")]  # 29 months: 11 labelled
     _store(db, short)
     code, message = sf(["train", "--until-batch", BATCH, *FAST])
-    assert code == 3 and "labelled month(s)" in message and "needs at least 18" in message
+    assert code == 2 and "labelled month(s)" in message and "needs at least 18" in message
+    assert "at least 36 consecutive months" in message
     code, message = sf(["train", "--until-batch", "22xx"])
     assert code == 2 and "invalid batch key" in message
 

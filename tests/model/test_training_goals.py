@@ -69,8 +69,8 @@ def test_most_variables_never_observed_is_refused(panel) -> None:
 def test_a_validation_window_with_too_few_positives_is_refused() -> None:
     """The ``sf demo --establishments 500`` case: a few failures in validation cannot calibrate
     the scores nor place two thresholds; training says so instead of failing in Platt scaling."""
-    small = synthetic_panel.make_panel(n_etab=120, months=60, seed=4)[0]
-    with pytest.raises(TrainingRefused, match=r"validation window .* holds \d+ positive.*at least 30") as caught:
+    small = synthetic_panel.make_panel(n_etab=60, months=60, seed=4)[0]
+    with pytest.raises(TrainingRefused, match=r"validation window .* holds \d+ positive.*at least 20") as caught:
         train(small, feature_columns=FEATURES, until_batch="2101", sf_version="t", options=FAST)
     assert caught.value.exit_code == 2
 
