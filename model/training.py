@@ -53,9 +53,10 @@ Protocol (never a random split across time):
    validation, or when a threshold misses its volume goal.
 
 Refusals (:class:`~sf.model.errors.TrainingRefused`, exit code 2): fewer labelled months than
-the protocol needs, fewer than ``min_validation_positives`` positives in validation, no
-candidate better than chance on validation; :func:`observed_variables` refuses a variable set
-mostly never observed in the train window.
+the protocol needs, no candidate better than chance on validation (the ``sf demo
+--establishments 500`` case: 2 positives in validation); :func:`observed_variables` refuses a
+variable set mostly never observed in the train window. Fewer than ``min_validation_positives``
+positives in validation is a warning.
 
 Feature columns: numeric and boolean columns are numeric variables; string, object and category
 columns are categorical (codes such as ``code_naf``); datetime columns are refused.
@@ -257,8 +258,9 @@ class TrainingOptions:
     moderate_alerts_per_region_month: tuple[float, float] = (10.0, 25.0)
     # Model selection: precision of the top ``selection_k`` per region and month on validation.
     selection_k: int = 5
-    # Refusals: a validation window with fewer positives cannot calibrate nor place thresholds;
-    # more than this share of the variables never observed in the train window is refused.
+    # A validation window with fewer positives calibrates and places thresholds on too little:
+    # a warning (training refuses only when no candidate ranks it better than chance). More than
+    # ``max_unobserved_share`` of the variables never observed in the train window is refused.
     min_validation_positives: int = 20
     max_unobserved_share: float = 0.5
 
@@ -861,10 +863,10 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
 
     Returns the winning :class:`TrainedModel` (its ``metrics`` hold both candidates' figures on
     the validation and test windows; its card the thresholds' goals and figures, the comparison
-    with the naive ranking and ``warnings``). ``ValueError`` for bad input;
-    :class:`TrainingRefused` (exit code 2) for too little history, a validation window with
-    fewer than ``options.min_validation_positives`` positives, or no candidate that ranks the
-    validation window better than chance (Platt slope <= 0).
+    with the naive ranking and ``warnings``, among them a validation window with fewer than
+    ``options.min_validation_positives`` positives). ``ValueError`` for bad input;
+    :class:`TrainingRefused` (exit code 2) for too little history or no candidate that ranks the
+    validation window better than chance (Platt slope <= 0: too few failures to learn from).
     """
     options = options or TrainingOptions()
     if not options.kinds or not options.logistic_cs or not options.hgb_grid:
@@ -898,13 +900,11 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     X_train, y_train, _ = parts["train"]
     X_val, y_val, frame_val = parts["validation"]
     X_test, y_test, frame_test = parts["test"]
-    if y_val.sum() < options.min_validation_positives:
-        raise TrainingRefused(
-            f"the validation window ({windows.validation.describe()}) holds {int(y_val.sum())} positive(s) among "
-            f"{len(y_val):,} rows; calibrating the scores and placing the alert thresholds needs at least "
-            f"{options.min_validation_positives}",
-            "train on more establishments (at the synthetic failure rate, a few thousand) or with a larger "
-            "held-out share")
+    thin = ([f"the validation window ({windows.validation.describe()}) holds {int(y_val.sum())} positive(s) "
+             f"among {len(y_val):,} rows, fewer than {options.min_validation_positives}: the calibration, the "
+             "thresholds and the comparison with the naive ranking rest on too few failures to be trusted "
+             "(more establishments, a few thousand at the synthetic failure rate, or a longer history)"]
+            if y_val.sum() < options.min_validation_positives else [])
     groups_val, groups_test = region_month_groups(frame_val), region_month_groups(frame_test)
     # Validation holds the held-out companies only; scoring covers every company.
     scale = 100.0 / windows.validation.holdout_percent if windows.validation.companies == "held_out" else 1.0
@@ -939,7 +939,8 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         raise TrainingRefused(
             f"no candidate ranks the validation window ({windows.validation.describe()}, {int(y_val.sum())} positives "
             f"among {len(y_val):,} rows) better than chance: Platt slope <= 0 ({slopes})",
-            "train on more establishments or a longer history; with so few failures the signals cannot be learnt")
+            "train on more establishments (a few thousand at the synthetic failure rate) or a longer history: "
+            "with so few failures the signals cannot be learnt nor checked")
     # Candidates compared as settings are (best_setting); ties keep the first kind listed (the
     # logistic regression by default): transparency wins ties.
     chosen = ranked[best_setting([candidates[kind]["selection"] for kind in ranked])]
@@ -953,6 +954,7 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
 
     comparison, warnings = naive_comparison({"validation": (y_val, winner["p_val"], frame_val),
                                              "test": (y_test, winner["p_test"], frame_test)}, k)
+    warnings = thin + warnings
     for level, choice in winner["threshold_choice"].items():
         if not choice["in_band"]:
             warnings.append(f"the {level} threshold misses its goal of {choice['goal_alerts_per_region_month'][0]:g}"

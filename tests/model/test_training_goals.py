@@ -66,23 +66,24 @@ def test_most_variables_never_observed_is_refused(panel) -> None:
     assert caught.value.exit_code == 2
 
 
-def test_a_validation_window_with_too_few_positives_is_refused() -> None:
-    """The ``sf demo --establishments 500`` case: a few failures in validation cannot calibrate
-    the scores nor place two thresholds; training says so instead of failing in Platt scaling."""
-    small = synthetic_panel.make_panel(n_etab=60, months=60, seed=4)[0]
-    with pytest.raises(TrainingRefused, match=r"validation window .* holds \d+ positive.*at least 20") as caught:
-        train(small, feature_columns=FEATURES, until_batch="2101", sf_version="t", options=FAST)
-    assert caught.value.exit_code == 2
+def test_a_validation_window_with_few_positives_is_warned() -> None:
+    """A few failures in validation: the model is trained (its signal is strong here) but the
+    card and the summary say its calibration and thresholds rest on too little."""
+    small = synthetic_panel.make_panel(n_etab=120, months=60, seed=4)[0]
+    trained = train(small, feature_columns=FEATURES, until_batch="2101", sf_version="t", options=FAST)
+    positives = trained.training_size["validation"]["positives"]
+    assert positives < FAST.min_validation_positives
+    assert any(f"holds {positives} positive(s)" in w and "too few failures" in w for w in trained.card["warnings"])
 
 
 def test_no_candidate_better_than_chance_on_validation_is_refused(panel, model) -> None:
     """A variable equal to the label before validation and to its opposite from validation on:
     both candidates learn it, rank validation worse than chance, and training refuses (where it
-    used to fail with a bare 'Platt slope <= 0')."""
+    used to fail with a bare 'Platt slope <= 0', e.g. ``sf demo --establishments 500``)."""
     y = labels_of(panel).fillna(0).to_numpy()
     later = (pd.to_datetime(panel["periode"]).dt.tz_convert(None) >= model.windows.validation.start).to_numpy()
     flipped = panel.assign(ratio_dette_moy12m=np.where(later, 1 - y, y))
-    with pytest.raises(TrainingRefused, match="better than chance: Platt slope <= 0") as caught:
+    with pytest.raises(TrainingRefused, match="better than chance: Platt slope <= 0.*a few thousand") as caught:
         train(flipped, feature_columns=["ratio_dette_moy12m"], until_batch="2201", sf_version="t", options=FAST)
     assert caught.value.exit_code == 2
 
