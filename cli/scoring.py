@@ -116,10 +116,14 @@ def print_train_summary(data: dict[str, Any]) -> None:
     scores.add_row("positive rate", _fmt(data["positive_rate"]["validation"]), _fmt(data["positive_rate"]["test"]))
     console.print(scores)
     levels = data["test_levels"]
-    console.print(f"Thresholds: high {data['thresholds']['high']:.4f} (argmax F0.5), moderate "
-                  f"{data['thresholds']['moderate']:.4f} (argmax F2); on the test window high: precision "
-                  f"{_fmt(levels['high']['precision'])}, recall {_fmt(levels['high']['recall'])}; moderate: precision "
-                  f"{_fmt(levels['moderate']['precision'])}, recall {_fmt(levels['moderate']['recall'])}.")
+    for level, choice in data.get("threshold_choice", {}).items():
+        goal = choice["goal_alerts_per_region_month"]
+        console.print(f"Threshold {level}: {choice['threshold']:.4f}, goal {goal[0]:g}–{goal[1]:g} alerts per region "
+                      f"and month; validation {choice['alerts_per_region_month']:.1f} per region and month, precision "
+                      f"{_fmt(choice['precision'])}; test precision {_fmt(levels[level]['precision'])}, recall "
+                      f"{_fmt(levels[level]['recall'])}.")
+    for warning in data.get("warnings", []):
+        console.print(f"[bold red]WARNING:[/] {warning}")
     console.print(f"{data['variables']} variables ({len(data['dropped_variables'])} never observed, left out), "
                   f"{data['rows_in_scope']:,} rows in scope of {data['rows_read']:,} read; saved to "
                   f"{data['directory']} in {data['seconds'].get('total', 0):.1f} s.")

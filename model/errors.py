@@ -33,3 +33,10 @@ class ModelMismatch(UsageError, ValueError):
 
 class NoFeatures(UsageError, LookupError):
     """The batch has no Features, or none in the months a step needs (exit code 2)."""
+
+
+class TrainingRefused(UsageError, ValueError):
+    """``sf train`` refuses to fit a model that could not be trusted (exit code 2): the Features
+    hold less history than the forward-in-time protocol needs, most variables are never
+    observed in the train window, or the validation window is too thin to calibrate on. The
+    message says what is missing and how much is needed."""

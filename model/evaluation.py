@@ -38,10 +38,11 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
 from .errors import ModelInputError, ModelOptionError
-from .training import ALERT_LEVELS, labels_of, months_of
+from .training import ALERT_LEVELS, UNKNOWN_REGION, labels_of, months_of, precision_recall_at_k, top_k_by_group
+from .trends import urssaf_debt_baseline
 
 Baseline = str | Callable[[pd.DataFrame], pd.Series]
-UNKNOWN_REGION = "inconnue"
+__all__ = ["EvaluationReport", "evaluate", "format_ratios", "precision_recall_at_k", "urssaf_debt_baseline"]
 
 
 @dataclass
@@ -57,46 +58,7 @@ class EvaluationReport:
     notes: list[str] = field(default_factory=list)
 
 
-def urssaf_debt_baseline(table: pd.DataFrame) -> pd.Series:
-    """Naive score "has URSSAF debt": debt over average contributions (``ratio_dette``) when
-    present, else the debt amount (``montant_part_ouvriere + montant_part_patronale``); 0 if unknown.
-
-    ``ValueError`` if the table has none of these columns.
-    """
-    debt_columns = [c for c in ("montant_part_ouvriere", "montant_part_patronale") if c in table.columns]
-    if "ratio_dette" not in table.columns and not debt_columns:
-        raise ModelInputError("naive URSSAF baseline needs 'ratio_dette' or 'montant_part_ouvriere'/'montant_part_patronale'")
-    amount = table[debt_columns].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1) if debt_columns \
-        else pd.Series(np.nan, index=table.index)
-    # Ratios and amounts live on different scales: rank rows with a ratio first by ratio, the others by
-    # amount, both squashed into [0, 1) so a ratio row is never outranked by an amount-only row.
-    if "ratio_dette" in table.columns:
-        ratio = pd.to_numeric(table["ratio_dette"], errors="coerce")
-        score = np.where(ratio.notna(), 1 + ratio.clip(lower=0) / (1 + ratio.clip(lower=0)),
-                         amount.clip(lower=0) / (1 + amount.clip(lower=0)))
-    else:
-        score = amount.clip(lower=0) / (1 + amount.clip(lower=0))
-    return pd.Series(np.nan_to_num(np.asarray(score, dtype=float), nan=0.0), index=table.index)
-
-
 # ----------------------------------------------------------------------------- metrics
-
-def precision_recall_at_k(y: np.ndarray, score: np.ndarray, k: int) -> tuple[float | None, float | None]:
-    """Expected precision and recall of the ``k`` highest scores, ties at the cut split evenly."""
-    y = np.asarray(y, dtype=float)
-    score = np.asarray(score, dtype=float)
-    n = len(y)
-    if n == 0 or k <= 0:
-        return None, None
-    k = min(k, n)
-    cut = np.sort(score)[::-1][k - 1]
-    above = score > cut
-    tied = score == cut
-    slots = k - int(above.sum())
-    hits = float(y[above].sum()) + slots * float(y[tied].mean())
-    positives = float(y.sum())
-    return hits / k, (hits / positives if positives else None)
-
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[float, pd.DataFrame]:
     """ECE over ``bins`` equal-count bins (sorted by p) and the reliability table (mean p, observed rate, rows)."""
@@ -110,15 +72,8 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 def top_k_by_region_month(frame: pd.DataFrame, column: str, k: int) -> dict[str, Any]:
     """Mean over (region, month) groups of the precision of the group's top ``k``, with totals."""
-    precisions, hits, alerts = [], 0.0, 0
-    for _, group in frame.groupby(["_region", "_month"], sort=True):
-        precision, _ = precision_recall_at_k(group["_y"].to_numpy(), group[column].to_numpy(), k)
-        size = min(k, len(group))
-        precisions.append(precision)
-        hits += precision * size
-        alerts += size
-    return {"k": k, "groups": len(precisions), "mean_precision": float(np.mean(precisions)) if precisions else None,
-            "pooled_precision": hits / alerts if alerts else None}
+    groups = pd.MultiIndex.from_arrays([frame["_region"].to_numpy(), frame["_month"].to_numpy()]).factorize()[0]
+    return top_k_by_group(frame["_y"].to_numpy(), frame[column].to_numpy(), groups, k)
 
 
 def _is_probability(values: np.ndarray) -> bool:

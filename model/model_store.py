@@ -69,6 +69,42 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
 
 
+def _threshold_lines(card: dict[str, Any]) -> list[str]:
+    """One line per alert level: threshold, goal and validation figures (older cards: the rule)."""
+    choice = card.get("threshold_choice")
+    if not choice:
+        rule = card.get("threshold_rule", {})
+        return [f"- alert threshold {level}: {card['thresholds'][level]:.4f} ({rule.get(level, '')})"
+                for level in ("high", "moderate")]
+    return [f"- alert threshold {level}: {c['threshold']:.4f} — {c['purpose']}; goal "
+            f"{c['goal_alerts_per_region_month'][0]:g}–{c['goal_alerts_per_region_month'][1]:g} alerts per region "
+            f"and month; on validation {c['alerts_per_region_month']:.1f} per region and month, precision "
+            f"{_fmt(c['precision'])}, recall {_fmt(c['recall'])}" for level, c in choice.items()]
+
+
+def _warning_lines(card: dict[str, Any]) -> list[str]:
+    warnings = card.get("warnings") or []
+    return (["## Warnings", ""] + [f"- **{w}**" for w in warnings] + [""]) if warnings else []
+
+
+def _naive_lines(card: dict[str, Any]) -> list[str]:
+    comparison = card.get("naive_comparison")
+    if not comparison:
+        return []
+    k = comparison["k"]
+    lines = ["", f"## Model against the naive ranking ({comparison['naive']})", "",
+             f"| window | AUC-PR model | AUC-PR naive | top {k} per region and month: model | naive | model beats naive |",
+             "|---|---|---|---|---|---|"]
+    for name in ("validation", "test"):
+        c = comparison.get(name)
+        if c:
+            top = f"top{k}_region_month"
+            beats = "yes" if all(c["model_beats_naive"].values()) else "**no**"
+            lines.append(f"| {name} | {_fmt(c['model']['auc_pr'])} | {_fmt(c['naive']['auc_pr'])} | "
+                         f"{_fmt(c['model'][top])} | {_fmt(c['naive'][top])} | {beats} |")
+    return lines
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """Human-readable model card from the JSON card."""
     lines = [f"# Model {card['version']}", "",
@@ -78,8 +114,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"- target: outcome within {card.get('horizon_months', HORIZON)} months",
              f"- calibration: Platt on the validation window (slope {card['calibration_params'][0]:.4f}, "
              f"intercept {card['calibration_params'][1]:.4f})",
-             f"- alert thresholds: high (argmax F0.5) {card['thresholds']['high']:.4f}, "
-             f"moderate (argmax F2) {card['thresholds']['moderate']:.4f}", "",
+             *_threshold_lines(card), "", *_warning_lines(card),
              "## Windows and training data", "", "| window | months | rows | positives | siret | siren |",
              "|---|---|---|---|---|---|"]
     for name, window in card["windows"].items():
@@ -96,6 +131,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"| {kind}{' (chosen)' if kind == card['kind'] else ''} | {name} | {m['rows']} | "
                          f"{_fmt(m['positive_rate'])} | {_fmt(m['auc_pr'])} | {_fmt(m['roc_auc'])} | "
                          f"{_fmt(m['brier'])} | {levels[0]} | {levels[1]} |")
+    lines += _naive_lines(card)
     lines += ["", "## Variables", "", "| variable | theme | type |", "|---|---|---|"]
     for variable in card["variables"]:
         lines.append(f"| {variable['name']} | {THEME_LABELS.get(variable['theme'], variable['theme'])} "

@@ -19,7 +19,7 @@ from .training import TrainedModel, TrainingOptions
 
 #: Fields of the training summary kept as the run's Journal counts (the rest is in the model card).
 TRAIN_COUNTS = ("version", "chosen", "auc_pr", "baseline_auc_pr", "thresholds", "windows", "training_size",
-                "rows_read", "rows_in_scope", "variables")
+                "rows_read", "rows_in_scope", "variables", "warnings")
 
 
 def train_model(db: Database, until_batch: str, *, out_dir: Path, options: TrainingOptions | None = None,

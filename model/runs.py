@@ -1,7 +1,7 @@
 """Training, scoring and evaluating a batch's Features: the library behind ``sf train``,
 ``sf score`` and ``sf evaluate`` (and ``sf demo``, which calls the same functions).
 
-Each function reads what it needs from MongoDB with :func:`sf.model.table.load_feature_table`,
+Each function reads what it needs from MongoDB with :func:`sf.model.table.load_model_table`,
 calls the pure functions (:mod:`training`, :mod:`scoring`, :mod:`evaluation`) and writes the
 result (a model directory, the ``Scores`` of a batch, a report folder).
 
@@ -52,7 +52,7 @@ from .evaluation import EvaluationReport, evaluate, urssaf_debt_baseline
 from .places import establishment_places
 from .scores_store import write_scores
 from .scoring import check_columns, score
-from .table import feature_month, in_scope, load_feature_table
+from .table import feature_month, in_scope, load_model_table
 from .training import (
     MonthRange,
     TrainedModel,
@@ -63,9 +63,11 @@ from .training import (
     design_matrix,
     labelled_mask,
     months_of,
+    observed_variables,
     probability,
     train,
 )
+from .trends import DERIVED
 
 # Columns read besides the model variables: target, scope, grouping and the naive baseline's inputs.
 CONTEXT_COLUMNS: tuple[str, ...] = ("outcome", "time_til_outcome", "region")
@@ -93,6 +95,9 @@ COMPACT_VARIABLES: tuple[str, ...] = (
     "code_naf", "code_ape_niveau2", "age", "age_entreprise", "statut_juridique",
     "paydex_nb_jours", "taux_marge", "excedent_brut_d_exploitation", "rentabilite_nette", "capacite_remboursement",
     "endettement", "liquidite_generale", "autonomie_financiere",
+    # Changes and slopes over 3/6/12 months of headcount, debt, debt ratio, delays and short-time
+    # work, and the naive debt ranking, computed per SIRET at read time (sf.model.trends).
+    *DERIVED,
 )
 
 
@@ -142,6 +147,8 @@ class TrainSummary:
             "positive_rate": {w: candidates[m.kind][w]["positive_rate"] for w in ("validation", "test")},
             "baseline_auc_pr": self.baseline_auc_pr,
             "test_levels": {lv: candidates[m.kind]["test"][lv] for lv in ("high", "moderate")},
+            "threshold_choice": m.card.get("threshold_choice", {}),
+            "naive_comparison": m.card.get("naive_comparison", {}), "warnings": m.card.get("warnings", []),
             "rows_read": self.rows_read, "rows_in_scope": self.rows_in_scope,
             "variables": len(self.variables), "dropped_variables": self.dropped_variables, "seconds": self.seconds,
         }
@@ -169,13 +176,13 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     if feature_month(db, batch) is None:
         raise NoFeatures(f"batch {batch} has no Features", f"compute them with sf features --until-batch {batch}")
     variables = list(variables) if variables is not None else list(COMPACT_VARIABLES)
-    unknown = [v for v in variables if v not in VARIABLES]
+    unknown = [v for v in variables if v not in VARIABLES and v not in DERIVED]
     if unknown:
         raise ModelOptionError(f"unknown variable(s) {', '.join(unknown)} (not in sf.features.catalogue)")
     # Only months whose whole horizon is observed at the batch can be labelled (training.labelled_mask).
     before = _months_before(month_start_of_key(batch), options.horizon_months)
     columns = list(dict.fromkeys([*variables, *CONTEXT_COLUMNS, *BASELINE_COLUMNS]))
-    table = load_feature_table(db, batch, columns=columns, before=before)
+    table = load_model_table(db, batch, columns=columns, before=before)
     seconds = {"read": time.monotonic() - t0}
     if table.empty:
         first = feature_month(db, batch, last=False)
@@ -190,13 +197,7 @@ def train_batch(db: Database, batch: str, *, out_dir: Path, sf_version: str,
     # boosting fails on an all-missing column ("window shape cannot be larger than input array").
     labelled_months = months_of(table.loc[labelled_mask(table, batch, options.horizon_months)])
     windows = default_windows(list(labelled_months.unique()), options)
-    in_train = window_rows(table, windows.train)
-    present = table.loc[in_train, variables].notna().any()
-    kept = [v for v in variables if present[v]]
-    dropped = [v for v in variables if not present[v]]
-    if not kept:
-        raise ModelInputError(f"no variable is observed in the train window ({windows.train.start:%Y-%m} … "
-                              f"{windows.train.end:%Y-%m})")
+    kept, dropped = observed_variables(table, windows.train, variables, options)
     t1 = time.monotonic()
     model = train(table, feature_columns=kept, until_batch=batch, sf_version=sf_version, windows=windows,
                   options=options)
@@ -232,11 +233,14 @@ class ScoreSummary:
     seconds: float
     #: With a correction file: :meth:`sf.model.corrections.Corrections.record` (rules, counts, who, when).
     corrections: dict[str, Any] | None = None
+    # The model's thresholds with their goal and validation figures (model card "threshold_choice").
+    thresholds: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = {"batch": self.batch, "periode": self.periode.strftime("%Y-%m-%d"), "model": self.model,
                 "rows_read": self.rows_read, "out_of_scope": self.rows_read - self.scored, "scored": self.scored,
-                "alerts": self.alerts, "replaced": self.deleted, "seconds": round(self.seconds, 2)}
+                "alerts": self.alerts, "replaced": self.deleted, "seconds": round(self.seconds, 2),
+                "thresholds": self.thresholds}
         if self.corrections is not None:
             data["corrections"] = self.corrections
         return data
@@ -245,7 +249,7 @@ class ScoreSummary:
 def model_input_columns(model: TrainedModel) -> list[str]:
     """Catalogue columns to read to score with ``model``: its variables the catalogue knows (a
     variable it does not know stays absent, and scoring names it as missing) and the scope column."""
-    return [c for c in dict.fromkeys([*model.feature_columns, "time_til_outcome"]) if c in VARIABLES]
+    return [c for c in dict.fromkeys([*model.feature_columns, "time_til_outcome"]) if c in VARIABLES or c in DERIVED]
 
 
 def score_batch(db: Database, batch: str, model: TrainedModel, *, corrections: Corrections | None = None,
@@ -265,7 +269,7 @@ def score_batch(db: Database, batch: str, model: TrainedModel, *, corrections: C
         raise NoFeatures(f"batch {batch} has no Features", f"compute them with sf features --until-batch {batch}")
     model_columns = model_input_columns(model)
     extra = [c for c in (corrections.columns() if corrections else []) if c not in model_columns]
-    table = load_feature_table(db, batch, columns=model_columns + extra, periode=last.to_pydatetime())
+    table = load_model_table(db, batch, columns=model_columns + extra, periode=last.to_pydatetime())
     rows_read = len(table)
     table = table.loc[in_scope(table)].reset_index(drop=True)
     scores = score(model, table.drop(columns=extra))
@@ -281,7 +285,9 @@ def score_batch(db: Database, batch: str, model: TrainedModel, *, corrections: C
     counts = scores["alert"].value_counts()
     return ScoreSummary(batch=batch, periode=last, model=model.version, rows_read=rows_read, scored=len(scores),
                         alerts={lv: int(counts.get(lv, 0)) for lv in ("high", "moderate")},
-                        deleted=written["deleted"], seconds=time.monotonic() - t0, corrections=record)
+                        deleted=written["deleted"], seconds=time.monotonic() - t0, corrections=record,
+                        thresholds=model.card.get("threshold_choice")
+                        or {lv: {"threshold": t} for lv, t in model.thresholds.items()})
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -334,8 +340,8 @@ def evaluate_batch(db: Database, batch: str, model: TrainedModel, *, out_dir: Pa
     since = pd.Timestamp(window.start, tz="UTC")
     until = pd.Timestamp(window.end, tz="UTC")
     columns = [c for c in dict.fromkeys([*model.feature_columns, *CONTEXT_COLUMNS, *BASELINE_COLUMNS])
-               if c in VARIABLES]
-    table = load_feature_table(db, batch, columns=columns, since=since.to_pydatetime(),
+               if c in VARIABLES or c in DERIVED]
+    table = load_model_table(db, batch, columns=columns, since=since.to_pydatetime(),
                                before=(until + pd.DateOffset(months=1)).to_pydatetime())
     if table.empty:
         raise NoFeatures(f"batch {batch} has no Features in the model's test window "

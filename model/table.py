@@ -13,6 +13,10 @@ A variable absent from a document (the Features writer omits absent values) is m
 that row; a variable absent from every document is a column of missing values, so the
 table always has the requested columns.
 
+``load_model_table(db, batch, columns=...)`` reads the same way and also computes the derived
+variables of :mod:`sf.model.trends` (changes and slopes over 3/6/12 months, the naive debt
+score) from each SIRET's earlier months.
+
 ``model_variables()`` is the default list of model inputs (catalogue features minus dates,
 identifiers, labels, free text and over-fine location codes); ``in_scope(table)`` marks the
 rows a model is trained, evaluated and scored on (establishments not already in, or past,
@@ -39,6 +43,7 @@ from sf.features.catalogue import CATALOGUE, VARIABLES
 
 from .errors import ModelInputError, ModelOptionError
 from .scoring import NON_FEATURE_COLUMNS
+from .trends import LOOKBACK_MONTHS, add_derived, derived_in, source_columns
 
 ID_COLUMNS: tuple[str, ...] = ("siret", "siren", "periode")
 # Kinds of pandas.api.types.infer_dtype for which np.array(values, float64) is exact.
@@ -193,6 +198,37 @@ def load_feature_table(db: Database, batch: str, *, columns: Iterable[str] | Non
         return empty_table(names)
     table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return table.sort_values(["siret", "periode"], kind="stable", ignore_index=True)
+
+
+def load_model_table(db: Database, batch: str, *, columns: Iterable[str], periode: datetime | None = None,
+                     since: datetime | None = None, before: datetime | None = None,
+                     sirets: Iterable[str] | None = None) -> pd.DataFrame:
+    """Like :func:`load_feature_table`, but ``columns`` may also name derived variables
+    (:mod:`sf.model.trends`: changes and slopes over 3/6/12 months, the naive debt score).
+
+    Their sources are read from :data:`~sf.model.trends.LOOKBACK_MONTHS` months before the first
+    month asked for (``periode`` or ``since``), the derived columns are computed per SIRET from
+    months ``<= p`` only, then the rows are cut back to the months asked for. The result holds
+    ``siret``, ``siren``, ``periode`` and ``columns``, rows sorted by ``siret`` then ``periode``.
+    Failure modes: those of :func:`load_feature_table` and :func:`sf.model.trends.add_derived`.
+    """
+    columns = list(dict.fromkeys(columns))
+    derived = derived_in(columns)
+    plain = [c for c in columns if c not in set(derived)]
+    if not derived:
+        return load_feature_table(db, batch, columns=plain, periode=periode, since=since, before=before,
+                                  sirets=sirets)
+    first = periode if periode is not None else since
+    read_since = None if first is None else (pd.Timestamp(first) - pd.DateOffset(months=LOOKBACK_MONTHS)).to_pydatetime()
+    read_before = before if periode is None else (pd.Timestamp(periode) + pd.DateOffset(months=1)).to_pydatetime()
+    table = load_feature_table(db, batch, columns=list(dict.fromkeys([*plain, *source_columns(derived)])),
+                               since=read_since, before=read_before, sirets=sirets)
+    table = add_derived(table, derived)[[*ID_COLUMNS, *columns]]
+    if first is not None:
+        start = pd.Timestamp(first)
+        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+        table = table.loc[table["periode"] >= start].reset_index(drop=True)
+    return table
 
 
 def feature_month(db: Database, batch: str, *, last: bool = True) -> pd.Timestamp | None:

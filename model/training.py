@@ -34,14 +34,29 @@ Protocol (never a random split across time):
    validation window (a few hundred positives at most: the regularisation matters): the
    logistic regression's ``C`` over ``logistic_cs``; the boosting's tree shape over
    ``hgb_grid`` and its number of iterations by the staged validation score (forward in time:
-   the trees are fitted on train only). The selection score is the validation AUC-PR
-   (:func:`selection_score`), the metric the models are compared on.
+   the trees are fitted on train only, by validation AUC-PR). Settings are compared on the
+   metric users act on: the validation precision of the top ``selection_k`` (5) per region and
+   month, differences within one standard error being ties decided by the validation log-loss
+   (:func:`best_setting`).
 5. Each is calibrated on the validation window (Platt scaling of its log-odds: the calibrated
-   log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The one
-   with the higher validation AUC-PR is kept (ties keep the logistic regression, the transparent one).
-6. Alert thresholds are chosen on the validation window's calibrated probabilities: ``high``
-   maximises F0.5, ``moderate`` maximises F2 (a score equal to a threshold gets the higher level,
-   as the original's alert lists did, docs/features.md §5.5). The test window is only reported on.
+   log-odds are ``slope × decision + intercept``, monotone, so rankings are unchanged). The two
+   candidates are compared as settings are (ties keep the logistic regression, the transparent
+   one); a candidate whose Platt slope is not positive ranks validation no better than chance
+   and is never kept.
+6. Alert thresholds are chosen on the validation window's calibrated probabilities for a volume
+   goal in alerts per region and month at full scale (:func:`choose_thresholds`): ``high``
+   = the calls, 2–5 per region and month, best F0.5 in that band; ``moderate`` = the follow-up
+   list, 10–25, best F2, strictly below ``high`` (a score equal to a threshold gets the higher
+   level, docs/features.md §5.5). The test window is only reported on.
+7. The chosen model is compared with the naive "has URSSAF debt" ranking on validation and test
+   (:func:`naive_comparison`); the card's ``warnings`` say when it does not beat it on
+   validation, or when a threshold misses its volume goal.
+
+Refusals (:class:`~sf.model.errors.TrainingRefused`, exit code 2): fewer labelled months than
+the protocol needs, no candidate better than chance on validation (the ``sf demo
+--establishments 500`` case: 2 positives in validation); :func:`observed_variables` refuses a
+variable set mostly never observed in the train window. Fewer than ``min_validation_positives``
+positives in validation is a warning.
 
 Feature columns: numeric and boolean columns are numeric variables; string, object and category
 columns are categorical (codes such as ``code_naf``); datetime columns are refused.
@@ -81,12 +96,21 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from .errors import ModelInputError, ModelOptionError
+from .errors import ModelInputError, ModelOptionError, TrainingRefused
 from .scores_store import ALERT_LEVELS
 from .themes import themes_of
+from .trends import DERIVED, urssaf_debt_baseline
 
 ModelKind = Literal["logistic", "hgb"]
+# F-beta each alert level maximises inside its volume goal: precision first for the calls (high),
+# recall first for the follow-up list (moderate).
 ALERT_BETAS: dict[str, float] = {"high": 0.5, "moderate": 2.0}
+ALERT_PURPOSES: dict[str, str] = {
+    "high": "calls: about the agents' calling capacity per region and month, the most precise list (max F0.5)",
+    "moderate": "follow-up list, high alerts included: a wider net favouring recall (max F2), strictly below high",
+}
+# Rows with no region are grouped under this name (counted, never dropped).
+UNKNOWN_REGION = "inconnue"
 # Placeholder category for missing codes in the one-hot encoder (the ordinal encoder keeps NaN).
 MISSING_CATEGORY = "__manquant__"
 
@@ -228,6 +252,17 @@ class TrainingOptions:
     hgb_grid: tuple[tuple[int, int, float], ...] = HGB_GRID
     kinds: tuple[str, ...] = ("logistic", "hgb")
     zero_when_missing: tuple[str, ...] = ZERO_WHEN_MISSING
+    # Alert volume goals, alerts (the level and above) per region and month once every company
+    # is scored: the validation window's held-out companies are scaled up by 100 / holdout_percent.
+    high_alerts_per_region_month: tuple[float, float] = (2.0, 5.0)
+    moderate_alerts_per_region_month: tuple[float, float] = (10.0, 25.0)
+    # Model selection: precision of the top ``selection_k`` per region and month on validation.
+    selection_k: int = 5
+    # A validation window with fewer positives calibrates and places thresholds on too little:
+    # a warning (training refuses only when no candidate ranks it better than chance). More than
+    # ``max_unobserved_share`` of the variables never observed in the train window is refused.
+    min_validation_positives: int = 20
+    max_unobserved_share: float = 0.5
 
     @property
     def embargo(self) -> int:
@@ -362,7 +397,8 @@ def labelled_mask(table: pd.DataFrame, until_batch: str, horizon_months: int = H
 def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOptions = TrainingOptions()) -> Windows:
     """Windows over the labelled months (see the module docstring); the embargo counts calendar months.
 
-    ``ValueError`` states how many labelled months exist and how many the protocol needs.
+    :class:`TrainingRefused` (exit code 2) states how many labelled months exist, how many the
+    protocol needs and how many months of Features history that takes.
     """
     months = sorted(set(labelled_months))
     embargo = options.embargo
@@ -373,14 +409,17 @@ def default_windows(labelled_months: list[pd.Timestamp], options: TrainingOption
                f"needs at least {needed} ({options.min_train_months} train + {embargo} embargo + "
                f"{options.validation_months} validation + {options.test_months} test) and labels need "
                f"{options.horizon_months} months of hindsight before the batch")
+    hint = (f"training needs Features over at least {needed + options.horizon_months} consecutive months up to "
+            f"the batch ({needed} labelled + {options.horizon_months} of horizon): deliver a longer history, "
+            "or train on a later batch")
     if len(months) < held_out_months + options.min_train_months:
-        raise ModelInputError(message)
+        raise TrainingRefused(message, hint)
     test = months[-options.test_months:]
     validation = months[-held_out_months:-options.test_months]
     train_end_limit = validation[0] - pd.DateOffset(months=embargo + 1) if embargo else months[-held_out_months - 1]
     train = [m for m in months[:-held_out_months] if m <= train_end_limit]
     if len(train) < options.min_train_months:
-        raise ModelInputError(message)
+        raise TrainingRefused(message, hint)
     split = options.holdout_percent
     groups: tuple[CompanyGroup, CompanyGroup] = ("train", "held_out") if split else ("all", "all")
     return Windows(MonthRange(train[0], train[-1], groups[0], split),
@@ -443,15 +482,20 @@ def build_pipeline(kind: ModelKind, numeric: list[str], categorical: list[str], 
     raise ModelOptionError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
 
 
+def platt_parameters(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(slope, intercept)`` of a logistic regression of ``y`` on ``decision``, whatever their sign."""
+    platt = LogisticRegression(C=1e6, max_iter=1000)
+    platt.fit(np.asarray(decision, dtype=float).reshape(-1, 1), np.asarray(y).astype(int))
+    return float(platt.coef_[0, 0]), float(platt.intercept_[0])
+
+
 def fit_platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """``(slope, intercept)`` of Platt scaling of log-odds ``decision`` on labels ``y``.
 
     ``ValueError`` if the slope is not positive: the model then ranks the calibration window no
     better than chance, and calibrating would reverse its order.
     """
-    platt = LogisticRegression(C=1e6, max_iter=1000)
-    platt.fit(decision.reshape(-1, 1), y.astype(int))
-    slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    slope, intercept = platt_parameters(decision, y)
     if not slope > 0:
         raise ModelInputError(f"calibration on the validation window failed: Platt slope {slope:.4g} <= 0, the model's "
                               "scores do not rank that window better than chance")
@@ -466,18 +510,6 @@ def calibrated_logit(estimator: Pipeline, calibration: tuple[float, float], X: p
 
 def probability(logit: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
-
-
-def best_fbeta_threshold(y: np.ndarray, score: np.ndarray, beta: float) -> dict[str, float]:
-    """Threshold maximising F-beta when alerting on ``score >= threshold``, with its precision and recall."""
-    precision, recall, thresholds = precision_recall_curve(y, score)
-    precision, recall = precision[:-1], recall[:-1]
-    b2 = beta * beta
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fbeta = np.where(precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
-    best = int(np.argmax(fbeta))
-    return {"threshold": float(thresholds[best]), "precision": float(precision[best]),
-            "recall": float(recall[best]), "fbeta": float(fbeta[best])}
 
 
 def alert_levels(score: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
@@ -512,37 +544,184 @@ def window_metrics(y: np.ndarray, score: np.ndarray, thresholds: dict[str, float
     return result
 
 
+# ----------------------------------------------------------------------------- ranking metrics
+
+def region_month_groups(frame: pd.DataFrame) -> np.ndarray:
+    """Integer code of every row's (region, month); rows without a region share one region."""
+    months = months_of(frame)
+    if "region" in frame.columns:
+        region = frame["region"].astype(object)
+        region = region.where(region.notna() & (region != ""), UNKNOWN_REGION).astype(str)
+    else:
+        region = pd.Series(UNKNOWN_REGION, index=frame.index)
+    return pd.MultiIndex.from_arrays([region.to_numpy(), months.to_numpy()]).factorize()[0]
+
+
+def precision_recall_at_k(y: np.ndarray, score: np.ndarray, k: int) -> tuple[float | None, float | None]:
+    """Expected precision and recall of the ``k`` highest scores, ties at the cut split evenly."""
+    y = np.asarray(y, dtype=float)
+    score = np.asarray(score, dtype=float)
+    n = len(y)
+    if n == 0 or k <= 0:
+        return None, None
+    k = min(k, n)
+    cut = np.sort(score)[::-1][k - 1]
+    above = score > cut
+    tied = score == cut
+    slots = k - int(above.sum())
+    hits = float(y[above].sum()) + slots * float(y[tied].mean())
+    positives = float(y.sum())
+    return hits / k, (hits / positives if positives else None)
+
+
+def top_k_by_group(y: np.ndarray, score: np.ndarray, groups: np.ndarray, k: int) -> dict[str, Any]:
+    """Precision of each group's ``k`` highest scores (ties in expectation): the mean over groups,
+    the pooled precision (hits / alerts) and the counts. ``None`` precisions without rows."""
+    y = np.asarray(y, dtype=float)
+    score = np.asarray(score, dtype=float)
+    precisions, hits, alerts = [], 0.0, 0
+    for rows in pd.Series(np.arange(len(y))).groupby(np.asarray(groups), sort=True).indices.values():
+        precision, _ = precision_recall_at_k(y[rows], score[rows], k)
+        size = min(k, len(rows))
+        precisions.append(precision)
+        hits += precision * size
+        alerts += size
+    return {"k": k, "groups": len(precisions), "alerts": alerts,
+            "mean_precision": float(np.mean(precisions)) if precisions else None,
+            "pooled_precision": hits / alerts if alerts else None}
+
+
+def log_loss_of(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean log-loss of probabilities ``p`` (clipped away from 0 and 1)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    y = np.asarray(y, dtype=float)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def selection_metrics(decision: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> dict[str, Any]:
+    """What a setting is chosen on (validation window): precision of the top ``k`` per region and
+    month (mean over groups), the log-loss after Platt scaling on the same window (tie-breaker),
+    and AUC-PR (reported)."""
+    decision = np.asarray(decision, dtype=float)
+    slope, intercept = platt_parameters(decision, y)
+    top = top_k_by_group(y, decision, groups, k)
+    return {"top_k_precision": top["mean_precision"], "top_k_alerts": top["alerts"],
+            "log_loss": log_loss_of(y, probability(slope * decision + intercept)),
+            "auc_pr": float(average_precision_score(y, decision)), "platt_slope": slope}
+
+
+def best_setting(trials: list[dict[str, Any]]) -> int:
+    """Index of the chosen trial: the highest validation top-k precision, where differences within
+    one standard error of the best (``sqrt(p (1 - p) / alerts)``) are ties decided by the lowest
+    log-loss; then the first listed. Trials whose Platt slope is not positive are never chosen
+    unless all are."""
+    usable = [i for i, t in enumerate(trials) if t["platt_slope"] > 0] or list(range(len(trials)))
+    best = max(trials[i]["top_k_precision"] or 0.0 for i in usable)
+    error = float(np.sqrt(best * (1 - best) / max(1, max(trials[i]["top_k_alerts"] for i in usable))))
+    tied = [i for i in usable if (trials[i]["top_k_precision"] or 0.0) >= best - error]
+    return min(tied, key=lambda i: (trials[i]["log_loss"], i))
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+def alert_goal_threshold(y: np.ndarray, p: np.ndarray, *, groups: int, scale: float, band: tuple[float, float],
+                         beta: float, below: float | None = None) -> dict[str, Any]:
+    """Threshold of one alert level, chosen on a validation window's calibrated probabilities.
+
+    Alerting on ``p >= threshold`` flags ``n`` rows; its volume is ``n / groups × scale`` alerts
+    per region and month (``scale`` = 100 / held-out share when only held-out companies are in
+    the window). Among the thresholds whose volume lies in ``band`` (and strictly below
+    ``below`` when given), the one with the highest F-beta; if none lies in the band, the one
+    whose volume is nearest to it (then the highest F-beta). Returns the threshold, its volume,
+    validation precision, recall and F-beta, and whether the goal was met (``in_band``).
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(-p, kind="stable")
+    sorted_p, sorted_y = p[order], y[order]
+    # One candidate per distinct value: alerting on p >= value flags every row down to its last tie.
+    last_of_value = np.r_[sorted_p[1:] != sorted_p[:-1], True]
+    thresholds = sorted_p[last_of_value]
+    flagged = np.flatnonzero(last_of_value) + 1
+    hits = np.cumsum(sorted_y)[last_of_value]
+    if below is not None:
+        keep = thresholds < below
+        if not keep.any():  # nothing scores below ``below``: the level flags the same rows
+            threshold = float(np.nextafter(below, -np.inf))
+            return {"threshold": threshold, **_goal_figures(y, p >= threshold, groups, scale, beta), "in_band": False}
+        thresholds, flagged, hits = thresholds[keep], flagged[keep], hits[keep]
+    positives = max(1.0, float(y.sum()))
+    precision, recall = hits / flagged, hits / positives
+    b2 = beta * beta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fbeta = np.where(precision + recall > 0, (1 + b2) * precision * recall / (b2 * precision + recall), 0.0)
+    volume = flagged / max(1, groups) * scale
+    distance = np.maximum(band[0] - volume, 0) + np.maximum(volume - band[1], 0)
+    best = int(np.lexsort((-fbeta, distance))[0])
+    threshold = float(thresholds[best])
+    return {"threshold": threshold, **_goal_figures(y, p >= threshold, groups, scale, beta),
+            "in_band": bool(distance[best] == 0)}
+
+
+def _goal_figures(y: np.ndarray, flagged: np.ndarray, groups: int, scale: float, beta: float) -> dict[str, Any]:
+    alerts, hits, positives = int(flagged.sum()), float(y[flagged].sum()), float(y.sum())
+    precision = hits / alerts if alerts else None
+    recall = hits / positives if positives else None
+    b2 = beta * beta
+    fbeta = ((1 + b2) * precision * recall / (b2 * precision + recall)
+             if precision and recall else 0.0)
+    return {"alerts": alerts, "alerts_per_region_month": alerts / max(1, groups) * scale,
+            "precision": precision, "recall": recall, "beta": beta, "fbeta": fbeta}
+
+
+def choose_thresholds(y: np.ndarray, p: np.ndarray, groups: np.ndarray, scale: float,
+                      options: TrainingOptions) -> dict[str, dict[str, Any]]:
+    """Both alert thresholds on the validation window (:func:`alert_goal_threshold`): ``high``
+    for the calling capacity, then ``moderate`` strictly below it for the follow-up list."""
+    n_groups = int(len(np.unique(groups)))
+    choice: dict[str, dict[str, Any]] = {}
+    below = None
+    for level, band in (("high", options.high_alerts_per_region_month),
+                        ("moderate", options.moderate_alerts_per_region_month)):
+        result = alert_goal_threshold(y, p, groups=n_groups, scale=scale, band=band, beta=ALERT_BETAS[level],
+                                      below=below)
+        choice[level] = {**result, "goal_alerts_per_region_month": list(band), "purpose": ALERT_PURPOSES[level]}
+        below = result["threshold"]
+    return choice
+
+
 # ----------------------------------------------------------------------------- tuning
 
-def selection_score(decision: np.ndarray, y: np.ndarray) -> float:
-    """Validation score a hyper-parameter setting is chosen on (higher is better): AUC-PR.
-
-    Rank-based, so calibration does not matter; computed on the validation window only.
-    """
+def iteration_score(decision: np.ndarray, y: np.ndarray) -> float:
+    """Validation score the boosting's number of iterations is chosen on: AUC-PR (rank-based,
+    smooth over iterations; the top-k precision is too coarse to compare hundreds of prefixes)."""
     return float(average_precision_score(y, decision))
 
 
 def tune(kind: ModelKind, numeric: list[str], categorical: list[str], options: TrainingOptions,
-         X_train: pd.DataFrame, y_train: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray
-         ) -> tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]:
-    """Fit every setting of ``kind`` on train, score it on validation, return the best fitted
-    pipeline, its parameters and the trial log (parameters and validation score of each setting).
+         X_train: pd.DataFrame, y_train: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray,
+         groups_val: np.ndarray) -> tuple[Pipeline, dict[str, Any], list[dict[str, Any]]]:
+    """Fit every setting of ``kind`` on train, measure it on validation, return the chosen fitted
+    pipeline, its parameters and the trial log (parameters and validation figures of each setting).
 
-    Gradient boosting: each tree shape is fitted once with ``hgb_max_iter`` iterations, every
-    prefix of its iterations is scored on validation (``staged_decision_function``), and the best
-    prefix is refitted (deterministic: no subsampling, fixed seed, so the refit is that prefix).
+    Settings are compared by :func:`best_setting` on :func:`selection_metrics` (precision of the
+    top ``options.selection_k`` per region and month, log-loss as tie-breaker; ``groups_val`` are
+    the validation rows' region-month codes). Gradient boosting: each tree shape is fitted once
+    with ``hgb_max_iter`` iterations, its number of iterations is the prefix with the best
+    validation :func:`iteration_score` (``staged_decision_function``), and the chosen setting is
+    refitted (deterministic: no subsampling, fixed seed, so the refit is that prefix).
     """
     trials: list[dict[str, Any]] = []
-    best: tuple[float, Pipeline | None, dict[str, Any]] = (-np.inf, None, {})
+    fitted: list[Pipeline | None] = []
+    k = options.selection_k
     if kind == "logistic":
         for c in options.logistic_cs:
             params = {"C": c}
             estimator = build_pipeline(kind, numeric, categorical, options, params)
             estimator.fit(X_train, y_train)
-            value = selection_score(np.asarray(estimator.decision_function(X_val), dtype=float), y_val)
-            trials.append({**params, "validation_score": value})
-            if value > best[0]:
-                best = (value, estimator, params)
+            figures = selection_metrics(estimator.decision_function(X_val), y_val, groups_val, k)
+            trials.append({**params, **figures})
+            fitted.append(estimator)
     elif kind == "hgb":
         for leaves, min_leaf, l2 in options.hgb_grid:
             params = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "l2_regularization": l2,
@@ -550,21 +729,25 @@ def tune(kind: ModelKind, numeric: list[str], categorical: list[str], options: T
             estimator = build_pipeline(kind, numeric, categorical, options, params)
             estimator.fit(X_train, y_train)
             Z_val = estimator.named_steps["prep"].transform(X_val)
-            staged = [selection_score(np.asarray(d, dtype=float).ravel(), y_val)
+            staged = [np.asarray(d, dtype=float).ravel()
                       for d in estimator.named_steps["model"].staged_decision_function(Z_val)]
-            iterations = int(np.argmax(staged)) + 1
-            params = {**params, "max_iter": iterations}
-            trials.append({**params, "validation_score": staged[iterations - 1]})
-            if staged[iterations - 1] > best[0]:
-                best = (staged[iterations - 1], None, params)
-        estimator = build_pipeline(kind, numeric, categorical, options, best[2])
-        estimator.fit(X_train, y_train)
-        best = (best[0], estimator, best[2])
+            scores = [iteration_score(d, y_val) for d in staged]
+            iterations = int(np.argmax(scores)) + 1
+            figures = selection_metrics(staged[iterations - 1], y_val, groups_val, k)
+            trials.append({**params, "max_iter": iterations, **figures})
+            fitted.append(None)
     else:
         raise ModelOptionError(f"unknown model kind {kind!r}: expected 'logistic' or 'hgb'")
-    if best[1] is None:
+    if not trials:
         raise ModelOptionError(f"no {kind} setting to try: options.logistic_cs / options.hgb_grid is empty")
-    return best[1], best[2], trials
+    chosen = best_setting(trials)
+    params = {key: trials[chosen][key] for key in
+              (("C",) if kind == "logistic" else ("max_leaf_nodes", "min_samples_leaf", "l2_regularization", "max_iter"))}
+    estimator = fitted[chosen]
+    if estimator is None:
+        estimator = build_pipeline(kind, numeric, categorical, options, params)
+        estimator.fit(X_train, y_train)
+    return estimator, params, trials
 
 
 # ----------------------------------------------------------------------------- explanation support
@@ -611,13 +794,79 @@ def _version(card: dict[str, Any]) -> str:
     return f"{card['until_batch']}-{card['kind']}-{digest}"
 
 
+def observed_variables(table: pd.DataFrame, window: MonthRange, variables: list[str],
+                       options: TrainingOptions | None = None) -> tuple[list[str], list[str]]:
+    """``(kept, dropped)``: the variables some row of ``window`` holds, and those no row does
+    (never delivered, or not yet in those months; they carry no information).
+
+    :class:`TrainingRefused` when more than ``options.max_unobserved_share`` of ``variables``
+    are never observed: a model on the remaining few would not be the model asked for.
+    """
+    options = options or TrainingOptions()
+    rows = table.loc[window.select(table), variables]
+    present = rows.notna().any()
+    kept = [v for v in variables if present[v]]
+    dropped = [v for v in variables if not present[v]]
+    if not kept or len(dropped) > options.max_unobserved_share * len(variables):
+        raise TrainingRefused(
+            f"{len(dropped)} of the {len(variables)} model variables are never observed in the train window "
+            f"({window.describe()}, {len(rows):,} rows): {', '.join(dropped[:12])}{' …' if len(dropped) > 12 else ''}",
+            "check that the batches deliver these files over the whole history (sf report), "
+            "or train on the variables delivered (--variables)")
+    return kept, dropped
+
+
+def variable_themes(feature_columns: list[str]) -> dict[str, str]:
+    """Theme of every variable: the catalogue's, or the derived variable's (:mod:`sf.model.trends`)."""
+    plain = themes_of([c for c in feature_columns if c not in DERIVED])
+    return {c: DERIVED[c].theme if c in DERIVED else plain[c] for c in feature_columns}
+
+
+def naive_comparison(frames: dict[str, tuple[np.ndarray, np.ndarray, pd.DataFrame]], k: int
+                     ) -> tuple[dict[str, Any], list[str]]:
+    """The chosen model against the naive "has URSSAF debt" ranking (:func:`urssaf_debt_baseline`)
+    on each window ``{name: (y, p, rows)}``: AUC-PR and precision of the top ``k`` per region and
+    month of both, and whether the model beats the naive ranking on each. Returns the comparison
+    and the warnings (validation only: the window the model was chosen on)."""
+    comparison: dict[str, Any] = {"naive": "has URSSAF debt: ratio_dette > 0 by ratio, else debt amount",
+                                  "k": k}
+    warnings: list[str] = []
+    for name, (y, p, rows) in frames.items():
+        try:
+            naive = urssaf_debt_baseline(rows).to_numpy(dtype=float)
+        except ModelInputError:
+            comparison[name] = None
+            continue
+        groups = region_month_groups(rows)
+        figures = {}
+        for scorer, score in (("model", p), ("naive", naive)):
+            figures[scorer] = {"auc_pr": float(average_precision_score(y, score)),
+                               f"top{k}_region_month": top_k_by_group(y, score, groups, k)["mean_precision"]}
+        beats = {metric: figures["model"][metric] > figures["naive"][metric]
+                 for metric in ("auc_pr", f"top{k}_region_month")}
+        comparison[name] = {**figures, "model_beats_naive": beats}
+        if name == "validation":
+            for metric, ok in beats.items():
+                if not ok:
+                    label = "AUC-PR" if metric == "auc_pr" else f"precision of the top {k} per region and month"
+                    warnings.append(f"the model does not beat the naive 'has URSSAF debt' ranking on validation "
+                                    f"{label}: {figures['model'][metric]:.3f} vs {figures['naive'][metric]:.3f}")
+    if comparison.get("validation") is None:
+        warnings.append("no naive ranking on validation (no URSSAF debt column): the model could not be "
+                        "compared with it")
+    return comparison, warnings
+
+
 def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, sf_version: str,
           windows: Windows | None = None, options: TrainingOptions | None = None) -> TrainedModel:
     """Train both candidates on the train window, calibrate and choose on validation, report on test.
 
     Returns the winning :class:`TrainedModel` (its ``metrics`` hold both candidates' figures on
-    the validation and test windows). ``ValueError`` for bad input or not enough labelled data
-    (see the module docstring).
+    the validation and test windows; its card the thresholds' goals and figures, the comparison
+    with the naive ranking and ``warnings``, among them a validation window with fewer than
+    ``options.min_validation_positives`` positives). ``ValueError`` for bad input;
+    :class:`TrainingRefused` (exit code 2) for too little history or no candidate that ranks the
+    validation window better than chance (Platt slope <= 0: too few failures to learn from).
     """
     options = options or TrainingOptions()
     if not options.kinds or not options.logistic_cs or not options.hgb_grid:
@@ -629,7 +878,7 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
     if leaking:
         raise ModelOptionError(f"feature_columns must not include identifiers or the target: {', '.join(sorted(leaking))}")
     numeric, categorical = split_feature_kinds(table, feature_columns)
-    themes = themes_of(feature_columns)
+    themes = variable_themes(feature_columns)
 
     usable = table.loc[labelled_mask(table, until_batch, options.horizon_months)]
     months = months_of(usable)
@@ -649,30 +898,52 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         parts[name] = (X_all.loc[inside], y, usable.loc[inside])
 
     X_train, y_train, _ = parts["train"]
-    X_val, y_val, _ = parts["validation"]
-    X_test, y_test, _ = parts["test"]
+    X_val, y_val, frame_val = parts["validation"]
+    X_test, y_test, frame_test = parts["test"]
+    thin = ([f"the validation window ({windows.validation.describe()}) holds {int(y_val.sum())} positive(s) "
+             f"among {len(y_val):,} rows, fewer than {options.min_validation_positives}: the calibration, the "
+             "thresholds and the comparison with the naive ranking rest on too few failures to be trusted "
+             "(more establishments, a few thousand at the synthetic failure rate, or a longer history)"]
+            if y_val.sum() < options.min_validation_positives else [])
+    groups_val, groups_test = region_month_groups(frame_val), region_month_groups(frame_test)
+    # Validation holds the held-out companies only; scoring covers every company.
+    scale = 100.0 / windows.validation.holdout_percent if windows.validation.companies == "held_out" else 1.0
+    k = options.selection_k
     candidates: dict[str, dict[str, Any]] = {}
     for kind in options.kinds:
         estimator, params, trials = tune(kind, numeric, categorical, options,  # type: ignore[arg-type]
-                                         X_train, y_train.astype(int), X_val, y_val.astype(int))
-        calibration = fit_platt(np.asarray(estimator.decision_function(X_val), dtype=float), y_val)
+                                         X_train, y_train.astype(int), X_val, y_val.astype(int), groups_val)
+        decision_val = np.asarray(estimator.decision_function(X_val), dtype=float)
+        selection = selection_metrics(decision_val, y_val, groups_val, k)
+        candidate: dict[str, Any] = {"estimator": estimator, "params": params, "trials": trials,
+                                     "selection": selection}
+        candidates[kind] = candidate
+        if not selection["platt_slope"] > 0:
+            continue  # ranks validation no better than chance: calibrating would reverse it
+        calibration = fit_platt(decision_val, y_val)
         p_val = probability(calibrated_logit(estimator, calibration, X_val))
-        thresholds = {level: best_fbeta_threshold(y_val, p_val, beta)["threshold"]
-                      for level, beta in ALERT_BETAS.items()}
-        # F2 favours recall, so its optimum lies at or below F0.5's; enforce it for consistent levels.
-        thresholds["moderate"] = min(thresholds["moderate"], thresholds["high"])
+        choice = choose_thresholds(y_val, p_val, groups_val, scale, options)
+        thresholds = {level: choice[level]["threshold"] for level in ALERT_LEVELS}
         p_test = probability(calibrated_logit(estimator, calibration, X_test))
         p_train = probability(calibrated_logit(estimator, calibration, X_train))
-        candidates[kind] = {
-            "estimator": estimator, "calibration": calibration, "thresholds": thresholds,
-            "params": params, "trials": trials,
-            "metrics": {"train": window_metrics(y_train, p_train),
-                        "validation": window_metrics(y_val, p_val, thresholds),
-                        "test": window_metrics(y_test, p_test, thresholds)},
-        }
-    # Ties keep the first kind listed (the logistic regression by default): transparency wins ties.
-    chosen = max(options.kinds, key=lambda k: (candidates[k]["metrics"]["validation"]["auc_pr"] or 0.0,
-                                               -options.kinds.index(k)))
+        candidate.update(calibration=calibration, thresholds=thresholds, threshold_choice=choice, p_val=p_val,
+                         p_test=p_test, metrics={
+                             "train": window_metrics(y_train, p_train),
+                             "validation": {**window_metrics(y_val, p_val, thresholds), "log_loss": log_loss_of(y_val, p_val),
+                                            f"top{k}_region_month": selection["top_k_precision"]},
+                             "test": {**window_metrics(y_test, p_test, thresholds), "log_loss": log_loss_of(y_test, p_test),
+                                      f"top{k}_region_month": top_k_by_group(y_test, p_test, groups_test, k)["mean_precision"]}})
+    ranked = [kind for kind in options.kinds if "calibration" in candidates[kind]]
+    if not ranked:
+        slopes = ", ".join(f"{kind} {c['selection']['platt_slope']:.3g}" for kind, c in candidates.items())
+        raise TrainingRefused(
+            f"no candidate ranks the validation window ({windows.validation.describe()}, {int(y_val.sum())} positives "
+            f"among {len(y_val):,} rows) better than chance: Platt slope <= 0 ({slopes})",
+            "train on more establishments (a few thousand at the synthetic failure rate) or a longer history: "
+            "with so few failures the signals cannot be learnt nor checked")
+    # Candidates compared as settings are (best_setting); ties keep the first kind listed (the
+    # logistic regression by default): transparency wins ties.
+    chosen = ranked[best_setting([candidates[kind]["selection"] for kind in ranked])]
     winner = candidates[chosen]
     estimator = winner["estimator"]
 
@@ -681,20 +952,37 @@ def train(table: pd.DataFrame, *, feature_columns: list[str], until_batch: str, 
         transformed = estimator.named_steps["prep"].transform(X_train)
         logistic_centre = [float(v) for v in np.asarray(transformed, dtype=float).mean(axis=0)]
 
+    comparison, warnings = naive_comparison({"validation": (y_val, winner["p_val"], frame_val),
+                                             "test": (y_test, winner["p_test"], frame_test)}, k)
+    warnings = thin + warnings
+    for level, choice in winner["threshold_choice"].items():
+        if not choice["in_band"]:
+            warnings.append(f"the {level} threshold misses its goal of {choice['goal_alerts_per_region_month'][0]:g}"
+                            f"–{choice['goal_alerts_per_region_month'][1]:g} alerts per region and month: "
+                            f"{choice['alerts_per_region_month']:.1f} on validation")
     training_size = {name: {"rows": len(y), "positives": int(y.sum()),
                             "siret": int(frame["siret"].nunique()), "siren": int(frame["siren"].nunique())}
                      for name, (_, y, frame) in parts.items()}
-    metrics = {"chosen": chosen, "selection": "highest validation AUC-PR",
-               "candidates": {kind: c["metrics"] for kind, c in candidates.items()},
+    metrics = {"chosen": chosen,
+               "selection": (f"highest validation precision of the top {k} per region and month; differences "
+                             "within one standard error are ties, decided by the lowest validation log-loss"),
+               "candidates": {kind: c["metrics"] for kind, c in candidates.items() if "metrics" in c},
+               "selection_figures": {kind: c["selection"] for kind, c in candidates.items()},
                "hyperparameters": {kind: {"chosen": c["params"], "trials": c["trials"]}
                                    for kind, c in candidates.items()}}
     card: dict[str, Any] = {
         "sf_version": sf_version, "until_batch": until_batch, "kind": chosen,
-        "variables": [{"name": c, "theme": themes[c], "type": "categorical" if c in categorical else "numeric"}
+        "variables": [{"name": c, "theme": themes[c], "type": "categorical" if c in categorical else "numeric",
+                       **({"derived": True} if c in DERIVED else {})}
                       for c in feature_columns],
         "windows": windows.to_dict(), "horizon_months": options.horizon_months,
         "training_size": training_size, "metrics": metrics, "thresholds": winner["thresholds"],
-        "threshold_rule": {"high": "argmax F0.5 on validation", "moderate": "argmax F2 on validation"},
+        "threshold_rule": {level: (f"{choice['purpose']}; goal {choice['goal_alerts_per_region_month'][0]:g}–"
+                                   f"{choice['goal_alerts_per_region_month'][1]:g} alerts per region and month, "
+                                   "chosen on validation")
+                           for level, choice in winner["threshold_choice"].items()},
+        "threshold_choice": winner["threshold_choice"],
+        "naive_comparison": comparison, "warnings": warnings,
         "calibration": {"method": "platt", "slope": winner["calibration"][0], "intercept": winner["calibration"][1],
                         "window": "validation"},
         "options": asdict(options),

@@ -19,6 +19,7 @@ from sf.engine.collections import FEATURES, JOURNAL, RAW_DATA, SCORES
 from sf.model import model_store
 from sf.features.compute import to_feature_documents
 from sf.model.table import in_scope
+from sf.model.trends import DERIVED
 from sf.model.training import TrainingOptions, train
 
 _spec = importlib.util.spec_from_file_location(
@@ -60,10 +61,12 @@ def test_train_score_alerts_evaluate(db, sf, panel, tmp_path: Path) -> None:
     code, out = sf(["train", "--until-batch", BATCH, *FAST])
     assert code == 0, out
     assert "Model 2201-" in out and "2016-01 … 2019-06" in out and "2020-01 … 2020-06" in out
-    assert "baseline: has URSSAF debt" in out and "(chosen)" in out and "argmax F0.5" in out
+    assert "baseline: has URSSAF debt" in out and "(chosen)" in out and "Threshold high" in out
     model_dir = tmp_path / "home" / "models" / BATCH
     card = json.loads((model_dir / "model_card.json").read_text())
-    assert set(card["feature_columns"]) == set(synthetic_panel.FEATURES)  # never-observed variables left out
+    # Never-observed variables left out; the trend variables are computed from the panel's sources.
+    assert set(card["feature_columns"]) - set(DERIVED) == set(synthetic_panel.FEATURES)
+    assert set(card["feature_columns"]) & set(DERIVED)
     assert card["baseline"]["auc_pr"]["test"] is not None
     run = db[JOURNAL].find_one({"command": "train"})
     assert run["state"] == "finished" and run["counts"]["version"] == card["version"]
@@ -131,7 +134,8 @@ def test_train_errors_say_what_is_missing(db, sf, panel) -> None:
     short = features[features["periode"] >= pd.Timestamp("2019-08-01", tz="UTC")]  # 29 months: 11 labelled
     _store(db, short)
     code, message = sf(["train", "--until-batch", BATCH, *FAST])
-    assert code == 3 and "labelled month(s)" in message and "needs at least 18" in message
+    assert code == 2 and "labelled month(s)" in message and "needs at least 18" in message
+    assert "at least 36 consecutive months" in message
     code, message = sf(["train", "--until-batch", "22xx"])
     assert code == 2 and "invalid batch key" in message
 

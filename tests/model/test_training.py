@@ -15,6 +15,7 @@ from sf.model.training import (
     labelled_mask,
     labels_of,
     months_of,
+    best_setting,
     train,
 )
 from sklearn.metrics import average_precision_score
@@ -144,9 +145,9 @@ def test_chosen_model_beats_positive_rate_and_naive_baseline_on_the_test_window(
     assert test["rows"] == len(rows)
     assert test["auc_pr"] > 2.5 * test["positive_rate"]
     assert test["auc_pr"] > 1.2 * baseline_auc_pr
-    # Selection is on validation only.
-    chosen_val = model.metrics["candidates"][model.kind]["validation"]["auc_pr"]
-    assert all(chosen_val >= c["validation"]["auc_pr"] for c in model.metrics["candidates"].values())
+    # Selection is on validation only: the chosen candidate is best_setting's pick of the candidates.
+    figures = model.metrics["selection_figures"]
+    assert list(figures)[best_setting(list(figures.values()))] == model.kind
 
 
 def test_alert_levels_hold_their_precision_on_the_test_window(model) -> None:
@@ -232,9 +233,13 @@ def test_hyperparameters_are_tuned_on_validation_and_recorded(panel) -> None:
     options = TrainingOptions(hgb_max_iter=30, logistic_cs=(0.001, 1.0), hgb_grid=((4, 200, 1.0), (8, 50, 0.0)))
     trained = train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="t", options=options)
     tuning = trained.metrics["hyperparameters"]
-    assert [t["C"] for t in tuning["logistic"]["trials"]] == [0.001, 1.0]
-    best = max(tuning["logistic"]["trials"], key=lambda t: t["validation_score"])
+    trials = tuning["logistic"]["trials"]
+    assert [t["C"] for t in trials] == [0.001, 1.0]
+    best = trials[best_setting(trials)]
     assert tuning["logistic"]["chosen"] == {"C": best["C"]}
+    # The chosen setting has the best top-k precision, up to one standard error.
+    top = max(t["top_k_precision"] for t in trials)
+    assert best["top_k_precision"] >= top - np.sqrt(top * (1 - top) / best["top_k_alerts"])
     assert len(tuning["hgb"]["trials"]) == 2
     assert 1 <= tuning["hgb"]["chosen"]["max_iter"] <= 30
     chosen = trained.estimator.named_steps["model"]
