@@ -433,6 +433,37 @@ def _byte_ranges(ranges: list[tuple]) -> list[tuple[bytes | None, bytes | None]]
     return _merge_ranges(out)
 
 
+def _index_ranges(filter_: dict, fields: list[str], key_ranges: Callable[..., list | None]
+                  ) -> list[tuple[bytes | None, bytes | None]] | None:
+    """The ranges of compound index keys (concatenated ``encode_key`` of ``fields``) that a
+    document matching ``filter_`` has a key in, or None when the filter does not constrain
+    the first field.
+
+    While the filter allows single values of the leading fields (equalities, ``$in``), their
+    keys prefix the ranges of the next field: ``{"_id.batch": b, "_id.siret": {$gte: lo}}``
+    on (batch, siret, periode) reads the entries from ``b+lo`` on, not all of batch ``b``.
+    Sound for multikey documents too: their keys are every combination of the fields' keys,
+    so the combination of the values that satisfy each field's condition is among them.
+    """
+    prefixes = [b""]
+    for i, name in enumerate(fields):
+        ranges = key_ranges(filter_, name)
+        if ranges is None:
+            if i == 0:
+                return None
+            return _merge_ranges([(p, prefix_successor(p)) for p in prefixes])
+        if i < len(fields) - 1 and all(lower is not None and lower == upper for lower, upper, _, _ in ranges):
+            prefixes = [p + lower for p in prefixes for lower, _, _, _ in ranges]
+            continue
+        out = []
+        for p in prefixes:
+            for lo, hi in _byte_ranges(ranges):
+                out.append((p + lo if lo is not None else p or None,
+                            p + hi if hi is not None else (prefix_successor(p) if p else None)))
+        return _merge_ranges(out)
+    return None  # not reached: the last field always returns
+
+
 def candidates(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
                reverse: bool = False, exact: list[bytes] | None = None) -> Iterator[tuple[bytes, bytes]]:
     """``(k, raw)`` of documents that may match ``filter_`` (a superset), in ``_id`` order
@@ -458,11 +489,11 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
             spec = index.spec
             if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
                 continue
-            ranges = key_ranges(filter_, index.fields[0])
-            if ranges is None:
+            parts = _index_ranges(filter_, index.fields, key_ranges)
+            if parts is None:
                 continue
             ids: set[bytes] = set()
-            for lo, hi in _byte_ranges(ranges):
+            for lo, hi in parts:
                 ids.update(session.index_ids(index, lo, hi))
             return session.get_many(coll, list(ids), reverse=reverse)
     return session.scan(coll, reverse=reverse)
@@ -533,6 +564,27 @@ def _inclusion_paths(projection: dict) -> list[str] | None:
     if not paths:
         return None
     return paths + (["_id"] if keep_id else [])
+
+
+_ROOT_SIZE = ({"$bsonSize": "$$ROOT"}, {"$bsonSize": "$$CURRENT"})
+
+
+def _root_size_fields(projection: dict | None) -> tuple[dict, list[str]]:
+    """``projection`` split into the rest and the names of its top-level fields computed as
+    ``{$bsonSize: "$$ROOT"}`` — the stored document's length, with no decoding — when the rest
+    is a plain inclusion projection (then those computed fields come last, in projection
+    order, as the projection would add them); otherwise ``(projection, [])``."""
+    if not projection:
+        return projection or {}, []
+    names = [name for name, value in projection.items()
+             if value in _ROOT_SIZE and type(value) is dict and "." not in name and not name.startswith("$")
+             and name != "_id"]
+    if not names:
+        return projection, []
+    rest = {name: value for name, value in projection.items() if name not in names}
+    if _inclusion_paths(rest) is None:
+        return projection, []
+    return rest, names
 
 
 def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callable[[bytes], dict]:
@@ -608,6 +660,10 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     session = engine.store.read(db)
     query, _ = _pure()
     shape = query.compile_projection(projection, collation=collation, variables=variables) if projection else None
+    projection, size_fields = _root_size_fields(projection)
+    if size_fields:  # the rest is a plain inclusion: decode only its paths, sizes from the bytes
+        shape = _with_root_sizes(query.compile_projection(projection, collation=collation, variables=variables),
+                                 size_fields)
     load = _loader(projection, filter_, sort)
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
@@ -628,7 +684,21 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
         results = itertools.islice(results, skip, skip + limit if limit else None)
     if shape is None:
         return (raw for raw, _ in results)
+    if size_fields:
+        return (encode(shape(doc if doc is not None else load(raw), raw)) for raw, doc in results)
     return (encode(shape(doc if doc is not None else load(raw), filter_)) for raw, doc in results)
+
+
+def _with_root_sizes(shape: Callable[..., dict], names: list[str]) -> Callable[[dict, bytes], dict]:
+    """``shape`` (an inclusion projection) followed by the fields ``names`` set to the length
+    of the stored document ``raw`` (what ``$bsonSize`` of ``$$ROOT`` gives: the stored bytes
+    are the document's BSON)."""
+    def project(doc: dict, raw: bytes) -> dict:
+        out = shape(doc)
+        for name in names:
+            out[name] = len(raw)
+        return out
+    return project
 
 
 def view_documents(engine: Engine, db: str, view: Collection, extra: list, collation: Collation | None,
@@ -1500,13 +1570,36 @@ def _splice_trie(coll: Collection, updater: _Updater) -> PathTrie | None:
     trie = updater.splice_trie()
     if trie is None:
         return None
-    touched = set(trie) - {b"_id"}
+    # _id is immutable (an update changing it fails before writing), so the keys of an index
+    # on _id paths cannot change.
+    touched = {name: node for name, node in trie.items() if name != b"_id"}
     for index in coll.indexes:
         if "partialFilterExpression" in index.spec:
             return None
-        if any(f.split(".")[0].encode() in touched for f in index.fields):
+        if any(_touches(touched, f.split(".")) for f in index.fields):
             return None
     return trie
+
+
+def _touches(trie: PathTrie, parts: list[str]) -> bool:
+    """Whether an update of the paths of ``trie`` may change the values the dotted path
+    ``parts`` reaches (then index keys on that path must be computed again).
+
+    Disjoint only when, at the first component where they part, both are field names: a
+    numeric component may be an array position that the other path reaches by walking
+    through the array's elements (``a.0.b`` changes what ``a.b`` reaches)."""
+    node: PathTrie | bool = trie
+    for part in parts:
+        if node is True:
+            return True  # the update rewrites a value the path goes through
+        assert isinstance(node, dict)
+        if part.isdigit() or any(name.isdigit() for name in node):
+            return True
+        child = node.get(part.encode())
+        if child is None:
+            return False
+        node = child
+    return True  # the update writes inside the indexed value
 
 
 def _update_spliced(session: Session, coll: Collection, k: bytes, raw: bytes, updater: _Updater, query: dict,
