@@ -341,6 +341,57 @@ def sort_key(value: Any, collation: Collation | None = None) -> bytes:
     return bytes(out)
 
 
+def key_end(key: bytes, pos: int = 0) -> int:
+    """The end of the :func:`encode_key` encoding that starts at ``key[pos]`` (encodings are
+    self-delimiting: a compound index key is its fields' encodings one after the other).
+    Raises ValueError on bytes that are not such an encoding."""
+    rank = key[pos]
+    return _body_end(rank, key, pos + 1)
+
+
+def _escaped_end(key: bytes, pos: int) -> int:
+    while True:
+        pos = key.index(b"\x00", pos)
+        if key[pos + 1] == 0:
+            return pos + 2
+        pos += 2  # an escaped 0x00 (0x00 0xFF)
+
+
+def _body_end(rank: int, key: bytes, pos: int) -> int:
+    if rank == RANK_NUMBER:
+        tag = key[pos]
+        if tag == _NUM_POS:
+            return key.index(b"\x00", pos + 3) + 1
+        if tag == _NUM_NEG:
+            return key.index(b"\xff", pos + 3) + 1
+        return pos + 1
+    if rank in (RANK_STRING, RANK_CODE):
+        return _escaped_end(key, pos)
+    if rank in (RANK_NULL, RANK_MINKEY, RANK_MAXKEY):
+        return pos
+    if rank == RANK_BOOL:
+        return pos + 1
+    if rank in (RANK_DATE, RANK_TIMESTAMP):
+        return pos + 8
+    if rank == RANK_OBJECTID:
+        return pos + 12
+    if rank == RANK_BINARY:
+        return pos + 5 + int.from_bytes(key[pos:pos + 4], "big")
+    if rank == RANK_REGEX:
+        return _escaped_end(key, _escaped_end(key, pos))
+    if rank == RANK_ARRAY:
+        while key[pos] != 0:
+            pos = key_end(key, pos)
+        return pos + 1
+    if rank in (RANK_OBJECT, RANK_CODE_WITH_SCOPE):
+        if rank == RANK_CODE_WITH_SCOPE:
+            pos = _escaped_end(key, pos)
+        while key[pos] != 0:
+            pos = _body_end(key[pos], key, _escaped_end(key, pos + 1))
+        return pos + 1
+    raise ValueError(f"not a key encoding: rank {rank} at {pos - 1}")
+
+
 def _escape(data: bytes) -> bytes:
     # 0x00 -> 0x00 0xFF, end -> 0x00 0x00: byte order of the escaped strings is that of the
     # originals, and no encoding is a prefix of another.

@@ -41,7 +41,7 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 
 from . import errors
-from .bsonorder import Collation, encode_key
+from .bsonorder import Collation, encode_key, key_end
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
 from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
@@ -433,11 +433,10 @@ def _byte_ranges(ranges: list[tuple]) -> list[tuple[bytes | None, bytes | None]]
     return _merge_ranges(out)
 
 
-def _index_ranges(filter_: dict, fields: list[str], key_ranges: Callable[..., list | None]
-                  ) -> list[tuple[bytes | None, bytes | None]] | None:
-    """The ranges of compound index keys (concatenated ``encode_key`` of ``fields``) that a
-    document matching ``filter_`` has a key in, or None when the filter does not constrain
-    the first field.
+def _index_ranges(field_ranges: list[list | None]) -> tuple[list[tuple[bytes | None, bytes | None]], int]:
+    """The ranges of compound index keys (concatenated ``encode_key`` of the index fields)
+    that a document matching a filter has a key in, given the filter's ``key_ranges`` for each
+    field (the first not None), and how many leading fields those ranges use.
 
     While the filter allows single values of the leading fields (equalities, ``$in``), their
     keys prefix the ranges of the next field: ``{"_id.batch": b, "_id.siret": {$gte: lo}}``
@@ -446,13 +445,11 @@ def _index_ranges(filter_: dict, fields: list[str], key_ranges: Callable[..., li
     so the combination of the values that satisfy each field's condition is among them.
     """
     prefixes = [b""]
-    for i, name in enumerate(fields):
-        ranges = key_ranges(filter_, name)
+    last = len(field_ranges) - 1
+    for i, ranges in enumerate(field_ranges):
         if ranges is None:
-            if i == 0:
-                return None
-            return _merge_ranges([(p, prefix_successor(p)) for p in prefixes])
-        if i < len(fields) - 1 and all(lower is not None and lower == upper for lower, upper, _, _ in ranges):
+            return _merge_ranges([(p, prefix_successor(p)) for p in prefixes]), i
+        if i < last and all(lower is not None and lower == upper for lower, upper, _, _ in ranges):
             prefixes = [p + lower for p in prefixes for lower, _, _, _ in ranges]
             continue
         out = []
@@ -460,8 +457,22 @@ def _index_ranges(filter_: dict, fields: list[str], key_ranges: Callable[..., li
             for lo, hi in _byte_ranges(ranges):
                 out.append((p + lo if lo is not None else p or None,
                             p + hi if hi is not None else (prefix_successor(p) if p else None)))
-        return _merge_ranges(out)
-    return None  # not reached: the last field always returns
+        return _merge_ranges(out), i + 1
+    raise AssertionError("the last field always returns")
+
+
+def _entry_admitted(key: bytes, checks: list[tuple[int, list[tuple[bytes | None, bytes | None]]]]) -> bool:
+    """Whether the fields of a compound index ``key`` fall in the byte ranges ``checks``
+    (field number, ranges) — the condition a single-field index key of a matching document
+    meets (every combination of its fields' keys is an entry, so one entry meets them all)."""
+    starts = [0]
+    for _ in range(checks[-1][0] + 1):
+        starts.append(key_end(key, starts[-1]))
+    for j, ranges in checks:
+        part = key[starts[j]:starts[j + 1]]
+        if not any((lo is None or part >= lo) and (hi is None or part < hi) for lo, hi in ranges):
+            return False
+    return True
 
 
 def candidates(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
@@ -489,12 +500,20 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
             spec = index.spec
             if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
                 continue
-            parts = _index_ranges(filter_, index.fields, key_ranges)
-            if parts is None:
+            field_ranges = [key_ranges(filter_, name) for name in index.fields]
+            if field_ranges[0] is None:
                 continue
+            parts, used = _index_ranges(field_ranges)
+            # Conditions on fields after those the ranges used are checked on the entries:
+            # {"_id.batch": b, "_id.periode": p} fetches only the documents of period p.
+            later = [(j, _byte_ranges(r)) for j, r in enumerate(field_ranges) if j >= used and r is not None]
             ids: set[bytes] = set()
             for lo, hi in parts:
-                ids.update(session.index_ids(index, lo, hi))
+                if later:
+                    ids.update(doc_key for key, doc_key in session.index_entries(index, lo, hi)
+                               if _entry_admitted(key, later))
+                else:
+                    ids.update(session.index_ids(index, lo, hi))
             return session.get_many(coll, list(ids), reverse=reverse)
     return session.scan(coll, reverse=reverse)
 

@@ -768,6 +768,11 @@ class Session:
 
     def index_ids(self, index: Index, lower: bytes | None, upper: bytes | None) -> Iterator[bytes]:
         """Document keys with an index key in ``[lower, upper)`` (may repeat a document)."""
+        return (doc_key for _, doc_key in self.index_entries(index, lower, upper))
+
+    def index_entries(self, index: Index, lower: bytes | None, upper: bytes | None
+                      ) -> Iterator[tuple[bytes, bytes]]:
+        """``(index key, document key)`` of the entries with an index key in ``[lower, upper)``."""
         last: tuple[bytes, bytes] | None = None
         while True:
             conds, params = _key_bounds(lower, upper)
@@ -777,8 +782,7 @@ class Session:
             where = f"WHERE {' AND '.join(conds)}" if conds else ""
             rows = self._fetch(f'SELECT k, id FROM "{index.tbl}" {where} ORDER BY k, id LIMIT {_SCAN_CHUNK}',
                                tuple(params))
-            for _, doc_key in rows:
-                yield doc_key
+            yield from rows
             if len(rows) < _SCAN_CHUNK:
                 return
             last = rows[-1]
