@@ -26,7 +26,6 @@ same); encodings are self-delimiting, so concatenations compare field by field (
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import decimal
 import functools
@@ -188,7 +187,11 @@ def datetime_millis(value: datetime.datetime | DatetimeMS) -> int:
         return int(value)
     if value.tzinfo is not None:
         value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return calendar.timegm(value.timetuple()) * 1000 + value.microsecond // 1000
+    return (value - _EPOCH) // _MILLISECOND  # floor, as seconds * 1000 + microseconds // 1000
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_MILLISECOND = datetime.timedelta(milliseconds=1)
 
 
 def regex_flags(value: Regex | re.Pattern) -> str:
