@@ -1566,11 +1566,16 @@ def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old
     return data
 
 
-def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
-    """Insert a document the store built (an upsert); returns its bytes."""
+def _upserted_bytes(doc: dict) -> bytes:
     data = encode(doc)
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17420, "Document to upsert is larger than 16777216")
+    return data
+
+
+def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
+    """Insert a document the store built (an upsert); returns its bytes."""
+    data = _upserted_bytes(doc)
     if coll.indexes:  # the document and its index keys go in together or not at all
         with _savepoint(session, "ins"):
             session.insert(coll, doc["_id"], data, doc)
@@ -1648,9 +1653,16 @@ class _PointCache:
     disables the cache for the rest of the command.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, coll: Collection) -> None:
         self.docs: dict[bytes, bytes | None] = {}
         self.valid = True
+        # Upserted documents not written yet: inserted together (one statement per table)
+        # before anything reads or writes the table otherwise, and at the end of the command.
+        # Only without unique indexes, so that inserting them later cannot fail.
+        self.coll = coll
+        self.deferrable = not any(index.unique for index in coll.indexes)
+        self.pending: list[tuple[Any, bytes, dict]] = []
+        self.pending_keys: set[bytes] = set()
 
     def prefetch(self, session: Session, coll: Collection, keys: set[bytes]) -> None:
         self.docs = dict.fromkeys(keys)
@@ -1667,6 +1679,30 @@ class _PointCache:
 
     def put(self, k: bytes, raw: bytes) -> None:
         self.docs[k] = raw
+
+    def insert_later(self, doc: dict) -> bytes | None:
+        """Queue the upserted ``doc`` (whose ``_id`` the cache knows to be absent): its bytes,
+        or None when it cannot wait (then the caller inserts it now). Its index keys are
+        computed now, so that a document the indexes refuse fails its own statement."""
+        if not (self.valid and self.deferrable):
+            return None
+        k = encode_key(doc["_id"])
+        if k not in self.docs or self.docs[k] is not None:
+            return None
+        data = _upserted_bytes(doc)
+        for index in self.coll.indexes:
+            index.keys(doc)
+        self.pending.append((doc["_id"], data, doc))
+        self.pending_keys.add(k)
+        self.put(k, data)
+        return data
+
+    def flush(self, session: Session) -> None:
+        """Insert the queued documents."""
+        if self.pending:
+            session.insert_many(self.coll, self.pending)
+            self.pending = []
+            self.pending_keys = set()
 
 
 _STATEMENT_FIELDS = {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c", "sort"}
@@ -1702,10 +1738,13 @@ def _update_one_statement(session: Session, coll: Collection | None, stmt: dict,
         targets = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
     else:
         if cache is not None:
+            cache.flush(session)
             cache.valid = False
         found = matching(session, coll, query, collation, statement_vars)
         targets = list(found) if multi else list(itertools.islice(found, 1))
     matched = modified = 0
+    if cache is not None and cache.pending_keys and any(k in cache.pending_keys for k, _, _ in targets):
+        cache.flush(session)
     trie = _splice_trie(coll, updater) if targets else None
     for k, raw, doc in targets:
         matched += 1
@@ -1729,9 +1768,10 @@ def _update_one_statement(session: Session, coll: Collection | None, stmt: dict,
         return matched, modified, NO_ID
     assert coll is not None
     new = updater.upsert_doc(query)
-    data = _insert_new(session, coll, new)
-    if cache is not None:
-        cache.put(encode_key(new["_id"]), data)
+    if cache is None or cache.insert_later(new) is None:
+        data = _insert_new(session, coll, new)
+        if cache is not None:
+            cache.put(encode_key(new["_id"]), data)
     return 1, 0, new["_id"]
 
 
@@ -1748,7 +1788,7 @@ def _point_cache(session: Session, coll: Collection | None, statements: list) ->
                 keys.update(exact)
     if not keys:
         return None
-    cache = _PointCache()
+    cache = _PointCache(coll)
     cache.prefetch(session, coll, keys)
     return cache
 
@@ -1781,6 +1821,8 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                 write_errors.append(_write_error(i, exc))
                 if ordered:
                     break
+        if cache is not None:
+            cache.flush(session)
     extra: dict = {"nModified": modified}
     if upserted:
         extra["upserted"] = upserted
