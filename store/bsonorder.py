@@ -26,7 +26,6 @@ same); encodings are self-delimiting, so concatenations compare field by field (
 
 from __future__ import annotations
 
-import calendar
 import datetime
 import decimal
 import functools
@@ -188,7 +187,11 @@ def datetime_millis(value: datetime.datetime | DatetimeMS) -> int:
         return int(value)
     if value.tzinfo is not None:
         value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return calendar.timegm(value.timetuple()) * 1000 + value.microsecond // 1000
+    return (value - _EPOCH) // _MILLISECOND  # floor, as seconds * 1000 + microseconds // 1000
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_MILLISECOND = datetime.timedelta(milliseconds=1)
 
 
 def regex_flags(value: Regex | re.Pattern) -> str:
@@ -339,6 +342,57 @@ def sort_key(value: Any, collation: Collation | None = None) -> bytes:
     out = bytearray()
     _encode(value, out, collation)
     return bytes(out)
+
+
+def key_end(key: bytes, pos: int = 0) -> int:
+    """The end of the :func:`encode_key` encoding that starts at ``key[pos]`` (encodings are
+    self-delimiting: a compound index key is its fields' encodings one after the other).
+    Raises ValueError on bytes that are not such an encoding."""
+    rank = key[pos]
+    return _body_end(rank, key, pos + 1)
+
+
+def _escaped_end(key: bytes, pos: int) -> int:
+    while True:
+        pos = key.index(b"\x00", pos)
+        if key[pos + 1] == 0:
+            return pos + 2
+        pos += 2  # an escaped 0x00 (0x00 0xFF)
+
+
+def _body_end(rank: int, key: bytes, pos: int) -> int:
+    if rank == RANK_NUMBER:
+        tag = key[pos]
+        if tag == _NUM_POS:
+            return key.index(b"\x00", pos + 3) + 1
+        if tag == _NUM_NEG:
+            return key.index(b"\xff", pos + 3) + 1
+        return pos + 1
+    if rank in (RANK_STRING, RANK_CODE):
+        return _escaped_end(key, pos)
+    if rank in (RANK_NULL, RANK_MINKEY, RANK_MAXKEY):
+        return pos
+    if rank == RANK_BOOL:
+        return pos + 1
+    if rank in (RANK_DATE, RANK_TIMESTAMP):
+        return pos + 8
+    if rank == RANK_OBJECTID:
+        return pos + 12
+    if rank == RANK_BINARY:
+        return pos + 5 + int.from_bytes(key[pos:pos + 4], "big")
+    if rank == RANK_REGEX:
+        return _escaped_end(key, _escaped_end(key, pos))
+    if rank == RANK_ARRAY:
+        while key[pos] != 0:
+            pos = key_end(key, pos)
+        return pos + 1
+    if rank in (RANK_OBJECT, RANK_CODE_WITH_SCOPE):
+        if rank == RANK_CODE_WITH_SCOPE:
+            pos = _escaped_end(key, pos)
+        while key[pos] != 0:
+            pos = _body_end(key[pos], key, _escaped_end(key, pos + 1))
+        return pos + 1
+    raise ValueError(f"not a key encoding: rank {rank} at {pos - 1}")
 
 
 def _escape(data: bytes) -> bytes:

@@ -41,7 +41,7 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 
 from . import errors
-from .bsonorder import Collation, encode_key
+from .bsonorder import Collation, encode_key, key_end
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
 from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
@@ -433,6 +433,48 @@ def _byte_ranges(ranges: list[tuple]) -> list[tuple[bytes | None, bytes | None]]
     return _merge_ranges(out)
 
 
+def _index_ranges(field_ranges: list[list | None]) -> tuple[list[tuple[bytes | None, bytes | None]], int]:
+    """The ranges of compound index keys (concatenated ``encode_key`` of the index fields)
+    that a document matching a filter has a key in, given the filter's ``key_ranges`` for each
+    field (the first not None), and how many leading fields those ranges use.
+
+    While the filter allows single values of the leading fields (equalities, ``$in``), their
+    keys prefix the ranges of the next field: ``{"_id.batch": b, "_id.siret": {$gte: lo}}``
+    on (batch, siret, periode) reads the entries from ``b+lo`` on, not all of batch ``b``.
+    Sound for multikey documents too: their keys are every combination of the fields' keys,
+    so the combination of the values that satisfy each field's condition is among them.
+    """
+    prefixes = [b""]
+    last = len(field_ranges) - 1
+    for i, ranges in enumerate(field_ranges):
+        if ranges is None:
+            return _merge_ranges([(p, prefix_successor(p)) for p in prefixes]), i
+        if i < last and all(lower is not None and lower == upper for lower, upper, _, _ in ranges):
+            prefixes = [p + lower for p in prefixes for lower, _, _, _ in ranges]
+            continue
+        out = []
+        for p in prefixes:
+            for lo, hi in _byte_ranges(ranges):
+                out.append((p + lo if lo is not None else p or None,
+                            p + hi if hi is not None else (prefix_successor(p) if p else None)))
+        return _merge_ranges(out), i + 1
+    raise AssertionError("the last field always returns")
+
+
+def _entry_admitted(key: bytes, checks: list[tuple[int, list[tuple[bytes | None, bytes | None]]]]) -> bool:
+    """Whether the fields of a compound index ``key`` fall in the byte ranges ``checks``
+    (field number, ranges) — the condition a single-field index key of a matching document
+    meets (every combination of its fields' keys is an entry, so one entry meets them all)."""
+    starts = [0]
+    for _ in range(checks[-1][0] + 1):
+        starts.append(key_end(key, starts[-1]))
+    for j, ranges in checks:
+        part = key[starts[j]:starts[j + 1]]
+        if not any((lo is None or part >= lo) and (hi is None or part < hi) for lo, hi in ranges):
+            return False
+    return True
+
+
 def candidates(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
                reverse: bool = False, exact: list[bytes] | None = None) -> Iterator[tuple[bytes, bytes]]:
     """``(k, raw)`` of documents that may match ``filter_`` (a superset), in ``_id`` order
@@ -458,12 +500,20 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
             spec = index.spec
             if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
                 continue
-            ranges = key_ranges(filter_, index.fields[0])
-            if ranges is None:
+            field_ranges = [key_ranges(filter_, name) for name in index.fields]
+            if field_ranges[0] is None:
                 continue
+            parts, used = _index_ranges(field_ranges)
+            # Conditions on fields after those the ranges used are checked on the entries:
+            # {"_id.batch": b, "_id.periode": p} fetches only the documents of period p.
+            later = [(j, _byte_ranges(r)) for j, r in enumerate(field_ranges) if j >= used and r is not None]
             ids: set[bytes] = set()
-            for lo, hi in _byte_ranges(ranges):
-                ids.update(session.index_ids(index, lo, hi))
+            for lo, hi in parts:
+                if later:
+                    ids.update(doc_key for key, doc_key in session.index_entries(index, lo, hi)
+                               if _entry_admitted(key, later))
+                else:
+                    ids.update(session.index_ids(index, lo, hi))
             return session.get_many(coll, list(ids), reverse=reverse)
     return session.scan(coll, reverse=reverse)
 
@@ -533,6 +583,27 @@ def _inclusion_paths(projection: dict) -> list[str] | None:
     if not paths:
         return None
     return paths + (["_id"] if keep_id else [])
+
+
+_ROOT_SIZE = ({"$bsonSize": "$$ROOT"}, {"$bsonSize": "$$CURRENT"})
+
+
+def _root_size_fields(projection: dict | None) -> tuple[dict, list[str]]:
+    """``projection`` split into the rest and the names of its top-level fields computed as
+    ``{$bsonSize: "$$ROOT"}`` — the stored document's length, with no decoding — when the rest
+    is a plain inclusion projection (then those computed fields come last, in projection
+    order, as the projection would add them); otherwise ``(projection, [])``."""
+    if not projection:
+        return projection or {}, []
+    names = [name for name, value in projection.items()
+             if value in _ROOT_SIZE and type(value) is dict and "." not in name and not name.startswith("$")
+             and name != "_id"]
+    if not names:
+        return projection, []
+    rest = {name: value for name, value in projection.items() if name not in names}
+    if _inclusion_paths(rest) is None:
+        return projection, []
+    return rest, names
 
 
 def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callable[[bytes], dict]:
@@ -608,6 +679,10 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     session = engine.store.read(db)
     query, _ = _pure()
     shape = query.compile_projection(projection, collation=collation, variables=variables) if projection else None
+    projection, size_fields = _root_size_fields(projection)
+    if size_fields:  # the rest is a plain inclusion: decode only its paths, sizes from the bytes
+        shape = _with_root_sizes(query.compile_projection(projection, collation=collation, variables=variables),
+                                 size_fields)
     load = _loader(projection, filter_, sort)
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
@@ -628,7 +703,21 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
         results = itertools.islice(results, skip, skip + limit if limit else None)
     if shape is None:
         return (raw for raw, _ in results)
+    if size_fields:
+        return (encode(shape(doc if doc is not None else load(raw), raw)) for raw, doc in results)
     return (encode(shape(doc if doc is not None else load(raw), filter_)) for raw, doc in results)
+
+
+def _with_root_sizes(shape: Callable[..., dict], names: list[str]) -> Callable[[dict, bytes], dict]:
+    """``shape`` (an inclusion projection) followed by the fields ``names`` set to the length
+    of the stored document ``raw`` (what ``$bsonSize`` of ``$$ROOT`` gives: the stored bytes
+    are the document's BSON)."""
+    def project(doc: dict, raw: bytes) -> dict:
+        out = shape(doc)
+        for name in names:
+            out[name] = len(raw)
+        return out
+    return project
 
 
 def view_documents(engine: Engine, db: str, view: Collection, extra: list, collation: Collation | None,
@@ -1477,11 +1566,16 @@ def _write_updated(session: Session, coll: Collection, k: bytes, raw: bytes, old
     return data
 
 
-def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
-    """Insert a document the store built (an upsert); returns its bytes."""
+def _upserted_bytes(doc: dict) -> bytes:
     data = encode(doc)
     if len(data) > MAX_BSON_SIZE:
         raise StoreError(17420, "Document to upsert is larger than 16777216")
+    return data
+
+
+def _insert_new(session: Session, coll: Collection, doc: dict) -> bytes:
+    """Insert a document the store built (an upsert); returns its bytes."""
+    data = _upserted_bytes(doc)
     if coll.indexes:  # the document and its index keys go in together or not at all
         with _savepoint(session, "ins"):
             session.insert(coll, doc["_id"], data, doc)
@@ -1500,13 +1594,36 @@ def _splice_trie(coll: Collection, updater: _Updater) -> PathTrie | None:
     trie = updater.splice_trie()
     if trie is None:
         return None
-    touched = set(trie) - {b"_id"}
+    # _id is immutable (an update changing it fails before writing), so the keys of an index
+    # on _id paths cannot change.
+    touched = {name: node for name, node in trie.items() if name != b"_id"}
     for index in coll.indexes:
         if "partialFilterExpression" in index.spec:
             return None
-        if any(f.split(".")[0].encode() in touched for f in index.fields):
+        if any(_touches(touched, f.split(".")) for f in index.fields):
             return None
     return trie
+
+
+def _touches(trie: PathTrie, parts: list[str]) -> bool:
+    """Whether an update of the paths of ``trie`` may change the values the dotted path
+    ``parts`` reaches (then index keys on that path must be computed again).
+
+    Disjoint only when, at the first component where they part, both are field names: a
+    numeric component may be an array position that the other path reaches by walking
+    through the array's elements (``a.0.b`` changes what ``a.b`` reaches)."""
+    node: PathTrie | bool = trie
+    for part in parts:
+        if node is True:
+            return True  # the update rewrites a value the path goes through
+        assert isinstance(node, dict)
+        if part.isdigit() or any(name.isdigit() for name in node):
+            return True
+        child = node.get(part.encode())
+        if child is None:
+            return False
+        node = child
+    return True  # the update writes inside the indexed value
 
 
 def _update_spliced(session: Session, coll: Collection, k: bytes, raw: bytes, updater: _Updater, query: dict,
@@ -1536,9 +1653,16 @@ class _PointCache:
     disables the cache for the rest of the command.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, coll: Collection) -> None:
         self.docs: dict[bytes, bytes | None] = {}
         self.valid = True
+        # Upserted documents not written yet: inserted together (one statement per table)
+        # before anything reads or writes the table otherwise, and at the end of the command.
+        # Only without unique indexes, so that inserting them later cannot fail.
+        self.coll = coll
+        self.deferrable = not any(index.unique for index in coll.indexes)
+        self.pending: list[tuple[Any, bytes, dict]] = []
+        self.pending_keys: set[bytes] = set()
 
     def prefetch(self, session: Session, coll: Collection, keys: set[bytes]) -> None:
         self.docs = dict.fromkeys(keys)
@@ -1555,6 +1679,30 @@ class _PointCache:
 
     def put(self, k: bytes, raw: bytes) -> None:
         self.docs[k] = raw
+
+    def insert_later(self, doc: dict) -> bytes | None:
+        """Queue the upserted ``doc`` (whose ``_id`` the cache knows to be absent): its bytes,
+        or None when it cannot wait (then the caller inserts it now). Its index keys are
+        computed now, so that a document the indexes refuse fails its own statement."""
+        if not (self.valid and self.deferrable):
+            return None
+        k = encode_key(doc["_id"])
+        if k not in self.docs or self.docs[k] is not None:
+            return None
+        data = _upserted_bytes(doc)
+        for index in self.coll.indexes:
+            index.keys(doc)
+        self.pending.append((doc["_id"], data, doc))
+        self.pending_keys.add(k)
+        self.put(k, data)
+        return data
+
+    def flush(self, session: Session) -> None:
+        """Insert the queued documents."""
+        if self.pending:
+            session.insert_many(self.coll, self.pending)
+            self.pending = []
+            self.pending_keys = set()
 
 
 _STATEMENT_FIELDS = {"q", "u", "upsert", "multi", "arrayFilters", "collation", "hint", "c", "sort"}
@@ -1590,10 +1738,13 @@ def _update_one_statement(session: Session, coll: Collection | None, stmt: dict,
         targets = [(k, raw, None) for k, raw in (rows if multi else rows[:1])]
     else:
         if cache is not None:
+            cache.flush(session)
             cache.valid = False
         found = matching(session, coll, query, collation, statement_vars)
         targets = list(found) if multi else list(itertools.islice(found, 1))
     matched = modified = 0
+    if cache is not None and cache.pending_keys and any(k in cache.pending_keys for k, _, _ in targets):
+        cache.flush(session)
     trie = _splice_trie(coll, updater) if targets else None
     for k, raw, doc in targets:
         matched += 1
@@ -1617,9 +1768,10 @@ def _update_one_statement(session: Session, coll: Collection | None, stmt: dict,
         return matched, modified, NO_ID
     assert coll is not None
     new = updater.upsert_doc(query)
-    data = _insert_new(session, coll, new)
-    if cache is not None:
-        cache.put(encode_key(new["_id"]), data)
+    if cache is None or cache.insert_later(new) is None:
+        data = _insert_new(session, coll, new)
+        if cache is not None:
+            cache.put(encode_key(new["_id"]), data)
     return 1, 0, new["_id"]
 
 
@@ -1636,7 +1788,7 @@ def _point_cache(session: Session, coll: Collection | None, statements: list) ->
                 keys.update(exact)
     if not keys:
         return None
-    cache = _PointCache()
+    cache = _PointCache(coll)
     cache.prefetch(session, coll, keys)
     return cache
 
@@ -1669,6 +1821,8 @@ def cmd_update(engine: Engine, db: str, cmd: dict, client: ClientState) -> dict:
                 write_errors.append(_write_error(i, exc))
                 if ordered:
                     break
+        if cache is not None:
+            cache.flush(session)
     extra: dict = {"nModified": modified}
     if upserted:
         extra["upserted"] = upserted

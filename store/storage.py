@@ -278,6 +278,23 @@ def check_parallel_arrays(doc: Any, paths: list[list[str]]) -> None:
                 check_parallel_arrays(element, rests)
 
 
+_NOT_PLAIN = object()
+
+
+def _plain_scalar(doc: dict, parts: list[str]) -> Any:
+    """The value the path ``parts`` reaches in ``doc`` when it goes through documents only
+    and ends on a value that is neither an array, a document nor a DBRef; otherwise
+    :data:`_NOT_PLAIN` (missing values, arrays and DBRefs take the general index-key path)."""
+    value: Any = doc
+    for part in parts:
+        if type(value) is not dict:
+            return _NOT_PLAIN
+        value = value.get(part, _NOT_PLAIN)
+    if type(value) in (dict, list, DBRef):
+        return _NOT_PLAIN
+    return value
+
+
 @dataclass
 class Index:
     """A secondary index: its spec document and its table."""
@@ -287,6 +304,7 @@ class Index:
     spec: dict
     fields: list[str] = field(default_factory=list)
     _partial: Any = field(default=None, repr=False, compare=False)  # compiled partialFilterExpression
+    _split: Any = field(default=None, repr=False, compare=False)  # the fields' paths, split
 
     @property
     def unique(self) -> bool:
@@ -296,6 +314,12 @@ class Index:
     def sparse(self) -> bool:
         return bool(self.spec.get("sparse"))
 
+    @property
+    def _parts(self) -> list[list[str]]:
+        if self._split is None:
+            self._split = [f.split(".") for f in self.fields]
+        return self._split
+
     def keys(self, doc: dict) -> list[tuple[bytes, bool, list]]:
         """``(key, auxiliary, values)`` of ``doc`` in this index (none if the partial filter excludes it)."""
         partial = self.spec.get("partialFilterExpression")
@@ -304,6 +328,9 @@ class Index:
                 self._partial = compile_filter(partial)
             if not self._partial(doc):
                 return []
+        scalars = [_plain_scalar(doc, parts) for parts in self._parts]
+        if _NOT_PLAIN not in scalars:  # one key, no array on any path: the common case, made cheap
+            return [(b"".join(map(encode_key, scalars)), False, scalars)]
         if len(self.fields) > 1:
             check_parallel_arrays(doc, [f.split(".") for f in self.fields])
         per_field = [_field_keys(doc, f, self.sparse) for f in self.fields]
@@ -768,6 +795,11 @@ class Session:
 
     def index_ids(self, index: Index, lower: bytes | None, upper: bytes | None) -> Iterator[bytes]:
         """Document keys with an index key in ``[lower, upper)`` (may repeat a document)."""
+        return (doc_key for _, doc_key in self.index_entries(index, lower, upper))
+
+    def index_entries(self, index: Index, lower: bytes | None, upper: bytes | None
+                      ) -> Iterator[tuple[bytes, bytes]]:
+        """``(index key, document key)`` of the entries with an index key in ``[lower, upper)``."""
         last: tuple[bytes, bytes] | None = None
         while True:
             conds, params = _key_bounds(lower, upper)
@@ -777,8 +809,7 @@ class Session:
             where = f"WHERE {' AND '.join(conds)}" if conds else ""
             rows = self._fetch(f'SELECT k, id FROM "{index.tbl}" {where} ORDER BY k, id LIMIT {_SCAN_CHUNK}',
                                tuple(params))
-            for _, doc_key in rows:
-                yield doc_key
+            yield from rows
             if len(rows) < _SCAN_CHUNK:
                 return
             last = rows[-1]

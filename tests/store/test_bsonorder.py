@@ -233,3 +233,20 @@ def test_bson_type(value, code) -> None:
     from sf.store.bsonorder import TYPE_ALIASES, bson_type
     assert bson_type(value) == code
     assert code in TYPE_ALIASES.values()
+
+
+@given(st.lists(values, min_size=1, max_size=4))
+def test_key_end_splits_a_compound_key_into_its_fields(xs) -> None:
+    from bson.code import Code
+
+    from sf.store.bsonorder import key_end
+
+    xs = xs + [Code("f()"), Code("g", {"a": 1})]
+    parts = [encode_key(x) for x in xs]
+    key = b"".join(parts)
+    pos = 0
+    for part in parts:
+        end = key_end(key, pos)
+        assert key[pos:end] == part
+        pos = end
+    assert pos == len(key)

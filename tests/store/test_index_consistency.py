@@ -9,8 +9,10 @@ unindexed copy holding the same documents.
 
 from __future__ import annotations
 
+from bson.codec_options import CodecOptions
 from bson.dbref import DBRef
 from bson.int64 import Int64
+from bson.raw_bson import RawBSONDocument
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -185,3 +187,109 @@ def test_paths_through_one_array_are_not_parallel(store_db) -> None:
     with pytest.raises(WriteError) as info:
         coll.insert_one({"_id": 2, "a": [{"b": [1], "c": [2]}]})
     assert info.value.code == 171 and "[c] [b]" in str(info.value)
+
+
+# --- updates that may leave index keys alone ----------------------------------------------
+
+SET_PATHS = ["a", "a.b", "a.c", "a.0", "a.1.b", "a.b.c", "x", "x.b"]
+# Without DBRefs: a $set into a DBRef is refused (PathNotViable) when the whole document is
+# decoded but applied to its fields when only the touched part is (a difference of its own).
+plain_a = st.one_of(leaf_values, st.lists(st.fixed_dictionaries({"b": leaf_values}), max_size=3))
+plain_documents = st.lists(st.fixed_dictionaries({}, optional={"a": plain_a}), max_size=6)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(path=st.sampled_from(PATHS), docs=plain_documents, set_path=st.sampled_from(SET_PATHS), value=leaf_values,
+       filter_value=operands)
+def test_an_update_keeps_the_index_right(store_db, path, docs, set_path, value, filter_value) -> None:
+    """A ``$set`` on an indexed collection (written in place when it touches no indexed path,
+    see ``commands._touches``) leaves the same documents as on an unindexed copy, and the
+    index finds what a scan finds afterwards."""
+    from pymongo.errors import PyMongoError
+
+    plain, indexed = store_db["plain"], store_db["indexed"]
+    plain.drop()
+    indexed.drop()
+    indexed.create_index([(path, 1)], name="by_path")
+    rows = [{"_id": i, **doc} for i, doc in enumerate(docs)]
+    if rows:
+        plain.insert_many(rows)
+        indexed.insert_many(rows)
+    for i in range(len(rows)):
+        outcomes = []
+        for coll in (plain, indexed):
+            try:
+                outcomes.append(coll.update_one({"_id": i}, {"$set": {set_path: value}}).modified_count)
+            except PyMongoError as exc:
+                outcomes.append(getattr(exc, "code", None))
+        assert outcomes[0] == outcomes[1]
+    raw = CodecOptions(document_class=RawBSONDocument)
+    assert [d.raw for d in plain.with_options(codec_options=raw).find()] == \
+        [d.raw for d in indexed.with_options(codec_options=raw).find()]
+    filter_ = {path: filter_value}
+    expected = [d["_id"] for d in plain.find(filter_, {"_id": 1})]
+    assert [d["_id"] for d in indexed.find(filter_, {"_id": 1}).hint("by_path")] == expected
+
+
+def test_touches_tells_disjoint_paths_apart() -> None:
+    from sf.store.commands import _touches
+    from sf.store.storage import path_trie
+
+    assert not _touches(path_trie(["value.state", "value.batch.202401"]), ["value", "index", "algo2"])
+    assert _touches(path_trie(["value.index"]), ["value", "index", "algo2"])
+    assert _touches(path_trie(["value.index.algo2.x"]), ["value", "index", "algo2"])
+    assert _touches(path_trie(["a.0"]), ["a", "b"])  # a may be an array: a.b reaches a[0].b
+    assert _touches(path_trie(["a.c"]), ["a", "0"])
+    assert not _touches(path_trie(["b"]), ["a", "0"])
+
+
+# --- compound indexes: equalities on leading fields prefix the ranges of the next -------------
+
+compound_documents = st.lists(st.fixed_dictionaries({}, optional={"a": leaf_values, "b": leaf_values,
+                                                                  "c": leaf_values}), max_size=8)
+
+
+def compound_filters() -> st.SearchStrategy:
+    def on(path: str) -> st.SearchStrategy:
+        return st.builds(lambda c: {path: c}, conditions())
+    return st.one_of(
+        st.builds(lambda a, b: {**a, **b}, on("a"), on("b")),
+        st.builds(lambda a, c: {**a, **c}, on("a"), on("c")),
+        st.builds(lambda a, b, c: {**a, **b, **c}, on("a"), on("b"), on("c")),
+        st.builds(lambda a, b: {"$and": [a, b]}, on("a"), on("b")),
+    )
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(docs=compound_documents, filter_=compound_filters())
+def test_find_through_a_compound_index_returns_what_a_scan_returns(store_db, docs, filter_) -> None:
+    from pymongo.errors import WriteError
+
+    plain, indexed = store_db["plain"], store_db["indexed"]
+    plain.drop()
+    indexed.drop()
+    indexed.create_index([("a", 1), ("b", 1), ("c", -1)], name="abc")
+    for i, doc in enumerate(docs):
+        try:
+            indexed.insert_one({"_id": i, **doc})
+        except WriteError:  # parallel arrays
+            continue
+        plain.insert_one({"_id": i, **doc})
+    expected = [d["_id"] for d in plain.find(filter_, {"_id": 1})]
+    assert [d["_id"] for d in indexed.find(filter_, {"_id": 1}).hint("abc")] == expected
+
+
+def test_a_compound_index_narrows_a_range_after_an_equality(store_db) -> None:
+    """The shape of the Features deletes: equality on the first field, range on the second."""
+    coll = store_db["feat"]
+    coll.create_index([("_id.batch", 1), ("_id.siret", 1), ("_id.periode", 1)], name="bsp")
+    coll.insert_many([{"_id": {"batch": b, "siret": s, "periode": p}} for b in ("2401", "2402")
+                      for s in ("10", "20", "30", "40") for p in (1, 2)])
+    coll.insert_one({"_id": {"batch": "2401", "siret": ["05", "25"], "periode": 3}})  # multikey
+    got = [(d["_id"]["siret"], d["_id"]["periode"]) for d in
+           coll.find({"_id.batch": "2401", "_id.siret": {"$gte": "20", "$lt": "40"}}).hint("bsp")]
+    assert sorted(got, key=str) == sorted([("20", 1), ("20", 2), (["05", "25"], 3), ("30", 1), ("30", 2)], key=str)
+    assert coll.count_documents({"_id.batch": {"$in": ["2402", "x"]}, "_id.siret": {"$gt": "30"}}) == 2
+    assert coll.count_documents({"_id.batch": "2401", "_id.siret": "30", "_id.periode": {"$lt": 2}}) == 1
+    assert coll.delete_many({"_id.batch": "2402", "_id.siret": {"$lt": "30"}}).deleted_count == 4
+    assert coll.count_documents({"_id.batch": {"$gte": "2401"}, "_id.siret": "40"}) == 4

@@ -48,3 +48,25 @@ def test_an_invalid_find_and_modify_projection_changes_nothing(store_db) -> None
     with pytest.raises(OperationFailure):
         coll.find_one_and_update({"_id": 1}, {"$inc": {"n": 1}}, projection={"a": 1, "b": 0})
     assert coll.find_one({"_id": 1})["n"] == 0
+
+
+def test_bson_size_of_root_beside_an_inclusion(store_db) -> None:
+    """``{$bsonSize: "$$ROOT"}`` beside included fields (answered from the stored length) is
+    the size of the whole document, placed after the included fields; the same projection
+    computed in an aggregation agrees."""
+    import bson
+
+    coll = store_db["sizes"]
+    docs = [{"_id": 1, "a": {"b": 1, "c": "x" * 50}, "d": [1, 2], "e": 1.5},
+            {"_id": "k", "e": None, "size": "stored"}, {"_id": 3.0, "a": [{"b": True}, {"c": 2}]}]
+    coll.insert_many(docs)
+    projection = {"size": {"$bsonSize": "$$ROOT"}, "a.b": 1, "e": 1, "other": {"$bsonSize": "$$CURRENT"}}
+    found = list(coll.find({}, projection).sort("e", 1))
+    by_id = {doc["_id"]: doc for doc in docs}
+    for doc in found:
+        size = len(bson.encode(by_id[doc["_id"]]))
+        assert doc["size"] == doc["other"] == size
+        assert list(doc)[-2:] == ["size", "other"]
+    assert found == list(coll.aggregate([{"$project": projection}, {"$sort": {"e": 1}}]))
+    assert [d["size"] for d in coll.find({"a.b": True}, {"_id": 0, "size": {"$bsonSize": "$$ROOT"}})] == \
+        [len(bson.encode(docs[2]))]
