@@ -157,11 +157,11 @@ def print_alerts(frame: Any, output_format: str, batch: str, *, meanings: list[d
 
 
 def level_lines(meanings: list[dict[str, Any]]) -> list[str]:
-    """One sentence per alert level: threshold, rule and, when known, validation precision."""
+    """One sentence per alert level: threshold and, when known, how it was chosen and its validation precision."""
     lines = []
     for m in meanings:
         which = "at this level" if m["level"] == "high" else "at or above this threshold"
-        line = f"{m['level']}: score ≥ {m['threshold']:.3f} ({m['rule']})"
+        line = f"{m['level']}: score ≥ {m['threshold']:.3f}" + (f" ({m['rule']})" if m.get("rule") else "")
         if m.get("precision") is not None:
             line += (f"; on the validation window {m['precision']:.0%} of the establishments {which} "
                      "entered insolvency proceedings within 18 months")

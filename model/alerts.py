@@ -238,9 +238,6 @@ def alerts_by_region(db: Database, batch: str, *, levels: Iterable[str] = ALERT_
 
 # ----------------------------------------------------------------------------- what levels mean
 
-_RULES = {"high": "argmax F0.5 on validation", "moderate": "argmax F2 on validation"}
-
-
 def _card_of(models_dirs: Iterable[Path], version: str) -> dict[str, Any] | None:
     """The model card of ``version`` in the first of ``models_dirs`` holding it (in each, the
     version's default folder, named by the batch key it starts with, is tried first), or None."""
@@ -283,35 +280,41 @@ def _run_precision(counts: Mapping[str, Any], level: str) -> float | None:
 def level_meanings(db: Database, batch: str, models_dirs: Iterable[Path] = ()) -> list[dict[str, Any]]:
     """What each alert level of ``batch``'s Scores means: ``[{level, threshold, rule, precision}]``.
 
-    The model is the one named by the batch's Scores. Thresholds and validation precision
-    come from its model card in one of ``models_dirs`` (folders of saved models such as
-    ``SF_HOME/models``); a precision missing
-    there is looked up in the counts of the latest finished ``score`` run of the batch in the
-    Journal. A level whose threshold is found nowhere is left out; ``[]`` when nothing is known.
+    The model is the one named by the batch's Scores. Threshold, rule (the card's
+    ``threshold_rule``: how the threshold was chosen) and validation precision come from its
+    model card in one of ``models_dirs`` (folders of saved models such as ``SF_HOME/models``);
+    what the card lacks is looked up in the counts of the latest finished ``score`` run of the
+    batch in the Journal (``thresholds.<level>`` as a number or as ``{threshold, precision,
+    …}``). ``rule`` and ``precision`` are None when unknown; a level whose threshold is found
+    nowhere is left out; ``[]`` when nothing is known.
     """
     doc = db[SCORES].find_one({"_id.batch": batch, "model": {"$type": "string"}}, {"model": 1})
     if doc is None:
         return []
     card = _card_of(models_dirs, doc["model"]) or {}
-    thresholds = card.get("thresholds") if isinstance(card.get("thresholds"), Mapping) else {}
-    metrics = card.get("metrics", {}).get("candidates", {}).get(card.get("kind"), {}).get("validation", {}) \
-        if isinstance(card.get("metrics"), Mapping) else {}
+
+    def mapping(value: Any) -> Mapping[str, Any]:
+        return value if isinstance(value, Mapping) else {}
+
+    thresholds, rules = mapping(card.get("thresholds")), mapping(card.get("threshold_rule"))
+    validation = mapping(mapping(mapping(mapping(card.get("metrics")).get("candidates")).get(card.get("kind")))
+                         .get("validation"))
     run = db[JOURNAL].find_one({"command": "score", "batch": batch, "state": "finished"},
                                sort=[("started_at", -1)])
-    counts = run.get("counts") if run and isinstance(run.get("counts"), Mapping) else {}
-    run_thresholds = counts.get("thresholds") if isinstance(counts.get("thresholds"), Mapping) else {}
+    counts = mapping(run.get("counts")) if run else {}
     meanings = []
     for level in ALERT_LEVELS:
-        threshold = _number(thresholds.get(level)) if thresholds else None
-        if threshold is None:
-            threshold = _number(run_thresholds.get(level))
+        in_run = mapping(counts.get("thresholds")).get(level)
+        choice = mapping(in_run)  # sf score's summary: {threshold, precision, recall, goal…} per level
+        threshold = next((t for t in (_number(thresholds.get(level)), _number(in_run), _number(choice.get("threshold")))
+                          if t is not None), None)
         if threshold is None:
             continue
-        entry = metrics.get(level) if isinstance(metrics, Mapping) else None
-        precision = _number(entry.get("precision")) if isinstance(entry, Mapping) else None
-        if precision is None:
-            precision = _run_precision(counts, level)
-        meanings.append({"level": level, "threshold": threshold, "rule": _RULES[level], "precision": precision})
+        precision = next((p for p in (_number(mapping(validation.get(level)).get("precision")),
+                                      _number(choice.get("precision")), _run_precision(counts, level))
+                          if p is not None), None)
+        rule = rules.get(level) if isinstance(rules.get(level), str) else None
+        meanings.append({"level": level, "threshold": threshold, "rule": rule, "precision": precision})
     return meanings
 
 

@@ -81,6 +81,7 @@ def test_the_list_works_as_before_and_names_the_town(sf, two_batches) -> None:
 
 def test_the_table_says_what_levels_mean(sf, two_batches, db, tmp_path: Path) -> None:
     card = {"version": MODEL, "kind": "logistic", "thresholds": {"high": 0.6, "moderate": 0.25},
+            "threshold_rule": {"high": "argmax F0.5 on validation", "moderate": "argmax F2 on validation"},
             "metrics": {"candidates": {"logistic": {"validation": {"high": {"precision": 0.42},
                                                                    "moderate": {"precision": 0.17}}}}}}
     folder = tmp_path / "home" / "models" / "2312"

@@ -109,6 +109,10 @@ def test_train_score_alerts_evaluate(db, sf, panel, tmp_path: Path) -> None:
     assert len(out.splitlines()) == 1 + min(3, len(listed))
     code, out = sf(["alerts", "--batch", BATCH, "--top", "3"])
     assert code == 0 and "Alerts of batch 2201" in out and "Risque" in out
+    # What the levels mean, from the card sf train saved: its thresholds and how they were chosen.
+    text = " ".join(out.split())  # the console wraps long lines
+    for level in ("high", "moderate"):
+        assert f"{level}: score ≥ {card['thresholds'][level]:.3f} ({card['threshold_rule'][level]})" in text
 
     truth_path = tmp_path / "truth.parquet"
     truth.to_parquet(truth_path)

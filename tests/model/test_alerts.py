@@ -182,11 +182,20 @@ def test_level_meanings_from_the_model_card_then_the_journal(db, tmp_path) -> No
                             "counts": {"thresholds": {"high": 0.5, "moderate": 0.2},
                                        "validation_precision": {"high": 0.61}}})
     assert level_meanings(db, "2401", folders) == [
-        {"level": "high", "threshold": 0.5, "rule": "argmax F0.5 on validation", "precision": 0.61},
-        {"level": "moderate", "threshold": 0.2, "rule": "argmax F2 on validation", "precision": None}]
+        {"level": "high", "threshold": 0.5, "rule": None, "precision": 0.61},
+        {"level": "moderate", "threshold": 0.2, "rule": None, "precision": None}]
+    # The latest run wins; sf score's summary gives each level's choice as a document.
+    db[JOURNAL].insert_one({"command": "score", "batch": "2401", "state": "finished",
+                            "started_at": LAST + pd.Timedelta(days=1),
+                            "counts": {"thresholds": {"high": {"threshold": 0.45, "precision": 0.55},
+                                                      "moderate": {"threshold": 0.15, "precision": 0.25}}}})
+    assert [(m["threshold"], m["precision"]) for m in level_meanings(db, "2401", folders)] == [(0.45, 0.55),
+                                                                                               (0.15, 0.25)]
     card = {"version": "2312-logistic-00000000", "kind": "logistic", "thresholds": {"high": 0.4, "moderate": 0.1},
+            "threshold_rule": {"high": "max F0.5, 3-5 alerts per region and month", "moderate": "max F2"},
             "metrics": {"candidates": {"logistic": {"validation": {"high": {"precision": 0.7},
                                                                    "moderate": {"precision": 0.3}}}}}}
     (tmp_path / "2312").mkdir()
     (tmp_path / "2312" / "model_card.json").write_text(json.dumps(card))
-    assert [(m["threshold"], m["precision"]) for m in level_meanings(db, "2401", folders)] == [(0.4, 0.7), (0.1, 0.3)]
+    assert [(m["threshold"], m["rule"], m["precision"]) for m in level_meanings(db, "2401", folders)] == [
+        (0.4, "max F0.5, 3-5 alerts per region and month", 0.7), (0.1, "max F2", 0.3)]
