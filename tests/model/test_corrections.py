@@ -211,9 +211,9 @@ def test_cap_lowers_the_level_and_nothing_else(model, scored, tmp_path: Path) ->
 
 def test_raise_with_a_condition_changes_only_the_rows_where_it_holds(model, scored, tmp_path: Path) -> None:
     _, latest = model
-    out, counts = _apply(model, scored, '{"id": "dette", ' + AUTHOR + ', "when": ["ratio_dette >= 1", "effectif > 5"],'
+    out, counts = _apply(model, scored, '{"id": "dette", ' + AUTHOR + ', "when": ["ratio_dette >= 0.2", "effectif > 5"],'
                          ' "action": "raise", "level": "high"}', tmp_path=tmp_path)
-    holds = ((latest["ratio_dette"] >= 1) & (latest["effectif"] > 5)).to_numpy()
+    holds = ((latest["ratio_dette"] >= 0.2) & (latest["effectif"] > 5)).to_numpy()
     changed = holds & (scored["alert"] != "high").to_numpy()
     assert changed.any() and counts == [{"matched": int(holds.sum()), "changed": int(changed.sum())}]
     assert (out.loc[changed, "alert"] == "high").all()
