@@ -10,39 +10,29 @@ from datetime import UTC, date, datetime
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from sf.cli import maintenance
 from sf.compaction.job import clear_staged, compact_range, plan_compaction
 from sf.engine.batches import make_batch, save_batch
-from sf.engine.errors import SfError
 from sf.engine.partitions import KeyRange
 
-app = typer.Typer()
-app.command("purge")(maintenance.purge)
-app.command("prune-entities")(maintenance.prune_entities)
-app.command("validate")(maintenance.validate)
-app.add_typer(maintenance.rawdata_app, name="rawdata")
+
+
+def _register(app: typer.Typer) -> None:
+    app.command("purge")(maintenance.purge)
+    app.command("prune-entities")(maintenance.prune_entities)
+    app.command("validate")(maintenance.validate)
+    app.add_typer(maintenance.rawdata_app, name="rawdata")
+
 
 SIRETS = ["01234567800011", "01234567800012", "11111111100011"]
 H1, H2 = "a" * 32, "b" * 32
 
 
 @pytest.fixture
-def cli(mongo_uri, db, monkeypatch):
-    monkeypatch.setenv("SF_MONGODB_URI", mongo_uri)
-    monkeypatch.setenv("SF_DB", db.name)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> tuple[int, str]:
-        result = runner.invoke(app, list(args))
-        if isinstance(result.exception, SfError):
-            return result.exception.exit_code, str(result.exception)
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return result.exit_code, result.output
-
-    return invoke
+def cli(in_process_sf):
+    run = in_process_sf(_register)
+    return lambda *args: run(list(args))
 
 
 def _compacted(mongo_uri, db, tmp_path):

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sf.model.training import TrainingOptions
+
+#: Training options small enough for unit tests (few iterations, a two-point grid).
+FAST = TrainingOptions(hgb_max_iter=40, logistic_cs=(0.03, 1.0), hgb_grid=((8, 100, 1.0),))
 
 FEATURES = ["ratio_dette", "montant_part_patronale", "delai_nb_jours_restants", "effectif", "effectif_past_12",
             "apart_heures_consommees", "taux_marge", "paydex_nb_jours", "code_naf", "age"]

@@ -24,7 +24,7 @@ from . import synthetic_panel
 
 FEATURES = synthetic_panel.FEATURES
 
-FAST = TrainingOptions(hgb_max_iter=40, logistic_cs=(0.03, 1.0), hgb_grid=((8, 100, 1.0),))
+FAST = synthetic_panel.FAST
 
 
 #: A catalogue variable the panel does not have, carrying the sentinel signals below (the
