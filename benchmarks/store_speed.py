@@ -8,9 +8,13 @@ figures are the server's, not the client's decoding):
 - ``insert_many`` of ~50 KB history-like documents;
 - full scans (no filter, no projection: stored bytes go out as they are);
 - ``find`` by ``_id`` ``$in`` and by ``_id`` range with an include projection;
-- unordered ``bulk_write`` of ``UpdateOne($set, upsert=True)``: existing and new documents.
+- unordered ``bulk_write`` of ``UpdateOne($set, upsert=True)``: existing and new documents;
+- Features-shaped documents (60 doubles, ``_id`` {batch, siret, periode}, the engine's index
+  batch/siret/periode): ``insert_many``, the reads of ``sf score`` (``{_id.batch, _id.periode}``
+  and ``find_one`` of a batch sorted by ``_id.periode``) and the deletes of ``features_range``
+  (``_id.batch`` + a SIRET range holding nothing).
 
-Usage: ``python benchmarks/store_speed.py [--small 20000] [--large 2000]``
+Usage: ``python benchmarks/store_speed.py [--small 20000] [--large 2000] [--features 1500]``
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", type=int, default=20000)
     parser.add_argument("--large", type=int, default=2000)
+    parser.add_argument("--features", type=int, default=1500, help="establishments × 20 periods")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o700)
@@ -63,6 +68,7 @@ def main() -> None:
             client: MongoClient = MongoClient(uri)
             db = client["bench"]
             run(db, args.small, args.large)
+            features(db, args.features)
         finally:
             server.terminate()
             server.wait()
@@ -139,5 +145,38 @@ def run(db, n_small: int, n_large: int) -> None:
     rate("bulk UpdateOne $set, existing small documents", n_small, time.perf_counter() - t)
 
 
+
+def features(db, sirets: int, periods: int = 20) -> None:
+    """The engine's Features accesses on ``sirets`` × ``periods`` documents."""
+    import datetime
+    import random
+
+    coll = db["Features"]
+    coll.create_index([("_id.batch", 1), ("_id.siret", 1), ("_id.periode", 1)])
+    months = [datetime.datetime(2022 + m // 12, m % 12 + 1, 1) for m in range(periods)]
+    rng = random.Random(1)
+    docs = [{"_id": {"batch": "2312", "siret": f"{s:014d}", "periode": p}, **{f"f{i}": rng.random() for i in range(60)}}
+            for s in range(sirets) for p in months]
+    t = time.perf_counter()
+    for start in range(0, len(docs), 2000):
+        coll.insert_many(docs[start:start + 2000], ordered=False)
+    rate("Features: insert_many (batches of 2000), indexed", len(docs), time.perf_counter() - t)
+    t = time.perf_counter()
+    n = 0
+    for p in months[-3:]:
+        n += sum(1 for _ in coll.find({"_id.batch": "2312", "_id.periode": p}, {"f1": 1, "f2": 1}))
+    rate("Features: 3 finds {_id.batch, _id.periode} (sf score)", n, time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(3):
+        coll.find_one({"_id.batch": "2312"}, {"_id": 1}, sort=[("_id.periode", -1)])
+    rate("Features: 3 find_one batch sorted by _id.periode", 3, time.perf_counter() - t)
+    t = time.perf_counter()
+    for k in range(5):
+        coll.delete_many({"_id.batch": "2312",
+                          "_id.siret": {"$gte": f"{sirets + 10 * k:014d}", "$lt": f"{sirets + 10 * k + 10:014d}"}})
+    rate("Features: 5 delete_many of empty SIRET ranges", 5, time.perf_counter() - t)
+
+
 if __name__ == "__main__":
     main()
+

@@ -41,7 +41,7 @@ from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 
 from . import errors
-from .bsonorder import Collation, encode_key, key_end
+from .bsonorder import RANK_ARRAY, RANK_NULL, Collation, encode_key, key_end
 from .codec import CODEC, decode, encode
 from .errors import StoreError, not_supported
 from .storage import (ID_INDEX_SPEC, NO_ID, Collection, Session, Store, check_collection_name, check_id, path_trie,
@@ -461,6 +461,56 @@ def _index_ranges(field_ranges: list[list | None]) -> tuple[list[tuple[bytes | N
     raise AssertionError("the last field always returns")
 
 
+def _top_by_index(session: Session, coll: Collection, filter_: dict, sort: dict) -> list[bytes] | None:
+    """For a ``find`` with ``limit: 1`` sorted on one field that a compound index holds after
+    the fields the filter sets by equality (``find_one({"_id.batch": b}, sort=[("_id.periode",
+    -1)])`` on (batch, siret, periode)): the key of the first document, read from the index
+    entries — the smallest ``_id`` among those whose sort value is the best one (ties keep
+    ``_id`` order); None when that does not apply.
+
+    The best entry is the sort value of the first document: a document's sort key is the
+    largest (descending) or smallest (ascending) value its path reaches, and each such value
+    is an entry. Not used when the best entry is null (missing values) or any entry is a whole
+    array, whose sort keys are not their entries.
+    """
+    if len(sort) != 1 or not filter_:
+        return None
+    (name, direction), = sort.items()
+    if type(direction) is bool or direction not in (1, -1):
+        return None
+    query, _ = _pure()
+    for index in coll.indexes:
+        spec = index.spec
+        if spec.get("sparse") or "partialFilterExpression" in spec or "collation" in spec:
+            continue
+        if name not in index.fields[1:] or not set(filter_) <= set(index.fields[:index.fields.index(name)]):
+            continue
+        j = index.fields.index(name)
+        prefix = b""
+        for m, field_name in enumerate(index.fields[:len(filter_)]):
+            ranges = query.key_ranges(filter_, field_name) if field_name in filter_ else None
+            if ranges is None or len(ranges) != 1 or ranges[0][0] is None or ranges[0][0] != ranges[0][1]:
+                return None
+            prefix += ranges[0][0]
+        best: bytes | None = None
+        ids: list[bytes] = []
+        for key, doc_key in session.index_entries(index, prefix, prefix_successor(prefix)):
+            start = len(prefix)
+            for _ in range(j - len(filter_)):
+                start = key_end(key, start)
+            part = key[start:key_end(key, start)]
+            if part[0] == RANK_ARRAY:
+                return None
+            if best is None or (part > best if direction == -1 else part < best):
+                best, ids = part, [doc_key]
+            elif part == best:
+                ids.append(doc_key)
+        if best is None or best[0] == RANK_NULL:
+            return None
+        return [min(ids)]  # ties keep _id order (the sort is stable over documents in _id order)
+    return None
+
+
 def _entry_admitted(key: bytes, checks: list[tuple[int, list[tuple[bytes | None, bytes | None]]]]) -> bool:
     """Whether the fields of a compound index ``key`` fall in the byte ranges ``checks``
     (field number, ranges) — the condition a single-field index key of a matching document
@@ -520,12 +570,15 @@ def candidates(session: Session, coll: Collection, filter_: dict, collation: Col
 
 def matching(session: Session, coll: Collection, filter_: dict, collation: Collation | None,
              variables: dict | None = None, reverse: bool = False,
-             load: Callable[[bytes], dict] = decode) -> Iterator[tuple[bytes, bytes, dict | None]]:
+             load: Callable[[bytes], dict] = decode,
+             source: Iterable[tuple[bytes, bytes]] | None = None) -> Iterator[tuple[bytes, bytes, dict | None]]:
     """``(k, raw, doc)`` of the documents matching ``filter_`` (``doc`` None when the filter
     needed no decoding; else ``load(raw)``, the decoded document or the part of it the
-    caller asked for)."""
+    caller asked for), among ``source`` when given (a superset of the matches the caller
+    needs) instead of :func:`candidates`."""
     exact = _exact_id_keys(filter_, collation) if filter_ else None
-    source = candidates(session, coll, filter_, collation, reverse, exact)
+    if source is None:
+        source = candidates(session, coll, filter_, collation, reverse, exact)
     if not filter_ or exact is not None:
         for k, raw in source:
             yield k, raw, None
@@ -624,7 +677,13 @@ def _loader(projection: dict | None, filter_: dict, sort: dict | None) -> Callab
     if not paths:
         return decode
     trie = path_trie(paths)
-    return lambda raw: decode(prune(raw, trie))
+    return lambda raw: decode(prune(raw, trie)) if len(raw) > _PRUNE_FROM else decode(raw)
+
+
+# Pruning walks the elements in Python, decoding runs in C: below this size (a Features
+# document of ~100 numbers is 1-2 KB) decoding the whole document is faster (measured:
+# 3x on an 841-byte document; pruning is 40x faster on a 70 KB history).
+_PRUNE_FROM = 8192
 
 
 def _sort_spec(sort: Any) -> dict | None:
@@ -687,8 +746,11 @@ def find_documents(engine: Engine, db: str, coll: Collection | None, filter_: di
     id_desc = _id_order(sort) if collation is None else None
     if sort is not None and id_desc is None:
         key = query.compile_sort(sort, collation)
+        top = _top_by_index(session, coll, filter_, sort) if limit == 1 and not skip and collation is None else None
+        source = session.get_many(coll, top) if top is not None else None
         rows = ((raw, doc if doc is not None else load(raw))
-                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load))
+                for _, raw, doc in matching(session, coll, filter_, collation, variables, load=load,
+                                            source=source))
         if key is None:
             ordered = list(rows)
         elif limit:  # only the first skip + limit are kept in memory (as stable as a sort)

@@ -20,9 +20,15 @@ from .expressions import (MISSING, Compiled, Scope, check_variable_name, compare
                           unique_values, values_equal)
 
 
+def _need(value: Any, kind: type, code: int, message: str) -> None:
+    """Raise StoreError ``code`` with ``message`` followed by the value's type name unless
+    ``value`` is a ``kind`` (an operator's argument check, with MongoDB's wording)."""
+    if not isinstance(value, kind):
+        raise StoreError(code, f"{message}{type_name(value)}")
+
+
 def _need_array(name: str, value: Any, code: int) -> list:
-    if not isinstance(value, list):
-        raise StoreError(code, f"{name}'s argument must be an array, but is {type_name(value)}")
+    _need(value, list, code, f"{name}'s argument must be an array, but is ")
     return value
 
 
@@ -61,9 +67,7 @@ _first_last("$last", -1)
 @simple("$size", 1)
 def _size(values: list, collation: Any) -> int:
     v = values[0]
-    if not isinstance(v, list):
-        raise StoreError(17124, "The argument to $size must be an array. Type of argument is "
-                         f"{type_name(v)}")
+    _need(v, list, 17124, "The argument to $size must be an array. Type of argument is ")
     return len(v)
 
 
@@ -75,9 +79,7 @@ def _is_array(values: list, collation: Any) -> bool:
 @simple("$in", 2)
 def _in(values: list, collation: Any) -> bool:
     x, arr = values
-    if not isinstance(arr, list):
-        raise StoreError(40081, "$in requires an array as a second argument, found: "
-                         f"{type_name(arr)}")
+    _need(arr, list, 40081, "$in requires an array as a second argument, found: ")
     return any(compare(x, e, collation) == 0 for e in arr)
 
 
@@ -86,9 +88,7 @@ def _index_of_array(values: list, collation: Any) -> Any:
     arr, x = values[0], values[1]
     if nullish(arr):
         return None
-    if not isinstance(arr, list):
-        raise StoreError(40090, "$indexOfArray requires an array as a first argument, found: "
-                         f"{type_name(arr)}")
+    _need(arr, list, 40090, "$indexOfArray requires an array as a first argument, found: ")
     bounds = []
     for v in values[2:]:
         if not numbers.is_integral(v):
@@ -111,8 +111,7 @@ def _concat_arrays(values: list, collation: Any) -> Any:
     for v in values:
         if nullish(v):
             return None
-        if not isinstance(v, list):
-            raise StoreError(28664, f"$concatArrays only supports arrays, not {type_name(v)}")
+        _need(v, list, 28664, "$concatArrays only supports arrays, not ")
         out.extend(v)
     return out
 
@@ -122,9 +121,7 @@ def _reverse_array(values: list, collation: Any) -> Any:
     v = values[0]
     if nullish(v):
         return None
-    if not isinstance(v, list):
-        raise StoreError(34435, f"The argument to $reverseArray must be an array, but was of "
-                         f"type: {type_name(v)}")
+    _need(v, list, 34435, "The argument to $reverseArray must be an array, but was of type: ")
     return v[::-1]
 
 
@@ -133,9 +130,7 @@ def _slice(values: list, collation: Any) -> Any:
     if any(nullish(v) for v in values):
         return None
     arr = values[0]
-    if not isinstance(arr, list):
-        raise StoreError(28724, f"First argument to $slice must be an array, but is of type: "
-                         f"{type_name(arr)}")
+    _need(arr, list, 28724, "First argument to $slice must be an array, but is of type: ")
     for v in values[1:]:
         if not numbers.is_integral(v):
             raise StoreError(28725, "Second argument to $slice must be a numeric value, but is "
@@ -205,9 +200,7 @@ def _array_to_object(values: list, collation: Any) -> Any:
     arr = values[0]
     if nullish(arr):
         return None
-    if not isinstance(arr, list):
-        raise StoreError(40386, f"$arrayToObject requires an array input, found: "
-                         f"{type_name(arr)}")
+    _need(arr, list, 40386, "$arrayToObject requires an array input, found: ")
     out: dict = {}
     if not arr:
         return out
@@ -235,9 +228,7 @@ def _object_to_array(values: list, collation: Any) -> Any:
     obj = values[0]
     if nullish(obj):
         return None
-    if not isinstance(obj, Mapping):
-        raise StoreError(40390, f"$objectToArray requires a document input, found: "
-                         f"{type_name(obj)}")
+    _need(obj, Mapping, 40390, "$objectToArray requires a document input, found: ")
     return [{"k": k, "v": v} for k, v in obj.items()]
 
 
@@ -267,8 +258,7 @@ def _map(operand: Any, collation: Any) -> Compiled:
         arr = source(scope)
         if nullish(arr):
             return None
-        if not isinstance(arr, list):
-            raise StoreError(16883, f"input to $map must be an array not {type_name(arr)}")
+        _need(arr, list, 16883, "input to $map must be an array not ")
         inner = dict(scope)
         out = []
         for e in arr:
@@ -288,8 +278,7 @@ def _filter(operand: Any, collation: Any) -> Compiled:
         arr = source(scope)
         if nullish(arr):
             return None
-        if not isinstance(arr, list):
-            raise StoreError(28651, f"input to $filter must be an array not {type_name(arr)}")
+        _need(arr, list, 28651, "input to $filter must be an array not ")
         limit = None
         if limit_fn is not None:
             lv = limit_fn(scope)
@@ -331,9 +320,7 @@ def _reduce(operand: Any, collation: Any) -> Compiled:
         arr = source(scope)
         if nullish(arr):
             return None
-        if not isinstance(arr, list):
-            raise StoreError(40080, f"$reduce requires that 'input' be an array, found: "
-                             f"{type_name(arr)}")
+        _need(arr, list, 40080, "$reduce requires that 'input' be an array, found: ")
         inner = dict(scope)
         acc = initial(scope)
         for e in arr:
@@ -349,9 +336,7 @@ def _sort_array(args: dict, collation: Any) -> Any:
     arr, by = args["input"], args["sortBy"]
     if nullish(arr):
         return None
-    if not isinstance(arr, list):
-        raise StoreError(2942504, f"The input argument to $sortArray must be an array, but was "
-                         f"of type: {type_name(arr)}")
+    _need(arr, list, 2942504, "The input argument to $sortArray must be an array, but was of type: ")
     return sort_values(arr, by, collation)
 
 
@@ -464,30 +449,22 @@ def _set_equals(values: list, collation: Any) -> bool:
 @simple("$setIsSubset", 2)
 def _set_is_subset(values: list, collation: Any) -> bool:
     a, b = values
-    if not isinstance(a, list):
-        raise StoreError(17046, f"both operands of $setIsSubset must be arrays. First argument "
-                         f"is of type: {type_name(a)}")
-    if not isinstance(b, list):
-        raise StoreError(17042, f"both operands of $setIsSubset must be arrays. Second argument "
-                         f"is of type: {type_name(b)}")
+    _need(a, list, 17046, "both operands of $setIsSubset must be arrays. First argument is of type: ")
+    _need(b, list, 17042, "both operands of $setIsSubset must be arrays. Second argument is of type: ")
     return all(any(values_equal(v, w, collation) for w in b) for v in a)
 
 
 @simple("$anyElementTrue", 1)
 def _any_true(values: list, collation: Any) -> bool:
     arr = values[0]
-    if not isinstance(arr, list):
-        raise StoreError(17041, f"$anyElementTrue's argument must be an array, but is "
-                         f"{type_name(arr)}")
+    _need_array("$anyElementTrue", arr, 17041)
     return any(truthy(v) for v in arr)
 
 
 @simple("$allElementsTrue", 1)
 def _all_true(values: list, collation: Any) -> bool:
     arr = values[0]
-    if not isinstance(arr, list):
-        raise StoreError(17040, f"$allElementsTrue's argument must be an array, but is "
-                         f"{type_name(arr)}")
+    _need_array("$allElementsTrue", arr, 17040)
     return all(truthy(v) for v in arr)
 
 
@@ -539,9 +516,7 @@ def _get_field(operand: Any, collation: Any) -> Compiled:
         obj = source(scope)
         if nullish(obj):
             return None
-        if not isinstance(obj, Mapping):
-            raise StoreError(3041705, "$getField requires 'input' to evaluate to type Object, "
-                             f"but got {type_name(obj)}")
+        _need(obj, Mapping, 3041705, "$getField requires 'input' to evaluate to type Object, but got ")
         return obj.get(field, MISSING)
     return get_field
 

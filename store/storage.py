@@ -768,20 +768,35 @@ class Session:
     def scan(self, coll: Collection, lower: bytes | None = None, upper: bytes | None = None,
              reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """``(k, raw)`` of the documents with ``lower <= k < upper`` in key order (``_id`` order)."""
-        last: bytes | None = None
-        order = "DESC" if reverse else "ASC"
+        return self._keyset(f'SELECT k, doc FROM "{coll.tbl}"', lower, upper, reverse, by_id=False)
+
+    def _keyset(self, select: str, lower: bytes | None, upper: bytes | None, reverse: bool,
+                by_id: bool) -> Iterator[tuple]:
+        """The rows of ``select`` (first column ``k``; second ``id`` when ``by_id``, the order
+        being then ``k, id``) with ``lower <= k < upper``, read ``_SCAN_CHUNK`` at a time, each
+        chunk on the iterating thread's connection. Each chunk starts where the previous one
+        ended by a bound on ``k`` that SQLite seeks to (not a filter over the whole range,
+        which would make reading n rows cost n² / chunk)."""
+        order = "k, id" if by_id else ("k DESC" if reverse else "k ASC")
+        last: tuple | None = None
         while True:
-            conds, params = _key_bounds(lower, upper)
+            lo, hi, more, extra = lower, upper, [], []
             if last is not None:
-                conds.append("k < ?" if reverse else "k > ?")
-                params.append(last)
-            where = f"WHERE {' AND '.join(conds)}" if conds else ""
-            rows = self._fetch(f'SELECT k, doc FROM "{coll.tbl}" {where} ORDER BY k {order} LIMIT {_SCAN_CHUNK}',
-                               tuple(params))
+                if by_id:  # the rest of the last key's entries, then the next keys
+                    lo = last[0]
+                    more, extra = ["(k, id) > (?, ?)"], [last[0], last[1]]
+                elif reverse:
+                    hi = last[0]
+                else:
+                    lo, more, extra = None, ["k > ?"], [last[0]]
+            conds, params = _key_bounds(lo, hi)
+            where = " AND ".join(conds + more)
+            rows = self._fetch(f"{select} {'WHERE ' + where if where else ''} ORDER BY {order} LIMIT {_SCAN_CHUNK}",
+                               tuple(params + extra))
             yield from rows
             if len(rows) < _SCAN_CHUNK:
                 return
-            last = rows[-1][0]
+            last = rows[-1]
 
     def get_many(self, coll: Collection, keys: list[bytes], reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """``(k, raw)`` of the documents whose key is in ``keys`` (sorted, deduplicated), in key order."""
@@ -800,19 +815,7 @@ class Session:
     def index_entries(self, index: Index, lower: bytes | None, upper: bytes | None
                       ) -> Iterator[tuple[bytes, bytes]]:
         """``(index key, document key)`` of the entries with an index key in ``[lower, upper)``."""
-        last: tuple[bytes, bytes] | None = None
-        while True:
-            conds, params = _key_bounds(lower, upper)
-            if last is not None:
-                conds.append("(k > ? OR (k = ? AND id > ?))")
-                params.extend([last[0], last[0], last[1]])
-            where = f"WHERE {' AND '.join(conds)}" if conds else ""
-            rows = self._fetch(f'SELECT k, id FROM "{index.tbl}" {where} ORDER BY k, id LIMIT {_SCAN_CHUNK}',
-                               tuple(params))
-            yield from rows
-            if len(rows) < _SCAN_CHUNK:
-                return
-            last = rows[-1]
+        return self._keyset(f'SELECT k, id FROM "{index.tbl}"', lower, upper, False, by_id=True)
 
 
 def _key_bounds(lower: bytes | None, upper: bytes | None) -> tuple[list[str], list[bytes]]:

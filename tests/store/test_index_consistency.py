@@ -293,3 +293,35 @@ def test_a_compound_index_narrows_a_range_after_an_equality(store_db) -> None:
     assert coll.count_documents({"_id.batch": "2401", "_id.siret": "30", "_id.periode": {"$lt": 2}}) == 1
     assert coll.delete_many({"_id.batch": "2402", "_id.siret": {"$lt": "30"}}).deleted_count == 4
     assert coll.count_documents({"_id.batch": {"$gte": "2401"}, "_id.siret": "40"}) == 4
+
+
+def test_the_first_document_of_a_sort_on_a_later_index_field(store_db) -> None:
+    """``find_one`` sorted on a compound index's later field (served from the index entries)
+    returns what the same query without the index returns, ties in ``_id`` order."""
+    import datetime
+
+    rows = [{"_id": {"batch": b, "siret": s, "periode": datetime.datetime(2024, m, 1)}, "n": i}
+            for i, (b, s, m) in enumerate((b, s, m) for b in ("2401", "2402") for s in ("3", "1", "2")
+                                          for m in (1, 3, 2))]
+    rows.append({"_id": {"batch": "2401", "siret": "9"}, "n": 99})  # no periode: null
+    extra = [{"_id": {"batch": "2402", "siret": "0", "periode": 7.5}, "n": 100},
+             {"_id": {"batch": "2402", "siret": "4", "periode": "z"}, "n": 101}]
+    plain, indexed = store_db["plain"], store_db["indexed"]
+    plain.drop()
+    indexed.drop()
+    indexed.create_index([("_id.batch", 1), ("_id.siret", 1), ("_id.periode", 1)], name="bsp")
+    for docs in (rows, extra):
+        plain.insert_many(docs)
+        indexed.insert_many(docs)
+    for filter_ in ({"_id.batch": "2401"}, {"_id.batch": "2402"}, {"_id.batch": "2403"},
+                    {"_id.batch": "2401", "_id.siret": "2"}):
+        for field in ("_id.periode", "_id.siret", "n"):
+            for direction in (1, -1):
+                expected = plain.find_one(filter_, sort=[(field, direction)])
+                assert indexed.find_one(filter_, sort=[(field, direction)]) == expected, (filter_, field, direction)
+    # an array value makes the entries unusable for the sort: the general path answers
+    indexed.insert_one({"_id": {"batch": "2401", "siret": "5", "periode": [datetime.datetime(2030, 1, 1)]}})
+    plain.insert_one({"_id": {"batch": "2401", "siret": "5", "periode": [datetime.datetime(2030, 1, 1)]}})
+    for direction in (1, -1):
+        assert indexed.find_one({"_id.batch": "2401"}, sort=[("_id.periode", direction)]) == \
+            plain.find_one({"_id.batch": "2401"}, sort=[("_id.periode", direction)])
