@@ -21,7 +21,8 @@ from bson.int64 import Int64
 
 from . import dates, numbers
 from .errors import BAD_VALUE, StoreError
-from .expressions import MISSING, Compiled, compare, nullish, simple, special, type_name
+from .expressions import (MISSING, Compiled, compare, nullish, simple, special, type_name,
+                          unary)
 
 
 def _numeric_args(name: str, values: list, code: int) -> list | None:
@@ -118,11 +119,8 @@ def _mod(values: list, collation: Any) -> Any:
 
 
 def _unary_number(name: str, fn: Callable[[Any], Any], code: int = 28765) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         if not numbers.is_number(v):
             raise StoreError(code, f"{name} only supports numeric types, not {type_name(v)}")
         return fn(v)
@@ -189,11 +187,8 @@ def _trig(name: str, fn: Callable[[float], float],
     in double precision); null/missing gives null; NaN gives NaN; out of domain is an
     error. ``domain`` is (low, high, low_inclusive, high_inclusive)."""
 
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         if not numbers.is_number(v):
             raise StoreError(28765, f"{name} only supports numeric types, not {type_name(v)}")
         x = numbers.to_float(v)
@@ -259,11 +254,8 @@ _bitwise("$bitOr", lambda a, b: a | b)
 _bitwise("$bitXor", lambda a, b: a ^ b)
 
 
-@simple("$bitNot", 1)
-def _bit_not(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$bitNot")
+def _bit_not(v: Any) -> Any:
     k = numbers.kind(v)
     if k not in (numbers.INT32, numbers.INT64):
         raise StoreError(28663, f"$bitNot only supports int and long operands, not "

@@ -17,7 +17,7 @@ from . import numbers
 from .errors import FAILED_TO_PARSE, StoreError
 from .expressions import (MISSING, Compiled, Scope, check_variable_name, compare,
                           compile_expression, named, nullish, simple, special, truthy, type_name,
-                          unique_values, values_equal)
+                          unary, unique_values, values_equal)
 
 
 def _need(value: Any, kind: type, code: int, message: str) -> None:
@@ -51,11 +51,8 @@ def _array_elem_at(values: list, collation: Any) -> Any:
 
 
 def _first_last(name: str, index: int) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        arr = values[0]
-        if nullish(arr):
-            return None
+    @unary(name)
+    def run(arr: Any) -> Any:
         _need_array(name, arr, 28689)
         return arr[index] if arr else MISSING
 
@@ -116,11 +113,8 @@ def _concat_arrays(values: list, collation: Any) -> Any:
     return out
 
 
-@simple("$reverseArray", 1)
-def _reverse_array(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$reverseArray")
+def _reverse_array(v: Any) -> Any:
     _need(v, list, 34435, "The argument to $reverseArray must be an array, but was of type: ")
     return v[::-1]
 
@@ -195,11 +189,8 @@ def _zip(args: dict, collation: Any) -> Any:
             for i in range(n)]
 
 
-@simple("$arrayToObject", 1)
-def _array_to_object(values: list, collation: Any) -> Any:
-    arr = values[0]
-    if nullish(arr):
-        return None
+@unary("$arrayToObject")
+def _array_to_object(arr: Any) -> Any:
     _need(arr, list, 40386, "$arrayToObject requires an array input, found: ")
     out: dict = {}
     if not arr:
@@ -223,11 +214,8 @@ def _array_to_object(values: list, collation: Any) -> Any:
     return out
 
 
-@simple("$objectToArray", 1)
-def _object_to_array(values: list, collation: Any) -> Any:
-    obj = values[0]
-    if nullish(obj):
-        return None
+@unary("$objectToArray")
+def _object_to_array(obj: Any) -> Any:
     _need(obj, Mapping, 40390, "$objectToArray requires a document input, found: ")
     return [{"k": k, "v": v} for k, v in obj.items()]
 
