@@ -36,6 +36,19 @@ def _numeric_args(name: str, values: list, code: int) -> list | None:
     return values
 
 
+def _numeric(name: str, code: int, nargs: int | None = None) -> Callable:
+    """Register an operator on numbers: ``fn(nums)``, with null when an argument is null or
+    missing and StoreError ``code`` for an argument of another type (see _numeric_args)."""
+
+    def register(fn: Callable[[list], Any]) -> Callable:
+        @simple(name, nargs)
+        def run(values: list, collation: Any) -> Any:
+            nums = _numeric_args(name, values, code)
+            return None if nums is None else fn(nums)
+        return fn
+    return register
+
+
 @simple("$add")
 def _add(values: list, collation: Any) -> Any:
     total = numbers.Summation()
@@ -86,17 +99,13 @@ def _subtract(values: list, collation: Any) -> Any:
     raise StoreError(16556, f"can't $subtract {type_name(b)} from {type_name(a)}")
 
 
-@simple("$multiply")
-def _multiply(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$multiply", values, 16555)
-    return None if nums is None else numbers.multiply(nums)
+@_numeric("$multiply", 16555)
+def _multiply(nums: list) -> Any:
+    return numbers.multiply(nums)
 
 
-@simple("$divide", 2)
-def _divide(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$divide", values, 16609)
-    if nums is None:
-        return None
+@_numeric("$divide", 16609, 2)
+def _divide(nums: list) -> Any:
     if _is_zero(nums[1]):
         raise StoreError(BAD_VALUE, "can't $divide by zero")
     return numbers.divide(*nums)
@@ -108,11 +117,8 @@ def _is_zero(value: Any) -> bool:
     return value == 0
 
 
-@simple("$mod", 2)
-def _mod(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$mod", values, 16611)
-    if nums is None:
-        return None
+@_numeric("$mod", 16611, 2)
+def _mod(nums: list) -> Any:
     if _is_zero(nums[1]):
         raise StoreError(16610, "can't $mod by zero")
     return numbers.modulo(*nums)
@@ -221,11 +227,8 @@ _trig("$degreesToRadians", math.radians)
 _trig("$radiansToDegrees", math.degrees)
 
 
-@simple("$atan2", 2)
-def _atan2(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$atan2", values, 51044)
-    if nums is None:
-        return None
+@_numeric("$atan2", 51044, 2)
+def _atan2(nums: list) -> Any:
     result = math.atan2(numbers.to_float(nums[0]), numbers.to_float(nums[1]))
     if numbers.DECIMAL in (numbers.kind(nums[0]), numbers.kind(nums[1])):
         return numbers.make_decimal(numbers.to_decimal(result))
@@ -263,11 +266,8 @@ def _bit_not(v: Any) -> Any:
     return numbers.make_int(~int(v), k)
 
 
-@simple("$log", 2)
-def _log(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$log", values, 28756)
-    if nums is None:
-        return None
+@_numeric("$log", 28756, 2)
+def _log(nums: list) -> Any:
     n, base = nums
     fn_, fb = numbers.to_float(n), numbers.to_float(base)
     if not math.isnan(fn_) and fn_ <= 0:
@@ -281,11 +281,8 @@ def _log(values: list, collation: Any) -> Any:
     return math.log(fn_) / math.log(fb)
 
 
-@simple("$pow", 2)
-def _pow(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$pow", values, 28762)
-    if nums is None:
-        return None
+@_numeric("$pow", 28762, 2)
+def _pow(nums: list) -> Any:
     base, exp = nums
     kb, ke = numbers.kind(base), numbers.kind(exp)
     w = max(kb, ke)
