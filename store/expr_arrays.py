@@ -10,7 +10,7 @@ Equality of elements is BSON equality (with the collation if any), so sets dedup
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import numbers
@@ -391,17 +391,26 @@ def _set_args(name: str, values: list, code: int, allow_null: bool = True) -> li
     return values
 
 
-@simple("$setUnion")
-def _set_union(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setUnion", values, 17043)
-    return None if arrays is None else unique_values([v for a in arrays for v in a], collation)
+def _set_operator(name: str, code: int, nargs: int | None = None) -> Callable:
+    """Register a set operator: ``fn(arrays, collation)``, with null when an argument is null
+    or missing and StoreError ``code`` for one that is not an array (see _set_args)."""
+
+    def register(fn: Callable[[list, Any], Any]) -> Callable:
+        @simple(name, nargs)
+        def run(values: list, collation: Any) -> Any:
+            arrays = _set_args(name, values, code)
+            return None if arrays is None else fn(arrays, collation)
+        return fn
+    return register
 
 
-@simple("$setIntersection")
-def _set_intersection(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setIntersection", values, 17047)
-    if arrays is None:
-        return None
+@_set_operator("$setUnion", 17043)
+def _set_union(arrays: list, collation: Any) -> list:
+    return unique_values([v for a in arrays for v in a], collation)
+
+
+@_set_operator("$setIntersection", 17047)
+def _set_intersection(arrays: list, collation: Any) -> list:
     if not arrays:
         return []
     result = unique_values(arrays[0], collation)
@@ -410,11 +419,8 @@ def _set_intersection(values: list, collation: Any) -> Any:
     return result
 
 
-@simple("$setDifference", 2)
-def _set_difference(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setDifference", values, 17048)
-    if arrays is None:
-        return None
+@_set_operator("$setDifference", 17048, 2)
+def _set_difference(arrays: list, collation: Any) -> list:
     a, b = arrays
     return [v for v in unique_values(a, collation)
             if not any(values_equal(v, w, collation) for w in b)]
