@@ -334,22 +334,23 @@ def _array_or_args(name: str, values: list) -> list:
     return values
 
 
-@simple("$sum")
-def _sum_expr(values: list, collation: Any) -> Any:
+def _summation(name: str, values: list) -> numbers.Summation:
+    """The sum of the numbers among ``_array_or_args(name, values)``; others are ignored."""
     total = numbers.Summation()
-    for v in _array_or_args("$sum", values):
+    for v in _array_or_args(name, values):
         if numbers.is_number(v):
             total.add(v)
-    return total.result()
+    return total
+
+
+@simple("$sum")
+def _sum_expr(values: list, collation: Any) -> Any:
+    return _summation("$sum", values).result()
 
 
 @simple("$avg")
 def _avg_expr(values: list, collation: Any) -> Any:
-    total = numbers.Summation()
-    for v in _array_or_args("$avg", values):
-        if numbers.is_number(v):
-            total.add(v)
-    return average(total)
+    return average(_summation("$avg", values))
 
 
 def average(total: numbers.Summation) -> Any:
