@@ -18,7 +18,7 @@ from bson.timestamp import Timestamp
 from . import dates, numbers
 from .errors import StoreError
 from .expressions import MISSING, named, nullish, simple, to_string, type_name
-from .pcre import pcre_to_python
+from .pcre import REGEX_FLAGS, compile_pcre
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -262,35 +262,13 @@ def _compile_regex(name: str, pattern: Any, options: Any) -> re.Pattern[str]:
                          "byte")
     flags = 0
     for ch in flags_text:
-        if ch == "i":
-            flags |= re.IGNORECASE
-        elif ch == "m":
-            flags |= re.MULTILINE
-        elif ch == "s":
-            flags |= re.DOTALL
-        elif ch == "x":
-            flags |= re.VERBOSE
-        elif ch == "u":
-            pass
-        else:
+        if ch not in REGEX_FLAGS:
             raise StoreError(51108, f"{name} invalid flag in regex options: {ch}")
+        flags |= REGEX_FLAGS[ch]
     try:
-        return _regex_cache(pattern, flags)
+        return compile_pcre(pattern, flags)
     except re.error as exc:
         raise StoreError(51111, f"Invalid Regex in {name}: {exc}") from None
-
-
-_REGEXES: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
-def _regex_cache(pattern: str, flags: int) -> re.Pattern[str]:
-    key = (pattern, flags)
-    compiled = _REGEXES.get(key)
-    if compiled is None:
-        if len(_REGEXES) > 512:
-            _REGEXES.clear()
-        compiled = _REGEXES[key] = re.compile(pcre_to_python(pattern), flags)
-    return compiled
 
 
 def _regex_flag_text(flags: int) -> str:
