@@ -27,6 +27,14 @@ def _need(value: Any, kind: type, code: int, message: str) -> None:
         raise StoreError(code, f"{message}{type_name(value)}")
 
 
+def _array_or_null(value: Any, code: int, message: str) -> list | None:
+    """None for a null or missing ``value``, else ``value`` if it is an array (see _need)."""
+    if nullish(value):
+        return None
+    _need(value, list, code, message)
+    return value
+
+
 def _need_array(name: str, value: Any, code: int) -> list:
     _need(value, list, code, f"{name}'s argument must be an array, but is ")
     return value
@@ -243,10 +251,9 @@ def _map(operand: Any, collation: Any) -> Compiled:
     source, var, body, _ = _iteration("$map", operand, collation, "in")
 
     def map_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 16883, "input to $map must be an array not ")
+        if arr is None:
             return None
-        _need(arr, list, 16883, "input to $map must be an array not ")
         inner = dict(scope)
         out = []
         for e in arr:
@@ -263,10 +270,9 @@ def _filter(operand: Any, collation: Any) -> Compiled:
     limit_fn = others.get("limit")
 
     def filter_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 28651, "input to $filter must be an array not ")
+        if arr is None:
             return None
-        _need(arr, list, 28651, "input to $filter must be an array not ")
         limit = None
         if limit_fn is not None:
             lv = limit_fn(scope)
@@ -305,10 +311,10 @@ def _reduce(operand: Any, collation: Any) -> Compiled:
     body = compile_expression(operand["in"], collation)
 
     def reduce_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 40080,
+                             "$reduce requires that 'input' be an array, found: ")
+        if arr is None:
             return None
-        _need(arr, list, 40080, "$reduce requires that 'input' be an array, found: ")
         inner = dict(scope)
         acc = initial(scope)
         for e in arr:
@@ -321,11 +327,9 @@ def _reduce(operand: Any, collation: Any) -> Compiled:
 
 @named("$sortArray", ("input", "sortBy"))
 def _sort_array(args: dict, collation: Any) -> Any:
-    arr, by = args["input"], args["sortBy"]
-    if nullish(arr):
-        return None
-    _need(arr, list, 2942504, "The input argument to $sortArray must be an array, but was of type: ")
-    return sort_values(arr, by, collation)
+    arr = _array_or_null(args["input"], 2942504,
+                         "The input argument to $sortArray must be an array, but was of type: ")
+    return None if arr is None else sort_values(arr, args["sortBy"], collation)
 
 
 def sort_values(values: list, by: Any, collation: Any) -> list:
