@@ -461,8 +461,8 @@ def simple(name: str, nargs: int | tuple[int, int] | None = None) -> Callable:
 
 
 def unary(name: str) -> Callable:
-    """Register a one-argument operator that yields null for a null or missing argument:
-    ``fn(value)`` sees only the other values (MongoDB's null propagation)."""
+    """Register a one-argument operator that yields null for a null or missing argument
+    (MongoDB's null propagation): ``fn(value)`` is called only for any other value."""
 
     def register(fn: Callable[[Any], Any]) -> Callable:
         @simple(name, 1)
