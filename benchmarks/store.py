@@ -217,6 +217,14 @@ def verdict(value: float | None, target: float, higher_is_better: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def compare_row(label: str, new: float | None, old: float | None, target: float | None = None) -> list[str]:
+    """A table row for the measures ``new`` and ``old`` (either may be None): the speed-up
+    old/new and, with ``target`` (the minimum speed-up), its verdict."""
+    speed = ratio(old, new)
+    goal = ["", ""] if target is None else [f"≥ {target}×", verdict(speed, target, True)]
+    return [label, fmt(new), fmt(old), fmt(speed, "×"), *goal]
+
+
 def table(report: dict[str, Any]) -> list[list[str]]:
     """Rows: measure, new, old, old/new, target, verdict."""
     rows: list[list[str]] = []
@@ -234,15 +242,11 @@ def table(report: dict[str, Any]) -> list[list[str]]:
         for w in (1, 2):
             n = new and new[f"job_{w}"]["wall_s"]
             o = old and old[f"job_{w}"]["wall_s"]
-            speed = ratio(o, n)
-            rows.append([f"{label}: job, {w} worker{'s' if w > 1 else ''}, end to end", fmt(n), fmt(o),
-                         fmt(speed, "×"), "≥ 10×" if w == 1 else "", verdict(speed, 10, True) if w == 1 else ""])
-            n_cpu = new and new[f"job_{w}"]["server_cpu_s"]
-            o_cpu = old and old[f"job_{w}"]["server_cpu_s"]
-            rows.append([f"{label}:   server CPU", fmt(n_cpu), fmt(o_cpu), fmt(ratio(o_cpu, n_cpu), "×"), "", ""])
-            n_cpu = new and new[f"job_{w}"]["worker_cpu_s"]
-            o_cpu = old and old[f"job_{w}"]["worker_cpu_s"]
-            rows.append([f"{label}:   workers' CPU", fmt(n_cpu), fmt(o_cpu), fmt(ratio(o_cpu, n_cpu), "×"), "", ""])
+            rows.append(compare_row(f"{label}: job, {w} worker{'s' if w > 1 else ''}, end to end", n, o,
+                                    10 if w == 1 else None))
+            for key, what in (("server_cpu_s", "server CPU"), ("worker_cpu_s", "workers' CPU")):
+                rows.append(compare_row(f"{label}:   {what}", new and new[f"job_{w}"][key],
+                                        old and old[f"job_{w}"][key]))
         if floor:
             for store, data in (("new", new), ("old", old)):
                 if data:
@@ -287,33 +291,25 @@ def table(report: dict[str, Any]) -> list[list[str]]:
     if feats:
         n, o = feats.get("new"), feats.get("old")
         docs = (n or o)["documents_written"]
-        rows.append([f"features ({(n or o)['establishments']:,} establishments): read RawData", fmt(n and n["read_s"]),
-                     fmt(o and o["read_s"]), fmt(ratio(o and o["read_s"], n and n["read_s"]), "×"), "", ""])
-        speed = ratio(o and o["write_s"], n and n["write_s"])
-        rows.append([f"features: write {docs:,} Features", fmt(n and n["write_s"]), fmt(o and o["write_s"]),
-                     fmt(speed, "×"), "≥ 5×", verdict(speed, 5, True)])
-        rows.append(["features: wall (4 ranges)", fmt(n and n["wall_s"]), fmt(o and o["wall_s"]),
-                     fmt(ratio(o and o["wall_s"], n and n["wall_s"]), "×"), "", ""])
+        rows.append(compare_row(f"features ({(n or o)['establishments']:,} establishments): read RawData",
+                                n and n["read_s"], o and o["read_s"]))
+        rows.append(compare_row(f"features: write {docs:,} Features", n and n["write_s"], o and o["write_s"], 5))
+        rows.append(compare_row("features: wall (4 ranges)", n and n["wall_s"], o and o["wall_s"]))
     imp = report.get("import", {})
     if imp:
         n, o = imp.get("new"), imp.get("old")
-        speed = ratio(o and o["seconds"], n and n["seconds"])
         lines = (n or o)["lines"]
-        rows.append([f"sf import (run_batch) of {lines:,} cotisation lines", fmt(n and n["seconds"]),
-                     fmt(o and o["seconds"]), fmt(speed, "×"), "≥ 3×", verdict(speed, 3, True)])
-        rows.append(["sf import:   CPU (importing process + server)", fmt(n and n["cpu_s"]), fmt(o and o["cpu_s"]),
-                     fmt(ratio(o and o["cpu_s"], n and n["cpu_s"]), "×"), "", ""])
+        rows.append(compare_row(f"sf import (run_batch) of {lines:,} cotisation lines",
+                                n and n["seconds"], o and o["seconds"], 3))
+        rows.append(compare_row("sf import:   CPU (importing process + server)", n and n["cpu_s"], o and o["cpu_s"]))
     demo = report.get("demo", {})
     if demo:
         n, o = demo.get("new"), demo.get("old")
-        speed = ratio(o and o["wall_s"], n and n["wall_s"])
-        rows.append([f"sf demo --establishments {demo['establishments']:,} (whole command)", fmt(n and n["wall_s"]),
-                     fmt(o and o["wall_s"]), fmt(speed, "×"), "≥ 2×", verdict(speed, 2, True)])
-        rows.append(["sf demo:   CPU (command, its workers, server)", fmt(n and n["cpu_s"]), fmt(o and o["cpu_s"]),
-                     fmt(ratio(o and o["cpu_s"], n and n["cpu_s"]), "×"), "", ""])
+        rows.append(compare_row(f"sf demo --establishments {demo['establishments']:,} (whole command)",
+                                n and n["wall_s"], o and o["wall_s"], 2))
+        rows.append(compare_row("sf demo:   CPU (command, its workers, server)", n and n["cpu_s"], o and o["cpu_s"]))
         for step in (n or o)["steps"]:
-            a, b = n and n["steps"].get(step), o and o["steps"].get(step)
-            rows.append([f"sf demo:   {step}", fmt(a), fmt(b), fmt(ratio(b, a), "×"), "", ""])
+            rows.append(compare_row(f"sf demo:   {step}", n and n["steps"].get(step), o and o["steps"].get(step)))
     return rows
 
 

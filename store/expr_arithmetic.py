@@ -21,7 +21,8 @@ from bson.int64 import Int64
 
 from . import dates, numbers
 from .errors import BAD_VALUE, StoreError
-from .expressions import MISSING, Compiled, compare, nullish, simple, special, type_name
+from .expressions import (MISSING, Compiled, compare, nullish, simple, special, type_name,
+                          unary)
 
 
 def _numeric_args(name: str, values: list, code: int) -> list | None:
@@ -33,6 +34,19 @@ def _numeric_args(name: str, values: list, code: int) -> list | None:
         if not numbers.is_number(v):
             raise StoreError(code, f"{name} only supports numeric types, not {type_name(v)}")
     return values
+
+
+def _numeric(name: str, code: int, nargs: int | None = None) -> Callable:
+    """Register an operator on numbers: ``fn(nums)``, with null when an argument is null or
+    missing and StoreError ``code`` for an argument of another type (see _numeric_args)."""
+
+    def register(fn: Callable[[list], Any]) -> Callable:
+        @simple(name, nargs)
+        def run(values: list, collation: Any) -> Any:
+            nums = _numeric_args(name, values, code)
+            return None if nums is None else fn(nums)
+        return fn
+    return register
 
 
 @simple("$add")
@@ -85,17 +99,13 @@ def _subtract(values: list, collation: Any) -> Any:
     raise StoreError(16556, f"can't $subtract {type_name(b)} from {type_name(a)}")
 
 
-@simple("$multiply")
-def _multiply(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$multiply", values, 16555)
-    return None if nums is None else numbers.multiply(nums)
+@_numeric("$multiply", 16555)
+def _multiply(nums: list) -> Any:
+    return numbers.multiply(nums)
 
 
-@simple("$divide", 2)
-def _divide(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$divide", values, 16609)
-    if nums is None:
-        return None
+@_numeric("$divide", 16609, 2)
+def _divide(nums: list) -> Any:
     if _is_zero(nums[1]):
         raise StoreError(BAD_VALUE, "can't $divide by zero")
     return numbers.divide(*nums)
@@ -107,22 +117,16 @@ def _is_zero(value: Any) -> bool:
     return value == 0
 
 
-@simple("$mod", 2)
-def _mod(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$mod", values, 16611)
-    if nums is None:
-        return None
+@_numeric("$mod", 16611, 2)
+def _mod(nums: list) -> Any:
     if _is_zero(nums[1]):
         raise StoreError(16610, "can't $mod by zero")
     return numbers.modulo(*nums)
 
 
 def _unary_number(name: str, fn: Callable[[Any], Any], code: int = 28765) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         if not numbers.is_number(v):
             raise StoreError(code, f"{name} only supports numeric types, not {type_name(v)}")
         return fn(v)
@@ -189,11 +193,8 @@ def _trig(name: str, fn: Callable[[float], float],
     in double precision); null/missing gives null; NaN gives NaN; out of domain is an
     error. ``domain`` is (low, high, low_inclusive, high_inclusive)."""
 
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         if not numbers.is_number(v):
             raise StoreError(28765, f"{name} only supports numeric types, not {type_name(v)}")
         x = numbers.to_float(v)
@@ -226,11 +227,8 @@ _trig("$degreesToRadians", math.radians)
 _trig("$radiansToDegrees", math.degrees)
 
 
-@simple("$atan2", 2)
-def _atan2(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$atan2", values, 51044)
-    if nums is None:
-        return None
+@_numeric("$atan2", 51044, 2)
+def _atan2(nums: list) -> Any:
     result = math.atan2(numbers.to_float(nums[0]), numbers.to_float(nums[1]))
     if numbers.DECIMAL in (numbers.kind(nums[0]), numbers.kind(nums[1])):
         return numbers.make_decimal(numbers.to_decimal(result))
@@ -259,11 +257,8 @@ _bitwise("$bitOr", lambda a, b: a | b)
 _bitwise("$bitXor", lambda a, b: a ^ b)
 
 
-@simple("$bitNot", 1)
-def _bit_not(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$bitNot")
+def _bit_not(v: Any) -> Any:
     k = numbers.kind(v)
     if k not in (numbers.INT32, numbers.INT64):
         raise StoreError(28663, f"$bitNot only supports int and long operands, not "
@@ -271,11 +266,8 @@ def _bit_not(values: list, collation: Any) -> Any:
     return numbers.make_int(~int(v), k)
 
 
-@simple("$log", 2)
-def _log(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$log", values, 28756)
-    if nums is None:
-        return None
+@_numeric("$log", 28756, 2)
+def _log(nums: list) -> Any:
     n, base = nums
     fn_, fb = numbers.to_float(n), numbers.to_float(base)
     if not math.isnan(fn_) and fn_ <= 0:
@@ -289,11 +281,8 @@ def _log(values: list, collation: Any) -> Any:
     return math.log(fn_) / math.log(fb)
 
 
-@simple("$pow", 2)
-def _pow(values: list, collation: Any) -> Any:
-    nums = _numeric_args("$pow", values, 28762)
-    if nums is None:
-        return None
+@_numeric("$pow", 28762, 2)
+def _pow(nums: list) -> Any:
     base, exp = nums
     kb, ke = numbers.kind(base), numbers.kind(exp)
     w = max(kb, ke)
@@ -345,22 +334,23 @@ def _array_or_args(name: str, values: list) -> list:
     return values
 
 
-@simple("$sum")
-def _sum_expr(values: list, collation: Any) -> Any:
+def _summation(name: str, values: list) -> numbers.Summation:
+    """The sum of the numbers among ``_array_or_args(name, values)``; others are ignored."""
     total = numbers.Summation()
-    for v in _array_or_args("$sum", values):
+    for v in _array_or_args(name, values):
         if numbers.is_number(v):
             total.add(v)
-    return total.result()
+    return total
+
+
+@simple("$sum")
+def _sum_expr(values: list, collation: Any) -> Any:
+    return _summation("$sum", values).result()
 
 
 @simple("$avg")
 def _avg_expr(values: list, collation: Any) -> Any:
-    total = numbers.Summation()
-    for v in _array_or_args("$avg", values):
-        if numbers.is_number(v):
-            total.add(v)
-    return average(total)
+    return average(_summation("$avg", values))
 
 
 def average(total: numbers.Summation) -> Any:

@@ -10,14 +10,14 @@ Equality of elements is BSON equality (with the collation if any), so sets dedup
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import numbers
 from .errors import FAILED_TO_PARSE, StoreError
 from .expressions import (MISSING, Compiled, Scope, check_variable_name, compare,
                           compile_expression, named, nullish, simple, special, truthy, type_name,
-                          unique_values, values_equal)
+                          unary, unique_values, values_equal)
 
 
 def _need(value: Any, kind: type, code: int, message: str) -> None:
@@ -25,6 +25,14 @@ def _need(value: Any, kind: type, code: int, message: str) -> None:
     ``value`` is a ``kind`` (an operator's argument check, with MongoDB's wording)."""
     if not isinstance(value, kind):
         raise StoreError(code, f"{message}{type_name(value)}")
+
+
+def _array_or_null(value: Any, code: int, message: str) -> list | None:
+    """None for a null or missing ``value``, else ``value`` if it is an array (see _need)."""
+    if nullish(value):
+        return None
+    _need(value, list, code, message)
+    return value
 
 
 def _need_array(name: str, value: Any, code: int) -> list:
@@ -51,11 +59,8 @@ def _array_elem_at(values: list, collation: Any) -> Any:
 
 
 def _first_last(name: str, index: int) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        arr = values[0]
-        if nullish(arr):
-            return None
+    @unary(name)
+    def run(arr: Any) -> Any:
         _need_array(name, arr, 28689)
         return arr[index] if arr else MISSING
 
@@ -116,11 +121,8 @@ def _concat_arrays(values: list, collation: Any) -> Any:
     return out
 
 
-@simple("$reverseArray", 1)
-def _reverse_array(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$reverseArray")
+def _reverse_array(v: Any) -> Any:
     _need(v, list, 34435, "The argument to $reverseArray must be an array, but was of type: ")
     return v[::-1]
 
@@ -195,11 +197,8 @@ def _zip(args: dict, collation: Any) -> Any:
             for i in range(n)]
 
 
-@simple("$arrayToObject", 1)
-def _array_to_object(values: list, collation: Any) -> Any:
-    arr = values[0]
-    if nullish(arr):
-        return None
+@unary("$arrayToObject")
+def _array_to_object(arr: Any) -> Any:
     _need(arr, list, 40386, "$arrayToObject requires an array input, found: ")
     out: dict = {}
     if not arr:
@@ -223,11 +222,8 @@ def _array_to_object(values: list, collation: Any) -> Any:
     return out
 
 
-@simple("$objectToArray", 1)
-def _object_to_array(values: list, collation: Any) -> Any:
-    obj = values[0]
-    if nullish(obj):
-        return None
+@unary("$objectToArray")
+def _object_to_array(obj: Any) -> Any:
     _need(obj, Mapping, 40390, "$objectToArray requires a document input, found: ")
     return [{"k": k, "v": v} for k, v in obj.items()]
 
@@ -255,10 +251,9 @@ def _map(operand: Any, collation: Any) -> Compiled:
     source, var, body, _ = _iteration("$map", operand, collation, "in")
 
     def map_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 16883, "input to $map must be an array not ")
+        if arr is None:
             return None
-        _need(arr, list, 16883, "input to $map must be an array not ")
         inner = dict(scope)
         out = []
         for e in arr:
@@ -275,10 +270,9 @@ def _filter(operand: Any, collation: Any) -> Compiled:
     limit_fn = others.get("limit")
 
     def filter_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 28651, "input to $filter must be an array not ")
+        if arr is None:
             return None
-        _need(arr, list, 28651, "input to $filter must be an array not ")
         limit = None
         if limit_fn is not None:
             lv = limit_fn(scope)
@@ -317,10 +311,10 @@ def _reduce(operand: Any, collation: Any) -> Compiled:
     body = compile_expression(operand["in"], collation)
 
     def reduce_(scope: Scope) -> Any:
-        arr = source(scope)
-        if nullish(arr):
+        arr = _array_or_null(source(scope), 40080,
+                             "$reduce requires that 'input' be an array, found: ")
+        if arr is None:
             return None
-        _need(arr, list, 40080, "$reduce requires that 'input' be an array, found: ")
         inner = dict(scope)
         acc = initial(scope)
         for e in arr:
@@ -333,11 +327,9 @@ def _reduce(operand: Any, collation: Any) -> Compiled:
 
 @named("$sortArray", ("input", "sortBy"))
 def _sort_array(args: dict, collation: Any) -> Any:
-    arr, by = args["input"], args["sortBy"]
-    if nullish(arr):
-        return None
-    _need(arr, list, 2942504, "The input argument to $sortArray must be an array, but was of type: ")
-    return sort_values(arr, by, collation)
+    arr = _array_or_null(args["input"], 2942504,
+                         "The input argument to $sortArray must be an array, but was of type: ")
+    return None if arr is None else sort_values(arr, args["sortBy"], collation)
 
 
 def sort_values(values: list, by: Any, collation: Any) -> list:
@@ -403,17 +395,26 @@ def _set_args(name: str, values: list, code: int, allow_null: bool = True) -> li
     return values
 
 
-@simple("$setUnion")
-def _set_union(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setUnion", values, 17043)
-    return None if arrays is None else unique_values([v for a in arrays for v in a], collation)
+def _set_operator(name: str, code: int, nargs: int | None = None) -> Callable:
+    """Register a set operator: ``fn(arrays, collation)``, with null when an argument is null
+    or missing and StoreError ``code`` for one that is not an array (see _set_args)."""
+
+    def register(fn: Callable[[list, Any], Any]) -> Callable:
+        @simple(name, nargs)
+        def run(values: list, collation: Any) -> Any:
+            arrays = _set_args(name, values, code)
+            return None if arrays is None else fn(arrays, collation)
+        return fn
+    return register
 
 
-@simple("$setIntersection")
-def _set_intersection(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setIntersection", values, 17047)
-    if arrays is None:
-        return None
+@_set_operator("$setUnion", 17043)
+def _set_union(arrays: list, collation: Any) -> list:
+    return unique_values([v for a in arrays for v in a], collation)
+
+
+@_set_operator("$setIntersection", 17047)
+def _set_intersection(arrays: list, collation: Any) -> list:
     if not arrays:
         return []
     result = unique_values(arrays[0], collation)
@@ -422,11 +423,8 @@ def _set_intersection(values: list, collation: Any) -> Any:
     return result
 
 
-@simple("$setDifference", 2)
-def _set_difference(values: list, collation: Any) -> Any:
-    arrays = _set_args("$setDifference", values, 17048)
-    if arrays is None:
-        return None
+@_set_operator("$setDifference", 17048, 2)
+def _set_difference(arrays: list, collation: Any) -> list:
     a, b = arrays
     return [v for v in unique_values(a, collation)
             if not any(values_equal(v, w, collation) for w in b)]

@@ -18,11 +18,19 @@ from bson.timestamp import Timestamp
 from . import dates, numbers
 from .errors import StoreError
 from .expressions import MISSING, named, nullish, simple, to_string, type_name
-from .pcre import pcre_to_python
+from .pcre import REGEX_FLAGS, compile_pcre
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _need_string(value: Any, code: int, message: str) -> str:
+    """``value`` if it is a string, else StoreError ``code`` with ``message`` followed by the
+    value's type name (an operator's argument check, with MongoDB's wording)."""
+    if type(value) is not str:
+        raise StoreError(code, f"{message}{type_name(value)}")
+    return value
 
 
 def _coerce_string(name: str, value: Any, code: int = 16007) -> str:
@@ -135,19 +143,13 @@ def _substr_cp(values: list, collation: Any) -> str:
 
 @simple("$strLenBytes", 1)
 def _strlen_bytes(values: list, collation: Any) -> int:
-    v = values[0]
-    if type(v) is not str:
-        raise StoreError(34473, f"$strLenBytes requires a string argument, found: "
-                         f"{type_name(v)}")
+    v = _need_string(values[0], 34473, "$strLenBytes requires a string argument, found: ")
     return len(v.encode())
 
 
 @simple("$strLenCP", 1)
 def _strlen_cp(values: list, collation: Any) -> int:
-    v = values[0]
-    if type(v) is not str:
-        raise StoreError(34471, f"$strLenCP requires a string argument, found: {type_name(v)}")
-    return len(v)
+    return len(_need_string(values[0], 34471, "$strLenCP requires a string argument, found: "))
 
 
 @simple("$split", 2)
@@ -155,12 +157,10 @@ def _split(values: list, collation: Any) -> Any:
     s, sep = values
     if nullish(s) or nullish(sep):
         return None
-    if type(s) is not str:
-        raise StoreError(40085, f"$split requires an expression that evaluates to a string as a "
-                         f"first argument, found: {type_name(s)}")
-    if type(sep) is not str:
-        raise StoreError(40086, f"$split requires an expression that evaluates to a string as a "
-                         f"second argument, found: {type_name(sep)}")
+    _need_string(s, 40085, "$split requires an expression that evaluates to a string as a "
+                 "first argument, found: ")
+    _need_string(sep, 40086, "$split requires an expression that evaluates to a string as a "
+                 "second argument, found: ")
     if sep == "":
         raise StoreError(40087, "$split requires a non-empty separator")
     return s.split(sep)
@@ -170,12 +170,8 @@ def _index_of(name: str, values: list, by_bytes: bool) -> Any:
     s, sub = values[0], values[1]
     if nullish(s):
         return None
-    if type(s) is not str:
-        raise StoreError(40091, f"{name} requires a string as the first argument, found: "
-                         f"{type_name(s)}")
-    if type(sub) is not str:
-        raise StoreError(40092, f"{name} requires a string as the second argument, found: "
-                         f"{type_name(sub)}")
+    _need_string(s, 40091, f"{name} requires a string as the first argument, found: ")
+    _need_string(sub, 40092, f"{name} requires a string as the second argument, found: ")
     bounds = []
     for v in values[2:]:
         if not numbers.is_integral(v):
@@ -215,14 +211,11 @@ def _trim(name: str, left: bool, right: bool) -> None:
         s, chars = args["input"], args["chars"]
         if nullish(s) or chars is None:
             return None
-        if type(s) is not str:
-            raise StoreError(50699, f"{name} requires its input to be a string, got "
-                             f"{type_name(s)}")
+        _need_string(s, 50699, f"{name} requires its input to be a string, got ")
         if chars is MISSING:
             chars = _WHITESPACE
-        elif type(chars) is not str:
-            raise StoreError(50700, f"{name} requires 'chars' to be a string, got "
-                             f"{type_name(chars)}")
+        else:
+            _need_string(chars, 50700, f"{name} requires 'chars' to be a string, got ")
         if left and right:
             return s.strip(chars)
         return s.lstrip(chars) if left else s.rstrip(chars)
@@ -269,35 +262,13 @@ def _compile_regex(name: str, pattern: Any, options: Any) -> re.Pattern[str]:
                          "byte")
     flags = 0
     for ch in flags_text:
-        if ch == "i":
-            flags |= re.IGNORECASE
-        elif ch == "m":
-            flags |= re.MULTILINE
-        elif ch == "s":
-            flags |= re.DOTALL
-        elif ch == "x":
-            flags |= re.VERBOSE
-        elif ch == "u":
-            pass
-        else:
+        if ch not in REGEX_FLAGS:
             raise StoreError(51108, f"{name} invalid flag in regex options: {ch}")
+        flags |= REGEX_FLAGS[ch]
     try:
-        return _regex_cache(pattern, flags)
+        return compile_pcre(pattern, flags)
     except re.error as exc:
         raise StoreError(51111, f"Invalid Regex in {name}: {exc}") from None
-
-
-_REGEXES: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
-def _regex_cache(pattern: str, flags: int) -> re.Pattern[str]:
-    key = (pattern, flags)
-    compiled = _REGEXES.get(key)
-    if compiled is None:
-        if len(_REGEXES) > 512:
-            _REGEXES.clear()
-        compiled = _REGEXES[key] = re.compile(pcre_to_python(pattern), flags)
-    return compiled
 
 
 def _regex_flag_text(flags: int) -> str:

@@ -24,7 +24,8 @@ from bson.timestamp import Timestamp
 from . import dates, numbers
 from .errors import BAD_VALUE, FAILED_TO_PARSE, StoreError, not_supported
 from .expressions import (CONVERSION_FAILURE, compile_expression, Compiled, expression_error,
-                          nullish, Scope, simple, special, to_string, truthy, type_name)
+                          nullish, Scope, simple, special, to_string, truthy, type_name,
+                          unary)
 
 
 def _conversion_error(message: str) -> StoreError:
@@ -236,11 +237,8 @@ def _convert(operand: Any, collation: Any) -> Compiled:
 
 
 def _to_type(name: str, target: str) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         return convert(v, target)
 
 
@@ -250,11 +248,8 @@ for _name, _target in (("$toString", "string"), ("$toBool", "bool"), ("$toInt", 
     _to_type(_name, _target)
 
 
-@simple("$bsonSize", 1)
-def _bson_size(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$bsonSize")
+def _bson_size(v: Any) -> Any:
     if not isinstance(v, Mapping):
         raise StoreError(31393, f"$bsonSize requires a document input, found: {type_name(v)}")
     from .codec import encode
@@ -262,11 +257,8 @@ def _bson_size(values: list, collation: Any) -> Any:
     return len(encode(dict(v)))
 
 
-@simple("$binarySize", 1)
-def _binary_size(values: list, collation: Any) -> Any:
-    v = values[0]
-    if nullish(v):
-        return None
+@unary("$binarySize")
+def _binary_size(v: Any) -> Any:
     if type(v) is str:
         return len(v.encode())
     if isinstance(v, (bytes, Binary)):
@@ -276,11 +268,8 @@ def _binary_size(values: list, collation: Any) -> Any:
 
 
 def _timestamp_part(name: str, part: str) -> None:
-    @simple(name, 1)
-    def run(values: list, collation: Any) -> Any:
-        v = values[0]
-        if nullish(v):
-            return None
+    @unary(name)
+    def run(v: Any) -> Any:
         if type(v) is not Timestamp:
             raise StoreError(5687301, f"Argument to {name} must be a timestamp, but is "
                              f"{type_name(v)}")

@@ -460,6 +460,19 @@ def simple(name: str, nargs: int | tuple[int, int] | None = None) -> Callable:
     return register
 
 
+def unary(name: str) -> Callable:
+    """Register a one-argument operator that yields null for a null or missing argument
+    (MongoDB's null propagation): ``fn(value)`` is called only for any other value."""
+
+    def register(fn: Callable[[Any], Any]) -> Callable:
+        @simple(name, 1)
+        def run(values: list, collation: Any) -> Any:
+            v = values[0]
+            return None if nullish(v) else fn(v)
+        return fn
+    return register
+
+
 def check_arity(name: str, args: list, nargs: int | tuple[int, int] | None) -> None:
     if nargs is None:
         return

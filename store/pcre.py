@@ -7,13 +7,16 @@ PCRE2_UCP: code points above 127 never match ``\\d``, ``\\s`` or ``\\w``) while 
 Unicode: they are spelled out as ASCII sets. Case-insensitive matching stays Unicode in both.
 ``\\h``, ``\\v`` and ``\\R`` are PCRE's Unicode spaces and newlines.
 PCRE constructs Python lacks (recursion, ``\\p{..}`` properties, …) make ``re.compile`` fail,
-which the callers report as an invalid regex. Pure.
+which the callers report as an invalid regex. :func:`compile_pcre` compiles through a
+bounded cache shared by ``$regex`` and the regex expression operators.
 """
 
 from __future__ import annotations
 
 import re
 
+#: MongoDB's regex option letters as Python flags (``u``, UTF-8, is always on in Python).
+REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
 _DIGIT = "0-9"
 _WORD = "A-Za-z0-9_"
 _SPACE = "\\t\\n\\x0b\\x0c\\r "  # PCRE2's \s: HT, LF, VT, FF, CR and space
@@ -108,3 +111,19 @@ def pcre_to_python(pattern: str) -> str:
         out.append(c)
         i += 1
     return "".join(out)
+
+
+_COMPILED: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def compile_pcre(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` (PCRE) rewritten by :func:`pcre_to_python` and compiled with ``flags``,
+    from a cache of at most about a thousand patterns; ``re.error`` if Python refuses it."""
+    key = (pattern, flags)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = re.compile(pcre_to_python(pattern), flags)
+        if len(_COMPILED) > 1000:
+            _COMPILED.clear()
+        _COMPILED[key] = compiled
+    return compiled

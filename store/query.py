@@ -35,7 +35,7 @@ from .bsonorder import (
     Collation, bson_type, compare, regex_flags, sort_key, type_rank,
 )
 from .errors import BAD_VALUE, StoreError, not_supported
-from .pcre import pcre_to_python
+from .pcre import REGEX_FLAGS, compile_pcre
 
 Document = dict[str, Any]
 Predicate = Callable[[Document], bool]
@@ -293,34 +293,19 @@ def _comparison_test(op: str, rhs: Any, collation: Collation | None) -> Callable
     return test
 
 
-_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
 def compile_regex(pattern: str, options: str) -> re.Pattern[str]:
     """A Python regex for a MongoDB (PCRE) pattern and options; StoreError if invalid."""
     flags = 0
     for letter in options:
-        if letter not in _REGEX_FLAGS:
+        if letter not in REGEX_FLAGS:
             raise StoreError(51108, f"invalid flag in regex options: {letter}")
-        flags |= _REGEX_FLAGS[letter]
+        flags |= REGEX_FLAGS[letter]
     if "\x00" in pattern:
         raise StoreError(51109, "Regular expression cannot contain an embedded null byte")
     try:
-        return _compile_cached(pattern, flags)
+        return compile_pcre(pattern, flags)
     except re.error as exc:
         raise StoreError(51091, f"Regular expression is invalid: {exc}") from None
-
-
-_REGEX_CACHE: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
-def _compile_cached(pattern: str, flags: int) -> re.Pattern[str]:
-    key = (pattern, flags)
-    compiled = _REGEX_CACHE.get(key)
-    if compiled is None:
-        compiled = re.compile(pcre_to_python(pattern), flags)
-        if len(_REGEX_CACHE) > 1000:
-            _REGEX_CACHE.clear()
-        _REGEX_CACHE[key] = compiled
-    return compiled
 
 
 def _regex_test(pattern: str, options: str) -> Callable[[Any], bool]:

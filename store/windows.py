@@ -200,13 +200,19 @@ def _add_numbers(a: Any, b: Any) -> Any:
     return total.result()
 
 
+def _check_spec(name: str, spec: Any, allowed: tuple[str, ...]) -> None:
+    """StoreError unless the specification of stage ``name`` is a document of only
+    ``allowed`` fields (FailedToParse when it is not a document, 40415 for an unknown field)."""
+    if not isinstance(spec, Mapping):
+        raise StoreError(FAILED_TO_PARSE, f"{name} must be an object")
+    for key in spec:
+        if key not in allowed:
+            raise StoreError(40415, f"BSON field '{name}.{key}' is an unknown field.")
+
+
 def build(spec: Any, collation: Any) -> Stage:
     """Parse a ``$setWindowFields`` specification into a stage."""
-    if not isinstance(spec, Mapping):
-        raise StoreError(FAILED_TO_PARSE, "$setWindowFields must be an object")
-    for key in spec:
-        if key not in ("partitionBy", "sortBy", "output"):
-            raise StoreError(40415, f"BSON field '$setWindowFields.{key}' is an unknown field.")
+    _check_spec("$setWindowFields", spec, ("partitionBy", "sortBy", "output"))
     if "output" not in spec or not isinstance(spec["output"], Mapping):
         raise StoreError(40414, "BSON field '$setWindowFields.output' is missing but a required "
                          "field")
@@ -336,11 +342,7 @@ def _linear_fill(output: _Output, rows: list[dict], scope: Scope, sort_by: Mappi
 def build_fill(spec: Any, collation: Any) -> Stage:
     """``$fill``: ``value`` outputs become ``$ifNull``, ``method`` outputs ``$locf`` or
     ``$linearFill`` of a ``$setWindowFields`` over the same partitions and sort."""
-    if not isinstance(spec, Mapping):
-        raise StoreError(FAILED_TO_PARSE, "$fill must be an object")
-    for key in spec:
-        if key not in ("partitionBy", "partitionByFields", "sortBy", "output"):
-            raise StoreError(40415, f"BSON field '$fill.{key}' is an unknown field.")
+    _check_spec("$fill", spec, ("partitionBy", "partitionByFields", "sortBy", "output"))
     if "partitionBy" in spec and "partitionByFields" in spec:
         raise StoreError(6050204, "Maximum one of 'partitionBy' and 'partitionByFields' can be "
                          "specified in '$fill'")
@@ -393,11 +395,7 @@ def build_fill(spec: Any, collation: Any) -> Stage:
 
 def build_densify(spec: Any, collation: Any) -> Stage:
     """``$densify``: documents for the missing steps of ``field`` in each partition."""
-    if not isinstance(spec, Mapping):
-        raise StoreError(FAILED_TO_PARSE, "$densify must be an object")
-    for key in spec:
-        if key not in ("field", "partitionByFields", "range"):
-            raise StoreError(40415, f"BSON field '$densify.{key}' is an unknown field.")
+    _check_spec("$densify", spec, ("field", "partitionByFields", "range"))
     field = spec.get("field")
     if not isinstance(field, str) or not field:
         raise StoreError(40414, "BSON field '$densify.field' is missing but a required field")

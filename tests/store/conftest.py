@@ -43,11 +43,8 @@ def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
 @pytest.fixture
 def store_client(store_server: RunningServer) -> Iterator[MongoClient]:
     """A PyMongo client of the session's store server."""
-    client: MongoClient = MongoClient(store_server.uri, serverSelectionTimeoutMS=5000)
-    try:
+    with MongoClient(store_server.uri, serverSelectionTimeoutMS=5000) as client:  # closes it
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

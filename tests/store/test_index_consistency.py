@@ -50,6 +50,19 @@ operands = st.one_of(scalars, st.lists(scalars, max_size=2), st.dictionaries(st.
                                                                               max_size=1))
 
 
+def plain_and_indexed(store_db, keys: list, name: str, rows: list[dict] | None = None) -> tuple:
+    """Empty collections ``plain`` and ``indexed`` (the latter with index ``name`` on
+    ``keys``), both then holding ``rows``."""
+    plain, indexed = store_db["plain"], store_db["indexed"]
+    plain.drop()
+    indexed.drop()
+    indexed.create_index(keys, name=name)
+    if rows:
+        plain.insert_many(rows)
+        indexed.insert_many(rows)
+    return plain, indexed
+
+
 def conditions() -> st.SearchStrategy:
     """Conditions on one path that the index fast path narrows (equality, $in, comparisons)."""
     return st.one_of(
@@ -104,14 +117,8 @@ def test_find_through_an_index_returns_what_a_collection_scan_returns(store_db, 
     """Through the server: an indexed collection and an unindexed copy answer alike (also
     with the index hinted, and with ``$natural`` on the indexed one)."""
     path, docs, filter_ = case
-    plain, indexed = store_db["plain"], store_db["indexed"]
-    plain.drop()
-    indexed.drop()
-    indexed.create_index([(path, 1)], name="by_path")
     rows = [{"_id": i, **doc} for i, doc in enumerate(docs)]
-    if rows:
-        plain.insert_many(rows)
-        indexed.insert_many(rows)
+    plain, indexed = plain_and_indexed(store_db, [(path, 1)], "by_path", rows)
     expected = [d["_id"] for d in plain.find(filter_, {"_id": 1})]
     assert expected == sorted(d["_id"] for d in rows if compile_filter(filter_)(d))  # the matcher, per document
     assert [d["_id"] for d in indexed.find(filter_, {"_id": 1})] == expected
@@ -207,14 +214,8 @@ def test_an_update_keeps_the_index_right(store_db, path, docs, set_path, value, 
     index finds what a scan finds afterwards."""
     from pymongo.errors import PyMongoError
 
-    plain, indexed = store_db["plain"], store_db["indexed"]
-    plain.drop()
-    indexed.drop()
-    indexed.create_index([(path, 1)], name="by_path")
     rows = [{"_id": i, **doc} for i, doc in enumerate(docs)]
-    if rows:
-        plain.insert_many(rows)
-        indexed.insert_many(rows)
+    plain, indexed = plain_and_indexed(store_db, [(path, 1)], "by_path", rows)
     for i in range(len(rows)):
         outcomes = []
         for coll in (plain, indexed):
@@ -265,10 +266,7 @@ def compound_filters() -> st.SearchStrategy:
 def test_find_through_a_compound_index_returns_what_a_scan_returns(store_db, docs, filter_) -> None:
     from pymongo.errors import WriteError
 
-    plain, indexed = store_db["plain"], store_db["indexed"]
-    plain.drop()
-    indexed.drop()
-    indexed.create_index([("a", 1), ("b", 1), ("c", -1)], name="abc")
+    plain, indexed = plain_and_indexed(store_db, [("a", 1), ("b", 1), ("c", -1)], "abc")
     for i, doc in enumerate(docs):
         try:
             indexed.insert_one({"_id": i, **doc})
@@ -306,13 +304,10 @@ def test_the_first_document_of_a_sort_on_a_later_index_field(store_db) -> None:
     rows.append({"_id": {"batch": "2401", "siret": "9"}, "n": 99})  # no periode: null
     extra = [{"_id": {"batch": "2402", "siret": "0", "periode": 7.5}, "n": 100},
              {"_id": {"batch": "2402", "siret": "4", "periode": "z"}, "n": 101}]
-    plain, indexed = store_db["plain"], store_db["indexed"]
-    plain.drop()
-    indexed.drop()
-    indexed.create_index([("_id.batch", 1), ("_id.siret", 1), ("_id.periode", 1)], name="bsp")
-    for docs in (rows, extra):
-        plain.insert_many(docs)
-        indexed.insert_many(docs)
+    plain, indexed = plain_and_indexed(
+        store_db, [("_id.batch", 1), ("_id.siret", 1), ("_id.periode", 1)], "bsp", rows)
+    plain.insert_many(extra)
+    indexed.insert_many(extra)
     for filter_ in ({"_id.batch": "2401"}, {"_id.batch": "2402"}, {"_id.batch": "2403"},
                     {"_id.batch": "2401", "_id.siret": "2"}):
         for field in ("_id.periode", "_id.siret", "n"):
