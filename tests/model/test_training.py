@@ -31,16 +31,6 @@ FAST = synthetic_panel.FAST
 #: model only takes variables the catalogue gives a theme).
 SENTINEL = "ratio_dette_moy12m"
 
-@pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return synthetic_panel.make_panel(n_etab=500, months=72, seed=1)[0]
-
-
-@pytest.fixture(scope="module")
-def model(panel: pd.DataFrame):
-    return train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="test", options=FAST)
-
-
 def test_themes_are_the_catalogues() -> None:
     from sf.features.catalogue import CATALOGUE
 

@@ -27,16 +27,6 @@ FEATURES = synthetic_panel.FEATURES
 FAST = synthetic_panel.FAST
 
 
-@pytest.fixture(scope="module")
-def panel() -> pd.DataFrame:
-    return synthetic_panel.make_panel(n_etab=500, months=72, seed=1)[0]
-
-
-@pytest.fixture(scope="module")
-def model(panel: pd.DataFrame):
-    return train(panel, feature_columns=FEATURES, until_batch="2201", sf_version="test", options=FAST)
-
-
 # ----------------------------------------------------------------------------- refusals
 
 def test_too_little_history_is_refused_with_exit_code_2_saying_how_much_is_needed() -> None:
