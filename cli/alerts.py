@@ -19,7 +19,7 @@ from rich import box
 from rich.table import Table
 from sf.engine.errors import UsageError
 
-from .common import console, json_option, print_json, settings_of, store_of
+from .common import check_key, console, json_option, print_json, settings_of, store_of
 
 #: Alert levels (sf.model.scores_store.ALERT_LEVELS, not imported here: it pulls pandas in).
 AlertLevel = Literal["high", "moderate"]
@@ -32,12 +32,6 @@ ExportFormat = Literal["parquet", "jsonl"]
 
 # No help= here: the group's help is the callback's docstring (with its Example block).
 app = typer.Typer(rich_markup_mode=None)
-
-
-def _check_key(option: str, key: str) -> None:
-    from .scoring import _check_key as check  # not at the top: sf.cli.scoring imports this module
-
-    check(option, key)
 
 
 def _require_scores(db: Any, batch: str) -> None:
@@ -92,7 +86,7 @@ def alerts(ctx: typer.Context,
         return
     if batch is None:
         raise UsageError("missing option --batch", "e.g. sf alerts --batch 2401; see sf alerts --help")
-    _check_key("--batch", batch)
+    check_key("--batch", batch)
     output_format = "json" if json_output else output_format
     if by == "region":
         unused = [name for name in given if name not in ("--level", "--by")]
@@ -241,7 +235,7 @@ def export(ctx: typer.Context,
     batch = batch if batch is not None else (ctx.parent.params.get("batch") if ctx.parent else None)
     if batch is None:
         raise UsageError("missing option --batch", "e.g. sf alerts export --batch 2401 --out alertes.parquet")
-    _check_key("--batch", batch)
+    check_key("--batch", batch)
     fmt = format_of(out, export_format)
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")

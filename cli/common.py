@@ -15,9 +15,9 @@ from bson import ObjectId
 from pymongo.errors import PyMongoError
 from rich.console import Console
 
-from sf.engine.batches import FILE_TYPES
+from sf.engine.batches import FILE_TYPES, check_batch_key
 from sf.engine.connection import Store, open_store
-from sf.engine.errors import store_failure
+from sf.engine.errors import UsageError, store_failure
 from sf.engine.settings import Settings, load_settings
 
 console = Console()
@@ -68,6 +68,14 @@ def partitions_option() -> Any:
 def dry_run_option(help_text: str = "Compute and report, write nothing.") -> Any:
     """``--dry-run``: do the work and report it, write nothing."""
     return typer.Option(False, "--dry-run", help=help_text)
+
+
+def check_key(option: str, key: str) -> None:
+    """UsageError (exit 2) naming ``option`` when ``key`` is not a batch key ``YYMM[_suffix]``."""
+    try:
+        check_batch_key(key)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -14,7 +14,7 @@ from rich.table import Table
 from sf.engine.errors import UsageError
 
 from .common import (
-    break_lock_option, console, json_option, print_json, settings_of, silent_option, store_of,
+    break_lock_option, check_key, console, json_option, print_json, settings_of, silent_option, store_of,
 )
 
 if TYPE_CHECKING:
@@ -23,15 +23,6 @@ if TYPE_CHECKING:
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
-
-
-def _check_key(option: str, key: str) -> None:
-    from sf.engine.batches import check_batch_key
-
-    try:
-        check_batch_key(key)
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
 
 
 def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
@@ -84,7 +75,7 @@ def train(ctx: typer.Context,
     from sf.model.runs import default_model_dir
     from sf.model.training import TrainingOptions
 
-    _check_key("--until-batch", until_batch)
+    check_key("--until-batch", until_batch)
     settings = settings_of(ctx)
     directory = out if out is not None else default_model_dir(settings.home, until_batch)
     options = TrainingOptions(test_months=test_months, validation_months=validation_months,
@@ -170,7 +161,7 @@ def score(ctx: typer.Context,
     from sf.model.operations import score_establishments
     from sf.model.runs import latest_model_dir
 
-    _check_key("--batch", batch)
+    check_key("--batch", batch)
     model = load_model(ctx, model_dir)
     directory = model_dir if model_dir is not None else latest_model_dir(settings_of(ctx).home)
     if directory is not None and directory.is_file():  # --model DIR/model.skops
@@ -220,7 +211,7 @@ def evaluate(ctx: typer.Context,
     from sf.model.evaluation import format_ratios
     from sf.model.operations import evaluate_model
 
-    _check_key("--batch", batch)
+    check_key("--batch", batch)
     if truth is not None and not truth.is_file():
         raise UsageError(f"--truth {truth}: file not found")
     model = load_model(ctx, model_dir)
