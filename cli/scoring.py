@@ -27,6 +27,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     """The model of ``--model DIR``, or the latest one under SF_HOME/models; UsageError if none."""
+    return load_model_and_folder(ctx, model_dir)[0]
+
+
+def load_model_and_folder(ctx: typer.Context, model_dir: Path | None) -> tuple[TrainedModel, Path]:
+    """:func:`load_model` and the folder it was loaded from (``--model DIR/model.skops`` gives
+    DIR): the folder whose model card ``sf score --corrections`` updates."""
     from sf.model import model_store
     from sf.model.runs import latest_model_dir, models_root
 
@@ -41,7 +47,8 @@ def load_model(ctx: typer.Context, model_dir: Path | None) -> TrainedModel:
     if model_dir is not None and model_dir.is_dir() and not (model_dir / model_store.MODEL_FILE).is_file():
         raise UsageError(f"--model {model_dir}: no {model_store.MODEL_FILE} in this folder",
                          "give the folder sf train wrote, e.g. SF_HOME/models/KEY")
-    return model_store.load(directory)  # ModelFileError (exit 2) names the folder and what is wrong
+    model = model_store.load(directory)  # ModelFileError (exit 2) names the folder and what is wrong
+    return model, directory.parent if directory.is_file() else directory
 
 
 def train(ctx: typer.Context,
@@ -159,13 +166,9 @@ def score(ctx: typer.Context,
     """
     from sf.model.corrections import load_corrections
     from sf.model.operations import score_establishments
-    from sf.model.runs import latest_model_dir
 
     check_key("--batch", batch)
-    model = load_model(ctx, model_dir)
-    directory = model_dir if model_dir is not None else latest_model_dir(settings_of(ctx).home)
-    if directory is not None and directory.is_file():  # --model DIR/model.skops
-        directory = directory.parent
+    model, directory = load_model_and_folder(ctx, model_dir)
     corrections = load_corrections(corrections_file, model) if corrections_file is not None else None
     with store_of(ctx) as store, \
             console.status("scoring…", spinner="dots") if not (silent or json_output) else _nothing():
